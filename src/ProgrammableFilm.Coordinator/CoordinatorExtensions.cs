@@ -1,0 +1,35 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Storage;
+
+namespace ProgrammableFilm.Coordinator;
+
+public static class CoordinatorExtensions
+{
+    /// <summary>The coordinator: job submission, the dispatcher, event handling and reports, over the farm database.</summary>
+    public static IServiceCollection AddCoordinator(this IServiceCollection services, DatabaseOptions database, CoordinatorOptions options, ShotStorage storage)
+    {
+        services.AddFarmData(database);
+        services.AddSingleton(options);
+        services.AddSingleton(storage);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<DispatchSignal>();
+        services.AddSingleton<JobSubmission>();
+        services.AddSingleton<JobReports>();
+        services.AddSingleton<ShotFinisher>();
+        services.AddSingleton<TaskEvents>();
+        services.AddSingleton<Dispatcher>();
+        services.AddHostedService(provider => provider.GetRequiredService<Dispatcher>());
+        return services;
+    }
+
+    /// <summary>Registers the coordinator's consumers on the bus the host configures.</summary>
+    public static void AddCoordinatorConsumers(this IBusRegistrationConfigurator bus)
+    {
+        bus.AddConsumer<ClaimAttemptConsumer>();
+        bus.AddConsumer<TaskSucceededConsumer, TaskEventsConsumerDefinition<TaskSucceededConsumer>>();
+        bus.AddConsumer<TaskFailedConsumer, TaskEventsConsumerDefinition<TaskFailedConsumer>>();
+        bus.AddConsumer<TaskProgressedConsumer>();
+    }
+}

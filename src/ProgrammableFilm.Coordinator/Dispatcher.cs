@@ -1,0 +1,180 @@
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Data.Entities;
+using ProgrammableFilm.Messaging;
+using Contract = ProgrammableFilm.Contracts;
+
+namespace ProgrammableFilm.Coordinator;
+
+/// <summary>
+/// Database-first dispatch: picks Ready tasks in scheduling order (lane, then priority, then age), gives each a new
+/// attempt in a committed transaction, and only then sends the <c>RenderTask</c>. The pool's queue is kept shallow
+/// (<see cref="CoordinatorOptions.MaxQueuedPerPool"/>) so that the order is decided here, not by the broker.
+/// </summary>
+public sealed class Dispatcher(
+    IDbContextFactory<FarmDbContext> contextFactory,
+    IBus bus,
+    BusOptions busOptions,
+    CoordinatorOptions options,
+    DispatchSignal signal,
+    TimeProvider time,
+    ILogger<Dispatcher> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await DispatchReadyAsync(stoppingToken);
+                await RepublishUnclaimedAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                // The database is the source of truth: whatever this pass did not finish, the next pass sees again.
+                logger.LogWarning(e, "Dispatch pass failed; retrying after the poll interval");
+            }
+
+            try
+            {
+                await signal.WaitAsync(options.PollInterval, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Dispatches until the pool's queue is full or nothing is Ready; returns the number dispatched.</summary>
+    public async Task<int> DispatchReadyAsync(CancellationToken cancellationToken)
+    {
+        var dispatched = 0;
+        while (true)
+        {
+            await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+            var queued = await db.Attempts.CountAsync(a => a.Pool == options.Pool && a.State == AttemptState.Queued, cancellationToken);
+            var room = options.MaxQueuedPerPool - queued;
+            if (room <= 0)
+            {
+                return dispatched;
+            }
+
+            var candidates = await db.Tasks
+                .Where(t => t.State == RenderTaskState.Ready)
+                .OrderBy(t => t.Lane).ThenByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.FirstFrame)
+                .Select(t => t.Id)
+                .Take(room)
+                .ToListAsync(cancellationToken);
+            if (candidates.Count == 0)
+            {
+                return dispatched;
+            }
+
+            foreach (var taskId in candidates)
+            {
+                var message = await CreateAttemptAsync(taskId, cancellationToken);
+                if (message is null)
+                {
+                    continue;
+                }
+
+                // Crash point: the attempt is committed as Queued but may never be sent. RepublishUnclaimedAsync
+                // sends it again later; the worker's claim makes a second delivery harmless.
+                await SendAsync(message, cancellationToken);
+                dispatched++;
+            }
+        }
+    }
+
+    private async Task<Contract.RenderTask?> CreateAttemptAsync(Guid taskId, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var task = await db.Tasks.AsNoTracking().SingleAsync(t => t.Id == taskId, cancellationToken);
+        var now = time.GetUtcNow().UtcDateTime;
+        var attempt = new Attempt
+        {
+            Id = Guid.CreateVersion7(),
+            TaskId = taskId,
+            Number = task.AttemptCount + 1,
+            State = AttemptState.Queued,
+            Pool = options.Pool,
+            CreatedAt = now,
+            PublishedAt = now,
+        };
+
+        // Only a Ready task can be dispatched; another dispatcher (or an earlier pass) may have taken it already.
+        var taken = await db.Tasks
+            .Where(t => t.Id == taskId && t.State == RenderTaskState.Ready)
+            .ExecuteUpdateAsync(
+                set => set.SetProperty(t => t.State, RenderTaskState.Dispatched)
+                    .SetProperty(t => t.CurrentAttemptId, attempt.Id)
+                    .SetProperty(t => t.AttemptCount, t => t.AttemptCount + 1)
+                    .SetProperty(t => t.UpdatedAt, now),
+                cancellationToken);
+        if (taken == 0)
+        {
+            return null;
+        }
+
+        db.Attempts.Add(attempt);
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        var shot = await db.Shots.AsNoTracking().SingleAsync(s => s.Id == task.ShotId, cancellationToken);
+        return ToMessage(attempt.Id, task, shot);
+    }
+
+    private async Task RepublishUnclaimedAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var staleBefore = now - options.RepublishAfter;
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var stale = await (
+            from attempt in db.Attempts
+            join task in db.Tasks on attempt.TaskId equals task.Id
+            join shot in db.Shots on task.ShotId equals shot.Id
+            where attempt.State == AttemptState.Queued && attempt.PublishedAt < staleBefore && task.CurrentAttemptId == attempt.Id
+            select new { AttemptId = attempt.Id, Task = task, Shot = shot })
+            .AsNoTracking()
+            .ToListAsync(cancellationToken);
+        foreach (var item in stale)
+        {
+            logger.LogInformation("Attempt {AttemptId} unclaimed since {Since}; publishing it again", item.AttemptId, staleBefore);
+            await SendAsync(ToMessage(item.AttemptId, item.Task, item.Shot), cancellationToken);
+            await db.Attempts.Where(a => a.Id == item.AttemptId && a.State == AttemptState.Queued)
+                .ExecuteUpdateAsync(set => set.SetProperty(a => a.PublishedAt, now), cancellationToken);
+        }
+    }
+
+    private async Task SendAsync(Contract.RenderTask message, CancellationToken cancellationToken)
+    {
+        var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{busOptions.RenderQueue(options.Pool)}"));
+        await endpoint.Send(message, cancellationToken);
+    }
+
+    private static Contract.RenderTask ToMessage(Guid attemptId, RenderTask task, Shot shot) => new()
+    {
+        AttemptId = attemptId,
+        TaskId = task.Id,
+        JobId = task.JobId,
+        ShotId = task.ShotId,
+        Kind = task.Kind,
+        Engine = shot.Engine,
+        Prompt = shot.Prompt,
+        Width = shot.Width,
+        Height = shot.Height,
+        Fps = shot.Fps,
+        Steps = shot.Steps,
+        Guidance = shot.Guidance,
+        Seed = shot.Seed,
+        TotalFrames = shot.FrameCount,
+        Frames = Enumerable.Range(task.FirstFrame, task.LastFrame - task.FirstFrame + 1).ToArray(),
+        StartKeyframe = task.StartKeyframe,
+        EndKeyframe = task.EndKeyframe,
+        ShotFolder = shot.Folder,
+    };
+}

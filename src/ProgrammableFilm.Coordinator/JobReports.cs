@@ -1,0 +1,159 @@
+using Microsoft.EntityFrameworkCore;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Data.Entities;
+
+namespace ProgrammableFilm.Coordinator;
+
+/// <summary>A job's state and progress as the API, the CLI and the dashboard show it.</summary>
+public sealed record JobStatus(
+    Guid Id,
+    string Project,
+    string? Name,
+    string Lane,
+    int Priority,
+    string State,
+    string? Error,
+    DateTime CreatedAt,
+    DateTime? FinishedAt,
+    int TasksTotal,
+    int TasksSucceeded,
+    double Progress,
+    decimal Cost,
+    IReadOnlyList<ShotStatus> Shots);
+
+/// <summary>One shot's state and outputs (paths relative to the storage root).</summary>
+public sealed record ShotStatus(
+    Guid Id,
+    string Name,
+    string Engine,
+    string State,
+    string? Error,
+    int FrameCount,
+    int TasksTotal,
+    int TasksSucceeded,
+    double Progress,
+    string? Video,
+    string? Manifest,
+    double? Flicker,
+    decimal Cost);
+
+/// <summary>What a job cost, per shot and per device SKU.</summary>
+public sealed record JobCost(
+    Guid JobId,
+    string Project,
+    string Currency,
+    decimal Cost,
+    double DeviceSeconds,
+    double EnergyKilowattHours,
+    bool EnergyEstimated,
+    int Attempts,
+    IReadOnlyList<ShotCost> Shots,
+    IReadOnlyList<SkuCost> Devices);
+
+public sealed record ShotCost(Guid ShotId, string Name, decimal Cost, double DeviceSeconds, double EnergyKilowattHours, int Attempts);
+
+public sealed record SkuCost(string DeviceSku, decimal DollarsPerHour, decimal Cost, double DeviceSeconds);
+
+/// <summary>Read-side queries over the farm database.</summary>
+public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory)
+{
+    public async Task<JobStatus?> StatusAsync(Guid jobId, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var job = await db.Jobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == jobId, cancellationToken);
+        if (job is null)
+        {
+            return null;
+        }
+
+        var shots = await db.Shots.AsNoTracking().Where(s => s.JobId == jobId).OrderBy(s => s.Ordinal).ToListAsync(cancellationToken);
+        var tasks = await db.Tasks.AsNoTracking().Where(t => t.JobId == jobId)
+            .Select(t => new TaskRow(t.ShotId, t.State, t.Progress, t.LastFrame - t.FirstFrame + 1, t.Kind))
+            .ToListAsync(cancellationToken);
+        var usage = await db.Usage.AsNoTracking().Where(u => u.JobId == jobId).Select(u => new { u.ShotId, u.Cost }).ToListAsync(cancellationToken);
+
+        var shotStatuses = shots.Select(s =>
+        {
+            var own = tasks.Where(t => t.ShotId == s.Id).ToList();
+            return new ShotStatus(
+                s.Id,
+                s.Name,
+                s.Engine,
+                s.State.ToString(),
+                s.Error,
+                s.FrameCount,
+                own.Count,
+                own.Count(t => t.State == RenderTaskState.Succeeded),
+                s.State == ShotState.Succeeded ? 1 : ProgressOf(own),
+                s.VideoPath,
+                s.ManifestPath,
+                s.Flicker,
+                usage.Where(u => u.ShotId == s.Id).Sum(u => u.Cost));
+        }).ToList();
+
+        return new JobStatus(
+            job.Id,
+            job.Project,
+            job.Name,
+            job.Lane,
+            job.Priority,
+            job.State.ToString(),
+            job.Error,
+            job.CreatedAt,
+            job.FinishedAt,
+            tasks.Count,
+            tasks.Count(t => t.State == RenderTaskState.Succeeded),
+            job.State == JobState.Succeeded ? 1 : ProgressOf(tasks),
+            usage.Sum(u => u.Cost),
+            shotStatuses);
+    }
+
+    /// <summary>Progress weighs each task by the frames it renders; assembly counts as one frame's worth.</summary>
+    private static double ProgressOf(IReadOnlyCollection<TaskRow> tasks)
+    {
+        static double Weight(TaskRow t) => t.Kind == "assemble" ? 1 : t.Frames;
+        var total = tasks.Sum(Weight);
+        var done = tasks.Sum(t => Weight(t) * (t.State == RenderTaskState.Succeeded ? 1.0 : t.Progress));
+        return total == 0 ? 0 : done / total;
+    }
+
+    public async Task<JobCost?> CostAsync(Guid jobId, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        return await CostAsync(db, jobId, cancellationToken);
+    }
+
+    /// <summary>Cost from the ledger. Sums are taken here, in decimal, because SQLite cannot sum decimals.</summary>
+    public static async Task<JobCost?> CostAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
+    {
+        var job = await db.Jobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == jobId, cancellationToken);
+        if (job is null)
+        {
+            return null;
+        }
+
+        var shots = await db.Shots.AsNoTracking().Where(s => s.JobId == jobId).OrderBy(s => s.Ordinal).Select(s => new { s.Id, s.Name }).ToListAsync(cancellationToken);
+        var usage = await db.Usage.AsNoTracking().Where(u => u.JobId == jobId).ToListAsync(cancellationToken);
+        const double JoulesPerKilowattHour = 3.6e6;
+        return new JobCost(
+            job.Id,
+            job.Project,
+            "USD",
+            usage.Sum(u => u.Cost),
+            usage.Sum(u => u.DeviceSeconds),
+            usage.Sum(u => u.EnergyJoules) / JoulesPerKilowattHour,
+            usage.Any(u => u.EnergyEstimated),
+            usage.Count,
+            shots.Select(s =>
+            {
+                var own = usage.Where(u => u.ShotId == s.Id).ToList();
+                return new ShotCost(s.Id, s.Name, own.Sum(u => u.Cost), own.Sum(u => u.DeviceSeconds), own.Sum(u => u.EnergyJoules) / JoulesPerKilowattHour, own.Count);
+            }).ToList(),
+            usage.GroupBy(u => (u.DeviceSku, u.DollarsPerHour))
+                .Select(g => new SkuCost(g.Key.DeviceSku, g.Key.DollarsPerHour, g.Sum(u => u.Cost), g.Sum(u => u.DeviceSeconds)))
+                .OrderBy(s => s.DeviceSku, StringComparer.Ordinal)
+                .ToList());
+    }
+
+    private sealed record TaskRow(Guid ShotId, RenderTaskState State, double Progress, int Frames, string Kind);
+}

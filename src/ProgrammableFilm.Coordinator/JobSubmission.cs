@@ -1,0 +1,105 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Data.Entities;
+using ProgrammableFilm.Domain.Planning;
+using ProgrammableFilm.Domain.Specs;
+using ProgrammableFilm.Storage;
+
+namespace ProgrammableFilm.Coordinator;
+
+/// <summary>Writes a validated job, its shots and every shot's task graph in one transaction.</summary>
+public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactory, TimeProvider time, DispatchSignal dispatchSignal)
+{
+    public async Task<Job> SubmitAsync(JobSpec spec, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var job = new Job
+        {
+            Id = Guid.CreateVersion7(),
+            Project = spec.Project,
+            Name = spec.Name,
+            Lane = spec.Lane.ToString().ToLowerInvariant(),
+            Priority = spec.Priority,
+            State = JobState.Queued,
+            SpecJson = JsonSerializer.Serialize(spec, SpecJson.Options),
+            CreatedAt = now,
+        };
+
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        db.Jobs.Add(job);
+        for (var ordinal = 0; ordinal < spec.Shots.Count; ordinal++)
+        {
+            AddShot(db, job, spec.Shots[ordinal], ordinal, now);
+        }
+
+        // One SaveChanges is one transaction: a job is either fully planned or not there at all.
+        await db.SaveChangesAsync(cancellationToken);
+        dispatchSignal.Wake();
+        return job;
+    }
+
+    private static void AddShot(FarmDbContext db, Job job, ShotSpec spec, int ordinal, DateTime now)
+    {
+        var shot = new Shot
+        {
+            Id = Guid.CreateVersion7(),
+            JobId = job.Id,
+            Ordinal = ordinal,
+            Name = spec.Name,
+            Prompt = spec.Prompt,
+            DurationSeconds = spec.DurationSeconds,
+            Fps = spec.Fps,
+            Width = spec.Width,
+            Height = spec.Height,
+            Steps = spec.Steps,
+            Guidance = spec.Guidance,
+            Seed = spec.Seed,
+            Engine = spec.Engine,
+            KeyframeInterval = spec.KeyframeInterval,
+            FrameCount = spec.FrameCount,
+            State = ShotState.Queued,
+            Folder = ShotStorage.ShotFolder(job.Id, spec.Name),
+        };
+        db.Shots.Add(shot);
+
+        var plan = ShotPlanner.Plan(spec);
+        var ids = plan.ToDictionary(t => t.Key, _ => Guid.CreateVersion7(), StringComparer.Ordinal);
+        foreach (var planned in plan)
+        {
+            db.Tasks.Add(new RenderTask
+            {
+                Id = ids[planned.Key],
+                ShotId = shot.Id,
+                JobId = job.Id,
+                Key = planned.Key,
+                Kind = planned.Kind.ToString().ToLowerInvariant(),
+                FirstFrame = planned.Frames[0],
+                LastFrame = planned.Frames[^1],
+                StartKeyframe = planned.StartKeyframe,
+                EndKeyframe = planned.EndKeyframe,
+                State = planned.DependsOn.Count == 0 ? RenderTaskState.Ready : RenderTaskState.Blocked,
+                PendingDependencies = planned.DependsOn.Count,
+                Lane = job.Lane == "preview" ? 0 : 1,
+                Priority = job.Priority,
+                CreatedAt = now,
+                UpdatedAt = now,
+                ReadyAt = planned.DependsOn.Count == 0 ? now : null,
+            });
+            foreach (var dependency in planned.DependsOn)
+            {
+                db.TaskDependencies.Add(new TaskDependency { TaskId = ids[planned.Key], DependsOnTaskId = ids[dependency] });
+            }
+        }
+    }
+}
+
+/// <summary>JSON settings for specs and manifests: camelCase, like the spec files.</summary>
+public static class SpecJson
+{
+    public static JsonSerializerOptions Options { get; } = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
+}

@@ -1,0 +1,86 @@
+using System.Text;
+using Microsoft.EntityFrameworkCore;
+using ProgrammableFilm.Data.Entities;
+
+namespace ProgrammableFilm.Data;
+
+/// <summary>
+/// The coordinator's database: PostgreSQL in farm mode, SQLite in embedded mode. The schema is created by the SQL
+/// migrations in <c>Migrations/</c>, applied by <see cref="DatabaseMigrator"/>, never by EF at start-up.
+/// </summary>
+public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbContext(options)
+{
+    public DbSet<Job> Jobs => Set<Job>();
+
+    public DbSet<Shot> Shots => Set<Shot>();
+
+    public DbSet<RenderTask> Tasks => Set<RenderTask>();
+
+    public DbSet<TaskDependency> TaskDependencies => Set<TaskDependency>();
+
+    public DbSet<Attempt> Attempts => Set<Attempt>();
+
+    public DbSet<Worker> Workers => Set<Worker>();
+
+    public DbSet<UsageRecord> Usage => Set<UsageRecord>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<Job>(job =>
+        {
+            job.ToTable("jobs");
+            job.Property(j => j.State).HasConversion<string>();
+            job.HasMany(j => j.Shots).WithOne().HasForeignKey(s => s.JobId);
+        });
+        modelBuilder.Entity<Shot>(shot =>
+        {
+            shot.ToTable("shots");
+            shot.Property(s => s.State).HasConversion<string>();
+        });
+        modelBuilder.Entity<RenderTask>(task =>
+        {
+            task.ToTable("tasks");
+            task.Property(t => t.State).HasConversion<string>();
+        });
+        modelBuilder.Entity<TaskDependency>(dependency =>
+        {
+            dependency.ToTable("task_dependencies");
+            dependency.HasKey(d => new { d.TaskId, d.DependsOnTaskId });
+        });
+        modelBuilder.Entity<Attempt>(attempt =>
+        {
+            attempt.ToTable("attempts");
+            attempt.Property(a => a.State).HasConversion<string>();
+        });
+        modelBuilder.Entity<Worker>(worker => worker.ToTable("workers"));
+        modelBuilder.Entity<UsageRecord>(usage =>
+        {
+            usage.ToTable("usage_ledger");
+            usage.HasIndex(u => u.AttemptId).IsUnique();
+        });
+
+        foreach (var entity in modelBuilder.Model.GetEntityTypes())
+        {
+            foreach (var property in entity.GetProperties())
+            {
+                property.SetColumnName(SnakeCase(property.Name));
+            }
+        }
+    }
+
+    private static string SnakeCase(string name)
+    {
+        var builder = new StringBuilder(name.Length + 4);
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (char.IsUpper(name[i]) && i > 0)
+            {
+                builder.Append('_');
+            }
+
+            builder.Append(char.ToLowerInvariant(name[i]));
+        }
+
+        return builder.ToString();
+    }
+}

@@ -1,0 +1,69 @@
+using ProgrammableFilm.Domain.Specs;
+
+namespace ProgrammableFilm.Domain.Planning;
+
+/// <summary>The kinds of task in a shot's graph.</summary>
+public enum TaskKind
+{
+    Keyframe,
+    Segment,
+    Assemble,
+}
+
+/// <summary>
+/// One planned task. <see cref="Key"/> names it within its shot (<c>kf-00012</c>, <c>seg-00012-00024</c>,
+/// <c>assemble</c>); <see cref="DependsOn"/> lists the keys it waits for.
+/// </summary>
+public sealed record PlannedTask(string Key, TaskKind Kind, IReadOnlyList<int> Frames, int? StartKeyframe, int? EndKeyframe, IReadOnlyList<string> DependsOn);
+
+/// <summary>
+/// Turns a shot into its task graph: a keyframe task per keyframe (every <c>KeyframeInterval</c> frames, and always
+/// the last frame, so that every segment is bounded by two keyframes), a segment task for the frames strictly
+/// between two consecutive keyframes (depending on both), and one assemble task depending on everything else.
+/// </summary>
+public static class ShotPlanner
+{
+    public static IReadOnlyList<PlannedTask> Plan(int frameCount, int keyframeInterval)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(frameCount, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(keyframeInterval, 1);
+
+        var keyframes = Keyframes(frameCount, keyframeInterval);
+        var tasks = keyframes.Select(k => new PlannedTask(KeyframeKey(k), TaskKind.Keyframe, [k], null, null, [])).ToList();
+        for (var i = 0; i + 1 < keyframes.Count; i++)
+        {
+            var (start, end) = (keyframes[i], keyframes[i + 1]);
+            if (end - start < 2)
+            {
+                continue;
+            }
+
+            var frames = Enumerable.Range(start + 1, end - start - 1).ToList();
+            tasks.Add(new PlannedTask($"seg-{start:D5}-{end:D5}", TaskKind.Segment, frames, start, end, [KeyframeKey(start), KeyframeKey(end)]));
+        }
+
+        var all = Enumerable.Range(0, frameCount).ToList();
+        tasks.Add(new PlannedTask("assemble", TaskKind.Assemble, all, null, null, tasks.Select(t => t.Key).ToList()));
+        return tasks;
+    }
+
+    public static IReadOnlyList<PlannedTask> Plan(ShotSpec shot) => Plan(shot.FrameCount, shot.KeyframeInterval);
+
+    public static IReadOnlyList<int> Keyframes(int frameCount, int keyframeInterval)
+    {
+        var keyframes = new List<int>();
+        for (var frame = 0; frame < frameCount; frame += keyframeInterval)
+        {
+            keyframes.Add(frame);
+        }
+
+        if (keyframes[^1] != frameCount - 1)
+        {
+            keyframes.Add(frameCount - 1);
+        }
+
+        return keyframes;
+    }
+
+    private static string KeyframeKey(int frame) => $"kf-{frame:D5}";
+}

@@ -1,0 +1,370 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace ProgrammableFilm.Domain.Specs;
+
+/// <summary>One broken rule: the field's path in the document (<c>shots[0].fps</c>) and the rule, in words.</summary>
+public sealed record SpecError(string Field, string Message);
+
+/// <summary>Either a valid spec or every error found in it.</summary>
+public sealed record SpecReadResult(JobSpec? Spec, IReadOnlyList<SpecError> Errors)
+{
+    public bool IsValid => Spec is not null;
+}
+
+/// <summary>
+/// Validates a spec tree completely and builds a <see cref="JobSpec"/>. Every rule is checked before anything is
+/// written, and every broken rule is reported, not just the first, so that one round trip fixes a spec.
+/// </summary>
+public static partial class JobSpecReader
+{
+    private static readonly string[] JobFields = ["project", "name", "lane", "priority", "shots"];
+    private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval"];
+
+    /// <summary>Reads YAML text (a spec file).</summary>
+    public static SpecReadResult ReadYaml(string text) => ReadText(() => SpecDocument.ParseYaml(text));
+
+    /// <summary>Reads JSON text (an API request body).</summary>
+    public static SpecReadResult ReadJson(string text) => ReadText(() => SpecDocument.ParseJson(text));
+
+    /// <summary>Reads an already parsed tree.</summary>
+    public static SpecReadResult Read(SpecNode root)
+    {
+        var errors = new List<SpecError>();
+        if (root is not SpecMap job)
+        {
+            return new SpecReadResult(null, [new SpecError("$", "the spec must be a mapping with project, lane, priority and shots")]);
+        }
+
+        var fields = new Fields(job, "", errors, JobFields);
+        var project = fields.Slug("project", required: true);
+        var name = fields.Text("name", required: false, maxLength: 200);
+        var lane = fields.Choice("lane", ["preview", "batch"], "batch");
+        var priority = fields.Integer("priority", SpecLimits.MinPriority, SpecLimits.MaxPriority, SpecLimits.DefaultPriority);
+        var shots = ReadShots(fields.Node("shots"), project, errors);
+
+        if (errors.Count > 0)
+        {
+            return new SpecReadResult(null, errors);
+        }
+
+        return new SpecReadResult(new JobSpec(project!, name, lane == "preview" ? Lane.Preview : Lane.Batch, (int)priority!, shots), []);
+    }
+
+    private static SpecReadResult ReadText(Func<SpecNode> parse)
+    {
+        try
+        {
+            return Read(parse());
+        }
+        catch (SpecSyntaxException e)
+        {
+            return new SpecReadResult(null, [new SpecError("$", e.Message)]);
+        }
+    }
+
+    private static List<ShotSpec> ReadShots(SpecNode? node, string? project, List<SpecError> errors)
+    {
+        var shots = new List<ShotSpec>();
+        if (node is null or SpecScalar { Text: null })
+        {
+            errors.Add(new SpecError("shots", "is required: a list of at least one shot"));
+            return shots;
+        }
+
+        if (node is not SpecList list)
+        {
+            errors.Add(new SpecError("shots", "must be a list of shots"));
+            return shots;
+        }
+
+        if (list.Items.Count is 0 or > SpecLimits.MaxShotsPerJob)
+        {
+            errors.Add(new SpecError("shots", $"must hold 1 to {SpecLimits.MaxShotsPerJob} shots, found {list.Items.Count}"));
+            return shots;
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < list.Items.Count; i++)
+        {
+            var path = $"shots[{i}]";
+            if (list.Items[i] is not SpecMap map)
+            {
+                errors.Add(new SpecError(path, "must be a mapping with name, prompt, duration, fps, width and height"));
+                continue;
+            }
+
+            var shot = ReadShot(new Fields(map, path + ".", errors, ShotFields), project);
+            if (shot is null)
+            {
+                continue;
+            }
+
+            if (!names.Add(shot.Name))
+            {
+                errors.Add(new SpecError(path + ".name", $"'{shot.Name}' is used by another shot in this job; shot names must be unique"));
+                continue;
+            }
+
+            shots.Add(shot);
+        }
+
+        return shots;
+    }
+
+    private static ShotSpec? ReadShot(Fields fields, string? project)
+    {
+        var errorsBefore = fields.ErrorCount;
+        var name = fields.Slug("name", required: true);
+        var prompt = fields.Text("prompt", required: true, maxLength: SpecLimits.MaxPromptLength);
+        var duration = fields.Number("duration", double.Epsilon, SpecLimits.MaxDurationSeconds, null, "greater than 0 and at most");
+        var fps = fields.Integer("fps", SpecLimits.MinFps, SpecLimits.MaxFps, null);
+        var width = fields.Dimension("width");
+        var height = fields.Dimension("height");
+        var steps = fields.Integer("steps", SpecLimits.MinSteps, SpecLimits.MaxSteps, SpecLimits.DefaultSteps);
+        var guidance = fields.Number("guidance", SpecLimits.MinGuidance, SpecLimits.MaxGuidance, SpecLimits.DefaultGuidance, "between");
+        var seed = fields.Integer("seed", 0, SpecLimits.MaxSeed, null, required: false);
+        var engine = fields.Choice("engine", SpecLimits.Engines, SpecLimits.DefaultEngine);
+        var keyframeInterval = fields.Integer("keyframeInterval", SpecLimits.MinKeyframeInterval, SpecLimits.MaxKeyframeInterval, SpecLimits.DefaultKeyframeInterval);
+
+        if (duration is { } d && fps is { } f)
+        {
+            var frames = ShotFrames.Count(d, (int)f);
+            if (frames < 1)
+            {
+                fields.Error("duration", $"{d.ToString(CultureInfo.InvariantCulture)} s at {f} fps is less than one frame");
+            }
+            else if (frames > SpecLimits.MaxFramesPerShot)
+            {
+                fields.Error("duration", $"{d.ToString(CultureInfo.InvariantCulture)} s at {f} fps is {frames} frames; a shot holds at most {SpecLimits.MaxFramesPerShot} (split it into several shots)");
+            }
+        }
+
+        if (width is { } w && height is { } h && w * h > SpecLimits.MaxPixelsPerFrame)
+        {
+            fields.Error("width", $"{w}x{h} is more than {SpecLimits.MaxPixelsPerFrame} pixels per frame (3840x2160)");
+        }
+
+        if (fields.ErrorCount > errorsBefore)
+        {
+            return null;
+        }
+
+        return new ShotSpec
+        {
+            Name = name!,
+            Prompt = prompt!,
+            DurationSeconds = duration!.Value,
+            Fps = (int)fps!.Value,
+            Width = (int)width!.Value,
+            Height = (int)height!.Value,
+            Steps = (int)steps!.Value,
+            Guidance = guidance!.Value,
+            Seed = seed ?? DefaultSeed(project ?? "", name!),
+            Engine = engine!,
+            KeyframeInterval = (int)keyframeInterval!.Value,
+        };
+    }
+
+    /// <summary>
+    /// A shot without a seed still renders reproducibly: its seed is derived from project and shot name (FNV-1a),
+    /// and the manifest records it.
+    /// </summary>
+    public static long DefaultSeed(string project, string shotName)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var c in $"{project}/{shotName}")
+        {
+            hash = (hash ^ c) * 1099511628211UL;
+        }
+
+        return (long)(hash & (ulong)SpecLimits.MaxSeed);
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
+    private static partial Regex SlugPattern();
+
+    /// <summary>Typed access to one mapping's fields; records an error per broken rule and rejects unknown fields.</summary>
+    private sealed class Fields
+    {
+        private readonly Dictionary<string, SpecNode> _values = new(StringComparer.Ordinal);
+        private readonly string _path;
+        private readonly List<SpecError> _errors;
+
+        public Fields(SpecMap map, string path, List<SpecError> errors, string[] known)
+        {
+            _path = path;
+            _errors = errors;
+            foreach (var (key, value) in map.Entries)
+            {
+                if (!known.Contains(key, StringComparer.Ordinal))
+                {
+                    Error(key, $"unknown field (known fields: {string.Join(", ", known)})");
+                    continue;
+                }
+
+                _values[key] = value;
+            }
+        }
+
+        public int ErrorCount => _errors.Count;
+
+        public void Error(string field, string message) => _errors.Add(new SpecError(_path + field, message));
+
+        public SpecNode? Node(string field) => _values.GetValueOrDefault(field);
+
+        public string? Text(string field, bool required, int maxLength)
+        {
+            if (!TryScalar(field, out var text))
+            {
+                return null;
+            }
+
+            if (text is null || text.Trim().Length == 0)
+            {
+                if (required)
+                {
+                    Error(field, "is required and must not be empty");
+                }
+
+                return null;
+            }
+
+            if (text.Length > maxLength)
+            {
+                Error(field, $"must be at most {maxLength} characters, found {text.Length}");
+                return null;
+            }
+
+            return text.Trim();
+        }
+
+        public string? Slug(string field, bool required)
+        {
+            var text = Text(field, required, 63);
+            if (text is not null && !SlugPattern().IsMatch(text))
+            {
+                Error(field, $"'{text}' must be lower-case letters, digits and '-', starting with a letter or digit");
+                return null;
+            }
+
+            return text;
+        }
+
+        public string? Choice(string field, IReadOnlyList<string> choices, string fallback)
+        {
+            if (!TryScalar(field, out var text))
+            {
+                return null;
+            }
+
+            if (text is null)
+            {
+                return fallback;
+            }
+
+            if (!choices.Contains(text, StringComparer.Ordinal))
+            {
+                Error(field, $"'{text}' is not one of: {string.Join(", ", choices)}");
+                return null;
+            }
+
+            return text;
+        }
+
+        public long? Integer(string field, long min, long max, long? fallback, bool required = true)
+        {
+            if (!TryScalar(field, out var text))
+            {
+                return null;
+            }
+
+            if (text is null)
+            {
+                if (fallback is null && required)
+                {
+                    Error(field, $"is required: an integer from {min} to {max}");
+                }
+
+                return fallback;
+            }
+
+            if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
+            {
+                Error(field, $"'{text}' must be an integer from {min} to {max}");
+                return null;
+            }
+
+            if (value < min || value > max)
+            {
+                Error(field, $"{value} must be from {min} to {max}");
+                return null;
+            }
+
+            return value;
+        }
+
+        public long? Dimension(string field)
+        {
+            var value = Integer(field, SpecLimits.MinDimension, SpecLimits.MaxDimension, null);
+            if (value is { } v && v % SpecLimits.DimensionMultiple != 0)
+            {
+                Error(field, $"{v} must be a multiple of {SpecLimits.DimensionMultiple}");
+                return null;
+            }
+
+            return value;
+        }
+
+        public double? Number(string field, double min, double max, double? fallback, string rangeWords)
+        {
+            var range = min == double.Epsilon ? $"{rangeWords} {Format(max)}" : $"{rangeWords} {Format(min)} and {Format(max)}";
+            if (!TryScalar(field, out var text))
+            {
+                return null;
+            }
+
+            if (text is null)
+            {
+                if (fallback is null)
+                {
+                    Error(field, $"is required: a number {range}");
+                }
+
+                return fallback;
+            }
+
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
+            {
+                Error(field, $"'{text}' must be a number {range}");
+                return null;
+            }
+
+            if (value < min || value > max)
+            {
+                Error(field, $"{Format(value)} must be {range}");
+                return null;
+            }
+
+            return value;
+        }
+
+        private static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);
+
+        private bool TryScalar(string field, out string? text)
+        {
+            text = null;
+            switch (Node(field))
+            {
+                case null:
+                    return true;
+                case SpecScalar scalar:
+                    text = scalar.Text;
+                    return true;
+                default:
+                    Error(field, "must be a single value, not a list or mapping");
+                    return false;
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+
+namespace ProgrammableFilm.Messaging;
+
+/// <summary>
+/// How processes reach each other: the in-memory transport (embedded mode, one process) or RabbitMQ (farm mode).
+/// <see cref="Prefix"/> namespaces every queue so that several farms can share one broker (the test suite does).
+/// </summary>
+public sealed record BusOptions
+{
+    /// <summary>An AMQP URI (<c>amqp://user:pass@host:port/vhost</c>); null selects the in-memory transport.</summary>
+    public string? RabbitMqUri { get; init; }
+
+    public string Prefix { get; init; } = "";
+
+    public static BusOptions FromConfiguration(IConfiguration configuration) => new()
+    {
+        RabbitMqUri = configuration["RabbitMq:Uri"],
+        Prefix = configuration["RabbitMq:Prefix"] ?? "",
+    };
+
+    /// <summary>The queue a pool's workers consume; the dispatcher sends <c>RenderTask</c> there.</summary>
+    public string RenderQueue(string pool) => $"{Prefix}render-{pool}";
+
+    /// <summary>The coordinator's claim queue; workers send <c>ClaimAttempt</c> requests straight to it.</summary>
+    public string ClaimQueue => $"{Prefix}claim-attempt";
+
+    public IEndpointNameFormatter EndpointNames => new KebabCaseEndpointNameFormatter(Prefix, false);
+}
+
+public static class BusExtensions
+{
+    /// <summary>Selects the transport and binds every registered consumer to its kebab-case endpoint.</summary>
+    public static void UseFarmTransport(this IBusRegistrationConfigurator bus, BusOptions options, Action<IBusRegistrationContext, IBusFactoryConfigurator>? configure = null)
+    {
+        bus.SetEndpointNameFormatter(options.EndpointNames);
+        if (options.RabbitMqUri is null)
+        {
+            bus.UsingInMemory((context, transport) =>
+            {
+                configure?.Invoke(context, transport);
+                transport.ConfigureEndpoints(context);
+            });
+            return;
+        }
+
+        bus.UsingRabbitMq((context, transport) =>
+        {
+            transport.Host(new Uri(options.RabbitMqUri));
+            configure?.Invoke(context, transport);
+            transport.ConfigureEndpoints(context);
+        });
+    }
+}
