@@ -37,6 +37,9 @@ public sealed record ShotStatus(
     double? Flicker,
     decimal Cost);
 
+/// <summary>A shot's storage locations (relative to the storage root).</summary>
+public sealed record ShotFiles(Guid Id, string Name, string State, string Folder, int FrameCount, string? Video, string? Manifest);
+
 /// <summary>What a job cost, per shot and per device SKU.</summary>
 public sealed record JobCost(
     Guid JobId,
@@ -106,6 +109,15 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory)
             job.State == JobState.Succeeded ? 1 : ProgressOf(tasks),
             usage.Sum(u => u.Cost),
             shotStatuses);
+    }
+
+    /// <summary>Where a shot's files are, for downloads.</summary>
+    public async Task<ShotFiles?> ShotFilesAsync(Guid shotId, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        return await db.Shots.AsNoTracking().Where(s => s.Id == shotId)
+            .Select(s => new ShotFiles(s.Id, s.Name, s.State.ToString(), s.Folder, s.FrameCount, s.VideoPath, s.ManifestPath))
+            .SingleOrDefaultAsync(cancellationToken);
     }
 
     /// <summary>Progress weighs each task by the frames it renders; assembly counts as one frame's worth.</summary>

@@ -1,0 +1,67 @@
+using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Domain.Specs;
+
+namespace ProgrammableFilm.Api.Apis;
+
+public static class JobsApi
+{
+    private const int MaxSpecBytes = 1 << 20;
+
+    public static IEndpointRouteBuilder MapJobsApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api");
+        api.MapPost("/projects/{project}/jobs", SubmitAsync)
+            .WithName("SubmitJob")
+            .WithSummary("Validate a job spec (JSON, or YAML with Content-Type application/yaml), plan it and queue it.");
+        api.MapGet("/jobs/{jobId:guid}", StatusAsync)
+            .WithName("GetJob")
+            .WithSummary("A job's state, progress, shots and cost so far.");
+        api.MapGet("/jobs/{jobId:guid}/cost", CostAsync)
+            .WithName("GetJobCost")
+            .WithSummary("What a job cost, from the usage ledger: per shot and per device SKU.");
+        return app;
+    }
+
+    private static async Task<IResult> SubmitAsync(string project, HttpRequest request, JobSubmission submission, JobReports reports, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > MaxSpecBytes)
+        {
+            return Invalid("$", $"the spec is larger than {MaxSpecBytes} bytes");
+        }
+
+        using var reader = new StreamReader(request.Body);
+        var text = await reader.ReadToEndAsync(cancellationToken);
+        var isYaml = request.ContentType is { } contentType && contentType.Contains("yaml", StringComparison.OrdinalIgnoreCase);
+        var result = isYaml ? JobSpecReader.ReadYaml(text) : JobSpecReader.ReadJson(text);
+        if (!result.IsValid)
+        {
+            return Invalid(result.Errors);
+        }
+
+        if (!string.Equals(result.Spec!.Project, project, StringComparison.Ordinal))
+        {
+            return Invalid("project", $"'{result.Spec.Project}' does not match the project in the URL ('{project}')");
+        }
+
+        var job = await submission.SubmitAsync(result.Spec, cancellationToken);
+        var status = await reports.StatusAsync(job.Id, cancellationToken);
+        return Results.Created($"/api/jobs/{job.Id}", status);
+    }
+
+    private static async Task<IResult> StatusAsync(Guid jobId, JobReports reports, CancellationToken cancellationToken) =>
+        await reports.StatusAsync(jobId, cancellationToken) is { } status ? Results.Ok(status) : NotFound($"job {jobId}");
+
+    private static async Task<IResult> CostAsync(Guid jobId, JobReports reports, CancellationToken cancellationToken) =>
+        await reports.CostAsync(jobId, cancellationToken) is { } cost ? Results.Ok(cost) : NotFound($"job {jobId}");
+
+    internal static IResult NotFound(string what) =>
+        Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not found", detail: $"There is no {what}.");
+
+    private static IResult Invalid(string field, string message) => Invalid([new SpecError(field, message)]);
+
+    private static IResult Invalid(IReadOnlyList<SpecError> errors) => Results.ValidationProblem(
+        errors.GroupBy(e => e.Field, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(e => e.Message).ToArray(), StringComparer.Ordinal),
+        detail: string.Join("; ", errors.Select(e => $"{e.Field}: {e.Message}")),
+        title: "The job spec is invalid",
+        type: "https://programmablefilm.dev/problems/invalid-spec");
+}

@@ -1,0 +1,44 @@
+using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Storage;
+
+namespace ProgrammableFilm.Api.Apis;
+
+public static class ShotsApi
+{
+    public static IEndpointRouteBuilder MapShotsApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/shots/{shotId:guid}");
+        api.MapGet("/video", VideoAsync).WithName("GetShotVideo").WithSummary("The shot's H.264 MP4, once assembled.");
+        api.MapGet("/manifest", ManifestAsync).WithName("GetShotManifest").WithSummary("The shot's provenance manifest.");
+        api.MapGet("/frames/{frame:int}", FrameAsync).WithName("GetShotFrame").WithSummary("One rendered frame as PNG.");
+        return app;
+    }
+
+    private static async Task<IResult> VideoAsync(Guid shotId, JobReports reports, ShotStorage storage, CancellationToken cancellationToken)
+    {
+        var shot = await reports.ShotFilesAsync(shotId, cancellationToken);
+        return shot?.Video is { } video && storage.Exists(video)
+            ? Results.File(storage.FullPath(video), "video/mp4", $"{shot.Name}.mp4", enableRangeProcessing: true)
+            : JobsApi.NotFound($"video for shot {shotId} (yet)");
+    }
+
+    private static async Task<IResult> ManifestAsync(Guid shotId, JobReports reports, ShotStorage storage, CancellationToken cancellationToken)
+    {
+        var shot = await reports.ShotFilesAsync(shotId, cancellationToken);
+        return shot?.Manifest is { } manifest && storage.Exists(manifest)
+            ? Results.File(storage.FullPath(manifest), "application/json")
+            : JobsApi.NotFound($"manifest for shot {shotId} (yet)");
+    }
+
+    private static async Task<IResult> FrameAsync(Guid shotId, int frame, JobReports reports, ShotStorage storage, CancellationToken cancellationToken)
+    {
+        var shot = await reports.ShotFilesAsync(shotId, cancellationToken);
+        if (shot is null || frame < 0 || frame >= shot.FrameCount)
+        {
+            return JobsApi.NotFound($"frame {frame} in shot {shotId}");
+        }
+
+        var path = ShotStorage.FramePath(shot.Folder, frame);
+        return storage.Exists(path) ? Results.File(storage.FullPath(path), "image/png") : JobsApi.NotFound($"rendered frame {frame} in shot {shotId} (yet)");
+    }
+}

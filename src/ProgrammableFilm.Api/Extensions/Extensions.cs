@@ -1,0 +1,43 @@
+using MassTransit;
+using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Messaging;
+using ProgrammableFilm.Storage;
+
+namespace ProgrammableFilm.Api.Extensions;
+
+public static class Extensions
+{
+    /// <summary>The farm's coordinator and API: PostgreSQL, RabbitMQ, shared storage.</summary>
+    public static void AddFarmServices(this IHostApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        var busOptions = BusOptions.FromConfiguration(configuration);
+        var storageRoot = configuration["Storage:Root"] ?? throw new InvalidOperationException("Storage:Root is not set (environment: Storage__Root).");
+        builder.Services.AddSingleton(busOptions);
+        builder.Services.AddCoordinator(DatabaseOptions.FromConfiguration(configuration), CoordinatorOptions.FromConfiguration(configuration), new ShotStorage(storageRoot));
+        builder.Services.AddMassTransit(bus =>
+        {
+            bus.AddCoordinatorConsumers();
+            bus.UseFarmTransport(busOptions);
+        });
+        builder.Services.AddProblemDetails();
+    }
+
+    /// <summary>The explicit migration step: <c>ProgrammableFilm.Api migrate</c>.</summary>
+    public static async Task MigrateDatabaseAsync(this WebApplication app)
+    {
+        var applied = await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
+        app.Logger.LogInformation("Applied {Count} migration(s): {Migrations}", applied.Count, string.Join(", ", applied));
+    }
+
+    /// <summary>Refuses to serve on a schema older than the code, rather than failing on the first request.</summary>
+    public static async Task RequireMigratedDatabaseAsync(this WebApplication app)
+    {
+        var pending = await app.Services.GetRequiredService<DatabaseMigrator>().PendingAsync(CancellationToken.None);
+        if (pending.Count > 0)
+        {
+            throw new InvalidOperationException($"The database lacks migration(s) {string.Join(", ", pending)}; run the migration step first: dotnet run --project src/ProgrammableFilm.Api -- migrate");
+        }
+    }
+}

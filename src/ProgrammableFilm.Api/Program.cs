@@ -1,0 +1,24 @@
+using ProgrammableFilm.Api.Apis;
+using ProgrammableFilm.Api.Extensions;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddFarmServices();
+
+var app = builder.Build();
+if (args.Contains("migrate", StringComparer.Ordinal))
+{
+    await app.MigrateDatabaseAsync();
+    return;
+}
+
+await app.RequireMigratedDatabaseAsync();
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.MapJobsApi();
+app.MapShotsApi();
+app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).ExcludeFromDescription();
+
+await app.RunAsync();
+
+/// <summary>Exposed for <c>WebApplicationFactory</c> in the integration tests.</summary>
+public partial class Program;

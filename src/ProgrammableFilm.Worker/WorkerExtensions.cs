@@ -1,0 +1,35 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using ProgrammableFilm.Engine;
+using ProgrammableFilm.Engine.Procedural;
+using ProgrammableFilm.Messaging;
+using ProgrammableFilm.Storage;
+
+namespace ProgrammableFilm.Worker;
+
+public static class WorkerExtensions
+{
+    /// <summary>The render worker: engines, the task runner and ffmpeg assembly. The same component runs in its own process or in-process.</summary>
+    public static IServiceCollection AddRenderWorker(this IServiceCollection services, WorkerOptions options, ShotStorage storage)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(storage);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<IRenderEngine, ProceduralEngine>();
+        services.AddSingleton<FfmpegAssembler>();
+        services.AddSingleton<TaskRunner>();
+        return services;
+    }
+
+    /// <summary>Binds the worker's consumer to its pool's queue and its claim requests to the coordinator's queue.</summary>
+    public static void AddRenderWorkerConsumer(this IBusRegistrationConfigurator bus, WorkerOptions options, BusOptions busOptions)
+    {
+        bus.AddRequestClient<Contracts.ClaimAttempt>(new Uri($"queue:{busOptions.ClaimQueue}"), RequestTimeout.After(s: 60));
+        bus.AddConsumer<RenderTaskConsumer>().Endpoint(endpoint =>
+        {
+            endpoint.Name = busOptions.RenderQueue(options.Pool);
+            endpoint.ConcurrentMessageLimit = options.Slots;
+            endpoint.PrefetchCount = options.Slots;
+        });
+    }
+}

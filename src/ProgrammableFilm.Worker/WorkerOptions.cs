@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Configuration;
+
+namespace ProgrammableFilm.Worker;
+
+/// <summary>Who this worker is and what it offers (section <c>Worker</c>).</summary>
+public sealed record WorkerOptions
+{
+    /// <summary>Stable within the process; unique across the fleet.</summary>
+    public string WorkerId { get; init; } = $"{Environment.MachineName.ToLowerInvariant()}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
+
+    public string Pool { get; init; } = "cpu";
+
+    /// <summary>The device SKU billed for this worker's attempts.</summary>
+    public string DeviceSku { get; init; } = "cpu";
+
+    /// <summary>Devices one attempt holds: for <c>cpu</c>, cores, so device-seconds are core-seconds.</summary>
+    public int DeviceCount { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Attempts run at once.</summary>
+    public int Slots { get; init; } = 1;
+
+    public string FfmpegPath { get; init; } = "ffmpeg";
+
+    /// <summary>Path of the diffusion model's weights; null finds <c>models/pf-scene-v1.safetensors</c> above the binaries.</summary>
+    public string? ModelPath { get; init; }
+
+    public static WorkerOptions FromConfiguration(IConfiguration configuration)
+    {
+        var defaults = new WorkerOptions();
+        var section = configuration.GetSection("Worker");
+        return new WorkerOptions
+        {
+            WorkerId = section["Id"] ?? defaults.WorkerId,
+            Pool = section["Pool"] ?? defaults.Pool,
+            DeviceSku = section["DeviceSku"] ?? defaults.DeviceSku,
+            DeviceCount = section.GetValue("DeviceCount", defaults.DeviceCount),
+            Slots = section.GetValue("Slots", defaults.Slots),
+            FfmpegPath = section["FfmpegPath"] ?? defaults.FfmpegPath,
+            ModelPath = section["ModelPath"],
+        };
+    }
+}
