@@ -1,0 +1,266 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Domain.Specs;
+using ProgrammableFilm.Storage;
+using Spectre.Console;
+
+namespace ProgrammableFilm.Cli;
+
+/// <summary>Exit codes a CI system can act on.</summary>
+public static class ExitCodes
+{
+    public const int Succeeded = 0;
+    public const int JobFailed = 1;
+    public const int InvalidInput = 2;
+    public const int ServerError = 3;
+    public const int NotFound = 4;
+    public const int Cancelled = 130;
+}
+
+public static class Commands
+{
+    public static Command Render()
+    {
+        var file = new Argument<FileInfo>("file") { Description = "A shot spec (YAML)." };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Folder for renders and the embedded database.", DefaultValueFactory = _ => new DirectoryInfo("renders") };
+        var workers = new Option<int>("--workers") { Description = "In-process worker slots.", DefaultValueFactory = _ => 1 };
+        var command = new Command("render", "Render a spec on this machine (embedded mode: SQLite, in-memory bus, in-process workers).") { file, output, workers };
+        command.SetAction((parse, cancellationToken) => Guard(() => RenderAsync(parse.GetValue(file)!, parse.GetValue(output)!, parse.GetValue(workers), cancellationToken)));
+        return command;
+    }
+
+    public static Command Submit()
+    {
+        var file = new Argument<FileInfo>("file") { Description = "A shot spec (YAML)." };
+        var server = ServerOption();
+        var wait = new Option<bool>("--wait") { Description = "Wait for the job to finish, showing progress; exit non-zero if it fails." };
+        var command = new Command("submit", "Submit a spec to a farm.") { file, server, wait };
+        command.SetAction((parse, cancellationToken) => Guard(() => SubmitAsync(parse.GetValue(file)!, parse.GetValue(server)!, parse.GetValue(wait), cancellationToken)));
+        return command;
+    }
+
+    public static Command Status()
+    {
+        var job = new Argument<Guid>("job") { Description = "The job id." };
+        var server = ServerOption();
+        var command = new Command("status", "Show a job's state, progress and cost.") { job, server };
+        command.SetAction((parse, cancellationToken) => Guard(() => StatusAsync(parse.GetValue(job), parse.GetValue(server)!, cancellationToken)));
+        return command;
+    }
+
+    private static Option<Uri> ServerOption() => new("--server")
+    {
+        Description = "The farm's API address, e.g. http://127.0.0.1:5080 (default: $PFILM_SERVER).",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("PFILM_SERVER") is { Length: > 0 } server ? new Uri(server) : null!,
+        Required = Environment.GetEnvironmentVariable("PFILM_SERVER") is not { Length: > 0 },
+    };
+
+    private static async Task<int> RenderAsync(FileInfo file, DirectoryInfo output, int workers, CancellationToken cancellationToken)
+    {
+        if (workers < 1)
+        {
+            return Fail(ExitCodes.InvalidInput, "--workers must be at least 1");
+        }
+
+        if (!TryReadSpec(file, out var spec, out var exitCode))
+        {
+            return exitCode;
+        }
+
+        using var host = await EmbeddedFarm.StartAsync(output.FullName, workers, cancellationToken);
+        try
+        {
+            var job = await host.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, cancellationToken);
+            var reports = host.Services.GetRequiredService<JobReports>();
+            AnsiConsole.MarkupLineInterpolated($"Rendering job [bold]{job.Id}[/] ({spec.Shots.Count} shot(s)) on this machine");
+            var status = await JobProgressView.WaitAsync(ct => reports.StatusAsync(job.Id, ct), cancellationToken);
+            var cost = await reports.CostAsync(job.Id, cancellationToken);
+            var storage = host.Services.GetRequiredService<ShotStorage>();
+            PrintOutcome(status, cost, relative => storage.FullPath(relative), storage.FullPath(ShotStorage.CostSummaryPath(job.Id)));
+            return status.State == "Succeeded" ? ExitCodes.Succeeded : Fail(ExitCodes.JobFailed, $"job {job.Id} failed: {status.Error}");
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private static async Task<int> SubmitAsync(FileInfo file, Uri server, bool wait, CancellationToken cancellationToken)
+    {
+        if (!TryReadSpec(file, out var spec, out var exitCode))
+        {
+            return exitCode;
+        }
+
+        using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(60) };
+        using var content = new StringContent(await File.ReadAllTextAsync(file.FullName, cancellationToken), System.Text.Encoding.UTF8, "application/yaml");
+        using var response = await http.PostAsync(new Uri($"api/projects/{spec.Project}/jobs", UriKind.Relative), content, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            return Fail((int)response.StatusCode == 400 ? ExitCodes.InvalidInput : ExitCodes.ServerError, $"the server refused the job: {await ProblemText(response, cancellationToken)}");
+        }
+
+        var submitted = (await response.Content.ReadFromJsonAsync<JobStatus>(SpecJson.Options, cancellationToken))!;
+        Console.WriteLine($"Submitted job {submitted.Id}");
+        if (!wait)
+        {
+            return ExitCodes.Succeeded;
+        }
+
+        var status = await JobProgressView.WaitAsync(ct => GetStatusAsync(http, submitted.Id, ct), cancellationToken);
+        var cost = await http.GetFromJsonAsync<JobCost>(new Uri($"api/jobs/{submitted.Id}/cost", UriKind.Relative), SpecJson.Options, cancellationToken);
+        PrintOutcome(status, cost, relative => relative, null);
+        return status.State == "Succeeded" ? ExitCodes.Succeeded : Fail(ExitCodes.JobFailed, $"job {submitted.Id} failed: {status.Error}");
+    }
+
+    private static async Task<int> StatusAsync(Guid jobId, Uri server, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
+        var status = await GetStatusAsync(http, jobId, cancellationToken);
+        if (status is null)
+        {
+            return Fail(ExitCodes.NotFound, $"there is no job {jobId} on {server}");
+        }
+
+        PrintStatus(status);
+        return status.State == "Failed" ? ExitCodes.JobFailed : ExitCodes.Succeeded;
+    }
+
+    private static async Task<JobStatus?> GetStatusAsync(HttpClient http, Guid jobId, CancellationToken cancellationToken)
+    {
+        using var response = await http.GetAsync(new Uri($"api/jobs/{jobId}", UriKind.Relative), cancellationToken);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new HttpRequestException($"GET /api/jobs/{jobId}: {await ProblemText(response, cancellationToken)}");
+        }
+
+        return await response.Content.ReadFromJsonAsync<JobStatus>(SpecJson.Options, cancellationToken);
+    }
+
+    private static bool TryReadSpec(FileInfo file, out JobSpec spec, out int exitCode)
+    {
+        spec = null!;
+        exitCode = ExitCodes.InvalidInput;
+        if (!file.Exists)
+        {
+            Fail(exitCode, $"{file.FullName} does not exist");
+            return false;
+        }
+
+        var result = JobSpecReader.ReadYaml(File.ReadAllText(file.FullName));
+        if (!result.IsValid)
+        {
+            Fail(exitCode, $"{file.Name} is invalid: {string.Join("; ", result.Errors.Select(e => $"{e.Field}: {e.Message}"))}");
+            return false;
+        }
+
+        spec = result.Spec!;
+        return true;
+    }
+
+    private static void PrintOutcome(JobStatus status, JobCost? cost, Func<string, string> locate, string? costSummary)
+    {
+        foreach (var shot in status.Shots)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[bold]{shot.Name}[/]: {shot.State}{(shot.Error is null ? "" : $" ({shot.Error})")}");
+            if (shot.Video is not null)
+            {
+                Console.WriteLine($"  MP4:      {locate(shot.Video)}");
+            }
+
+            if (shot.Manifest is not null)
+            {
+                Console.WriteLine($"  manifest: {locate(shot.Manifest)}");
+            }
+        }
+
+        if (cost is not null)
+        {
+            var table = new Table().AddColumns("shot", "attempts", "device-seconds", "energy (kWh)", "cost (USD)");
+            foreach (var shot in cost.Shots)
+            {
+                table.AddRow(shot.Name, shot.Attempts.ToString(CultureInfo.InvariantCulture), shot.DeviceSeconds.ToString("F2", CultureInfo.InvariantCulture), shot.EnergyKilowattHours.ToString("F6", CultureInfo.InvariantCulture), shot.Cost.ToString("F6", CultureInfo.InvariantCulture));
+            }
+
+            table.AddRow("[bold]total[/]", cost.Attempts.ToString(CultureInfo.InvariantCulture), cost.DeviceSeconds.ToString("F2", CultureInfo.InvariantCulture), cost.EnergyKilowattHours.ToString("F6", CultureInfo.InvariantCulture), $"[bold]{cost.Cost.ToString("F6", CultureInfo.InvariantCulture)}[/]");
+            AnsiConsole.Write(table);
+        }
+
+        if (costSummary is not null)
+        {
+            Console.WriteLine($"Cost summary: {costSummary}");
+        }
+    }
+
+    private static void PrintStatus(JobStatus status)
+    {
+        AnsiConsole.MarkupLineInterpolated($"Job [bold]{status.Id}[/] ({status.Project}, {status.Lane}): {status.State}, {status.Progress:P0}, {status.TasksSucceeded}/{status.TasksTotal} tasks, ${status.Cost.ToString("F6", CultureInfo.InvariantCulture)}");
+        var table = new Table().AddColumns("shot", "engine", "state", "progress", "frames", "cost (USD)", "video");
+        foreach (var shot in status.Shots)
+        {
+            table.AddRow(Markup.Escape(shot.Name), shot.Engine, shot.State, shot.Progress.ToString("P0", CultureInfo.InvariantCulture), shot.FrameCount.ToString(CultureInfo.InvariantCulture), shot.Cost.ToString("F6", CultureInfo.InvariantCulture), Markup.Escape(shot.Video ?? ""));
+        }
+
+        AnsiConsole.Write(table);
+        if (status.Error is not null)
+        {
+            Console.WriteLine($"Error: {status.Error}");
+        }
+    }
+
+    private static async Task<string> ProblemText(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        try
+        {
+            using var problem = JsonDocument.Parse(body);
+            var root = problem.RootElement;
+            if (root.TryGetProperty("detail", out var detail) && detail.GetString() is { Length: > 0 } text)
+            {
+                return text;
+            }
+
+            return root.TryGetProperty("title", out var title) ? title.GetString() ?? body : body;
+        }
+        catch (JsonException)
+        {
+            return $"{(int)response.StatusCode} {response.ReasonPhrase}";
+        }
+    }
+
+    /// <summary>Turns every expected failure into one line and an exit code: a CI log should never show a stack trace.</summary>
+    private static async Task<int> Guard(Func<Task<int>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (OperationCanceledException)
+        {
+            return Fail(ExitCodes.Cancelled, "cancelled");
+        }
+        catch (HttpRequestException e)
+        {
+            return Fail(ExitCodes.ServerError, $"cannot talk to the server: {e.Message}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            return Fail(ExitCodes.ServerError, e.Message);
+        }
+    }
+
+    private static int Fail(int exitCode, string message)
+    {
+        Console.Error.WriteLine($"pfilm: {message}");
+        return exitCode;
+    }
+}

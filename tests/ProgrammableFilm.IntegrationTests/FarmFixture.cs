@@ -1,0 +1,127 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using ProgrammableFilm.Data;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary>
+/// A farm on the real PostgreSQL and RabbitMQ: the API and coordinator in this process (WebApplicationFactory),
+/// and <see cref="WorkerCount"/> workers as separate OS processes. Queues carry a unique prefix and the database is
+/// fresh, so nothing leaks between fixtures.
+/// </summary>
+public class FarmFixture : IAsyncLifetime
+{
+    private readonly List<Process> _workers = [];
+    private readonly ConcurrentQueue<string> _workerOutput = new();
+
+    protected virtual int WorkerCount => 2;
+
+    public WebApplicationFactory<Program> Api { get; private set; } = null!;
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public string ConnectionString { get; private set; } = "";
+
+    public string StorageRoot { get; } = TestEnvironment.CreateTemporaryFolder("pfilm-storage");
+
+    public string QueuePrefix { get; } = $"t{Guid.NewGuid().ToString("N")[..8]}-";
+
+    public string WorkerOutput => string.Join('\n', _workerOutput);
+
+    public async Task InitializeAsync()
+    {
+        ConnectionString = await TestEnvironment.CreateDatabaseAsync("pfilm_it");
+        await MigrateAsync();
+        Api = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        {
+            builder.UseSetting("Database:Provider", "postgres");
+            builder.UseSetting("Database:ConnectionString", ConnectionString);
+            builder.UseSetting("RabbitMq:Uri", TestEnvironment.RabbitMq);
+            builder.UseSetting("RabbitMq:Prefix", QueuePrefix);
+            builder.UseSetting("Storage:Root", StorageRoot);
+            builder.UseSetting("Coordinator:PollInterval", "00:00:00.250");
+        });
+        Http = Api.CreateClient();
+        for (var i = 0; i < WorkerCount; i++)
+        {
+            await StartWorkerAsync($"worker-{(char)('a' + i)}");
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var worker in _workers)
+        {
+            if (!worker.HasExited)
+            {
+                worker.Kill(entireProcessTree: true);
+                await worker.WaitForExitAsync();
+            }
+
+            worker.Dispose();
+        }
+
+        Http.Dispose();
+        await Api.DisposeAsync();
+        Directory.Delete(StorageRoot, recursive: true);
+    }
+
+    public FarmDbContext CreateDbContext() =>
+        new(new DbContextOptionsBuilder<FarmDbContext>().UseNpgsql(ConnectionString).Options);
+
+    private async Task MigrateAsync()
+    {
+        var services = new ServiceCollection().AddFarmData(new DatabaseOptions(DatabaseProvider.Postgres, ConnectionString)).BuildServiceProvider();
+        await using (services)
+        {
+            await services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>Starts a worker process and waits until its bus is consuming, so work is spread over all workers.</summary>
+    private async Task StartWorkerAsync(string workerId)
+    {
+        var dll = Path.Combine(TestEnvironment.RepositoryRoot, "src", "ProgrammableFilm.Worker", "bin", TestEnvironment.Configuration, "net10.0", "ProgrammableFilm.Worker.dll");
+        Assert.True(File.Exists(dll), $"{dll} is missing: build the solution first");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(dll);
+        start.Environment["RabbitMq__Uri"] = TestEnvironment.RabbitMq;
+        start.Environment["RabbitMq__Prefix"] = QueuePrefix;
+        start.Environment["Storage__Root"] = StorageRoot;
+        start.Environment["Worker__Id"] = workerId;
+        start.Environment["Worker__DeviceCount"] = "1";
+        start.Environment["Logging__LogLevel__Default"] = "Information";
+        var process = Process.Start(start)!;
+        _workers.Add(process);
+
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        process.OutputDataReceived += (_, line) =>
+        {
+            if (line.Data is null)
+            {
+                return;
+            }
+
+            _workerOutput.Enqueue($"[{workerId}] {line.Data}");
+            if (line.Data.Contains("Bus started", StringComparison.Ordinal))
+            {
+                started.TrySetResult();
+            }
+        };
+        process.ErrorDataReceived += (_, line) =>
+        {
+            if (line.Data is not null)
+            {
+                _workerOutput.Enqueue($"[{workerId}!] {line.Data}");
+            }
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var finished = await Task.WhenAny(started.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
+        Assert.True(finished == started.Task, $"worker {workerId} did not start:\n{WorkerOutput}");
+    }
+}

@@ -1,0 +1,118 @@
+using System.Net;
+using System.Text;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using ProgrammableFilm.Contracts;
+using ProgrammableFilm.Data.Entities;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary>
+/// The coordinator against real PostgreSQL and RabbitMQ, with this test playing the worker: duplicate and stale
+/// messages must change nothing and bill nothing twice.
+/// </summary>
+public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<CoordinatorOnlyFixture>
+{
+    private const string OneSecondShot = """
+        project: it-fencing
+        shots:
+          - {name: fence, prompt: a green bird falling in the forest, duration: 1, fps: 24, width: 64, height: 64, keyframeInterval: 12}
+        """;
+
+    private IBus Bus => farm.Api.Services.GetRequiredService<IBus>();
+
+    [Fact]
+    public async Task Duplicate_claims_and_duplicate_events_are_applied_once_and_billed_once()
+    {
+        var jobId = await SubmitAsync();
+        var queued = await WaitForAsync(db => db.Attempts.Where(a => a.State == AttemptState.Queued).Join(db.Tasks.Where(t => t.JobId == jobId), a => a.TaskId, t => t.Id, (a, t) => a).ToListAsync(), list => list.Count == 3);
+        var first = queued[0];
+        var claims = Bus.CreateRequestClient<ClaimAttempt>(new Uri($"queue:{farm.QueuePrefix}claim-attempt"));
+
+        var granted = await claims.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(Claim(first.Id, "worker-x"));
+        var duplicate = await claims.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(Claim(first.Id, "worker-y"));
+
+        Assert.True(granted.Is(out Response<AttemptClaimGranted>? _));
+        Assert.True(duplicate.Is(out Response<AttemptClaimRefused>? refused));
+        Assert.Contains("Claimed", refused.Message.Reason, StringComparison.Ordinal);
+
+        var success = Succeeded(first.Id, deviceSeconds: 4.0);
+        await Task.WhenAll(Bus.Publish(success), Bus.Publish(success), Bus.Publish(success));
+        await Bus.Publish(new TaskFailed { AttemptId = first.Id, WorkerId = "worker-x", Usage = success.Usage with { DeviceSeconds = 99 }, Classification = "transient", Reason = "late duplicate" });
+        await Bus.Publish(Succeeded(Guid.NewGuid(), deviceSeconds: 50));
+
+        var task = await WaitForAsync(db => db.Tasks.SingleAsync(t => t.CurrentAttemptId == first.Id), t => t.State == RenderTaskState.Succeeded);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        await using var check = farm.CreateDbContext();
+        var bills = await check.Usage.Where(u => u.JobId == jobId).ToListAsync();
+        var bill = Assert.Single(bills);
+        Assert.Equal((first.Id, 4.0, "succeeded"), (bill.AttemptId, bill.DeviceSeconds, bill.Outcome));
+        Assert.Equal(AttemptState.Succeeded, (await check.Attempts.SingleAsync(a => a.Id == first.Id)).State);
+        Assert.Equal(RenderTaskState.Succeeded, (await check.Tasks.SingleAsync(t => t.Id == task.Id)).State);
+    }
+
+    [Fact]
+    public async Task A_segment_is_dispatched_only_after_both_of_its_keyframes_succeed()
+    {
+        var jobId = await SubmitAsync();
+        var keyframeAttempts = await WaitForAsync(db => db.Attempts.Join(db.Tasks.Where(t => t.JobId == jobId), a => a.TaskId, t => t.Id, (a, t) => new { Attempt = a, t.Key }).ToListAsync(), list => list.Count == 3);
+        var claims = Bus.CreateRequestClient<ClaimAttempt>(new Uri($"queue:{farm.QueuePrefix}claim-attempt"));
+        var byKey = keyframeAttempts.ToDictionary(x => x.Key, x => x.Attempt.Id);
+
+        await claims.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(Claim(byKey["kf-00000"], "worker-x"));
+        await Bus.Publish(Succeeded(byKey["kf-00000"], 1));
+        await WaitForAsync(db => db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "kf-00000"), t => t.State == RenderTaskState.Succeeded);
+        await using (var db = farm.CreateDbContext())
+        {
+            var segment = await db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "seg-00000-00012");
+            Assert.Equal((RenderTaskState.Blocked, 1), (segment.State, segment.PendingDependencies));
+        }
+
+        await claims.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(Claim(byKey["kf-00012"], "worker-x"));
+        await Bus.Publish(Succeeded(byKey["kf-00012"], 1));
+        var dispatched = await WaitForAsync(db => db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "seg-00000-00012"), t => t.State == RenderTaskState.Dispatched);
+        Assert.NotNull(dispatched.CurrentAttemptId);
+        await using (var db = farm.CreateDbContext())
+        {
+            Assert.Equal(RenderTaskState.Blocked, (await db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "seg-00012-00023")).State);
+            Assert.Equal(RenderTaskState.Blocked, (await db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "assemble")).State);
+        }
+    }
+
+    private async Task<Guid> SubmitAsync()
+    {
+        using var content = new StringContent(OneSecondShot, Encoding.UTF8, "application/yaml");
+        using var response = await farm.Http.PostAsync("/api/projects/it-fencing/jobs", content);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        return Guid.Parse(response.Headers.Location!.OriginalString.Split('/')[^1]);
+    }
+
+    private static ClaimAttempt Claim(Guid attemptId, string workerId) =>
+        new() { AttemptId = attemptId, WorkerId = workerId, Pool = "cpu", DeviceSku = "cpu", DeviceCount = 1, Hostname = "test" };
+
+    private static TaskSucceeded Succeeded(Guid attemptId, double deviceSeconds) => new()
+    {
+        AttemptId = attemptId,
+        WorkerId = "worker-x",
+        Usage = new DeviceUsage { DeviceSku = "cpu", DeviceCount = 1, DeviceSeconds = deviceSeconds, EnergyJoules = 0, EnergyEstimated = true },
+        Outputs = [],
+    };
+
+    private async Task<T> WaitForAsync<T>(Func<Data.FarmDbContext, Task<T>> query, Func<T, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            await using var db = farm.CreateDbContext();
+            var value = await query(db);
+            if (done(value))
+            {
+                return value;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"condition not reached in 30 s; last value: {value}");
+            await Task.Delay(100);
+        }
+    }
+}
