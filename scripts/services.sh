@@ -292,13 +292,15 @@ svc_rabbit_stop() { # DIR
     fi
   fi
   rm -f "$dir/rabbit/sid" "$dir/rabbit/pid"
-  # epmd: only if this instance started it, and `epmd -kill` refuses while any
-  # node (someone else's) is still registered.
+  return 0
+}
+
+svc_epmd_stop() { # DIR: only if this instance started epmd; `epmd -kill` itself
+  local dir=$1     # refuses while any node (someone else's) is still registered.
   if [[ -f $dir/epmd-started ]]; then
     epmd -kill >/dev/null 2>&1 || true
     rm -f "$dir/epmd-started"
   fi
-  return 0
 }
 
 # ---------------------------------------------------------------- start/stop all
@@ -391,6 +393,7 @@ svc_stop() {
   svc_pg_stop "$dir" &
   local pg_job=$!
   svc_rabbit_stop "$dir"
+  svc_epmd_stop "$dir"
   wait "$pg_job"
   rm -rf "$dir"
   svc_log "stopped PostgreSQL and RabbitMQ, removed $dir in $(svc_elapsed "$t0")"
