@@ -142,6 +142,9 @@ public sealed record TaskSucceeded
     /// <summary>The worker that ran it.</summary>
     public required string WorkerId { get; init; }
 
+    /// <summary>When the worker finished the attempt (the worker's clock); the coordinator's overhead is measured from here.</summary>
+    public required DateTime ReportedAt { get; init; }
+
     /// <summary>What the attempt used.</summary>
     public required DeviceUsage Usage { get; init; }
 
@@ -166,6 +169,9 @@ public sealed record TaskFailed
 
     /// <summary>The worker that ran it.</summary>
     public required string WorkerId { get; init; }
+
+    /// <summary>When the worker finished the attempt (the worker's clock); the coordinator's overhead is measured from here.</summary>
+    public required DateTime ReportedAt { get; init; }
 
     /// <summary>What the attempt used before failing (billed too: the device time was spent).</summary>
     public required DeviceUsage Usage { get; init; }

@@ -91,7 +91,7 @@ public sealed class TaskEvents(
         var result = JsonSerializer.Serialize(new AttemptResult(succeeded.Outputs, succeeded.Metrics, succeeded.Facts, succeeded.UnknownWords), SpecJson.Options);
         var finished = await db.Attempts
             .Where(a => a.Id == attempt.Id && a.State == AttemptState.Claimed)
-            .ExecuteUpdateAsync(set => set.SetProperty(a => a.State, AttemptState.Succeeded).SetProperty(a => a.FinishedAt, now).SetProperty(a => a.ResultJson, result), cancellationToken);
+            .ExecuteUpdateAsync(set => set.SetProperty(a => a.State, AttemptState.Succeeded).SetProperty(a => a.FinishedAt, now).SetProperty(a => a.ReportedAt, succeeded.ReportedAt).SetProperty(a => a.ResultJson, result), cancellationToken);
         var won = finished == 1 && await db.Tasks
             .Where(t => t.Id == task.Id && t.CurrentAttemptId == attempt.Id && t.State == RenderTaskState.Running)
             .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Succeeded).SetProperty(t => t.Progress, 1.0).SetProperty(t => t.UpdatedAt, now), cancellationToken) == 1;
@@ -130,7 +130,7 @@ public sealed class TaskEvents(
         var reason = $"{task.Key} ({failed.Classification}): {failed.Reason}";
         var finished = await db.Attempts
             .Where(a => a.Id == attempt.Id && a.State == AttemptState.Claimed)
-            .ExecuteUpdateAsync(set => set.SetProperty(a => a.State, AttemptState.Failed).SetProperty(a => a.FinishedAt, now).SetProperty(a => a.Error, reason), cancellationToken);
+            .ExecuteUpdateAsync(set => set.SetProperty(a => a.State, AttemptState.Failed).SetProperty(a => a.FinishedAt, now).SetProperty(a => a.ReportedAt, failed.ReportedAt).SetProperty(a => a.Error, reason), cancellationToken);
         var won = finished == 1 && await db.Tasks
             .Where(t => t.Id == task.Id && t.CurrentAttemptId == attempt.Id && t.State == RenderTaskState.Running)
             .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Failed).SetProperty(t => t.Error, reason).SetProperty(t => t.UpdatedAt, now), cancellationToken) == 1;

@@ -52,6 +52,7 @@ public sealed class RenderTaskConsumer(
                 {
                     AttemptId = task.AttemptId,
                     WorkerId = options.WorkerId,
+                    ReportedAt = time.GetUtcNow().UtcDateTime,
                     Usage = Usage(started),
                     Outputs = [.. outcome.Outputs],
                     Metrics = outcome.Metrics,
@@ -74,7 +75,7 @@ public sealed class RenderTaskConsumer(
             };
             logger.LogWarning(e, "Attempt {AttemptId} of {Kind} failed ({Classification})", task.AttemptId, task.Kind, classification);
             await context.Publish(
-                new TaskFailed { AttemptId = task.AttemptId, WorkerId = options.WorkerId, Usage = Usage(started), Classification = classification, Reason = e.Message },
+                new TaskFailed { AttemptId = task.AttemptId, WorkerId = options.WorkerId, ReportedAt = time.GetUtcNow().UtcDateTime, Usage = Usage(started), Classification = classification, Reason = e.Message },
                 cancellationToken);
         }
     }

@@ -39,7 +39,7 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
 
         var success = Succeeded(first.Id, deviceSeconds: 4.0);
         await Task.WhenAll(Bus.Publish(success), Bus.Publish(success), Bus.Publish(success));
-        await Bus.Publish(new TaskFailed { AttemptId = first.Id, WorkerId = "worker-x", Usage = success.Usage with { DeviceSeconds = 99 }, Classification = "transient", Reason = "late duplicate" });
+        await Bus.Publish(new TaskFailed { AttemptId = first.Id, WorkerId = "worker-x", ReportedAt = DateTime.UtcNow, Usage = success.Usage with { DeviceSeconds = 99 }, Classification = "transient", Reason = "late duplicate" });
         await Bus.Publish(Succeeded(Guid.NewGuid(), deviceSeconds: 50));
 
         var task = await WaitForAsync(db => db.Tasks.SingleAsync(t => t.CurrentAttemptId == first.Id), t => t.State == RenderTaskState.Succeeded);
@@ -95,6 +95,7 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
     {
         AttemptId = attemptId,
         WorkerId = "worker-x",
+        ReportedAt = DateTime.UtcNow,
         Usage = new DeviceUsage { DeviceSku = "cpu", DeviceCount = 1, DeviceSeconds = deviceSeconds, EnergyJoules = 0, EnergyEstimated = true },
         Outputs = [],
     };

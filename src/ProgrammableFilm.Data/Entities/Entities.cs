@@ -187,6 +187,10 @@ public sealed class Attempt
 
     public DateTime? ClaimedAt { get; set; }
 
+    /// <summary>When the worker says it finished (its clock).</summary>
+    public DateTime? ReportedAt { get; set; }
+
+    /// <summary>When the coordinator applied the outcome.</summary>
     public DateTime? FinishedAt { get; set; }
 
     public string? Error { get; set; }

@@ -81,6 +81,7 @@ CREATE TABLE attempts (
     created_at timestamptz NOT NULL,
     published_at timestamptz NULL,
     claimed_at timestamptz NULL,
+    reported_at timestamptz NULL,
     finished_at timestamptz NULL,
     error text NULL,
     result_json text NULL,

@@ -81,6 +81,7 @@ CREATE TABLE attempts (
     created_at TEXT NOT NULL,
     published_at TEXT NULL,
     claimed_at TEXT NULL,
+    reported_at TEXT NULL,
     finished_at TEXT NULL,
     error TEXT NULL,
     result_json TEXT NULL,
