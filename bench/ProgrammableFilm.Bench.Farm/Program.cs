@@ -1,0 +1,294 @@
+using System.Diagnostics;
+using System.Globalization;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using ProgrammableFilm.Bench.Farm;
+using ProgrammableFilm.Cli;
+using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Domain.Specs;
+using ProgrammableFilm.Messaging;
+using ProgrammableFilm.Storage;
+
+// Measures the coordinator against the raw limits of its parts, in one process, on this machine:
+// the example shot's wall time in embedded and farm mode, and the coordinator's overhead per task.
+var postgres = Environment.GetEnvironmentVariable("PFILM_TEST_POSTGRES") ?? throw new InvalidOperationException("PFILM_TEST_POSTGRES is not set; run bench/farm.sh");
+var rabbitMq = Environment.GetEnvironmentVariable("PFILM_TEST_RABBITMQ") ?? throw new InvalidOperationException("PFILM_TEST_RABBITMQ is not set; run bench/farm.sh");
+var root = args.Length > 0 ? args[0] : Directory.GetCurrentDirectory();
+var example = JobSpecReader.ReadYaml(await File.ReadAllTextAsync(Path.Combine(root, "examples", "racing-at-dusk.yaml"))).Spec!;
+var workerDll = Path.Combine(root, "src", "ProgrammableFilm.Worker", "bin", "Release", "net10.0", "ProgrammableFilm.Worker.dll");
+const int Repetitions = 3;
+
+var commit = await Baselines.PostgresCommitAsync(postgres, 300);
+var roundTrip = await Baselines.RabbitMqRoundTripAsync(rabbitMq, 300);
+
+var embedded = new List<double>();
+for (var i = 0; i < Repetitions; i++)
+{
+    var folder = Directory.CreateTempSubdirectory("pfilm-bench-embedded").FullName;
+    using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None);
+    embedded.Add(await Runs.RenderAsync(host.Services, example));
+    await host.StopAsync();
+    Directory.Delete(folder, true);
+}
+
+var farm = new List<double>();
+Overheads overheads;
+{
+    var storage = Directory.CreateTempSubdirectory("pfilm-bench-farm").FullName;
+    var database = await Baselines.CreateDatabaseAsync(postgres, "pfilm_bench_farm");
+    var prefix = $"bench{Guid.NewGuid().ToString("N")[..6]}-";
+    using var coordinator = await FarmHost.StartCoordinatorAsync(database, rabbitMq, prefix, storage);
+    using var workers = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, count: 2);
+    await workers.StartAsync();
+    for (var i = 0; i < Repetitions; i++)
+    {
+        farm.Add(await Runs.RenderAsync(coordinator.Services, example with { Shots = [example.Shots[0] with { Name = $"racing-{i}" }] }));
+    }
+
+    overheads = await Overheads.MeasureAsync(coordinator.Services);
+    await coordinator.StopAsync();
+    Directory.Delete(storage, true);
+}
+
+var limit = commit.Median + roundTrip.Median;
+Console.WriteLine();
+Console.WriteLine($"# Coordinator benchmark ({Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd})");
+Console.WriteLine();
+Console.WriteLine("| measurement | median | p95 | ratio to baseline |");
+Console.WriteLine("| --- | ---: | ---: | ---: |");
+Row("baseline: PostgreSQL commit (UPDATE in a transaction)", commit, null);
+Row("baseline: RabbitMQ request/response (MassTransit)", roundTrip, null);
+Row("baseline: commit + round trip (the least a claim can cost)", new Stats([limit]), null);
+Row("ready → dispatched (attempt committed, RenderTask sent)", overheads.ReadyToDispatched, limit);
+Row("ready → claimed (includes waiting for a free worker slot)", overheads.ReadyToClaimed, limit);
+Row("dispatched → claimed", overheads.DispatchedToClaimed, limit);
+Row("worker success → dependants dispatched", overheads.SuccessToDependantsDispatched, limit);
+Console.WriteLine();
+Console.WriteLine("| example shot (3 s, 24 fps, 640×360, procedural) | median wall time | runs |");
+Console.WriteLine("| --- | ---: | ---: |");
+Console.WriteLine($"| embedded (SQLite, in-memory bus, 1 in-process worker) | {Stats.Format(new Stats(embedded).Median)} | {embedded.Count} |");
+Console.WriteLine($"| farm (PostgreSQL, RabbitMQ, 2 worker processes) | {Stats.Format(new Stats(farm).Median)} | {farm.Count} |");
+
+static void Row(string name, Stats stats, double? baseline) =>
+    Console.WriteLine($"| {name} | {Stats.Format(stats.Median)} | {Stats.Format(stats.P95)} | {(baseline is { } b ? (stats.Median / b).ToString("F1", CultureInfo.InvariantCulture) + "×" : "1.0×")} |");
+
+namespace ProgrammableFilm.Bench.Farm
+{
+    /// <summary>A ping for the raw request/response baseline.</summary>
+    public sealed record Ping(int Sequence);
+
+    /// <summary>The reply to <see cref="Ping"/>.</summary>
+    public sealed record Pong(int Sequence);
+
+    public sealed class PingConsumer : IConsumer<Ping>
+    {
+        public Task Consume(ConsumeContext<Ping> context) => context.RespondAsync(new Pong(context.Message.Sequence));
+    }
+
+    public sealed record Stats(IReadOnlyList<double> Seconds)
+    {
+        public double Median => Percentile(0.5);
+
+        public double P95 => Percentile(0.95);
+
+        public static string Format(double seconds) => seconds >= 1 ? $"{seconds:F2} s" : $"{seconds * 1000:F2} ms";
+
+        private double Percentile(double p)
+        {
+            var sorted = Seconds.Order().ToList();
+            return sorted.Count == 0 ? double.NaN : sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];
+        }
+    }
+
+    public static class Baselines
+    {
+        public static async Task<string> CreateDatabaseAsync(string admin, string prefix)
+        {
+            var name = $"{prefix}_{Guid.NewGuid():N}"[..40];
+            await using var connection = new NpgsqlConnection(admin);
+            await connection.OpenAsync();
+            await new NpgsqlCommand($"CREATE DATABASE {name}", connection).ExecuteNonQueryAsync();
+            return new NpgsqlConnectionStringBuilder(admin) { Database = name }.ConnectionString;
+        }
+
+        public static async Task<Stats> PostgresCommitAsync(string admin, int count)
+        {
+            await using var connection = new NpgsqlConnection(await CreateDatabaseAsync(admin, "pfilm_bench_raw"));
+            await connection.OpenAsync();
+            await new NpgsqlCommand("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL); INSERT INTO t VALUES (1, 0);", connection).ExecuteNonQueryAsync();
+            var samples = new List<double>(count);
+            for (var i = 0; i < count; i++)
+            {
+                var started = Stopwatch.GetTimestamp();
+                await using var transaction = await connection.BeginTransactionAsync();
+                await new NpgsqlCommand("UPDATE t SET v = v + 1 WHERE id = 1", connection, transaction).ExecuteNonQueryAsync();
+                await transaction.CommitAsync();
+                samples.Add(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            }
+
+            return new Stats(samples);
+        }
+
+        public static async Task<Stats> RabbitMqRoundTripAsync(string uri, int count)
+        {
+            var queue = $"bench-ping-{Guid.NewGuid().ToString("N")[..6]}";
+            var services = new ServiceCollection();
+            services.AddLogging();
+            services.AddMassTransit(bus =>
+            {
+                bus.AddConsumer<PingConsumer>().Endpoint(e => e.Name = queue);
+                bus.AddRequestClient<Ping>(new Uri($"queue:{queue}"));
+                bus.UseFarmTransport(new BusOptions { RabbitMqUri = uri });
+            });
+            await using var provider = services.BuildServiceProvider();
+            var control = provider.GetRequiredService<IBusControl>();
+            await control.StartAsync();
+            try
+            {
+                var client = provider.GetRequiredService<IRequestClient<Ping>>();
+                for (var i = 0; i < 20; i++)
+                {
+                    await client.GetResponse<Pong>(new Ping(i));
+                }
+
+                var samples = new List<double>(count);
+                for (var i = 0; i < count; i++)
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    await client.GetResponse<Pong>(new Ping(i));
+                    samples.Add(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                }
+
+                return new Stats(samples);
+            }
+            finally
+            {
+                await control.StopAsync();
+            }
+        }
+    }
+
+    public static class FarmHost
+    {
+        /// <summary>The farm's coordinator, composed as the API composes it, without HTTP.</summary>
+        public static async Task<IHost> StartCoordinatorAsync(string connectionString, string rabbitMq, string prefix, string storageRoot)
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+            var busOptions = new BusOptions { RabbitMqUri = rabbitMq, Prefix = prefix };
+            builder.Services.AddSingleton(busOptions);
+            builder.Services.AddCoordinator(new DatabaseOptions(DatabaseProvider.Postgres, connectionString), new CoordinatorOptions(), new ShotStorage(storageRoot));
+            builder.Services.AddMassTransit(bus =>
+            {
+                bus.AddCoordinatorConsumers();
+                bus.UseFarmTransport(busOptions);
+            });
+            var host = builder.Build();
+            await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
+            await host.StartAsync();
+            return host;
+        }
+    }
+
+    public sealed class WorkerProcesses(string dll, string rabbitMq, string prefix, string storageRoot, int count) : IDisposable
+    {
+        private readonly List<Process> _processes = [];
+
+        public async Task StartAsync()
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+                start.ArgumentList.Add(dll);
+                start.Environment["RabbitMq__Uri"] = rabbitMq;
+                start.Environment["RabbitMq__Prefix"] = prefix;
+                start.Environment["Storage__Root"] = storageRoot;
+                start.Environment["Worker__Id"] = $"bench-{i}";
+                start.Environment["Worker__DeviceCount"] = "1";
+                var process = Process.Start(start)!;
+                _processes.Add(process);
+                while (await process.StandardOutput.ReadLineAsync() is { } line)
+                {
+                    if (line.Contains("Bus started", StringComparison.Ordinal))
+                    {
+                        break;
+                    }
+                }
+
+                _ = process.StandardOutput.ReadToEndAsync();
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (var process in _processes)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit();
+                process.Dispose();
+            }
+        }
+    }
+
+    public static class Runs
+    {
+        /// <summary>Submits a job and returns the seconds until it succeeded.</summary>
+        public static async Task<double> RenderAsync(IServiceProvider services, JobSpec spec)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var job = await services.GetRequiredService<JobSubmission>().SubmitAsync(spec, CancellationToken.None);
+            var reports = services.GetRequiredService<JobReports>();
+            while (true)
+            {
+                var status = await reports.StatusAsync(job.Id, CancellationToken.None);
+                if (status!.State == "Succeeded")
+                {
+                    return Stopwatch.GetElapsedTime(started).TotalSeconds;
+                }
+
+                if (status.State == "Failed")
+                {
+                    throw new InvalidOperationException($"benchmark job failed: {status.Error}");
+                }
+
+                await Task.Delay(20);
+            }
+        }
+    }
+
+    /// <summary>The coordinator's overhead per task, read from the timestamps it records.</summary>
+    public sealed record Overheads(Stats ReadyToDispatched, Stats ReadyToClaimed, Stats DispatchedToClaimed, Stats SuccessToDependantsDispatched)
+    {
+        public static async Task<Overheads> MeasureAsync(IServiceProvider services)
+        {
+            await using var db = await services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContextAsync();
+            var tasks = await db.Tasks.AsNoTracking().ToListAsync();
+            var attempts = await db.Attempts.AsNoTracking().ToListAsync();
+            var dependencies = await db.TaskDependencies.AsNoTracking().ToListAsync();
+            var firstAttempt = attempts.GroupBy(a => a.TaskId).ToDictionary(g => g.Key, g => g.OrderBy(a => a.Number).First());
+            var readyToDispatched = new List<double>();
+            var readyToClaimed = new List<double>();
+            var dispatchedToClaimed = new List<double>();
+            var successToDispatched = new List<double>();
+            foreach (var task in tasks.Where(t => t.ReadyAt is not null && firstAttempt.ContainsKey(t.Id)))
+            {
+                var attempt = firstAttempt[task.Id];
+                readyToDispatched.Add((attempt.CreatedAt - task.ReadyAt!.Value).TotalSeconds);
+                readyToClaimed.Add((attempt.ClaimedAt!.Value - task.ReadyAt.Value).TotalSeconds);
+                dispatchedToClaimed.Add((attempt.ClaimedAt.Value - attempt.CreatedAt).TotalSeconds);
+                var released = dependencies.Where(d => d.TaskId == task.Id).Select(d => firstAttempt[d.DependsOnTaskId].ReportedAt!.Value).DefaultIfEmpty().Max();
+                if (released != default)
+                {
+                    successToDispatched.Add((attempt.CreatedAt - released).TotalSeconds);
+                }
+            }
+
+            return new Overheads(new Stats(readyToDispatched), new Stats(readyToClaimed), new Stats(dispatchedToClaimed), new Stats(successToDispatched));
+        }
+    }
+}
