@@ -1,18 +1,27 @@
 using MassTransit;
+using Microsoft.Extensions.Hosting;
 using ProgrammableFilm.Messaging;
 using ProgrammableFilm.Storage;
-using ProgrammableFilm.Worker;
 
-var builder = Host.CreateApplicationBuilder(args);
-var workerOptions = WorkerOptions.FromConfiguration(builder.Configuration);
-var busOptions = BusOptions.FromConfiguration(builder.Configuration);
-var storageRoot = builder.Configuration["Storage:Root"] ?? throw new InvalidOperationException("Storage:Root is not set (environment: Storage__Root).");
+namespace ProgrammableFilm.Worker;
 
-builder.Services.AddRenderWorker(workerOptions, new ShotStorage(storageRoot));
-builder.Services.AddMassTransit(bus =>
+/// <summary>A worker process: consumes its pool's queue and renders. The entry point lives in a namespace so that hosts referencing this project keep their own <c>Program</c>.</summary>
+public static class WorkerProgram
 {
-    bus.AddRenderWorkerConsumer(workerOptions, busOptions);
-    bus.UseFarmTransport(busOptions);
-});
+    public static async Task Main(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        var workerOptions = WorkerOptions.FromConfiguration(builder.Configuration);
+        var busOptions = BusOptions.FromConfiguration(builder.Configuration);
+        var storageRoot = builder.Configuration["Storage:Root"] ?? throw new InvalidOperationException("Storage:Root is not set (environment: Storage__Root).");
 
-await builder.Build().RunAsync();
+        builder.Services.AddRenderWorker(workerOptions, new ShotStorage(storageRoot));
+        builder.Services.AddMassTransit(bus =>
+        {
+            bus.AddRenderWorkerConsumer(workerOptions, busOptions);
+            bus.UseFarmTransport(busOptions);
+        });
+
+        await builder.Build().RunAsync();
+    }
+}

@@ -15,7 +15,7 @@ public static class WorkerExtensions
         services.AddSingleton(options);
         services.AddSingleton(storage);
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton<IRenderEngine, ProceduralEngine>();
+        services.AddSingleton<IRenderEngine>(_ => new ProceduralEngine());
         services.AddSingleton<FfmpegAssembler>();
         services.AddSingleton<TaskRunner>();
         return services;
