@@ -252,9 +252,9 @@ public static class Commands
         {
             return Fail(ExitCodes.ServerError, $"cannot talk to the server: {e.Message}");
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException or Microsoft.EntityFrameworkCore.DbUpdateException)
         {
-            return Fail(ExitCodes.ServerError, e.Message);
+            return Fail(ExitCodes.ServerError, (e.InnerException ?? e).Message);
         }
     }
 

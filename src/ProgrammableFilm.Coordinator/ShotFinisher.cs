@@ -96,7 +96,7 @@ public sealed class ShotFinisher(ShotStorage storage)
 
         var attemptEntries = attempts
             .Join(tasks, a => a.TaskId, t => t.Id, (a, t) => (Attempt: a, Task: t))
-            .OrderBy(x => x.Task.FirstFrame).ThenBy(x => x.Task.Kind, StringComparer.Ordinal).ThenBy(x => x.Attempt.Number)
+            .OrderBy(x => x.Task.Kind == "assemble").ThenBy(x => x.Task.FirstFrame).ThenBy(x => x.Task.Kind, StringComparer.Ordinal).ThenBy(x => x.Attempt.Number)
             .Select(x =>
             {
                 var bill = usage.SingleOrDefault(u => u.AttemptId == x.Attempt.Id);

@@ -41,22 +41,28 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
         {
             task.ToTable("tasks");
             task.Property(t => t.State).HasConversion<string>();
+            task.HasOne<Shot>().WithMany().HasForeignKey(t => t.ShotId);
+            task.HasOne<Job>().WithMany().HasForeignKey(t => t.JobId);
         });
         modelBuilder.Entity<TaskDependency>(dependency =>
         {
             dependency.ToTable("task_dependencies");
             dependency.HasKey(d => new { d.TaskId, d.DependsOnTaskId });
+            dependency.HasOne<RenderTask>().WithMany().HasForeignKey(d => d.TaskId);
+            dependency.HasOne<RenderTask>().WithMany().HasForeignKey(d => d.DependsOnTaskId);
         });
         modelBuilder.Entity<Attempt>(attempt =>
         {
             attempt.ToTable("attempts");
             attempt.Property(a => a.State).HasConversion<string>();
+            attempt.HasOne<RenderTask>().WithMany().HasForeignKey(a => a.TaskId);
         });
         modelBuilder.Entity<Worker>(worker => worker.ToTable("workers"));
         modelBuilder.Entity<UsageRecord>(usage =>
         {
             usage.ToTable("usage_ledger");
             usage.HasIndex(u => u.AttemptId).IsUnique();
+            usage.HasOne<Attempt>().WithMany().HasForeignKey(u => u.AttemptId);
         });
 
         foreach (var entity in modelBuilder.Model.GetEntityTypes())
