@@ -52,6 +52,39 @@ public sealed unsafe class ParityTests(ITestOutputHelper output)
         Assert.True(embErr <= 1e-4, $"emb relative error {embErr}");
         Assert.True(err <= 1e-4, $"v relative error {err}");
     }
+
+    [Fact]
+    public void Cosine_schedule_matches_reference_bit_for_bit()
+    {
+        using var r = OpenReference("unet_forward");
+        Assert.Equal(r.ReadSingle("alpha_bar"), CosineSchedule.AlphaBar(1000));
+        Assert.Equal([999, 949, 899], CosineSchedule.Timesteps(20, 1000)[..3]);
+        Assert.Equal(49, CosineSchedule.Timesteps(20, 1000)[^1]);
+    }
+
+    [Theory]
+    [InlineData(1, 8)]
+    [InlineData(2, 1)]
+    public void Ddim_sampling_from_committed_noise_matches_pytorch_reference(int threads, int frameBatch)
+    {
+        using var model = DiffusionModel.Load(ModelLocator.FindRequired(), new DiffusionModelOptions { Threads = threads, MaxFrameBatch = frameBatch });
+        using var r = OpenReference("ddim_sample");
+        var cond = Conditioning(r, null);
+        int plane = 3 * 64 * 64;
+        var noise = r.ReadSingle("noise");
+        var a = r.ReadSingle("A");
+        var b = r.ReadSingle("B");
+        var frames = Enumerable.Range(0, cond.Length).Select(i => new FrameSpec(
+            noise.AsSpan(i * plane, plane).ToArray(), cond[i], a.AsSpan(i * plane, plane).ToArray(), b.AsSpan(i * plane, plane).ToArray())).ToList();
+        int steps = (int)r.ReadInt64("steps")[0];
+        float guidance = r.ReadSingle("guidance")[0];
+        var x0 = model.Sample(frames, new SamplerSettings(steps, guidance), null, CancellationToken.None);
+        var got = x0.SelectMany(x => x).ToArray();
+        var reference = r.ReadSingle("x0");
+        double err = Metrics.MaxAbsRelative(got, reference);
+        output.WriteLine($"DDIM ({steps} steps, g={guidance}) x0 max-abs-diff/max-abs-ref = {err:E3}, L2 rel = {Metrics.L2Relative(got, reference):E3}");
+        Assert.True(err <= 1e-3, $"x0 relative error {err}");
+    }
 }
 
 internal static class Metrics
