@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace ProgrammableFilm.Engine.Diffusion;
 
 /// <summary>Single-head self-attention over the H·W tokens: x + proj(softmax(q kᵀ / sqrt(c)) v), with q, k, v from one 1x1 conv.</summary>
@@ -28,6 +29,7 @@ internal sealed unsafe class AttentionBlock(GroupNorm norm, Conv2d qkv, Conv2d p
         public int C;
         public GemmIsa Isa;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int start, int end)
         {
             int t = Qkv.Plane;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 
 namespace ProgrammableFilm.Engine.Diffusion;
@@ -53,7 +54,7 @@ public sealed class DiffusionModel : IDisposable
         Isa = options.Isa ?? GemmKernels.Best;
         _net = new UNet(file, Isa);
         MaxFrameBatch = Math.Max(1, options.MaxFrameBatch);
-        _workspace = new UNetWorkspace(_net.Config, 2 * MaxFrameBatch);
+        _workspace = new UNetWorkspace(_net.Config, 2 * MaxFrameBatch, Isa);
         _parallel = new Parallelism(options.Threads);
         _alphaBar = CosineSchedule.AlphaBar(_net.Config.T);
     }
@@ -142,6 +143,7 @@ public sealed class DiffusionModel : IDisposable
         _net.Dispose();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe void SampleBatch(
         IReadOnlyList<FrameSpec> frames, int start, int count, SamplerSettings settings, float[][] results,
         Action<int>? onStep, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace ProgrammableFilm.Engine.Diffusion;
@@ -34,6 +35,7 @@ internal static unsafe class ThreadScratch
 internal static unsafe class Gemm
 {
     /// <summary>Packs A (element (m, k) at <c>a[m*rs + k*cs]</c>) into MR-row panels, zero-padding the last panel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackA(GemmIsa isa, float* a, long rs, long cs, int m, int k, float* dst)
     {
         int mr = GemmKernels.Mr(isa);
@@ -128,6 +130,7 @@ internal static unsafe class Gemm
         public float* C;
         public long Ldc;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int start, int end)
         {
             int mr = GemmKernels.Mr(Isa);
@@ -170,6 +173,7 @@ internal static unsafe class Gemm
 internal static unsafe class VecOps
 {
     /// <summary>dst[j] = src[j] + s for j &lt; count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddScalar(float* src, float s, float* dst, int count)
     {
         int j = 0;
@@ -189,6 +193,7 @@ internal static unsafe class VecOps
     }
 
     /// <summary>dst[j] = (src[j] + s) + r[j] for j &lt; count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddScalarAdd(float* src, float s, float* r, float* dst, int count)
     {
         int j = 0;

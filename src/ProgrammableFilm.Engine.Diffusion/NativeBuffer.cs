@@ -50,17 +50,21 @@ internal sealed unsafe class NativeBuffer : IDisposable
 /// <summary>
 /// A non-owning NCHW view: <c>N</c> images of <c>C × H × W</c> floats, image <c>n</c> starting at
 /// <c>Data + n * BatchStride</c> (a batch stride larger than <c>C*H*W</c> lets a tensor live inside a concat buffer).
+/// A padded view stores each channel as a <c>(H + 2) × (W + 2)</c> plane with a zero border (written once, never
+/// touched), which lets a 3x3 convolution read its taps without masks; <see cref="Channel"/> then points at the border corner.
 /// </summary>
 internal readonly unsafe struct TensorView
 {
-    public TensorView(float* data, int n, int c, int h, int w, long batchStride = -1)
+    public TensorView(float* data, int n, int c, int h, int w, long batchStride = -1, bool padded = false)
     {
         Data = data;
         N = n;
         C = c;
         H = h;
         W = w;
-        BatchStride = batchStride < 0 ? (long)c * h * w : batchStride;
+        Padded = padded;
+        PlaneStride = padded ? (h + 2) * (w + 2) : h * w;
+        BatchStride = batchStride < 0 ? (long)c * PlaneStride : batchStride;
     }
 
     public float* Data { get; }
@@ -73,16 +77,27 @@ internal readonly unsafe struct TensorView
 
     public int W { get; }
 
+    public bool Padded { get; }
+
+    /// <summary>Floats between consecutive channel planes.</summary>
+    public int PlaneStride { get; }
+
+    /// <summary>Floats between consecutive rows.</summary>
+    public int RowStride => Padded ? W + 2 : W;
+
     public long BatchStride { get; }
 
     public int Plane => H * W;
 
     public float* Image(int n) => Data + (n * BatchStride);
 
-    public float* Channel(int n, int c) => Data + (n * BatchStride) + ((long)c * H * W);
+    public float* Channel(int n, int c) => Data + (n * BatchStride) + ((long)c * PlaneStride);
 
-    public TensorView WithBatch(int n) => new(Data, n, C, H, W, BatchStride);
+    /// <summary>Element (0, 0) of channel c (inside the border for a padded view).</summary>
+    public float* Interior(int n, int c) => Channel(n, c) + (Padded ? W + 3 : 0);
+
+    public TensorView WithBatch(int n) => new(Data, n, C, H, W, BatchStride, Padded);
 
     /// <summary>Channels [c0, c0 + count) of every image, as a view with the same batch stride.</summary>
-    public TensorView Channels(int c0, int count) => new(Data + ((long)c0 * H * W), N, count, H, W, BatchStride);
+    public TensorView Channels(int c0, int count) => new(Data + ((long)c0 * PlaneStride), N, count, H, W, BatchStride, Padded);
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 
@@ -11,7 +12,7 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
     /// <summary>Normalises <paramref name="x"/> into <paramref name="y"/> (same shape; may be different batch strides).</summary>
     public void Forward(Parallelism parallel, TensorView x, TensorView y, bool silu)
     {
-        if (x.C != gamma.Length || y.C != x.C || y.Plane != x.Plane || y.N != x.N)
+        if (x.C != gamma.Length || y.C != x.C || y.Plane != x.Plane || y.N != x.N || x.Padded)
         {
             throw new ArgumentException($"GroupNorm({gamma.Length}) got {x.C} channels.");
         }
@@ -32,6 +33,7 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
         public float Eps;
         public bool Silu;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int start, int end)
         {
             int cpg = X.C / Groups;
@@ -52,12 +54,25 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
                     int c = (g * cpg) + ci;
                     float scale = rstd * Gamma[c];
                     float shift = Beta[c] - (mean * scale);
-                    Affine(src + ((long)ci * plane), Y.Channel(n, c), plane, scale, shift, Silu);
+                    if (Y.Padded)
+                    {
+                        float* s = src + ((long)ci * plane);
+                        float* d = Y.Interior(n, c);
+                        for (int row = 0; row < X.H; row++)
+                        {
+                            Affine(s + (row * X.W), d + (row * Y.RowStride), X.W, scale, shift, Silu);
+                        }
+                    }
+                    else
+                    {
+                        Affine(src + ((long)ci * plane), Y.Channel(n, c), plane, scale, shift, Silu);
+                    }
                 }
             }
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float Sum(float* x, int count)
     {
         int i = 0;
@@ -84,6 +99,7 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
         return total;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float SumSquaredDeviation(float* x, int count, float mean)
     {
         int i = 0;
@@ -117,6 +133,7 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
     }
 
     /// <summary>dst = src * scale + shift, then SiLU (z / (1 + e^-z)) when asked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Affine(float* src, float* dst, int count, float scale, float shift, bool silu)
     {
         int i = 0;
@@ -152,6 +169,7 @@ internal sealed class Linear(float[] weight, float[] bias)
 
     public int In => weight.Length / bias.Length;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Forward(ReadOnlySpan<float> x, Span<float> y)
     {
         int inDim = In;
@@ -186,6 +204,7 @@ internal static unsafe class TensorOps
     }
 
     /// <summary>Depth-to-space by 2 (PyTorch pixel_shuffle): dst[c][2i+dy][2j+dx] = src[c*4 + dy*2 + dx][i][j].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PixelShuffle2(TensorView src, TensorView dst)
     {
         for (int n = 0; n < src.N; n++)
@@ -251,6 +270,7 @@ internal static unsafe class TensorOps
         public TensorView Src;
         public TensorView Dst;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int start, int end)
         {
             int h = Src.H, w = Src.W, w2 = Dst.W;

@@ -112,22 +112,50 @@ internal sealed unsafe class UNet : IDisposable
         Embed(ws, n, cond);
         var w = ws.Views(n);
 
+        long stamp = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
         _patchIn.Forward(parallel, w.Input, w.X0);
+        Mark(ref stamp, "_patchIn:0");
         _down0.Forward(parallel, ws, n, w.X0, w.H0);
+        Mark(ref stamp, "_down0:1");
         _down1Conv.Forward(parallel, w.H0, w.D1);
+        Mark(ref stamp, "_down1Conv:2");
         _down1.Forward(parallel, ws, n, w.D1, w.H1);
+        Mark(ref stamp, "_down1:3");
         _down2Conv.Forward(parallel, w.H1, w.D2);
+        Mark(ref stamp, "_down2Conv:4");
         _mid1.Forward(parallel, ws, n, w.D2, w.M1);
+        Mark(ref stamp, "_mid1:5");
         _attn.Forward(parallel, ws, n, w.M1, w.M2);
+        Mark(ref stamp, "_attn:6");
         _mid2.Forward(parallel, ws, n, w.M2, w.M1);
+        Mark(ref stamp, "_mid2:7");
         TensorOps.Upsample2x(parallel, w.M1, w.Cat1.Channels(0, w.M1.C));
+        Mark(ref stamp, "TensorOps:8");
         _up1.Forward(parallel, ws, n, w.Cat1, w.U1);
+        Mark(ref stamp, "_up1:9");
         TensorOps.Upsample2x(parallel, w.U1, w.Cat0.Channels(0, w.U1.C));
+        Mark(ref stamp, "TensorOps:10");
         _up0.Forward(parallel, ws, n, w.Cat0, w.X0);
-        var normed = ws.Scratch(0, n, w.X0.C, w.X0.H, w.X0.W);
+        Mark(ref stamp, "_up0:11");
+        var normed = ws.ConvInput(n, w.X0.C, w.X0.H, w.X0.W);
         _outNorm.Forward(parallel, w.X0, normed, silu: true);
+        Mark(ref stamp, "_outNorm:12");
         _outConv.Forward(parallel, normed, w.Y);
+        Mark(ref stamp, "_outConv:13");
         TensorOps.PixelShuffle2(w.Y, w.Output);
+    }
+
+    /// <summary>When set, receives (stage, seconds) after every stage of a forward pass (profiling only).</summary>
+    internal static Action<string, double>? Profile { get; set; }
+
+    private static void Mark(ref long stamp, string stage)
+    {
+        if (Profile is { } p)
+        {
+            long now = System.Diagnostics.Stopwatch.GetTimestamp();
+            p(stage, (now - stamp) / (double)System.Diagnostics.Stopwatch.Frequency);
+            stamp = now;
+        }
     }
 
     public void Dispose()
@@ -217,11 +245,11 @@ internal sealed unsafe class ResBlock(GroupNorm norm1, Conv2d conv1, Linear emb,
 
     public void Forward(Parallelism parallel, UNetWorkspace ws, int n, TensorView x, TensorView y)
     {
-        var a = ws.Scratch(0, n, x.C, x.H, x.W);
+        var a = ws.ConvInput(n, x.C, x.H, x.W);
         norm1.Forward(parallel, x, a, silu: true);
         var h = ws.Scratch(1, n, Cout, x.H, x.W);
         conv1.Forward(parallel, a, h, ws.EmbAdd(Index));
-        var b = ws.Scratch(0, n, Cout, x.H, x.W);
+        var b = ws.ConvInput(n, Cout, x.H, x.W);
         norm2.Forward(parallel, h, b, silu: true);
         if (skip is null)
         {

@@ -13,8 +13,13 @@ internal sealed unsafe class UNetWorkspace : IDisposable
     private readonly long _scratchPerImage;
     private readonly int _s, _c0, _c1, _c2, _inC, _outC;
 
-    public UNetWorkspace(UNetConfig config, int capacity)
+    private readonly Dictionary<(int H, int W), NativeBuffer> _padded = [];
+    private readonly int _maxChannels;
+    private readonly GemmIsa _isa;
+
+    public UNetWorkspace(UNetConfig config, int capacity, GemmIsa isa)
     {
+        _isa = isa;
         Capacity = capacity;
         _s = config.ImageSize;
         _c0 = config.Channels[0];
@@ -44,6 +49,7 @@ internal sealed unsafe class UNetWorkspace : IDisposable
         _scratchPerImage = Math.Max(Math.Max(_c0 + _c1, _c1 + _c2) * p32, 3L * _c2 * p8);
         _scratch = [B(_scratchPerImage), B(_scratchPerImage), B(_scratchPerImage)];
         _embAdd = [.. Enumerable.Range(0, 6).Select(_ => B(Math.Max(Math.Max(_c0, _c1), _c2)))];
+        _maxChannels = Math.Max(Math.Max(_c0 + _c1, _c1 + _c2), _c2);
         Emb = new float[capacity * config.EmbDim];
         SiluEmb = new float[capacity * config.EmbDim];
     }
@@ -72,6 +78,28 @@ internal sealed unsafe class UNetWorkspace : IDisposable
         }
 
         return new TensorView(_scratch[slot].Pointer, n, c, h, w);
+    }
+
+    /// <summary>
+    /// Where a GroupNorm that feeds a 3x3 convolution writes: a zero-bordered padded buffer (one per geometry, so the border
+    /// stays zero) when the direct convolution path applies at this width, else scratch slot 0.
+    /// </summary>
+    public TensorView ConvInput(int n, int c, int h, int w)
+    {
+        int nr = GemmKernels.Nr(_isa);
+        if (!GemmKernels.HasDirect(_isa) || (h * w) % nr != 0 || w % (nr / 2) != 0 || c > _maxChannels)
+        {
+            return Scratch(0, n, c, h, w);
+        }
+
+        if (!_padded.TryGetValue((h, w), out var buffer))
+        {
+            buffer = new NativeBuffer((long)Capacity * _maxChannels * (h + 2) * (w + 2));
+            _padded[(h, w)] = buffer;
+            _buffers.Add(buffer);
+        }
+
+        return new TensorView(buffer.Pointer, n, c, h, w, padded: true);
     }
 
     public Views Views(int n)

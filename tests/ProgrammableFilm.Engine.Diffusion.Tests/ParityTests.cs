@@ -28,7 +28,7 @@ public sealed unsafe class ParityTests(ITestOutputHelper output)
         var t = r.ReadInt64("t").Select(x => (float)x).ToArray();
         var cond = Conditioning(r, t);
         int n = cond.Length;
-        using var ws = new UNetWorkspace(net.Config, n);
+        using var ws = new UNetWorkspace(net.Config, n, net.Isa);
         var xt = r.ReadSingle("x_t");
         var a = r.ReadSingle("A");
         var b = r.ReadSingle("B");
