@@ -110,9 +110,9 @@ public sealed class SceneVocabulary
             {
                 if (slot == SceneSlot.Colour)
                 {
-                    colours[entry.Name] = entry.Rgb is [var r, var g, var b]
-                        ? new Rgb(r, g, b)
-                        : throw new InvalidDataException($"Colour '{entry.Name}' needs an rgb triple.");
+                    colours[entry.Name] = entry.Rgb is [var r and >= 0 and <= 255, var g and >= 0 and <= 255, var b and >= 0 and <= 255]
+                        ? new Rgb((byte)r, (byte)g, (byte)b)
+                        : throw new InvalidDataException($"Colour '{entry.Name}' needs an rgb triple of 0..255 values.");
                 }
 
                 // The canonical name is itself a phrase: "night-city" is matched as "night city".
@@ -171,7 +171,7 @@ public sealed class SceneVocabulary
         [property: JsonPropertyName("name")] string Name,
         [property: JsonPropertyName("phrases")] List<string>? PhraseList,
         [property: JsonPropertyName("impliedBy")] List<string>? ImpliedByList,
-        [property: JsonPropertyName("rgb")] byte[]? Rgb)
+        [property: JsonPropertyName("rgb")] int[]? Rgb)
     {
         public IEnumerable<string> Phrases => PhraseList ?? [];
 
