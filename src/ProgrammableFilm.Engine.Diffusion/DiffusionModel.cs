@@ -83,6 +83,9 @@ public sealed class DiffusionModel : IDisposable
     /// <summary>Native image size.</summary>
     public int ImageSize => Config.ImageSize;
 
+    /// <summary>Rows of each prompt embedding table (vocabulary size + 1), in slot order.</summary>
+    public IReadOnlyList<int> VocabRows => _net.VocabRows;
+
     /// <summary>FLOPs of one U-Net forward of one image.</summary>
     public long FlopsPerImage => _net.FlopsPerImage;
 
