@@ -14,6 +14,12 @@ public sealed record DiffusionModelOptions
 
     /// <summary>Micro-kernel to use (default: the best the CPU supports).</summary>
     public GemmIsa? Isa { get; init; }
+
+    /// <summary>
+    /// Images one thread pushes through the network per pass in image-parallel mode (default 1: each image's activations
+    /// stay in that core's L2 cache for the whole pass).
+    /// </summary>
+    public int ImagesPerPass { get; init; } = 1;
 }
 
 /// <summary>One frame to sample: its initial noise, conditioning and optional keyframes / init image (CHW floats in [-1, 1]).</summary>
@@ -32,13 +38,19 @@ public sealed record SamplerSettings(int Steps = 20, float Guidance = 3f, float 
 
 /// <summary>
 /// The loaded pf-scene model: U-Net, schedule and DDIM sampler (docs/model.md). Loads the weights once; sampling is
-/// serialised on one preallocated workspace and parallelised inside each operator.
+/// serialised, allocation-free after the first step, and parallel in one of two ways that give the same bits: when a
+/// network batch has at least as many images as threads, each thread runs whole forward passes on its own fixed,
+/// contiguous share of the images with its own workspace (no synchronisation per operator, activations stay in the
+/// core's cache); otherwise every operator splits its output tiles over the threads.
 /// </summary>
 public sealed class DiffusionModel : IDisposable
 {
     private readonly UNet _net;
     private readonly UNetWorkspace _workspace;
+    private readonly UNetWorkspace[] _threadWorkspaces;
     private readonly Parallelism _parallel;
+    private readonly Parallelism _serial = new(1);
+    private readonly int _imagesPerPass;
     private readonly float[] _alphaBar;
     private readonly Lock _gate = new();
 
@@ -56,6 +68,8 @@ public sealed class DiffusionModel : IDisposable
         MaxFrameBatch = Math.Max(1, options.MaxFrameBatch);
         _workspace = new UNetWorkspace(_net.Config, 2 * MaxFrameBatch, Isa);
         _parallel = new Parallelism(options.Threads);
+        _imagesPerPass = Math.Max(1, options.ImagesPerPass);
+        _threadWorkspaces = [.. Enumerable.Range(0, _parallel.Threads).Select(_ => new UNetWorkspace(_net.Config, _imagesPerPass, Isa))];
         _alphaBar = CosineSchedule.AlphaBar(_net.Config.T);
     }
 
@@ -118,45 +132,103 @@ public sealed class DiffusionModel : IDisposable
     }
 
     /// <summary>One raw network evaluation (for parity tests and benchmarks): rows of (x_t, A, B) and conditioning → v.</summary>
-    internal unsafe float[] Forward(ReadOnlySpan<float> xt, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<UNetConditioning> cond)
+    internal float[] Forward(ReadOnlySpan<float> xt, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<UNetConditioning> cond)
     {
         int n = cond.Length;
         int plane = 3 * ImageSize * ImageSize;
-        var v = new float[n * plane];
-        lock (_gate)
+        var x = new float[n][];
+        var ka = new float[n][];
+        var kb = new float[n][];
+        var v = new float[n][];
+        for (int i = 0; i < n; i++)
         {
-            var input = _workspace.Input;
-            for (int i = 0; i < n; i++)
-            {
-                xt.Slice(i * plane, plane).CopyTo(new Span<float>(input.Channel(i, 0), plane));
-                a.Slice(i * plane, plane).CopyTo(new Span<float>(input.Channel(i, 3), plane));
-                b.Slice(i * plane, plane).CopyTo(new Span<float>(input.Channel(i, 6), plane));
-            }
-
-            _net.Forward(_parallel, _workspace, n, cond);
-            new ReadOnlySpan<float>(_workspace.Output.Data, n * plane).CopyTo(v);
+            x[i] = xt.Slice(i * plane, plane).ToArray();
+            ka[i] = a.Slice(i * plane, plane).ToArray();
+            kb[i] = b.Slice(i * plane, plane).ToArray();
+            v[i] = new float[plane];
         }
 
-        return v;
+        lock (_gate)
+        {
+            Evaluate(n, x, ka, kb, cond.ToArray(), v);
+        }
+
+        return [.. v.SelectMany(r => r)];
+    }
+
+    /// <summary>
+    /// v[r] = UNet(x[r], a[r], b[r], cond[r]) for rows 0..rows-1 (null keyframes are zeros). Every row is computed by the
+    /// same serial code whichever thread runs it, so the result does not depend on the thread count or the mode.
+    /// </summary>
+    internal void Evaluate(int rows, float[][] x, float[]?[] a, float[]?[] b, UNetConditioning[] cond, float[][] v)
+    {
+        int threads = _parallel.Threads;
+        if (threads > 1 && rows >= threads)
+        {
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                int start = (int)((long)t * rows / threads), end = (int)((long)(t + 1) * rows / threads);
+                Pass(_serial, _threadWorkspaces[t], start, end, x, a, b, cond, v);
+            });
+        }
+        else if (threads == 1)
+        {
+            Pass(_serial, _threadWorkspaces[0], 0, rows, x, a, b, cond, v);
+        }
+        else
+        {
+            Pass(_parallel, _workspace, 0, rows, x, a, b, cond, v);
+        }
+    }
+
+    private unsafe void Pass(Parallelism parallel, UNetWorkspace ws, int start, int end, float[][] x, float[]?[] a, float[]?[] b, UNetConditioning[] cond, float[][] v)
+    {
+        int plane = 3 * ImageSize * ImageSize;
+        var input = ws.Input;
+        for (int r0 = start; r0 < end; r0 += ws.Capacity)
+        {
+            int n = Math.Min(ws.Capacity, end - r0);
+            for (int i = 0; i < n; i++)
+            {
+                x[r0 + i].AsSpan(0, plane).CopyTo(new Span<float>(input.Channel(i, 0), plane));
+                CopyOrZero(a[r0 + i], input.Channel(i, 3), plane);
+                CopyOrZero(b[r0 + i], input.Channel(i, 6), plane);
+            }
+
+            _net.Forward(parallel, ws, n, cond.AsSpan(r0, n));
+            for (int i = 0; i < n; i++)
+            {
+                new ReadOnlySpan<float>(ws.Output.Image(i), plane).CopyTo(v[r0 + i]);
+            }
+        }
     }
 
     public void Dispose()
     {
+        foreach (var ws in _threadWorkspaces)
+        {
+            ws.Dispose();
+        }
+
         _workspace.Dispose();
         _net.Dispose();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private unsafe void SampleBatch(
+    private void SampleBatch(
         IReadOnlyList<FrameSpec> frames, int start, int count, SamplerSettings settings, float[][] results,
         Action<int>? onStep, CancellationToken cancellationToken)
     {
         int steps = settings.Steps;
         int plane = 3 * ImageSize * ImageSize;
         var ts = CosineSchedule.Timesteps(steps, Config.T);
-        var input = _workspace.Input;
-        var cond = new UNetConditioning[2 * count];
+        int rows = 2 * count;
+        var cond = new UNetConditioning[rows];
         var x = new float[count][];
+        var xRows = new float[rows][];
+        var aRows = new float[]?[rows];
+        var bRows = new float[]?[rows];
+        var v = new float[rows][];
         bool hasInit = frames[start].Init is not null;
         int i0 = hasInit ? steps - (int)Math.Ceiling(settings.InitStrength * (double)steps) : 0;
         i0 = Math.Clamp(i0, 0, steps);
@@ -167,15 +239,6 @@ public sealed class DiffusionModel : IDisposable
             if (f.Noise.Length != plane || (f.Init is not null) != hasInit)
             {
                 throw new ArgumentException("Every frame needs 3×S×S noise, and all frames of a batch an init image or none.");
-            }
-
-            // Conditional rows first, unconditional (all slots 0) second; A, B, s, alpha, m shared.
-            cond[r] = f.Conditioning;
-            cond[count + r] = f.Conditioning with { Background = 0, Object = 0, Colour = 0, Motion = 0 };
-            foreach (int row in (int[])[r, count + r])
-            {
-                CopyOrZero(f.KeyframeA, input.Channel(row, 3), plane);
-                CopyOrZero(f.KeyframeB, input.Channel(row, 6), plane);
             }
 
             x[r] = (float[])f.Noise.Clone();
@@ -189,6 +252,14 @@ public sealed class DiffusionModel : IDisposable
                 }
             }
 
+            // Conditional rows first, unconditional (all slots 0) second; x, A, B, s, alpha, m shared.
+            cond[r] = f.Conditioning;
+            cond[count + r] = f.Conditioning with { Background = 0, Object = 0, Colour = 0, Motion = 0 };
+            xRows[r] = xRows[count + r] = x[r];
+            aRows[r] = aRows[count + r] = f.KeyframeA;
+            bRows[r] = bRows[count + r] = f.KeyframeB;
+            v[r] = new float[plane];
+            v[count + r] = new float[plane];
             results[start + r] = hasInit ? (float[])f.Init!.Clone() : (float[])x[r].Clone();
         }
 
@@ -199,26 +270,25 @@ public sealed class DiffusionModel : IDisposable
             int t = ts[i];
             float aT = _alphaBar[t];
             float aPrev = i + 1 < steps ? _alphaBar[ts[i + 1]] : 1f;
-            for (int r = 0; r < 2 * count; r++)
+            for (int r = 0; r < rows; r++)
             {
                 cond[r] = cond[r] with { Timestep = t };
-                x[r % count].AsSpan().CopyTo(new Span<float>(input.Channel(r, 0), plane));
             }
 
-            _net.Forward(_parallel, _workspace, 2 * count, cond);
+            Evaluate(rows, xRows, aRows, bRows, cond, v);
 
             float sa = MathF.Sqrt(aT), s1a = MathF.Sqrt(1f - aT);
             float sp = MathF.Sqrt(aPrev), s1p = MathF.Sqrt(1f - aPrev);
             for (int r = 0; r < count; r++)
             {
-                float* vc = _workspace.Output.Image(r);
-                float* vu = _workspace.Output.Image(count + r);
+                var vc = v[r];
+                var vu = v[count + r];
                 var xr = x[r];
                 var x0 = results[start + r];
                 for (int j = 0; j < plane; j++)
                 {
-                    float v = vu[j] + (g * (vc[j] - vu[j]));
-                    float p = Math.Clamp((sa * xr[j]) - (s1a * v), -1f, 1f);
+                    float vg = vu[j] + (g * (vc[j] - vu[j]));
+                    float p = Math.Clamp((sa * xr[j]) - (s1a * vg), -1f, 1f);
                     float eps = (xr[j] - (sa * p)) / s1a;
                     x0[j] = p;
                     xr[j] = (sp * p) + (s1p * eps);
