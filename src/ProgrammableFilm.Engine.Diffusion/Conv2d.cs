@@ -15,6 +15,8 @@ internal sealed unsafe class Conv2d : IDisposable
     /// <summary>Target rows of one packed B block (KC); a 192 × 32 float block is 24 KiB, half of L1d.</summary>
     internal static int BlockK { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("PF_CONV_KC"), out int kc) ? kc : 192;
 
+    internal static bool PrefetchEnabled { get; set; } = Environment.GetEnvironmentVariable("PF_NOPREFETCH") is null;
+
     private readonly NativeBuffer _packedWeight;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(int H, int W, bool Padded), DirectTable> _directTables = new();
     private readonly float[] _bias;
@@ -115,29 +117,53 @@ internal sealed unsafe class Conv2d : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Epilogue(Conv2d layer, float* tiles, int n, int p0, int cols, TensorView y, float* bias, float* channelAdd, TensorView residual)
     {
-        int mr = GemmKernels.Mr(layer.Isa);
         int nr = GemmKernels.Nr(layer.Isa);
         int cout = layer.Cout;
         int outPlane = y.Plane;
-        float* outImage = y.Image(n);
-        float* resImage = residual.Data != null ? residual.Image(n) : null;
+        float* outImage = y.Image(n) + p0;
+        float* resImage = residual.Data != null ? residual.Image(n) + p0 : null;
+        float* add = channelAdd != null ? channelAdd + (n * cout) : null;
+
+        // Tiles are MR rows of NR floats, panel after panel: row co of the output is tile row co.
         for (int co = 0; co < cout; co++)
         {
-            float* tile = tiles + ((co / mr) * mr * nr) + ((co % mr) * nr);
-            float s = bias[co];
-            if (channelAdd != null)
+            float* tile = tiles + (co * nr);
+            float s = add != null ? bias[co] + add[co] : bias[co];
+            float* dst = outImage + ((long)co * outPlane);
+            float* res = resImage != null ? resImage + ((long)co * outPlane) : null;
+            int j = 0;
+            if (Vector512.IsHardwareAccelerated)
             {
-                s += channelAdd[(n * cout) + co];
+                var vs = Vector512.Create(s);
+                for (; j + 16 <= cols; j += 16)
+                {
+                    var v = Vector512.Load(tile + j) + vs;
+                    if (res != null)
+                    {
+                        v += Vector512.Load(res + j);
+                    }
+
+                    v.Store(dst + j);
+                }
+            }
+            else if (Vector256.IsHardwareAccelerated)
+            {
+                var vs = Vector256.Create(s);
+                for (; j + 8 <= cols; j += 8)
+                {
+                    var v = Vector256.Load(tile + j) + vs;
+                    if (res != null)
+                    {
+                        v += Vector256.Load(res + j);
+                    }
+
+                    v.Store(dst + j);
+                }
             }
 
-            float* dst = outImage + ((long)co * outPlane) + p0;
-            if (resImage != null)
+            for (; j < cols; j++)
             {
-                VecOps.AddScalarAdd(tile, s, resImage + ((long)co * outPlane) + p0, dst, cols);
-            }
-            else
-            {
-                VecOps.AddScalar(tile, s, dst, cols);
+                dst[j] = res != null ? tile[j] + s + res[j] : tile[j] + s;
             }
         }
     }
@@ -197,9 +223,12 @@ internal sealed unsafe class Conv2d : IDisposable
                 for (int c0 = 0; c0 < cin; c0 += chunk)
                 {
                     int cc = Math.Min(chunk, cin - c0);
-                    for (int ci = c0; ci < c0 + cc; ci++)
+                    if (PrefetchEnabled)
                     {
-                        Prefetch(nextImage + ((long)ci * plane), next);
+                        for (int ci = c0; ci < c0 + cc; ci++)
+                        {
+                            Prefetch(nextImage + ((long)ci * plane), next);
+                        }
                     }
 
                     int k0 = c0 * kk2;

@@ -77,7 +77,20 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
     {
         int i = 0;
         float total = 0f;
-        if (Vector256.IsHardwareAccelerated && count >= 32)
+        if (Vector512.IsHardwareAccelerated && count >= 64)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i + 64 <= count; i += 64)
+            {
+                a0 += Vector512.Load(x + i);
+                a1 += Vector512.Load(x + i + 16);
+                a2 += Vector512.Load(x + i + 32);
+                a3 += Vector512.Load(x + i + 48);
+            }
+
+            total = Vector512.Sum((a0 + a1) + (a2 + a3));
+        }
+        else if (Vector256.IsHardwareAccelerated && count >= 32)
         {
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; i + 32 <= count; i += 32)
@@ -99,12 +112,29 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
         return total;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float SumSquaredDeviation(float* x, int count, float mean)
     {
         int i = 0;
         float total = 0f;
-        if (Vector256.IsHardwareAccelerated && count >= 32)
+        if (Vector512.IsHardwareAccelerated && count >= 64)
+        {
+            var m = Vector512.Create(mean);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i + 64 <= count; i += 64)
+            {
+                var d0 = Vector512.Load(x + i) - m;
+                var d1 = Vector512.Load(x + i + 16) - m;
+                var d2 = Vector512.Load(x + i + 32) - m;
+                var d3 = Vector512.Load(x + i + 48) - m;
+                a0 += d0 * d0;
+                a1 += d1 * d1;
+                a2 += d2 * d2;
+                a3 += d3 * d3;
+            }
+
+            total = Vector512.Sum((a0 + a1) + (a2 + a3));
+        }
+        else if (Vector256.IsHardwareAccelerated && count >= 32)
         {
             var m = Vector256.Create(mean);
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -133,11 +163,26 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
     }
 
     /// <summary>dst = src * scale + shift, then SiLU (z / (1 + e^-z)) when asked.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Affine(float* src, float* dst, int count, float scale, float shift, bool silu)
     {
         int i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vs = Vector512.Create(scale);
+            var vb = Vector512.Create(shift);
+            var one = Vector512.Create(1f);
+            for (; i + 16 <= count; i += 16)
+            {
+                var z = (Vector512.Load(src + i) * vs) + vb;
+                if (silu)
+                {
+                    z /= one + Vector512.Exp(-z);
+                }
+
+                z.Store(dst + i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
         {
             var vs = Vector256.Create(scale);
             var vb = Vector256.Create(shift);
