@@ -1,1 +1,237 @@
+using System.Diagnostics;
+using System.Globalization;
+using ProgrammableFilm.Engine.Diffusion;
+
+// Engine benchmark: prints machine-readable lines, one result each:
+//   csharp sgemm n=1024 gflops=...
+//   csharp unet batch=16 ms=... gflops=...
+//   csharp keyframe batch=1 fps=...        (20 steps, guidance: network batch = 2 x frames)
+// Usage: ProgrammableFilm.Bench.Engine [--threads N] [--steps 20] [--batch 8] [--reps 3] [--model path] [--quick]
+var argsMap = ParseArgs(args);
+int threads = int.Parse(argsMap.GetValueOrDefault("threads", "0"), CultureInfo.InvariantCulture);
+int steps = int.Parse(argsMap.GetValueOrDefault("steps", "20"), CultureInfo.InvariantCulture);
+int workerBatch = int.Parse(argsMap.GetValueOrDefault("batch", "8"), CultureInfo.InvariantCulture);
+int reps = int.Parse(argsMap.GetValueOrDefault("reps", "3"), CultureInfo.InvariantCulture);
+string modelPath = argsMap.GetValueOrDefault("model") ?? ModelLocator.FindRequired();
+string only = argsMap.GetValueOrDefault("only", "all");
+threads = threads <= 0 ? Environment.ProcessorCount : threads;
+
+using var model = DiffusionModel.Load(modelPath, new DiffusionModelOptions { Threads = threads, MaxFrameBatch = workerBatch });
+Console.WriteLine($"# csharp isa={model.Isa} threads={threads} model={model.ModelId} flops_per_image={model.FlopsPerImage}");
+
+if (only is "all" or "sgemm")
+{
+    foreach (int n in new[] { 512, 1024 })
+    {
+        double gflops = Bench.SgemmRoof(n, threads, reps);
+        Console.WriteLine(FormattableString.Invariant($"csharp sgemm n={n} gflops={gflops:F1}"));
+    }
+}
+
+if (only is "all" or "unet")
+{
+    foreach (int b in new[] { 2, 2 * workerBatch })
+    {
+        double ms = Bench.Forward(model, b, reps * 5);
+        double gflops = model.FlopsPerImage * (double)b / (ms * 1e6);
+        Console.WriteLine(FormattableString.Invariant($"csharp unet batch={b} ms={ms:F2} gflops={gflops:F1}"));
+    }
+}
+
+if (only == "conv")
+{
+    foreach (var (ci, co, size, ks, st) in new[] { (48, 48, 32, 3, 1), (144, 48, 32, 3, 1), (96, 96, 16, 3, 1), (48, 96, 32, 3, 2), (144, 48, 32, 1, 1) })
+    {
+        foreach (int t in new[] { 1, 2 })
+        {
+            var (g, gc) = Bench.Conv(ci, co, size, ks, st, 16, t);
+            Console.WriteLine(FormattableString.Invariant($"conv {ci}->{co} {size}x{size} k{ks} s{st} threads={t}: {g:F1} GFLOP/s wall, {gc:F1} GFLOP per CPU-second"));
+        }
+    }
+}
+
+if (only == "profile")
+{
+    int b = int.Parse(argsMap.GetValueOrDefault("nb", "16"), CultureInfo.InvariantCulture);
+    var totals = new Dictionary<string, double>(StringComparer.Ordinal);
+    Bench.Forward(model, b, 2);
+    UNet.Profile = (stage, sec) => totals[stage] = totals.GetValueOrDefault(stage) + sec;
+    int runs = 10;
+    Bench.Forward(model, b, runs);
+    UNet.Profile = null;
+    var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+    var wall = Stopwatch.StartNew();
+    Bench.Forward(model, b, runs);
+    Console.WriteLine(FormattableString.Invariant($"  wall {wall.Elapsed.TotalMilliseconds / (runs + 1):F2} ms/forward, cpu {(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalMilliseconds / (runs + 1):F2} ms/forward"));
+    foreach (var (stage, sec) in totals)
+    {
+        Console.WriteLine(FormattableString.Invariant($"  {stage,-14} {sec * 1000 / (runs + 1),8:F2} ms"));
+    }
+
+    Console.WriteLine(FormattableString.Invariant($"  total          {totals.Values.Sum() * 1000 / (runs + 1),8:F2} ms"));
+}
+
+if (only is "all" or "sample")
+{
+    foreach (string mode in new[] { "keyframe", "inbetween" })
+    {
+        foreach (int b in new[] { 1, workerBatch })
+        {
+            double seconds = Bench.Sample(model, mode, b, steps, reps);
+            Console.WriteLine(FormattableString.Invariant($"csharp {mode} batch={b} fps={b / seconds:F3} steps={steps}"));
+        }
+    }
+}
+
 return 0;
+
+static Dictionary<string, string> ParseArgs(string[] args)
+{
+    var map = new Dictionary<string, string>(StringComparer.Ordinal);
+    for (int i = 0; i < args.Length; i++)
+    {
+        if (args[i].StartsWith("--", StringComparison.Ordinal))
+        {
+            map[args[i][2..]] = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : "true";
+        }
+    }
+
+    return map;
+}
+
+internal static unsafe class Bench
+{
+    /// <summary>Best-of-reps GFLOP/s of an n³ SGEMM with the engine's own kernel (after one warm-up).</summary>
+    public static double SgemmRoof(int n, int threads, int reps)
+    {
+        var rng = new Random(1);
+        var a = new float[n * n];
+        var b = new float[n * n];
+        var c = new float[n * n];
+        for (int i = 0; i < a.Length; i++)
+        {
+            a[i] = (float)rng.NextDouble();
+            b[i] = (float)rng.NextDouble();
+        }
+
+        var isa = GemmKernels.Best;
+        var parallel = new Parallelism(threads);
+        double best = double.MaxValue;
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var packed = new NativeBuffer(Gemm.PackedASize(isa, n, n));
+            try
+            {
+                for (int r = 0; r < reps + 1; r++)
+                {
+                    var sw = Stopwatch.StartNew();
+                    Gemm.PackA(isa, pa, n, 1, n, n, packed.Pointer);
+                    Gemm.MultiplyPacked(parallel, isa, n, n, n, packed.Pointer, pb, n, 1, pc, n);
+                    sw.Stop();
+                    if (r > 0)
+                    {
+                        best = Math.Min(best, sw.Elapsed.TotalSeconds);
+                    }
+                }
+            }
+            finally
+            {
+                packed.Dispose();
+            }
+        }
+
+        return 2.0 * n * n * n / best / 1e9;
+    }
+
+    public static (double Wall, double PerCpu) Conv(int ci, int co, int size, int ks, int stride, int n, int threads)
+    {
+        var isa = GemmKernels.Best;
+        var w = new float[co * ci * ks * ks];
+        var bias = new float[co];
+        new Random(1).NextBytes(new byte[1]);
+        for (int i = 0; i < w.Length; i++)
+        {
+            w[i] = 0.01f * (i % 7);
+        }
+
+        using var conv = new Conv2d(isa, w, bias, ci, co, ks, stride, ks / 2);
+        int o = conv.OutSize(size);
+        bool padded = ks == 3 && stride == 1 && Environment.GetEnvironmentVariable("PF_NOPAD") is null;
+        using var x = new NativeBuffer((long)n * ci * (size + 2) * (size + 2));
+        using var y = new NativeBuffer((long)n * co * o * o);
+        var xv = new TensorView(x.Pointer, n, ci, size, size, padded: padded);
+        var yv = new TensorView(y.Pointer, n, co, o, o);
+        var p = new Parallelism(threads);
+        conv.Forward(p, xv, yv);
+        double bestWall = 0, bestCpu = 0;
+        for (int trial = 0; trial < 7; trial++)
+        {
+            var sw = Stopwatch.StartNew();
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            int reps = 5;
+            for (int r = 0; r < reps; r++)
+            {
+                conv.Forward(p, xv, yv);
+            }
+
+            double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+            double flops = conv.Flops(n, size, size) * (double)reps / 1e9;
+            bestWall = Math.Max(bestWall, flops / sw.Elapsed.TotalSeconds);
+            bestCpu = Math.Max(bestCpu, flops / cpu);
+        }
+
+        return (bestWall, bestCpu);
+    }
+
+    /// <summary>Median milliseconds of one U-Net forward at network batch <paramref name="batch"/>.</summary>
+    public static double Forward(DiffusionModel model, int batch, int reps)
+    {
+        int plane = 3 * model.ImageSize * model.ImageSize;
+        var x = new float[batch * plane];
+        GaussianNoise.Fill(1, 0, x);
+        var zeros = new float[batch * plane];
+        var cond = Enumerable.Range(0, batch).Select(i => new UNetConditioning(500, 1, 1, 1, 1, 0.5f, 0f, 0f)).ToArray();
+        model.Forward(x, zeros, zeros, cond);
+        var times = new List<double>();
+        for (int r = 0; r < reps; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            model.Forward(x, zeros, zeros, cond);
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    /// <summary>Median seconds to sample <paramref name="frames"/> frames together (one warm-up run first).</summary>
+    public static double Sample(DiffusionModel model, string mode, int frames, int steps, int reps)
+    {
+        int plane = 3 * model.ImageSize * model.ImageSize;
+        bool inbetween = mode == "inbetween";
+        var keyA = new float[plane];
+        var keyB = new float[plane];
+        GaussianNoise.Fill(7, 0, keyA);
+        GaussianNoise.Fill(7, 8, keyB);
+        var specs = Enumerable.Range(0, frames).Select(f =>
+        {
+            var noise = new float[plane];
+            GaussianNoise.Fill(42, f, noise);
+            float alpha = inbetween ? (f + 1f) / (frames + 1f) : 0f;
+            var cond = new UNetConditioning(0, 1, 1, 1, 1, f / 10f, alpha, inbetween ? 1f : 0f);
+            return inbetween ? new FrameSpec(noise, cond, keyA, keyB) : new FrameSpec(noise, cond);
+        }).ToList();
+        var settings = new SamplerSettings(steps, 3f);
+        model.Sample(specs, settings, null, CancellationToken.None);
+        var times = new List<double>();
+        for (int r = 0; r < reps; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            model.Sample(specs, settings, null, CancellationToken.None);
+            times.Add(sw.Elapsed.TotalSeconds);
+        }
+
+        times.Sort();
+        return times[times.Count / 2];
+    }
+}

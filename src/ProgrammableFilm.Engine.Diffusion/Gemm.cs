@@ -1,0 +1,214 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace ProgrammableFilm.Engine.Diffusion;
+
+/// <summary>Per-thread scratch buffers (pack panels, tiles, masks), grown on demand and reused across calls.</summary>
+internal static unsafe class ThreadScratch
+{
+    private const int Slots = 4;
+
+    [ThreadStatic]
+    private static NativeBuffer?[]? t_buffers;
+
+    /// <summary>A buffer of at least <paramref name="floats"/> floats for this thread; slot distinguishes concurrent uses.</summary>
+    public static float* Get(int slot, long floats)
+    {
+        var buffers = t_buffers ??= new NativeBuffer?[Slots];
+        var b = buffers[slot];
+        if (b is null || b.Length < floats)
+        {
+            b?.Dispose();
+            b = new NativeBuffer(Math.Max(floats, 1024));
+            buffers[slot] = b;
+        }
+
+        return b.Pointer;
+    }
+}
+
+/// <summary>
+/// Blocked single-precision GEMM, row-major with arbitrary strides: <c>C[M × N] = A[M × K] · B[K × N]</c>.
+/// A is packed once into MR-row panels, B into K × NR column panels (one per work item); threads split the N panels
+/// (never K), so every output element is the same chain of FMAs whatever the thread count.
+/// </summary>
+internal static unsafe class Gemm
+{
+    /// <summary>Packs A (element (m, k) at <c>a[m*rs + k*cs]</c>) into MR-row panels, zero-padding the last panel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackA(GemmIsa isa, float* a, long rs, long cs, int m, int k, float* dst)
+    {
+        int mr = GemmKernels.Mr(isa);
+        int panels = (m + mr - 1) / mr;
+        for (int p = 0; p < panels; p++)
+        {
+            float* d = dst + ((long)p * k * mr);
+            for (int kk = 0; kk < k; kk++)
+            {
+                for (int r = 0; r < mr; r++)
+                {
+                    int row = (p * mr) + r;
+                    d[(kk * mr) + r] = row < m ? a[(row * rs) + (kk * cs)] : 0f;
+                }
+            }
+        }
+    }
+
+    public static long PackedASize(GemmIsa isa, int m, int k)
+    {
+        int mr = GemmKernels.Mr(isa);
+        return (long)((m + mr - 1) / mr) * mr * k;
+    }
+
+    /// <summary>C = A·B with strided A (a[m*ars + k*acs]) and B (b[k*brs + n*bcs]); C row-major with leading dimension ldc.</summary>
+    public static void Multiply(
+        Parallelism parallel, GemmIsa isa, int m, int n, int k,
+        float* a, long ars, long acs, float* b, long brs, long bcs, float* c, long ldc)
+    {
+        if (m <= 0 || n <= 0)
+        {
+            return;
+        }
+
+        var packedA = new NativeBuffer(PackedASize(isa, m, k));
+        try
+        {
+            PackA(isa, a, ars, acs, m, k, packedA.Pointer);
+            MultiplyPacked(parallel, isa, m, n, k, packedA.Pointer, b, brs, bcs, c, ldc);
+        }
+        finally
+        {
+            packedA.Dispose();
+        }
+    }
+
+    /// <summary>C = A·B with A already packed by <see cref="PackA"/>.</summary>
+    public static void MultiplyPacked(
+        Parallelism parallel, GemmIsa isa, int m, int n, int k,
+        float* packedA, float* b, long brs, long bcs, float* c, long ldc)
+    {
+        int nr = GemmKernels.Nr(isa);
+        int panels = (n + nr - 1) / nr;
+        var job = new StridedJob
+        {
+            Isa = isa, M = m, N = n, K = k, A = packedA, B = b, Brs = brs, Bcs = bcs, C = c, Ldc = ldc,
+        };
+        parallel.For(panels, job);
+    }
+
+    /// <summary>Single-threaded C = A·B (same arithmetic as the parallel path), for small per-image products.</summary>
+    public static void MultiplyPackedSerial(
+        GemmIsa isa, int m, int n, int k, float* packedA, float* b, long brs, long bcs, float* c, long ldc)
+    {
+        int nr = GemmKernels.Nr(isa);
+        var job = new StridedJob
+        {
+            Isa = isa, M = m, N = n, K = k, A = packedA, B = b, Brs = brs, Bcs = bcs, C = c, Ldc = ldc,
+        };
+        job.Execute(0, (n + nr - 1) / nr);
+    }
+
+    /// <summary>Stores the valid part of an MR × NR tile into C.</summary>
+    public static void StoreTile(float* tile, int nr, int rows, int cols, float* c, long ldc)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            new ReadOnlySpan<float>(tile + (r * nr), cols).CopyTo(new Span<float>(c + (r * ldc), cols));
+        }
+    }
+
+    private struct StridedJob : IRangeJob
+    {
+        public GemmIsa Isa;
+        public int M;
+        public int N;
+        public int K;
+        public float* A;
+        public float* B;
+        public long Brs;
+        public long Bcs;
+        public float* C;
+        public long Ldc;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Execute(int start, int end)
+        {
+            int mr = GemmKernels.Mr(Isa);
+            int nr = GemmKernels.Nr(Isa);
+            float* bp = ThreadScratch.Get(0, (long)K * nr);
+            float* tile = ThreadScratch.Get(1, mr * nr);
+            int mPanels = (M + mr - 1) / mr;
+            for (int panel = start; panel < end; panel++)
+            {
+                int n0 = panel * nr;
+                int cols = Math.Min(nr, N - n0);
+                for (int kk = 0; kk < K; kk++)
+                {
+                    float* src = B + (kk * Brs) + (n0 * Bcs);
+                    float* d = bp + (kk * nr);
+                    if (Bcs == 1 && cols == nr)
+                    {
+                        new ReadOnlySpan<float>(src, nr).CopyTo(new Span<float>(d, nr));
+                    }
+                    else
+                    {
+                        for (int j = 0; j < nr; j++)
+                        {
+                            d[j] = j < cols ? src[j * Bcs] : 0f;
+                        }
+                    }
+                }
+
+                for (int mp = 0; mp < mPanels; mp++)
+                {
+                    GemmKernels.Run(Isa, A + ((long)mp * K * mr), bp, K, tile);
+                    StoreTile(tile, nr, Math.Min(mr, M - (mp * mr)), cols, C + (mp * mr * Ldc) + n0, Ldc);
+                }
+            }
+        }
+    }
+}
+
+/// <summary>Small vector helpers used by the epilogues.</summary>
+internal static unsafe class VecOps
+{
+    /// <summary>dst[j] = src[j] + s for j &lt; count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddScalar(float* src, float s, float* dst, int count)
+    {
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vs = Vector256.Create(s);
+            for (; j + 8 <= count; j += 8)
+            {
+                (Vector256.Load(src + j) + vs).Store(dst + j);
+            }
+        }
+
+        for (; j < count; j++)
+        {
+            dst[j] = src[j] + s;
+        }
+    }
+
+    /// <summary>dst[j] = (src[j] + s) + r[j] for j &lt; count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddScalarAdd(float* src, float s, float* r, float* dst, int count)
+    {
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vs = Vector256.Create(s);
+            for (; j + 8 <= count; j += 8)
+            {
+                (Vector256.Load(src + j) + vs + Vector256.Load(r + j)).Store(dst + j);
+            }
+        }
+
+        for (; j < count; j++)
+        {
+            dst[j] = src[j] + s + r[j];
+        }
+    }
+}
