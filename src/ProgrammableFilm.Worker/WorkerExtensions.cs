@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using ProgrammableFilm.Engine;
+using ProgrammableFilm.Engine.Diffusion;
 using ProgrammableFilm.Engine.Procedural;
 using ProgrammableFilm.Messaging;
 using ProgrammableFilm.Storage;
@@ -16,6 +17,9 @@ public static class WorkerExtensions
         services.AddSingleton(storage);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<IRenderEngine>(_ => new ProceduralEngine());
+
+        // The model loads on the first diffusion task, so a worker that only renders previz never pays for it.
+        services.AddSingleton<IRenderEngine>(_ => new DiffusionEngine(new DiffusionEngineOptions { ModelPath = options.ModelPath }));
         services.AddSingleton<FfmpegAssembler>();
         services.AddSingleton<TaskRunner>();
         return services;
