@@ -85,14 +85,14 @@ public sealed class ShotFinisher(ShotStorage storage)
         var results = attempts.Where(a => a.ResultJson is not null)
             .ToDictionary(a => a.Id, a => JsonSerializer.Deserialize<AttemptResult>(a.ResultJson!, SpecJson.Options)!);
 
-        var facts = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var result in results.Values)
-        {
-            foreach (var (key, value) in result.Facts)
-            {
-                facts.TryAdd(key, value);
-            }
-        }
+        // Facts every task agrees on describe the shot; the rest (a segment's keyframes, its mode) stay with their attempt.
+        var shared = results.Values.SelectMany(r => r.Facts).GroupBy(f => f.Key, StringComparer.Ordinal)
+            .Where(g => g.Select(f => f.Value).Distinct(StringComparer.Ordinal).Count() == 1)
+            .ToDictionary(g => g.Key, g => g.First().Value, StringComparer.Ordinal);
+        var facts = new SortedDictionary<string, string>(shared, StringComparer.Ordinal);
+        IReadOnlyDictionary<string, string>? OwnFacts(Guid attemptId) => results.TryGetValue(attemptId, out var result)
+            ? new SortedDictionary<string, string>(result.Facts.Where(f => !shared.ContainsKey(f.Key)).ToDictionary(f => f.Key, f => f.Value, StringComparer.Ordinal), StringComparer.Ordinal)
+            : null;
 
         var attemptEntries = attempts
             .Join(tasks, a => a.TaskId, t => t.Id, (a, t) => (Attempt: a, Task: t))
@@ -100,7 +100,7 @@ public sealed class ShotFinisher(ShotStorage storage)
             .Select(x =>
             {
                 var bill = usage.SingleOrDefault(u => u.AttemptId == x.Attempt.Id);
-                return new ManifestAttempt(x.Task.Key, x.Task.Kind, x.Attempt.Id, x.Attempt.Number, x.Attempt.State.ToString(), x.Attempt.WorkerId, bill?.DeviceSku, bill?.DeviceCount, bill?.DeviceSeconds, bill?.Cost);
+                return new ManifestAttempt(x.Task.Key, x.Task.Kind, x.Attempt.Id, x.Attempt.Number, x.Attempt.State.ToString(), x.Attempt.WorkerId, bill?.DeviceSku, bill?.DeviceCount, bill?.DeviceSeconds, bill?.Cost, OwnFacts(x.Attempt.Id) is { Count: > 0 } own ? own : null);
             })
             .ToList();
 
@@ -140,6 +140,6 @@ public sealed record ManifestJob(Guid Id, string Project, string? Name, string L
 
 public sealed record ManifestShot(Guid Id, string Name, string Prompt, string Engine, double DurationSeconds, int Fps, int Width, int Height, int FrameCount, int Steps, double Guidance, long Seed, int KeyframeInterval);
 
-public sealed record ManifestAttempt(string Task, string Kind, Guid Attempt, int Number, string State, string? Worker, string? DeviceSku, int? DeviceCount, double? DeviceSeconds, decimal? Cost);
+public sealed record ManifestAttempt(string Task, string Kind, Guid Attempt, int Number, string State, string? Worker, string? DeviceSku, int? DeviceCount, double? DeviceSeconds, decimal? Cost, IReadOnlyDictionary<string, string>? Facts);
 
 public sealed record ManifestUsage(string Currency, decimal Cost, double DeviceSeconds, double EnergyKilowattHours, bool EnergyEstimated);
