@@ -74,58 +74,71 @@ public sealed class Dispatcher(
                 return dispatched;
             }
 
-            foreach (var taskId in candidates)
+            // Crash point: the attempts are committed as Queued but may never be sent. RepublishUnclaimedAsync sends
+            // them again later; the worker's claim makes a second delivery harmless.
+            foreach (var message in await CreateAttemptsAsync(candidates, cancellationToken))
             {
-                var message = await CreateAttemptAsync(taskId, cancellationToken);
-                if (message is null)
-                {
-                    continue;
-                }
-
-                // Crash point: the attempt is committed as Queued but may never be sent. RepublishUnclaimedAsync
-                // sends it again later; the worker's claim makes a second delivery harmless.
                 await SendAsync(message, cancellationToken);
                 dispatched++;
             }
         }
     }
 
-    private async Task<Contract.RenderTask?> CreateAttemptAsync(Guid taskId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Gives each candidate a new attempt, all in one transaction (commits are the scarce resource). A candidate that
+    /// is no longer Ready (another dispatcher took it) is skipped.
+    /// </summary>
+    private async Task<List<Contract.RenderTask>> CreateAttemptsAsync(IReadOnlyList<Guid> candidates, CancellationToken cancellationToken)
     {
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var task = await db.Tasks.AsNoTracking().SingleAsync(t => t.Id == taskId, cancellationToken);
         var now = time.GetUtcNow().UtcDateTime;
-        var attempt = new Attempt
+        var taken = new List<(Guid AttemptId, Guid TaskId)>();
+        foreach (var taskId in candidates)
         {
-            Id = Guid.CreateVersion7(),
-            TaskId = taskId,
-            Number = task.AttemptCount + 1,
-            State = AttemptState.Queued,
-            Pool = options.Pool,
-            CreatedAt = now,
-            PublishedAt = now,
-        };
-
-        // Only a Ready task can be dispatched; another dispatcher (or an earlier pass) may have taken it already.
-        var taken = await db.Tasks
-            .Where(t => t.Id == taskId && t.State == RenderTaskState.Ready)
-            .ExecuteUpdateAsync(
-                set => set.SetProperty(t => t.State, RenderTaskState.Dispatched)
-                    .SetProperty(t => t.CurrentAttemptId, attempt.Id)
-                    .SetProperty(t => t.AttemptCount, t => t.AttemptCount + 1)
-                    .SetProperty(t => t.UpdatedAt, now),
-                cancellationToken);
-        if (taken == 0)
-        {
-            return null;
+            var attemptId = Guid.CreateVersion7();
+            var updated = await db.Tasks
+                .Where(t => t.Id == taskId && t.State == RenderTaskState.Ready)
+                .ExecuteUpdateAsync(
+                    set => set.SetProperty(t => t.State, RenderTaskState.Dispatched)
+                        .SetProperty(t => t.CurrentAttemptId, attemptId)
+                        .SetProperty(t => t.AttemptCount, t => t.AttemptCount + 1)
+                        .SetProperty(t => t.UpdatedAt, now),
+                    cancellationToken);
+            if (updated == 1)
+            {
+                taken.Add((attemptId, taskId));
+            }
         }
 
-        db.Attempts.Add(attempt);
+        var takenIds = taken.Select(t => t.TaskId).ToList();
+        var rows = await (
+            from task in db.Tasks
+            join shot in db.Shots on task.ShotId equals shot.Id
+            where takenIds.Contains(task.Id)
+            select new { Task = task, Shot = shot })
+            .AsNoTracking()
+            .ToDictionaryAsync(row => row.Task.Id, cancellationToken);
+        var messages = new List<Contract.RenderTask>(taken.Count);
+        foreach (var (attemptId, taskId) in taken)
+        {
+            var row = rows[taskId];
+            db.Attempts.Add(new Attempt
+            {
+                Id = attemptId,
+                TaskId = taskId,
+                Number = row.Task.AttemptCount,
+                State = AttemptState.Queued,
+                Pool = options.Pool,
+                CreatedAt = now,
+                PublishedAt = now,
+            });
+            messages.Add(ToMessage(attemptId, row.Task, row.Shot));
+        }
+
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        var shot = await db.Shots.AsNoTracking().SingleAsync(s => s.Id == task.ShotId, cancellationToken);
-        return ToMessage(attempt.Id, task, shot);
+        return messages;
     }
 
     private async Task RepublishUnclaimedAsync(CancellationToken cancellationToken)
