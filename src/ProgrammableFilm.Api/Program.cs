@@ -1,7 +1,8 @@
 using ProgrammableFilm.Api.Apis;
 using ProgrammableFilm.Api.Extensions;
 
-var builder = WebApplication.CreateBuilder(args);
+// Settings sit beside the binaries, wherever the process is started from.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddFarmServices();
 
 var app = builder.Build();

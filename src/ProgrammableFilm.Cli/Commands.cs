@@ -55,9 +55,21 @@ public static class Commands
     private static Option<Uri> ServerOption() => new("--server")
     {
         Description = "The farm's API address, e.g. http://127.0.0.1:5080 (default: $PFILM_SERVER).",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("PFILM_SERVER") is { Length: > 0 } server ? new Uri(server) : null!,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("PFILM_SERVER") is { Length: > 0 } server ? ParseServer(server) : null!,
         Required = Environment.GetEnvironmentVariable("PFILM_SERVER") is not { Length: > 0 },
+        CustomParser = result => ParseServer(result.Tokens.Single().Value, result),
     };
+
+    private static Uri ParseServer(string text, System.CommandLine.Parsing.ArgumentResult? result = null)
+    {
+        if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+        {
+            return uri;
+        }
+
+        result?.AddError($"--server '{text}' is not an http(s) address such as http://127.0.0.1:5080");
+        return null!;
+    }
 
     private static async Task<int> RenderAsync(FileInfo file, DirectoryInfo output, int workers, CancellationToken cancellationToken)
     {

@@ -10,7 +10,8 @@ public static class WorkerProgram
 {
     public static async Task Main(string[] args)
     {
-        var builder = Host.CreateApplicationBuilder(args);
+        // Settings sit beside the binaries, wherever the process is started from.
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
         var workerOptions = WorkerOptions.FromConfiguration(builder.Configuration);
         var busOptions = BusOptions.FromConfiguration(builder.Configuration);
         var storageRoot = builder.Configuration["Storage:Root"] ?? throw new InvalidOperationException("Storage:Root is not set (environment: Storage__Root).");

@@ -1,0 +1,64 @@
+using System.Text.RegularExpressions;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary>What a CI system sees when it drives the farm with <c>pfilm</c>: progress, exit codes, one-line errors.</summary>
+public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcessesFixture>
+{
+    [Fact]
+    public async Task Submit_and_wait_exits_0_when_the_job_succeeds_and_status_shows_it()
+    {
+        var (exitCode, stdout, stderr) = await PfilmAsync("submit", "examples/racing-at-dusk.yaml", "--server", farm.Server.ToString(), "--wait");
+
+        Assert.True(exitCode == 0, $"exit {exitCode}\n{stdout}\n{stderr}\n{farm.Output}");
+        var jobId = Regex.Match(stdout, @"Submitted job ([0-9a-f-]{36})").Groups[1].Value;
+        Assert.Contains("racing-at-dusk: Succeeded", stdout, StringComparison.Ordinal);
+        var video = Regex.Match(stdout, @"MP4:\s+(\S+)").Groups[1].Value;
+        Assert.Equal(72, (await FfprobeResult.ProbeAsync(Path.Combine(farm.StorageRoot, video))).Frames);
+
+        var status = await PfilmAsync("status", jobId, "--server", farm.Server.ToString());
+        Assert.Equal(0, status.ExitCode);
+        Assert.Contains("Succeeded", status.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("14/14 tasks", status.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Submit_and_wait_exits_1_with_the_reason_when_a_task_fails()
+    {
+        var spec = Path.Combine(farm.StorageRoot, "diffusion.yaml");
+        await File.WriteAllTextAsync(spec, """
+            project: ci
+            shots:
+              - {name: broken-node, prompt: a red ball, duration: 1, fps: 4, width: 64, height: 64, engine: diffusion, steps: 2}
+            """);
+
+        var (exitCode, stdout, stderr) = await PfilmAsync("submit", spec, "--server", farm.Server.ToString(), "--wait");
+
+        Assert.True(exitCode == 1, $"exit {exitCode}\n{stdout}\n{stderr}");
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.Contains("failed", StringComparison.Ordinal));
+        Assert.StartsWith("pfilm: job ", line, StringComparison.Ordinal);
+        Assert.Contains("no-such-model.safetensors", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stdout + stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_spec_the_server_rejects_exits_2_and_an_unreachable_server_exits_3()
+    {
+        var spec = Path.Combine(farm.StorageRoot, "bad.yaml");
+        await File.WriteAllTextAsync(spec, "project: ci\nshots:\n  - {name: s, prompt: p, duration: 1, fps: 500, width: 64, height: 64}\n");
+
+        var invalid = await PfilmAsync("submit", spec, "--server", farm.Server.ToString());
+        var unreachable = await PfilmAsync("status", Guid.NewGuid().ToString(), "--server", "http://127.0.0.1:1");
+        var missing = await PfilmAsync("status", Guid.NewGuid().ToString(), "--server", farm.Server.ToString());
+
+        Assert.Equal(2, invalid.ExitCode);
+        Assert.Contains("shots[0].fps", invalid.StandardError, StringComparison.Ordinal);
+        Assert.Equal(3, unreachable.ExitCode);
+        Assert.Contains(unreachable.StandardError.Split('\n'), l => l.StartsWith("pfilm: cannot talk to the server", StringComparison.Ordinal));
+        Assert.Equal(4, missing.ExitCode);
+        Assert.All(new[] { invalid, unreachable, missing }, run => Assert.DoesNotContain("   at ", run.StandardError, StringComparison.Ordinal));
+    }
+
+    private static Task<(int ExitCode, string StandardOutput, string StandardError)> PfilmAsync(params string[] arguments) =>
+        TestEnvironment.RunAsync("bash", ["./pfilm", .. arguments], timeout: TimeSpan.FromMinutes(8));
+}

@@ -1,0 +1,111 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary>
+/// The farm exactly as the README starts it: the migration step, the API process and a worker process, each with
+/// its one command, on the real PostgreSQL and RabbitMQ. The worker is given a model path that does not exist, so
+/// that a diffusion shot fails the way a broken GPU node would.
+/// </summary>
+public sealed class FarmProcessesFixture : IAsyncLifetime
+{
+    private readonly List<Process> _processes = [];
+    private readonly ConcurrentQueue<string> _output = new();
+    private Dictionary<string, string> _environment = [];
+
+    public Uri Server { get; private set; } = null!;
+
+    public string StorageRoot { get; } = TestEnvironment.CreateTemporaryFolder("pfilm-farm-processes");
+
+    public string Output => string.Join('\n', _output);
+
+    public async Task InitializeAsync()
+    {
+        var port = FreePort();
+        Server = new Uri($"http://127.0.0.1:{port}");
+        _environment = new Dictionary<string, string>
+        {
+            ["Database__ConnectionString"] = await TestEnvironment.CreateDatabaseAsync("pfilm_proc"),
+            ["RabbitMq__Uri"] = TestEnvironment.RabbitMq,
+            ["RabbitMq__Prefix"] = $"p{Guid.NewGuid().ToString("N")[..8]}-",
+            ["Storage__Root"] = StorageRoot,
+            ["Worker__Id"] = "farm-worker",
+            ["Worker__ModelPath"] = Path.Combine(StorageRoot, "no-such-model.safetensors"),
+        };
+
+        var migrate = Start("ProgrammableFilm.Api", "migrate");
+        await migrate.WaitForExitAsync();
+        Assert.True(migrate.ExitCode == 0, $"migrate failed:\n{Output}");
+
+        Start("ProgrammableFilm.Api", "--urls", Server.ToString());
+        Start("ProgrammableFilm.Worker");
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                if ((await http.GetAsync(new Uri(Server, "/healthz"))).StatusCode == HttpStatusCode.OK)
+                {
+                    break;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"the API did not come up:\n{Output}");
+            await Task.Delay(250);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var process in _processes)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+
+            process.Dispose();
+        }
+
+        Directory.Delete(StorageRoot, recursive: true);
+    }
+
+    private Process Start(string project, params string[] arguments)
+    {
+        var dll = Path.Combine(TestEnvironment.RepositoryRoot, "src", project, "bin", TestEnvironment.Configuration, "net10.0", $"{project}.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(dll);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in _environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        var process = Process.Start(start)!;
+        _processes.Add(process);
+        process.OutputDataReceived += (_, line) => { if (line.Data is not null) { _output.Enqueue($"[{project}] {line.Data}"); } };
+        process.ErrorDataReceived += (_, line) => { if (line.Data is not null) { _output.Enqueue($"[{project}!] {line.Data}"); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
