@@ -6,13 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
-STEPS=${STEPS:-3000}
-TIME_LIMIT=${TIME_LIMIT:-2700}
+STEPS=${STEPS:-10000}
+TIME_LIMIT=${TIME_LIMIT:-2400}
 SEED=${SEED:-1}
 CLIPS_PER_SCENE=${CLIPS_PER_SCENE:-2}
 FRAMES=${FRAMES:-16}
-CHANNELS=${CHANNELS:-48,96,96}
-BATCH=${BATCH:-32}
+CHANNELS=${CHANNELS:-32,64,64}
+BATCH=${BATCH:-16}
+LR=${LR:-8e-4}
 DATA=tools/train/data
 export OMP_NUM_THREADS=2
 
@@ -33,7 +34,7 @@ echo "== data generated in ${DATA_SECONDS}s"
 
 echo "== training (steps $STEPS, time limit ${TIME_LIMIT}s, seed $SEED)"
 "$PY" tools/train/train.py --data "$DATA" --steps "$STEPS" --time-limit "$TIME_LIMIT" --seed "$SEED" \
-  --channels "$CHANNELS" --batch "$BATCH" \
+  --channels "$CHANNELS" --batch "$BATCH" --lr "$LR" --warmup 100 \
   --out models/pf-scene-v1.safetensors --card models/pf-scene-v1.json \
   --recipe "$RECIPE" --data-seconds "$DATA_SECONDS"
 
