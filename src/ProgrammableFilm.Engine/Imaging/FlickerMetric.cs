@@ -9,8 +9,9 @@ namespace ProgrammableFilm.Engine.Imaging;
 /// speed, a slow fade) makes each pixel's value change at a steady rate, so the middle frame equals the average of its
 /// neighbours and the term is near zero; plain frame-to-frame difference would instead score fast motion as "flicker".
 /// What remains is change that reverses direction from one frame to the next: shimmering texture, popping detail,
-/// brightness pumping, which is what viewers see as flicker. Edges of moving objects still contribute a little, as a
-/// hard edge crossing a pixel is linear in time only between its start and end, so compare scores of similar shots.
+/// brightness pumping, which is what viewers see as flicker. A hard edge moving faster than about a pixel per frame
+/// is a step in time at each pixel it crosses, so sharp fast motion still scores a few units (against tens for real
+/// flicker): compare scores of similar shots, not across very different ones.
 /// </remarks>
 public static class FlickerMetric
 {

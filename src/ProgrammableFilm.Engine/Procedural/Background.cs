@@ -149,9 +149,14 @@ internal sealed class Background
         var margin = 1 / _pixelsPerUnit;
         for (var i = cell - 1; i <= cell + 1; i++)
         {
-            var top = _horizon - 0.05 - (0.3 * Unit(i, 1));
             var centre = (i + 0.5) * BuildingPitch;
-            if (v < top - margin || Math.Abs(u - centre) > (BuildingPitch / 2) + margin)
+            if (Math.Abs(u - centre) > (BuildingPitch / 2) + margin)
+            {
+                continue;
+            }
+
+            var top = _horizon - 0.05 - (0.3 * Unit(i, 1));
+            if (v < top - margin)
             {
                 continue;
             }
@@ -243,8 +248,13 @@ internal sealed class Background
         for (var i = cell - 1; i <= cell + 1; i++)
         {
             var x = ((i + 0.5) * TreePitch) + ((Unit(i, 4) - 0.5) * 0.05);
+            if (Math.Abs(u - x) > 0.065 + margin)
+            {
+                continue;
+            }
+
             var treeHeight = 0.2 + (0.16 * Unit(i, 5));
-            if (Math.Abs(u - x) > 0.065 + margin || v < baseline - treeHeight - margin)
+            if (v < baseline - treeHeight - margin)
             {
                 continue;
             }
