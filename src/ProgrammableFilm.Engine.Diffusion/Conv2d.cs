@@ -36,14 +36,18 @@ internal sealed unsafe class Conv2d : IDisposable
         }
 
         _bias = bias.ToArray();
-        _packedWeight = new NativeBuffer(Gemm.PackedASize(isa, cout, K));
+        Mr = GemmKernels.MrFor(isa, cout);
+        _packedWeight = new NativeBuffer(Gemm.PackedASize(Mr, cout, K));
         fixed (float* w = weight)
         {
-            Gemm.PackA(isa, w, K, 1, cout, K, _packedWeight.Pointer);
+            Gemm.PackA(Mr, w, K, 1, cout, K, _packedWeight.Pointer);
         }
     }
 
     public GemmIsa Isa { get; }
+
+    /// <summary>Output channels per micro-kernel panel (12 or 8 with AVX-512, chosen so no panel rows are wasted).</summary>
+    public int Mr { get; }
 
     public int Cin { get; }
 
@@ -196,7 +200,7 @@ internal sealed unsafe class Conv2d : IDisposable
         public readonly void Execute(int start, int end)
         {
             var isa = Layer.Isa;
-            int mr = GemmKernels.Mr(isa);
+            int mr = Layer.Mr;
             int nr = GemmKernels.Nr(isa);
             int kk2 = Layer.KernelSize * Layer.KernelSize;
             int k = Layer.K;
@@ -235,7 +239,7 @@ internal sealed unsafe class Conv2d : IDisposable
                     int kLen = cc * kk2;
                     for (int mp = 0; mp < mPanels; mp++)
                     {
-                        GemmKernels.RunDirect(isa, PackedWeight + ((long)mp * k * mr) + ((long)k0 * mr), b0, b1, KOffsets + k0, kLen, tiles + (mp * mr * nr), accumulate: c0 > 0);
+                        GemmKernels.RunDirect(isa, mr, PackedWeight + ((long)mp * k * mr) + ((long)k0 * mr), b0, b1, KOffsets + k0, kLen, tiles + (mp * mr * nr), accumulate: c0 > 0);
                     }
                 }
 
@@ -262,7 +266,7 @@ internal sealed unsafe class Conv2d : IDisposable
         public readonly void Execute(int start, int end)
         {
             var isa = Layer.Isa;
-            int mr = GemmKernels.Mr(isa);
+            int mr = Layer.Mr;
             int nr = GemmKernels.Nr(isa);
             int kk2 = Layer.KernelSize * Layer.KernelSize;
             int k = Layer.K;
@@ -336,7 +340,7 @@ internal sealed unsafe class Conv2d : IDisposable
                     int kLen = cc * kk2;
                     for (int mp = 0; mp < mPanels; mp++)
                     {
-                        GemmKernels.Run(isa, PackedWeight + ((long)mp * k * mr) + ((long)k0 * mr), bp, kLen, tiles + (mp * mr * nr), accumulate: c0 > 0);
+                        GemmKernels.Run(isa, mr, PackedWeight + ((long)mp * k * mr) + ((long)k0 * mr), bp, kLen, tiles + (mp * mr * nr), accumulate: c0 > 0);
                     }
                 }
 

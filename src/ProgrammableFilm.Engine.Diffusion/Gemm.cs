@@ -36,9 +36,11 @@ internal static unsafe class Gemm
 {
     /// <summary>Packs A (element (m, k) at <c>a[m*rs + k*cs]</c>) into MR-row panels, zero-padding the last panel.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackA(GemmIsa isa, float* a, long rs, long cs, int m, int k, float* dst)
+    public static void PackA(GemmIsa isa, float* a, long rs, long cs, int m, int k, float* dst) => PackA(GemmKernels.Mr(isa), a, rs, cs, m, k, dst);
+
+    /// <summary>Packs A into panels of <paramref name="mr"/> rows.</summary>
+    public static void PackA(int mr, float* a, long rs, long cs, int m, int k, float* dst)
     {
-        int mr = GemmKernels.Mr(isa);
         int panels = (m + mr - 1) / mr;
         for (int p = 0; p < panels; p++)
         {
@@ -54,9 +56,10 @@ internal static unsafe class Gemm
         }
     }
 
-    public static long PackedASize(GemmIsa isa, int m, int k)
+    public static long PackedASize(GemmIsa isa, int m, int k) => PackedASize(GemmKernels.Mr(isa), m, k);
+
+    public static long PackedASize(int mr, int m, int k)
     {
-        int mr = GemmKernels.Mr(isa);
         return (long)((m + mr - 1) / mr) * mr * k;
     }
 

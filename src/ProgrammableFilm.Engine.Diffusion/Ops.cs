@@ -176,7 +176,7 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
                 var z = (Vector512.Load(src + i) * vs) + vb;
                 if (silu)
                 {
-                    z /= one + Vector512.Exp(-z);
+                    z /= one + FastMath.Exp(-z);
                 }
 
                 z.Store(dst + i);
@@ -192,7 +192,7 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
                 var z = (Vector256.Load(src + i) * vs) + vb;
                 if (silu)
                 {
-                    z /= one + Vector256.Exp(-z);
+                    z /= one + FastMath.Exp(-z);
                 }
 
                 z.Store(dst + i);
@@ -202,7 +202,7 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
         for (; i < count; i++)
         {
             float z = (src[i] * scale) + shift;
-            dst[i] = silu ? z / (1f + MathF.Exp(-z)) : z;
+            dst[i] = silu ? z / (1f + FastMath.Exp(-z)) : z;
         }
     }
 }
