@@ -69,6 +69,14 @@ internal sealed class Background
         _phase = SplitMix64.HashToUnit(_detail, 0);
     }
 
+    /// <summary>The per-row part of the background.</summary>
+    /// <param name="V">The row's vertical coordinate.</param>
+    /// <param name="Sky">The sky gradient at this row.</param>
+    /// <param name="Ground">The ground gradient at this row.</param>
+    /// <param name="IsUniform">Whether every pixel of the row has the colour <paramref name="Fill"/>.</param>
+    /// <param name="Fill">The row's colour when it is uniform.</param>
+    public readonly record struct Row(double V, Rgbf Sky, Rgbf Ground, bool IsUniform, Rgbf Fill);
+
     private enum Kind
     {
         Desert,
@@ -79,34 +87,80 @@ internal sealed class Background
         SunsetSky,
     }
 
-    public Rgbf ColourAt(double u, double v) => _kind switch
+    /// <summary>
+    /// What depends only on the row: the sky and ground gradients, and whether the whole row is one colour (most rows
+    /// are pure sky or pure ground), which lets the painter skip the per-pixel background work.
+    /// </summary>
+    public Row RowAt(double v)
     {
-        Kind.Desert => Desert(u, v),
-        Kind.NightCity => NightCity(u, v),
-        Kind.Ocean => Ocean(u, v),
-        Kind.Forest => Forest(u, v),
-        Kind.Snow => Snow(u, v),
-        _ => SunsetSky(u, v),
+        var m = 1 / _pixelsPerUnit;
+        switch (_kind)
+        {
+            case Kind.Desert:
+                var sand = Ground(v, SandFar, SandNear);
+                return Classify(v, Sky(v, DesertSkyTop, DesertSkyLow), sand, _horizon - 0.035 - m, _horizon + 0.09 + m, sand.Scale(0.94));
+            case Kind.NightCity:
+                return Classify(v, Sky(v, NightSkyTop, NightSkyLow), Road, _horizon - 0.35 - m, 0.88 + m, Road);
+            case Kind.Ocean:
+                return Classify(v, Sky(v, OceanSkyTop, OceanSkyLow), Ground(v, WaterFar, WaterNear), _horizon - m, double.MaxValue, default);
+            case Kind.Forest:
+                var grass = Ground(v, GrassFar, GrassNear);
+                return Classify(v, Sky(v, ForestSkyTop, ForestSkyLow), grass, _horizon + 0.02 - 0.36 - m, _horizon + 0.025 + m, grass);
+            case Kind.Snow:
+                var snow = Ground(v, SnowFar, SnowNear);
+                return Classify(v, Sky(v, SnowSkyTop, SnowSkyLow), snow, _horizon - 0.16 - m, _horizon + m, snow);
+            default:
+                var land = _horizon + 0.2;
+                return Classify(v, SunsetGradient(v), Silhouette, land - 0.13 - m, land + m, Silhouette);
+        }
+    }
+
+    private static Row Classify(double v, Rgbf sky, Rgbf ground, double skyEnds, double groundStarts, Rgbf groundFill) =>
+        v < skyEnds ? new Row(v, sky, ground, true, sky)
+        : v > groundStarts ? new Row(v, sky, ground, true, groundFill)
+        : new Row(v, sky, ground, false, default);
+
+    public Rgbf ColourAt(double u, in Row row) => _kind switch
+    {
+        Kind.Desert => Desert(u, row),
+        Kind.NightCity => NightCity(u, row),
+        Kind.Ocean => Ocean(u, row),
+        Kind.Forest => Forest(u, row),
+        Kind.Snow => Snow(u, row),
+        _ => SunsetSky(u, row),
     };
 
-    private Rgbf Desert(double u, double v)
+    private Rgbf Desert(double u, in Row row)
     {
-        var colour = Sky(v, DesertSkyTop, DesertSkyLow);
-        var ground = Ground(v, SandFar, SandNear);
+        var v = row.V;
+        var colour = row.Sky;
+        var ground = row.Ground;
         var farDunes = _horizon - (0.035 * Arch(Fraction((u / 0.7) + _phase)));
         colour = Rgbf.Lerp(colour, ground, Below(v, farDunes));
         var nearDunes = _horizon + 0.09 - (0.045 * Arch(Fraction((u / 0.5) + (_phase * 3))));
         return Rgbf.Lerp(colour, ground.Scale(0.94), Below(v, nearDunes));
     }
 
-    private Rgbf NightCity(double u, double v)
+    private Rgbf NightCity(double u, in Row row)
     {
-        var colour = Sky(v, NightSkyTop, NightSkyLow);
+        var v = row.V;
+        var colour = row.Sky;
         var cell = (long)Math.Floor(u / BuildingPitch);
+        var margin = 1 / _pixelsPerUnit;
         for (var i = cell - 1; i <= cell + 1; i++)
         {
-            var top = _horizon - 0.05 - (0.3 * Unit(i, 1));
             var centre = (i + 0.5) * BuildingPitch;
+            if (Math.Abs(u - centre) > (BuildingPitch / 2) + margin)
+            {
+                continue;
+            }
+
+            var top = _horizon - 0.05 - (0.3 * Unit(i, 1));
+            if (v < top - margin)
+            {
+                continue;
+            }
+
             var coverage = Cover(Sdf.Box(u, v, centre, (top + 1.2) / 2, (BuildingPitch / 2) - 0.006, (1.2 - top) / 2));
             if (coverage <= 0)
             {
@@ -121,7 +175,7 @@ internal sealed class Background
             }
         }
 
-        return Rgbf.Lerp(colour, Road, Below(v, 0.88));
+        return Rgbf.Lerp(colour, row.Ground, Below(v, 0.88));
     }
 
     /// <summary>Coverage of a lit window at a point given relative to its building's top-left corner.</summary>
@@ -136,21 +190,26 @@ internal sealed class Background
 
         var column = Math.Floor((x - 0.01) / columnPitch);
         var row = Math.Floor((y - 0.015) / rowPitch);
-        var lit = SplitMix64.HashToUnit(_detail ^ (ulong)building, (ulong)((row * 16) + column + 3)) < 0.45;
-        if (!lit)
+        var cx = 0.01 + ((column + 0.5) * columnPitch);
+        var cy = 0.015 + ((row + 0.5) * rowPitch);
+        var margin = 1 / _pixelsPerUnit;
+        if (Math.Abs(x - cx) > 0.006 + margin || Math.Abs(y - cy) > 0.009 + margin)
         {
             return 0;
         }
 
-        var cx = 0.01 + ((column + 0.5) * columnPitch);
-        var cy = 0.015 + ((row + 0.5) * rowPitch);
+        if (SplitMix64.HashToUnit(_detail ^ (ulong)building, (ulong)((row * 16) + column + 3)) >= 0.45)
+        {
+            return 0;
+        }
+
         return Cover(Sdf.Box(x, y, cx, cy, 0.006, 0.009));
     }
 
-    private Rgbf Ocean(double u, double v)
+    private Rgbf Ocean(double u, in Row row)
     {
-        var colour = Sky(v, OceanSkyTop, OceanSkyLow);
-        colour = Rgbf.Lerp(colour, Ground(v, WaterFar, WaterNear), Below(v, _horizon));
+        var v = row.V;
+        var colour = Rgbf.Lerp(row.Sky, row.Ground, Below(v, _horizon));
         const double rowPitch = 0.045;
         var depth = v - _horizon;
         if (depth <= 0)
@@ -159,26 +218,47 @@ internal sealed class Background
         }
 
         // Short crests on rows below the horizon, longer and thicker nearer the camera.
-        var row = Math.Floor(depth / rowPitch);
-        var rowCentre = _horizon + ((row + 0.5) * rowPitch);
+        var waveRow = Math.Floor(depth / rowPitch);
+        var rowCentre = _horizon + ((waveRow + 0.5) * rowPitch);
         var near = (rowCentre - _horizon) / (1 - _horizon);
-        var pitch = 0.22;
-        var shift = Unit((long)row, 3) * pitch;
+        const double pitch = 0.22;
+        var shift = Unit((long)waveRow, 3) * pitch;
         var along = Fraction((u + shift) / pitch) * pitch;
+        if (Math.Abs(v - rowCentre) > 0.006 + (1 / _pixelsPerUnit))
+        {
+            return colour;
+        }
+
         var crest = Sdf.Box(along, v, pitch / 2, rowCentre, 0.02 + (0.05 * near), 0.002 + (0.004 * near));
         return Rgbf.Lerp(colour, WaveCrest, 0.7 * Cover(crest));
     }
 
-    private Rgbf Forest(double u, double v)
+    private Rgbf Forest(double u, in Row row)
     {
-        var colour = Sky(v, ForestSkyTop, ForestSkyLow);
-        colour = Rgbf.Lerp(colour, Ground(v, GrassFar, GrassNear), Below(v, _horizon));
-        var cell = (long)Math.Floor(u / TreePitch);
+        var v = row.V;
+        var colour = Rgbf.Lerp(row.Sky, row.Ground, Below(v, _horizon));
         var baseline = _horizon + 0.02;
+        var margin = 1 / _pixelsPerUnit;
+        if (v < baseline - 0.36 - margin || v > baseline + 0.005 + margin)
+        {
+            return colour;
+        }
+
+        var cell = (long)Math.Floor(u / TreePitch);
         for (var i = cell - 1; i <= cell + 1; i++)
         {
             var x = ((i + 0.5) * TreePitch) + ((Unit(i, 4) - 0.5) * 0.05);
+            if (Math.Abs(u - x) > 0.065 + margin)
+            {
+                continue;
+            }
+
             var treeHeight = 0.2 + (0.16 * Unit(i, 5));
+            if (v < baseline - treeHeight - margin)
+            {
+                continue;
+            }
+
             colour = Rgbf.Lerp(colour, Trunk, Cover(Sdf.Box(u, v, x, baseline - 0.03, 0.01, 0.035)));
             var crown = Sdf.Polygon(u, v, [x - 0.065, baseline - 0.05, x + 0.065, baseline - 0.05, x, baseline - treeHeight]);
             colour = Rgbf.Lerp(colour, Canopy.Scale(0.85 + (0.3 * Unit(i, 6))), Cover(crown));
@@ -187,24 +267,30 @@ internal sealed class Background
         return colour;
     }
 
-    private Rgbf Snow(double u, double v)
+    private Rgbf Snow(double u, in Row row)
     {
-        var colour = Sky(v, SnowSkyTop, SnowSkyLow);
+        var v = row.V;
         var ridge = _horizon - 0.04 - (0.12 * Tent(Fraction((u / 0.45) + _phase)));
-        colour = Rgbf.Lerp(colour, Mountain, Below(v, ridge));
-        return Rgbf.Lerp(colour, Ground(v, SnowFar, SnowNear), Below(v, _horizon));
+        var colour = Rgbf.Lerp(row.Sky, Mountain, Below(v, ridge));
+        return Rgbf.Lerp(colour, row.Ground, Below(v, _horizon));
     }
 
-    private Rgbf SunsetSky(double u, double v)
+    private Rgbf SunsetSky(double u, in Row row)
     {
+        var v = row.V;
         var land = _horizon + 0.2;
-        var t = Math.Clamp(v / land, 0, 1);
-        var colour = t < 0.5
+        var colour = Rgbf.Lerp(row.Sky, Sun, Cover(Sdf.Circle(u, v, (0.55 + (0.3 * _phase)) * _aspect, land - 0.05, 0.08)));
+        var hills = land - (0.025 * Arch(Fraction((u / 0.6) + _phase)));
+        return Rgbf.Lerp(colour, row.Ground, Below(v, hills));
+    }
+
+    // The sunset has no separate ground gradient: the sky runs purple to orange down to a dark silhouette of land.
+    private Rgbf SunsetGradient(double v)
+    {
+        var t = Math.Clamp(v / (_horizon + 0.2), 0, 1);
+        return t < 0.5
             ? Rgbf.Lerp(SunsetTop, SunsetMiddle, t * 2)
             : Rgbf.Lerp(SunsetMiddle, SunsetLow, (t - 0.5) * 2);
-        colour = Rgbf.Lerp(colour, Sun, Cover(Sdf.Circle(u, v, (0.55 + (0.3 * _phase)) * _aspect, land - 0.05, 0.08)));
-        var hills = land - (0.025 * Arch(Fraction((u / 0.6) + _phase)));
-        return Rgbf.Lerp(colour, Silhouette, Below(v, hills));
     }
 
     private Rgbf Sky(double v, Rgbf top, Rgbf low) => Rgbf.Lerp(top, low, Math.Clamp(v / _horizon, 0, 1));

@@ -92,13 +92,20 @@ internal sealed class FramePainter
     public void PaintRow(int y, byte[] pixels)
     {
         var v = (y + 0.5) / _height;
+        var row = _background.RowAt(v);
         var rowHasObject = y >= _top && y <= _bottom;
         Span<double> distances = stackalloc double[_parts.Length];
         var offset = y * _width * 3;
+        if (row.IsUniform && !rowHasObject)
+        {
+            FillRow(pixels.AsSpan(offset, _width * 3), row.Fill);
+            return;
+        }
+
         for (var x = 0; x < _width; x++, offset += 3)
         {
             var u = (x + 0.5) / _height;
-            var colour = _background.ColourAt(u, v);
+            var colour = row.IsUniform ? row.Fill : _background.ColourAt(u, row);
             if (rowHasObject && x >= _left && x <= _right)
             {
                 colour = PaintObject(colour, u, v, distances);
@@ -107,6 +114,15 @@ internal sealed class FramePainter
             pixels[offset] = Rgbf.ToByte(colour.R);
             pixels[offset + 1] = Rgbf.ToByte(colour.G);
             pixels[offset + 2] = Rgbf.ToByte(colour.B);
+        }
+    }
+
+    private static void FillRow(Span<byte> row, Rgbf colour)
+    {
+        ReadOnlySpan<byte> pixel = [Rgbf.ToByte(colour.R), Rgbf.ToByte(colour.G), Rgbf.ToByte(colour.B)];
+        for (var i = 0; i < row.Length; i += 3)
+        {
+            pixel.CopyTo(row[i..]);
         }
     }
 
