@@ -34,6 +34,9 @@ internal static unsafe class ThreadScratch
 /// </summary>
 internal static unsafe class Gemm
 {
+    /// <summary>K rows per packed B block.</summary>
+    internal const int KBlock = 128;
+
     /// <summary>Packs A (element (m, k) at <c>a[m*rs + k*cs]</c>) into MR-row panels, zero-padding the last panel.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackA(GemmIsa isa, float* a, long rs, long cs, int m, int k, float* dst) => PackA(GemmKernels.Mr(isa), a, rs, cs, m, k, dst);
@@ -138,34 +141,46 @@ internal static unsafe class Gemm
         {
             int mr = GemmKernels.Mr(Isa);
             int nr = GemmKernels.Nr(Isa);
-            float* bp = ThreadScratch.Get(0, (long)K * nr);
-            float* tile = ThreadScratch.Get(1, mr * nr);
             int mPanels = (M + mr - 1) / mr;
+
+            // Per N panel: K in blocks of KC rows (the packed B block stays in L1, the A slice of the block in L2), every
+            // MR panel accumulating into its own tile; the FMA chains continue across blocks, so blocking changes no bits.
+            int kc = Math.Min(K, KBlock);
+            float* bp = ThreadScratch.Get(0, (long)kc * nr);
+            float* tiles = ThreadScratch.Get(1, (long)mPanels * mr * nr);
             for (int panel = start; panel < end; panel++)
             {
                 int n0 = panel * nr;
                 int cols = Math.Min(nr, N - n0);
-                for (int kk = 0; kk < K; kk++)
+                for (int k0 = 0; k0 < K; k0 += kc)
                 {
-                    float* src = B + (kk * Brs) + (n0 * Bcs);
-                    float* d = bp + (kk * nr);
-                    if (Bcs == 1 && cols == nr)
+                    int kLen = Math.Min(kc, K - k0);
+                    for (int kk = 0; kk < kLen; kk++)
                     {
-                        new ReadOnlySpan<float>(src, nr).CopyTo(new Span<float>(d, nr));
-                    }
-                    else
-                    {
-                        for (int j = 0; j < nr; j++)
+                        float* src = B + ((k0 + kk) * Brs) + (n0 * Bcs);
+                        float* d = bp + (kk * nr);
+                        if (Bcs == 1 && cols == nr)
                         {
-                            d[j] = j < cols ? src[j * Bcs] : 0f;
+                            new ReadOnlySpan<float>(src, nr).CopyTo(new Span<float>(d, nr));
                         }
+                        else
+                        {
+                            for (int j = 0; j < nr; j++)
+                            {
+                                d[j] = j < cols ? src[j * Bcs] : 0f;
+                            }
+                        }
+                    }
+
+                    for (int mp = 0; mp < mPanels; mp++)
+                    {
+                        GemmKernels.Run(Isa, A + ((long)mp * K * mr) + ((long)k0 * mr), bp, kLen, tiles + (mp * mr * nr), accumulate: k0 > 0);
                     }
                 }
 
                 for (int mp = 0; mp < mPanels; mp++)
                 {
-                    GemmKernels.Run(Isa, A + ((long)mp * K * mr), bp, K, tile);
-                    StoreTile(tile, nr, Math.Min(mr, M - (mp * mr)), cols, C + (mp * mr * Ldc) + n0, Ldc);
+                    StoreTile(tiles + (mp * mr * nr), nr, Math.Min(mr, M - (mp * mr)), cols, C + (mp * mr * Ldc) + n0, Ldc);
                 }
             }
         }
