@@ -34,8 +34,9 @@ print(f"| {'measure':<52} | {'C#':>9} | {'PyTorch':>9} | {'C#/PyTorch':>10} |")
 print(f"|{'-' * 54}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
 
 
-def row(label, c, t, fmt="{:.2f}"):
-    print(f"| {label:<52} | {fmt.format(c):>9} | {fmt.format(t):>9} | {c / t:>10.2f} |")
+def row(label, c, t, fmt="{:.2f}", lower_is_better=False):
+    ratio = t / c if lower_is_better else c / t
+    print(f"| {label:<52} | {fmt.format(c):>9} | {fmt.format(t):>9} | {ratio:>10.2f} |")
 
 
 for mode in ("keyframe", "inbetween"):
@@ -47,6 +48,6 @@ for b in sorted({1, batch}):
     c, t = get("csharp", "inbetween", b, "gflops"), get("torch", "inbetween", b, "gflops")
     row(f"U-Net GFLOP/s while sampling, {b} frame(s)", c, t, "{:.1f}")
     print(f"| {'  (as % of the own SGEMM roof)':<52} | {100 * c / rc:>8.0f}% | {100 * t / rt:>8.0f}% | {'':>10} |")
-row("one forward, network batch 2, ms", get("csharp", "forward", 2, "ms"), get("torch", "forward", 2, "ms"), "{:.1f}")
+row("one forward, network batch 2, ms (ratio = speed-up)", get("csharp", "forward", 2, "ms"), get("torch", "forward", 2, "ms"), "{:.1f}", True)
 ratio = get("csharp", "inbetween", batch, "fps") / get("torch", "inbetween", batch, "fps")
 print(f"csharp_vs_pytorch_throughput_ratio={ratio:.2f}")
