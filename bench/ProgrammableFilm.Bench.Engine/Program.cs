@@ -2,16 +2,19 @@ using System.Diagnostics;
 using System.Globalization;
 using ProgrammableFilm.Engine.Diffusion;
 
-// Engine benchmark: prints machine-readable lines, one result each:
-//   csharp sgemm n=1024 gflops=...
-//   csharp unet batch=16 ms=... gflops=...
-//   csharp keyframe batch=1 fps=...        (20 steps, guidance: network batch = 2 x frames)
-// Usage: ProgrammableFilm.Bench.Engine [--threads N] [--steps 20] [--batch 8] [--reps 3] [--model path] [--quick]
+// Engine benchmark, C# half of bench/engine.sh. Prints machine-readable lines in the format of tools/train/bench_torch.py:
+//   csharp sgemm n=2048 gflops=...
+//   csharp forward batch=2 ms=... gflops=...                 (network batch)
+//   csharp keyframe batch=1 steps=20 guidance=3.0 fps=... sec_per_frame=... gflops=...
+// "batch" on sampling lines counts frames; guidance doubles the network batch. Warm-up first, then best of --reps.
+// Usage: ProgrammableFilm.Bench.Engine [--threads N] [--steps 20] [--batch 8] [--reps 2] [--model path] [--sgemm-n 2048]
+//        [--only all|sgemm|forward|sample|conv|profile]
 var argsMap = ParseArgs(args);
 int threads = int.Parse(argsMap.GetValueOrDefault("threads", "0"), CultureInfo.InvariantCulture);
 int steps = int.Parse(argsMap.GetValueOrDefault("steps", "20"), CultureInfo.InvariantCulture);
 int workerBatch = int.Parse(argsMap.GetValueOrDefault("batch", "8"), CultureInfo.InvariantCulture);
-int reps = int.Parse(argsMap.GetValueOrDefault("reps", "3"), CultureInfo.InvariantCulture);
+int reps = int.Parse(argsMap.GetValueOrDefault("reps", "2"), CultureInfo.InvariantCulture);
+int sgemmN = int.Parse(argsMap.GetValueOrDefault("sgemm-n", "2048"), CultureInfo.InvariantCulture);
 string modelPath = argsMap.GetValueOrDefault("model") ?? ModelLocator.FindRequired();
 string only = argsMap.GetValueOrDefault("only", "all");
 threads = threads <= 0 ? Environment.ProcessorCount : threads;
@@ -21,20 +24,17 @@ Console.WriteLine($"# csharp isa={model.Isa} threads={threads} model={model.Mode
 
 if (only is "all" or "sgemm")
 {
-    foreach (int n in new[] { 512, 1024 })
-    {
-        double gflops = Bench.SgemmRoof(n, threads, reps);
-        Console.WriteLine(FormattableString.Invariant($"csharp sgemm n={n} gflops={gflops:F1}"));
-    }
+    double gflops = Bench.SgemmRoof(sgemmN, threads, Math.Max(3, reps));
+    Console.WriteLine(FormattableString.Invariant($"csharp sgemm n={sgemmN} gflops={gflops:F1}"));
 }
 
-if (only is "all" or "unet")
+if (only is "all" or "forward")
 {
     foreach (int b in new[] { 2, 2 * workerBatch })
     {
-        double ms = Bench.Forward(model, b, reps * 5);
+        double ms = Bench.Forward(model, b, Math.Max(5, reps));
         double gflops = model.FlopsPerImage * (double)b / (ms * 1e6);
-        Console.WriteLine(FormattableString.Invariant($"csharp unet batch={b} ms={ms:F2} gflops={gflops:F1}"));
+        Console.WriteLine(FormattableString.Invariant($"csharp forward batch={b} ms={ms:F2} gflops={gflops:F1}"));
     }
 }
 
@@ -78,7 +78,8 @@ if (only is "all" or "sample")
         foreach (int b in new[] { 1, workerBatch })
         {
             double seconds = Bench.Sample(model, mode, b, steps, reps);
-            Console.WriteLine(FormattableString.Invariant($"csharp {mode} batch={b} fps={b / seconds:F3} steps={steps}"));
+            double gflops = 2.0 * b * steps * model.FlopsPerImage / seconds / 1e9;
+            Console.WriteLine(FormattableString.Invariant($"csharp {mode} batch={b} steps={steps} guidance=3.0 fps={b / seconds:F3} sec_per_frame={seconds / b:F4} gflops={gflops:F1}"));
         }
     }
 }
@@ -183,7 +184,7 @@ internal static unsafe class Bench
         return (bestWall, bestCpu);
     }
 
-    /// <summary>Median milliseconds of one U-Net forward at network batch <paramref name="batch"/>.</summary>
+    /// <summary>Best-of milliseconds of one U-Net forward at network batch <paramref name="batch"/>.</summary>
     public static double Forward(DiffusionModel model, int batch, int reps)
     {
         int plane = 3 * model.ImageSize * model.ImageSize;
@@ -200,11 +201,10 @@ internal static unsafe class Bench
             times.Add(sw.Elapsed.TotalMilliseconds);
         }
 
-        times.Sort();
-        return times[times.Count / 2];
+        return times.Min();
     }
 
-    /// <summary>Median seconds to sample <paramref name="frames"/> frames together (one warm-up run first).</summary>
+    /// <summary>Best-of seconds to sample <paramref name="frames"/> frames together (one warm-up run first).</summary>
     public static double Sample(DiffusionModel model, string mode, int frames, int steps, int reps)
     {
         int plane = 3 * model.ImageSize * model.ImageSize;
@@ -231,7 +231,6 @@ internal static unsafe class Bench
             times.Add(sw.Elapsed.TotalSeconds);
         }
 
-        times.Sort();
-        return times[times.Count / 2];
+        return times.Min();
     }
 }

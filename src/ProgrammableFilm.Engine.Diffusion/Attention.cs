@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace ProgrammableFilm.Engine.Diffusion;
 
 /// <summary>Single-head self-attention over the H·W tokens: x + proj(softmax(q kᵀ / sqrt(c)) v), with q, k, v from one 1x1 conv.</summary>
@@ -20,6 +22,46 @@ internal sealed unsafe class AttentionBlock(GroupNorm norm, Conv2d qkv, Conv2d p
         var o = ws.Scratch(2, n, c, x.H, x.W);
         parallel.For(n, new Job { Qkv = q, O = o, C = c, Isa = isa });
         proj.Forward(parallel, o, y, null, x);
+    }
+
+    /// <summary>row = softmax(row / scale), in place (max-subtracted; exp as in SiLU).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Softmax(float* row, int count, float scale)
+    {
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < count; j++)
+        {
+            row[j] /= scale;
+            max = Math.Max(max, row[j]);
+        }
+
+        float sum = 0f;
+        int k = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vmax = Vector256.Create(max);
+            var acc = Vector256<float>.Zero;
+            for (; k + 8 <= count; k += 8)
+            {
+                var e = FastMath.Exp(Vector256.Load(row + k) - vmax);
+                e.Store(row + k);
+                acc += e;
+            }
+
+            sum = Vector256.Sum(acc);
+        }
+
+        for (; k < count; k++)
+        {
+            row[k] = FastMath.Exp(row[k] - max);
+            sum += row[k];
+        }
+
+        float inv = 1f / sum;
+        for (int j = 0; j < count; j++)
+        {
+            row[j] *= inv;
+        }
     }
 
     private struct Job : IRangeJob
@@ -45,25 +87,7 @@ internal sealed unsafe class AttentionBlock(GroupNorm norm, Conv2d qkv, Conv2d p
                 Gemm.MultiplyPackedSerial(Isa, t, t, C, packed, k, t, 1, scores, t);
                 for (int i = 0; i < t; i++)
                 {
-                    var row = new Span<float>(scores + ((long)i * t), t);
-                    float max = float.NegativeInfinity;
-                    for (int j = 0; j < t; j++)
-                    {
-                        row[j] /= scale;
-                        max = Math.Max(max, row[j]);
-                    }
-
-                    float sum = 0f;
-                    for (int j = 0; j < t; j++)
-                    {
-                        row[j] = MathF.Exp(row[j] - max);
-                        sum += row[j];
-                    }
-
-                    for (int j = 0; j < t; j++)
-                    {
-                        row[j] /= sum;
-                    }
+                    Softmax(scores + ((long)i * t), t, scale);
                 }
 
                 // o[c][i] = Σ_j v[c][j] att[i][j]

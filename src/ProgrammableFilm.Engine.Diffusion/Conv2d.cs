@@ -36,14 +36,18 @@ internal sealed unsafe class Conv2d : IDisposable
         }
 
         _bias = bias.ToArray();
-        _packedWeight = new NativeBuffer(Gemm.PackedASize(isa, cout, K));
+        Mr = GemmKernels.MrFor(isa, cout);
+        _packedWeight = new NativeBuffer(Gemm.PackedASize(Mr, cout, K));
         fixed (float* w = weight)
         {
-            Gemm.PackA(isa, w, K, 1, cout, K, _packedWeight.Pointer);
+            Gemm.PackA(Mr, w, K, 1, cout, K, _packedWeight.Pointer);
         }
     }
 
     public GemmIsa Isa { get; }
+
+    /// <summary>Output channels per micro-kernel panel (12 or 8 with AVX-512, chosen so no panel rows are wasted).</summary>
+    public int Mr { get; }
 
     public int Cin { get; }
 
@@ -104,7 +108,7 @@ internal sealed unsafe class Conv2d : IDisposable
                 {
                     Layer = this, X = x, Y = y, Bias = bias, ChannelAdd = channelAdd, Residual = residual,
                     PanelsPerImage = panelsPerImage, PackedWeight = _packedWeight.Pointer,
-                    Masks = table.Masks, Offsets = table.Offsets, Table = table,
+                    Masks = table.Masks, Offsets = table.Offsets, ClampedOffsets = table.ClampedOffsets, Table = table,
                 };
                 parallel.For(x.N * panelsPerImage, job);
             }
@@ -196,7 +200,7 @@ internal sealed unsafe class Conv2d : IDisposable
         public readonly void Execute(int start, int end)
         {
             var isa = Layer.Isa;
-            int mr = GemmKernels.Mr(isa);
+            int mr = Layer.Mr;
             int nr = GemmKernels.Nr(isa);
             int kk2 = Layer.KernelSize * Layer.KernelSize;
             int k = Layer.K;
@@ -235,7 +239,7 @@ internal sealed unsafe class Conv2d : IDisposable
                     int kLen = cc * kk2;
                     for (int mp = 0; mp < mPanels; mp++)
                     {
-                        GemmKernels.RunDirect(isa, PackedWeight + ((long)mp * k * mr) + ((long)k0 * mr), b0, b1, KOffsets + k0, kLen, tiles + (mp * mr * nr), accumulate: c0 > 0);
+                        GemmKernels.RunDirect(isa, mr, PackedWeight + ((long)mp * k * mr) + ((long)k0 * mr), b0, b1, KOffsets + k0, kLen, tiles + (mp * mr * nr), accumulate: c0 > 0);
                     }
                 }
 
@@ -256,13 +260,14 @@ internal sealed unsafe class Conv2d : IDisposable
         public float* PackedWeight;
         public uint* Masks;
         public int* Offsets;
+        public int* ClampedOffsets;
         public TapTable Table;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int start, int end)
         {
             var isa = Layer.Isa;
-            int mr = GemmKernels.Mr(isa);
+            int mr = Layer.Mr;
             int nr = GemmKernels.Nr(isa);
             int kk2 = Layer.KernelSize * Layer.KernelSize;
             int k = Layer.K;
@@ -322,6 +327,16 @@ internal sealed unsafe class Conv2d : IDisposable
                                 }
                             }
                         }
+                        else if (Avx2.IsSupported)
+                        {
+                            // Strided taps: hardware gather from clamped offsets, padding lanes masked to 0.
+                            int* clamped = ClampedOffsets + ((long)panel * kk2 * nr);
+                            for (int t = 0; t < kk2 * nr; t += 8)
+                            {
+                                var v = Avx2.GatherVector256(chan, Vector256.Load(clamped + t), 4);
+                                Vector256.BitwiseAnd(v, Vector256.Load(masks + t).AsSingle()).Store(dst + t);
+                            }
+                        }
                         else
                         {
                             for (int t = 0; t < kk2 * nr; t++)
@@ -336,7 +351,7 @@ internal sealed unsafe class Conv2d : IDisposable
                     int kLen = cc * kk2;
                     for (int mp = 0; mp < mPanels; mp++)
                     {
-                        GemmKernels.Run(isa, PackedWeight + ((long)mp * k * mr) + ((long)k0 * mr), bp, kLen, tiles + (mp * mr * nr), accumulate: c0 > 0);
+                        GemmKernels.Run(isa, mr, PackedWeight + ((long)mp * k * mr) + ((long)k0 * mr), bp, kLen, tiles + (mp * mr * nr), accumulate: c0 > 0);
                     }
                 }
 
@@ -357,6 +372,7 @@ internal sealed unsafe class TapTable
     // Pinned arrays (pinned object heap): the pointers stay valid for the process lifetime of the cache.
     private readonly uint[] _masks;
     private readonly int[] _offsets;
+    private readonly int[] _clamped;
 
     private TapTable(int h, int w, int ks, int stride, int pad, int nr)
     {
@@ -368,6 +384,8 @@ internal sealed unsafe class TapTable
         _offsets = GC.AllocateArray<int>(panels * kk2 * nr, pinned: true);
         Masks = (uint*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _masks[0]);
         Offsets = (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _offsets[0]);
+        _clamped = GC.AllocateArray<int>(panels * kk2 * nr, pinned: true);
+        ClampedOffsets = (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _clamped[0]);
         uint* masks = Masks;
         int* offsets = Offsets;
         TapShift = new int[kk2];
@@ -393,6 +411,7 @@ internal sealed unsafe class TapTable
                     long at = (((long)panel * kk2) + t) * nr + j;
                     masks[at] = valid ? 0xFFFFFFFFu : 0u;
                     offsets[at] = valid ? (iy * w) + ix : -1;
+                    ClampedOffsets[at] = valid ? (iy * w) + ix : 0;
                 }
             }
 
@@ -414,6 +433,9 @@ internal sealed unsafe class TapTable
     public uint* Masks { get; }
 
     public int* Offsets { get; }
+
+    /// <summary>Like <see cref="Offsets"/> with padding lanes pointing at element 0 (for gathers; the mask zeroes them).</summary>
+    public int* ClampedOffsets { get; }
 
     /// <summary>Per tap, the offset of lane 0 relative to the panel's first output pixel (stride-1 layers): (ky - pad) W + (kx - pad).</summary>
     public int[] TapShift { get; }

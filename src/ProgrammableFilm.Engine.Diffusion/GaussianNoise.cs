@@ -20,6 +20,7 @@ public static class GaussianNoise
     private const uint StreamTag = 0x70660001; // "pf" + stream 1: initial noise
 
     /// <summary>Fills <paramref name="destination"/> with the noise of (seed, frame); element i is always the same number.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Fill(long seed, long frame, Span<float> destination)
     {
         uint k0 = (uint)seed, k1 = (uint)((ulong)seed >> 32);

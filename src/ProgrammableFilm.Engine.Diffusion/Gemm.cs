@@ -34,11 +34,19 @@ internal static unsafe class ThreadScratch
 /// </summary>
 internal static unsafe class Gemm
 {
+    /// <summary>K rows per packed B block.</summary>
+    internal const int KBlock = 128;
+
+    /// <summary>N panels per work item.</summary>
+    internal const int NGroup = 4;
+
     /// <summary>Packs A (element (m, k) at <c>a[m*rs + k*cs]</c>) into MR-row panels, zero-padding the last panel.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackA(GemmIsa isa, float* a, long rs, long cs, int m, int k, float* dst)
+    public static void PackA(GemmIsa isa, float* a, long rs, long cs, int m, int k, float* dst) => PackA(GemmKernels.Mr(isa), a, rs, cs, m, k, dst);
+
+    /// <summary>Packs A into panels of <paramref name="mr"/> rows.</summary>
+    public static void PackA(int mr, float* a, long rs, long cs, int m, int k, float* dst)
     {
-        int mr = GemmKernels.Mr(isa);
         int panels = (m + mr - 1) / mr;
         for (int p = 0; p < panels; p++)
         {
@@ -54,9 +62,10 @@ internal static unsafe class Gemm
         }
     }
 
-    public static long PackedASize(GemmIsa isa, int m, int k)
+    public static long PackedASize(GemmIsa isa, int m, int k) => PackedASize(GemmKernels.Mr(isa), m, k);
+
+    public static long PackedASize(int mr, int m, int k)
     {
-        int mr = GemmKernels.Mr(isa);
         return (long)((m + mr - 1) / mr) * mr * k;
     }
 
@@ -93,7 +102,7 @@ internal static unsafe class Gemm
         {
             Isa = isa, M = m, N = n, K = k, A = packedA, B = b, Brs = brs, Bcs = bcs, C = c, Ldc = ldc,
         };
-        parallel.For(panels, job);
+        parallel.For((panels + NGroup - 1) / NGroup, job);
     }
 
     /// <summary>Single-threaded C = A·B (same arithmetic as the parallel path), for small per-image products.</summary>
@@ -105,7 +114,7 @@ internal static unsafe class Gemm
         {
             Isa = isa, M = m, N = n, K = k, A = packedA, B = b, Brs = brs, Bcs = bcs, C = c, Ldc = ldc,
         };
-        job.Execute(0, (n + nr - 1) / nr);
+        job.Execute(0, (((n + nr - 1) / nr) + NGroup - 1) / NGroup);
     }
 
     /// <summary>Stores the valid part of an MR × NR tile into C.</summary>
@@ -135,34 +144,62 @@ internal static unsafe class Gemm
         {
             int mr = GemmKernels.Mr(Isa);
             int nr = GemmKernels.Nr(Isa);
-            float* bp = ThreadScratch.Get(0, (long)K * nr);
-            float* tile = ThreadScratch.Get(1, mr * nr);
             int mPanels = (M + mr - 1) / mr;
-            for (int panel = start; panel < end; panel++)
+            int panels = (N + nr - 1) / nr;
+
+            // Work item = a group of NGroup N panels. K runs in blocks of KC rows: the group's packed B block stays in L2,
+            // each A micro-panel slice (KC × MR) in L1 while it meets every panel of the group, so A streams from memory
+            // once per group instead of once per panel. The FMA chains continue across K blocks (accumulate): blocking
+            // changes no bits.
+            int kc = Math.Min(K, KBlock);
+            float* bp = ThreadScratch.Get(0, (long)kc * nr * NGroup);
+            float* tiles = ThreadScratch.Get(1, (long)mPanels * NGroup * mr * nr);
+            for (int group = start; group < end; group++)
             {
-                int n0 = panel * nr;
-                int cols = Math.Min(nr, N - n0);
-                for (int kk = 0; kk < K; kk++)
+                int p0 = group * NGroup;
+                int gCount = Math.Min(NGroup, panels - p0);
+                for (int k0 = 0; k0 < K; k0 += kc)
                 {
-                    float* src = B + (kk * Brs) + (n0 * Bcs);
-                    float* d = bp + (kk * nr);
-                    if (Bcs == 1 && cols == nr)
+                    int kLen = Math.Min(kc, K - k0);
+                    for (int g = 0; g < gCount; g++)
                     {
-                        new ReadOnlySpan<float>(src, nr).CopyTo(new Span<float>(d, nr));
-                    }
-                    else
-                    {
-                        for (int j = 0; j < nr; j++)
+                        int n0 = (p0 + g) * nr;
+                        int cols = Math.Min(nr, N - n0);
+                        for (int kk = 0; kk < kLen; kk++)
                         {
-                            d[j] = j < cols ? src[j * Bcs] : 0f;
+                            float* src = B + ((k0 + kk) * Brs) + (n0 * Bcs);
+                            float* d = bp + ((long)g * kc * nr) + (kk * nr);
+                            if (Bcs == 1 && cols == nr)
+                            {
+                                new ReadOnlySpan<float>(src, nr).CopyTo(new Span<float>(d, nr));
+                            }
+                            else
+                            {
+                                for (int j = 0; j < nr; j++)
+                                {
+                                    d[j] = j < cols ? src[j * Bcs] : 0f;
+                                }
+                            }
+                        }
+                    }
+
+                    for (int mp = 0; mp < mPanels; mp++)
+                    {
+                        float* a = A + ((long)mp * K * mr) + ((long)k0 * mr);
+                        for (int g = 0; g < gCount; g++)
+                        {
+                            GemmKernels.Run(Isa, a, bp + ((long)g * kc * nr), kLen, tiles + ((((long)mp * NGroup) + g) * mr * nr), accumulate: k0 > 0);
                         }
                     }
                 }
 
-                for (int mp = 0; mp < mPanels; mp++)
+                for (int g = 0; g < gCount; g++)
                 {
-                    GemmKernels.Run(Isa, A + ((long)mp * K * mr), bp, K, tile);
-                    StoreTile(tile, nr, Math.Min(mr, M - (mp * mr)), cols, C + (mp * mr * Ldc) + n0, Ldc);
+                    int n0 = (p0 + g) * nr;
+                    for (int mp = 0; mp < mPanels; mp++)
+                    {
+                        StoreTile(tiles + ((((long)mp * NGroup) + g) * mr * nr), nr, Math.Min(mr, M - (mp * mr)), Math.Min(nr, N - n0), C + (mp * mr * Ldc) + n0, Ldc);
+                    }
                 }
             }
         }

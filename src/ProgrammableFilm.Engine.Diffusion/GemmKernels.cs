@@ -49,8 +49,20 @@ internal static unsafe class GemmKernels
     /// <paramref name="accumulate"/> the FMA chains continue from the values in <paramref name="c"/>, so splitting K into
     /// consecutive blocks on one thread gives bit-identical results to one pass.
     /// </summary>
-    public static void Run(GemmIsa isa, float* a, float* b, int k, float* c, bool accumulate = false)
+    public static void Run(GemmIsa isa, float* a, float* b, int k, float* c, bool accumulate = false) => Run(isa, Mr(isa), a, b, k, c, accumulate);
+
+    /// <summary>Row-panel heights available for <paramref name="isa"/> besides <see cref="Mr(GemmIsa)"/> (AVX-512 also has 8 × 32).</summary>
+    public static int MrFor(GemmIsa isa, int m) => isa == GemmIsa.Avx512 && m % 12 != 0 && m % 8 == 0 ? 8 : Mr(isa);
+
+    /// <summary><see cref="Run(GemmIsa, float*, float*, int, float*, bool)"/> with an explicit panel height (see <see cref="MrFor"/>).</summary>
+    public static void Run(GemmIsa isa, int mr, float* a, float* b, int k, float* c, bool accumulate = false)
     {
+        if (isa == GemmIsa.Avx512 && mr == 8)
+        {
+            Kernel512x8(a, b, k, c, accumulate);
+            return;
+        }
+
         switch (isa)
         {
             case GemmIsa.Avx512:
@@ -292,9 +304,13 @@ internal static unsafe class GemmKernels
     /// Direct-convolution tile: like <see cref="Run"/>, but row k of B is read straight from the input as two vectors at
     /// <c>b0 + koff[k]</c> and <c>b1 + koff[k]</c> (NR/2 pixels each), so no B panel is packed. Same FMA chain per element.
     /// </summary>
-    public static void RunDirect(GemmIsa isa, float* a, float* b0, float* b1, int* koff, int k, float* c, bool accumulate)
+    public static void RunDirect(GemmIsa isa, int mr, float* a, float* b0, float* b1, int* koff, int k, float* c, bool accumulate)
     {
-        if (isa == GemmIsa.Avx512)
+        if (isa == GemmIsa.Avx512 && mr == 8)
+        {
+            Direct512x8(a, b0, b1, koff, k, c, accumulate);
+        }
+        else if (isa == GemmIsa.Avx512)
         {
             Direct512(a, b0, b1, koff, k, c, accumulate);
         }
@@ -464,5 +480,153 @@ internal static unsafe class GemmKernels
         c4_1.Store(c + 72);
         c5_0.Store(c + 80);
         c5_1.Store(c + 88);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel512x8(float* a, float* b, int k, float* c, bool accumulate)
+    {
+        Vector512<float> c0_0 = Vector512<float>.Zero, c0_1 = Vector512<float>.Zero, c1_0 = Vector512<float>.Zero, c1_1 = Vector512<float>.Zero, c2_0 = Vector512<float>.Zero, c2_1 = Vector512<float>.Zero, c3_0 = Vector512<float>.Zero, c3_1 = Vector512<float>.Zero, c4_0 = Vector512<float>.Zero, c4_1 = Vector512<float>.Zero, c5_0 = Vector512<float>.Zero, c5_1 = Vector512<float>.Zero, c6_0 = Vector512<float>.Zero, c6_1 = Vector512<float>.Zero, c7_0 = Vector512<float>.Zero, c7_1 = Vector512<float>.Zero;
+        if (accumulate)
+        {
+            c0_0 = Vector512.Load(c + 0);
+            c0_1 = Vector512.Load(c + 16);
+            c1_0 = Vector512.Load(c + 32);
+            c1_1 = Vector512.Load(c + 48);
+            c2_0 = Vector512.Load(c + 64);
+            c2_1 = Vector512.Load(c + 80);
+            c3_0 = Vector512.Load(c + 96);
+            c3_1 = Vector512.Load(c + 112);
+            c4_0 = Vector512.Load(c + 128);
+            c4_1 = Vector512.Load(c + 144);
+            c5_0 = Vector512.Load(c + 160);
+            c5_1 = Vector512.Load(c + 176);
+            c6_0 = Vector512.Load(c + 192);
+            c6_1 = Vector512.Load(c + 208);
+            c7_0 = Vector512.Load(c + 224);
+            c7_1 = Vector512.Load(c + 240);
+        }
+
+        for (int p = 0; p < k; p++)
+        {
+            var v0 = Vector512.Load(b);
+            var v1 = Vector512.Load(b + 16);
+            var a0 = Vector512.Create(a[0]);
+            c0_0 = Avx512F.FusedMultiplyAdd(a0, v0, c0_0);
+            c0_1 = Avx512F.FusedMultiplyAdd(a0, v1, c0_1);
+            var a1 = Vector512.Create(a[1]);
+            c1_0 = Avx512F.FusedMultiplyAdd(a1, v0, c1_0);
+            c1_1 = Avx512F.FusedMultiplyAdd(a1, v1, c1_1);
+            var a2 = Vector512.Create(a[2]);
+            c2_0 = Avx512F.FusedMultiplyAdd(a2, v0, c2_0);
+            c2_1 = Avx512F.FusedMultiplyAdd(a2, v1, c2_1);
+            var a3 = Vector512.Create(a[3]);
+            c3_0 = Avx512F.FusedMultiplyAdd(a3, v0, c3_0);
+            c3_1 = Avx512F.FusedMultiplyAdd(a3, v1, c3_1);
+            var a4 = Vector512.Create(a[4]);
+            c4_0 = Avx512F.FusedMultiplyAdd(a4, v0, c4_0);
+            c4_1 = Avx512F.FusedMultiplyAdd(a4, v1, c4_1);
+            var a5 = Vector512.Create(a[5]);
+            c5_0 = Avx512F.FusedMultiplyAdd(a5, v0, c5_0);
+            c5_1 = Avx512F.FusedMultiplyAdd(a5, v1, c5_1);
+            var a6 = Vector512.Create(a[6]);
+            c6_0 = Avx512F.FusedMultiplyAdd(a6, v0, c6_0);
+            c6_1 = Avx512F.FusedMultiplyAdd(a6, v1, c6_1);
+            var a7 = Vector512.Create(a[7]);
+            c7_0 = Avx512F.FusedMultiplyAdd(a7, v0, c7_0);
+            c7_1 = Avx512F.FusedMultiplyAdd(a7, v1, c7_1);
+            a += 8;
+            b += 32;
+        }
+
+        c0_0.Store(c + 0);
+        c0_1.Store(c + 16);
+        c1_0.Store(c + 32);
+        c1_1.Store(c + 48);
+        c2_0.Store(c + 64);
+        c2_1.Store(c + 80);
+        c3_0.Store(c + 96);
+        c3_1.Store(c + 112);
+        c4_0.Store(c + 128);
+        c4_1.Store(c + 144);
+        c5_0.Store(c + 160);
+        c5_1.Store(c + 176);
+        c6_0.Store(c + 192);
+        c6_1.Store(c + 208);
+        c7_0.Store(c + 224);
+        c7_1.Store(c + 240);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Direct512x8(float* a, float* b0, float* b1, int* koff, int k, float* c, bool accumulate)
+    {
+        Vector512<float> c0_0 = Vector512<float>.Zero, c0_1 = Vector512<float>.Zero, c1_0 = Vector512<float>.Zero, c1_1 = Vector512<float>.Zero, c2_0 = Vector512<float>.Zero, c2_1 = Vector512<float>.Zero, c3_0 = Vector512<float>.Zero, c3_1 = Vector512<float>.Zero, c4_0 = Vector512<float>.Zero, c4_1 = Vector512<float>.Zero, c5_0 = Vector512<float>.Zero, c5_1 = Vector512<float>.Zero, c6_0 = Vector512<float>.Zero, c6_1 = Vector512<float>.Zero, c7_0 = Vector512<float>.Zero, c7_1 = Vector512<float>.Zero;
+        if (accumulate)
+        {
+            c0_0 = Vector512.Load(c + 0);
+            c0_1 = Vector512.Load(c + 16);
+            c1_0 = Vector512.Load(c + 32);
+            c1_1 = Vector512.Load(c + 48);
+            c2_0 = Vector512.Load(c + 64);
+            c2_1 = Vector512.Load(c + 80);
+            c3_0 = Vector512.Load(c + 96);
+            c3_1 = Vector512.Load(c + 112);
+            c4_0 = Vector512.Load(c + 128);
+            c4_1 = Vector512.Load(c + 144);
+            c5_0 = Vector512.Load(c + 160);
+            c5_1 = Vector512.Load(c + 176);
+            c6_0 = Vector512.Load(c + 192);
+            c6_1 = Vector512.Load(c + 208);
+            c7_0 = Vector512.Load(c + 224);
+            c7_1 = Vector512.Load(c + 240);
+        }
+
+        for (int p = 0; p < k; p++)
+        {
+            int o = koff[p];
+            var v0 = Vector512.Load(b0 + o);
+            var v1 = Vector512.Load(b1 + o);
+            var a0 = Vector512.Create(a[0]);
+            c0_0 = Avx512F.FusedMultiplyAdd(a0, v0, c0_0);
+            c0_1 = Avx512F.FusedMultiplyAdd(a0, v1, c0_1);
+            var a1 = Vector512.Create(a[1]);
+            c1_0 = Avx512F.FusedMultiplyAdd(a1, v0, c1_0);
+            c1_1 = Avx512F.FusedMultiplyAdd(a1, v1, c1_1);
+            var a2 = Vector512.Create(a[2]);
+            c2_0 = Avx512F.FusedMultiplyAdd(a2, v0, c2_0);
+            c2_1 = Avx512F.FusedMultiplyAdd(a2, v1, c2_1);
+            var a3 = Vector512.Create(a[3]);
+            c3_0 = Avx512F.FusedMultiplyAdd(a3, v0, c3_0);
+            c3_1 = Avx512F.FusedMultiplyAdd(a3, v1, c3_1);
+            var a4 = Vector512.Create(a[4]);
+            c4_0 = Avx512F.FusedMultiplyAdd(a4, v0, c4_0);
+            c4_1 = Avx512F.FusedMultiplyAdd(a4, v1, c4_1);
+            var a5 = Vector512.Create(a[5]);
+            c5_0 = Avx512F.FusedMultiplyAdd(a5, v0, c5_0);
+            c5_1 = Avx512F.FusedMultiplyAdd(a5, v1, c5_1);
+            var a6 = Vector512.Create(a[6]);
+            c6_0 = Avx512F.FusedMultiplyAdd(a6, v0, c6_0);
+            c6_1 = Avx512F.FusedMultiplyAdd(a6, v1, c6_1);
+            var a7 = Vector512.Create(a[7]);
+            c7_0 = Avx512F.FusedMultiplyAdd(a7, v0, c7_0);
+            c7_1 = Avx512F.FusedMultiplyAdd(a7, v1, c7_1);
+            a += 8;
+        }
+
+        c0_0.Store(c + 0);
+        c0_1.Store(c + 16);
+        c1_0.Store(c + 32);
+        c1_1.Store(c + 48);
+        c2_0.Store(c + 64);
+        c2_1.Store(c + 80);
+        c3_0.Store(c + 96);
+        c3_1.Store(c + 112);
+        c4_0.Store(c + 128);
+        c4_1.Store(c + 144);
+        c5_0.Store(c + 160);
+        c5_1.Store(c + 176);
+        c6_0.Store(c + 192);
+        c6_1.Store(c + 208);
+        c7_0.Store(c + 224);
+        c7_1.Store(c + 240);
     }
 }

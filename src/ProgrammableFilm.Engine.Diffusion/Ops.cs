@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ProgrammableFilm.Engine.Diffusion;
 
@@ -166,17 +167,22 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
     internal static void Affine(float* src, float* dst, int count, float scale, float shift, bool silu)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
         {
             var vs = Vector512.Create(scale);
             var vb = Vector512.Create(shift);
             var one = Vector512.Create(1f);
+            var two = Vector512.Create(2f);
             for (; i + 16 <= count; i += 16)
             {
                 var z = (Vector512.Load(src + i) * vs) + vb;
                 if (silu)
                 {
-                    z /= one + Vector512.Exp(-z);
+                    // z / (1 + e^-z) with a 14-bit reciprocal and one Newton step (~1e-8 relative) instead of a slow divide.
+                    var d = one + FastMath.Exp(-z);
+                    var r = Avx512F.Reciprocal14(d);
+                    r *= two - (d * r);
+                    z *= r;
                 }
 
                 z.Store(dst + i);
@@ -192,7 +198,7 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
                 var z = (Vector256.Load(src + i) * vs) + vb;
                 if (silu)
                 {
-                    z /= one + Vector256.Exp(-z);
+                    z /= one + FastMath.Exp(-z);
                 }
 
                 z.Store(dst + i);
@@ -202,7 +208,7 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
         for (; i < count; i++)
         {
             float z = (src[i] * scale) + shift;
-            dst[i] = silu ? z / (1f + MathF.Exp(-z)) : z;
+            dst[i] = silu ? z / (1f + FastMath.Exp(-z)) : z;
         }
     }
 }

@@ -16,11 +16,14 @@ public sealed unsafe class ConvTests
             data.Add(isa, 1, 3, 24, 5, 1, 1, false);
             data.Add(isa, 2, 7, 25, 16, 1, 1, false);
             data.Add(isa, 2, 5, 12, 32, 1, 1, false);
+            data.Add(isa, 2, 5, 40, 16, 3, 2, false);
             if (GemmKernels.HasDirect(isa))
             {
                 // Padded inputs take the direct (pack-free) path.
                 data.Add(isa, 2, 5, 13, 32, 3, 1, true);
                 data.Add(isa, 3, 9, 24, 16, 3, 1, true);
+                data.Add(isa, 2, 6, 16, 16, 3, 1, true);
+                data.Add(isa, 1, 4, 32, 32, 3, 1, true);
             }
         }
 
