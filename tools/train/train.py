@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import signal
 import sys
 import time
 
@@ -216,7 +217,14 @@ def main():
     t_train = time.time()
     stopped = "steps"
     time_bound_at = None
+    stop_req = []  # SIGTERM/SIGINT: finish the current step, then evaluate and export as usual
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop_req.append(signum))
     while step < args.steps:
+        if stop_req:
+            stopped = "signal"
+            print(f"stop requested (signal {stop_req[0]}) at step {step}", flush=True)
+            break
         # Progress of the cosine schedule: by steps (bit-reproducible) unless the machine is too slow to finish
         # --steps within --time-limit; then the schedule follows the clock so the run still ends annealed.
         el = time.time() - t_train
@@ -285,6 +293,9 @@ def main():
             "training": {
                 "seed": args.seed, "steps": step, "planned_steps": args.steps, "stopped_by": stopped,
                 "schedule_time_bound_from_step": time_bound_at,
+                "lr_schedule_followed": ("steps (bit-reproducible from the seed)" if time_bound_at is None
+                                         else f"wall clock from step {time_bound_at} (fallback; not bit-reproducible)"),
+                "command": "/usr/bin/python3 " + " ".join(sys.argv),
                 "batch": args.batch, "samples_seen": step * args.batch,
                 "optimizer": f"AdamW lr {args.lr} betas (0.9,0.99) wd {args.wd}, warmup {args.warmup} + cosine to 5%",
                 "grad_clip": 1.0, "ema_decay": args.ema, "cfg_dropout": 0.15,
