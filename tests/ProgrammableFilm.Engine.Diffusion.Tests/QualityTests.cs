@@ -1,4 +1,3 @@
-using System.Text.Json;
 using ProgrammableFilm.Engine;
 using ProgrammableFilm.Engine.Imaging;
 using ProgrammableFilm.Engine.Scene;
@@ -7,45 +6,20 @@ using Xunit.Abstractions;
 namespace ProgrammableFilm.Engine.Diffusion.Tests;
 
 /// <summary>
-/// What the trained model must get right, judged on pixels. These need the trained weights: they return early (and say
-/// so in the test output) while models/pf-scene-v1.safetensors is still the random initialisation, i.e. while the
-/// model card models/pf-scene-v1.json is missing or describes other weights.
+/// What the trained model (models/pf-scene-v1.safetensors) must get right, judged on pixels a person would look at.
 /// </summary>
 public sealed class QualityTests(ModelFixture fixture, ITestOutputHelper output) : IClassFixture<ModelFixture>
 {
     private const int Steps = 20;
 
-    // Measured 2026-11-22 with the committed pf-scene-v1 (1103 training steps, [32,64,64]): backgrounds are right
-    // (Background_matches_the_prompt passes) but the model does not draw a recognisable object yet, so the prompted
-    // colour never dominates (e.g. 'red car in the desert': 27 red px vs 12 for the 'blue car' prompt, but 171 blue sky
-    // px) and the red centroid does not track the motion. The engine itself matches PyTorch (ParityTests), so this is
-    // the model, not the sampler. Remove the Skip when a longer-trained model lands.
-    private const string UndertrainedModel = "pf-scene-v1 (1103 training steps) draws backgrounds but no recognisable object yet; see the comment above.";
-
-    internal static bool TrainedWeightsAvailable(DiffusionModel model)
-    {
-        string? card = ModelLocator.Find("models/pf-scene-v1.json");
-        if (card is null)
-        {
-            return false;
-        }
-
-        using var doc = JsonDocument.Parse(File.ReadAllText(card));
-        var root = doc.RootElement;
-        return root.TryGetProperty("sha256", out var sha) && sha.GetString() == model.WeightsSha256 &&
-            root.TryGetProperty("training", out var training) && training.TryGetProperty("steps", out var steps) && steps.GetInt32() >= 500;
-    }
-
-    private bool Trained()
-    {
-        bool trained = TrainedWeightsAvailable(fixture.Get(2));
-        if (!trained)
-        {
-            output.WriteLine("SKIPPED: the weights file is not the trained model described by models/pf-scene-v1.json.");
-        }
-
-        return trained;
-    }
+    // Measured 2026-11-22 with the committed pf-scene-v1 (1400 steps × batch 32, [32,64,64], sha256 9a04f769…):
+    // every background is recognised (Background_matches_the_prompt), but objects are still coloured blobs. The
+    // prompted colour dominates for the yellow boat on the ocean and the purple bird in the forest, not for the red car
+    // in the desert (5–20 red px against 160–225 px of blue sky) or the blue ball in the snow (no blue px), and the red
+    // centroid of a racing car does not follow the prompted direction (1 of 3 seeds right to left, 0 of 3 left to
+    // right). The engine matches PyTorch (ParityTests), so this is the model's training, not the sampler: remove the
+    // Skip when a longer-trained model lands (tools/train/train.sh with more steps on an idle machine).
+    private const string UndertrainedModel = "pf-scene-v1 (1400 training steps) draws backgrounds but objects only as coloured blobs; see the comment above.";
 
     private async Task<IReadOnlyList<RgbImage>> Keyframes(string prompt, int totalFrames, int[] frames, long seed = 11)
     {
@@ -71,11 +45,6 @@ public sealed class QualityTests(ModelFixture fixture, ITestOutputHelper output)
     [InlineData("bird", "forest", "purple", "orange")]
     public async Task Prompted_colour_dominates_the_object(string obj, string background, string colour, string other)
     {
-        if (!Trained())
-        {
-            return;
-        }
-
         int hits = 0, misses = 0;
         foreach (long seed in new long[] { 1, 2, 3 })
         {
@@ -96,33 +65,42 @@ public sealed class QualityTests(ModelFixture fixture, ITestOutputHelper output)
         Assert.True(hits >= 2, $"{colour} {obj}: the prompted colour dominated in {hits} of 3 seeds");
     }
 
+    /// <summary>
+    /// Classifies each generated frame by its sky (top third) and ground (bottom third) colours against the procedural
+    /// renderer's version of every background: the prompted background must be the nearest.
+    /// </summary>
     [Fact]
     public async Task Background_matches_the_prompt()
     {
-        if (!Trained())
+        static double[] Signature(RgbImage image)
         {
-            return;
+            var third = image.Height / 3;
+            var (sr, sg, sb) = ImageStats.MeanColour(image, 0, 0, image.Width, third);
+            var (gr, gg, gb) = ImageStats.MeanColour(image, 0, image.Height - third, image.Width, third);
+            return [sr, sg, sb, gr, gg, gb];
         }
 
-        static double Brightness(RgbImage image)
-        {
-            var (r, g, b) = ImageStats.MeanColour(image, 0, 0, image.Width, 16);
-            return (r + g + b) / 3;
-        }
-
-        static (double R, double G, double B) Top(RgbImage image) => ImageStats.MeanColour(image, 0, 0, image.Width, 16);
-
+        var backgrounds = SceneVocabulary.Default.Backgrounds;
+        var references = backgrounds.ToDictionary(
+            b => b,
+            b => Signature(Procedural.ProceduralRenderer.RenderFrame(SceneDescription.FromPrompt($"a red ball in the {b.Replace('-', ' ')}", 5, SceneVocabulary.Default), 0.5, 64, 64)));
+        var wrong = new List<string>();
         foreach (long seed in new long[] { 1, 2 })
         {
-            var snow = (await Keyframes("a red car in the snow", 1, [0], seed))[0];
-            var city = (await Keyframes("a red car in the night city", 1, [0], seed))[0];
-            var forest = (await Keyframes("a red car in the forest", 1, [0], seed))[0];
-            var ocean = (await Keyframes("a red boat on the ocean", 1, [0], seed))[0];
-            output.WriteLine($"seed {seed}: snow {Top(snow)}, city {Top(city)}, forest {Top(forest)}, ocean {Top(ocean)}");
-            Assert.True(Brightness(snow) > Brightness(city) + 60, "snow should be much brighter than a night city");
-            Assert.True(Top(forest).G > Top(forest).B, "forest should be greener than blue");
-            Assert.True(Top(ocean).B > Top(ocean).R, "ocean should be bluer than red");
+            foreach (var background in backgrounds)
+            {
+                var frame = (await Keyframes($"a red ball in the {background.Replace('-', ' ')}", 1, [0], seed))[0];
+                var signature = Signature(frame);
+                var nearest = references.MinBy(r => r.Value.Zip(signature, (x, y) => (x - y) * (x - y)).Sum()).Key;
+                output.WriteLine($"seed {seed}: {background} looks like {nearest}");
+                if (nearest != background)
+                {
+                    wrong.Add($"{background} (seed {seed}) looks like {nearest}");
+                }
+            }
         }
+
+        Assert.True(wrong.Count == 0, string.Join("; ", wrong));
     }
 
     [Theory(Skip = UndertrainedModel)]
@@ -130,11 +108,6 @@ public sealed class QualityTests(ModelFixture fixture, ITestOutputHelper output)
     [InlineData("right to left", -1)]
     public async Task Object_moves_in_the_prompted_direction_across_a_shot(string motion, int sign)
     {
-        if (!Trained())
-        {
-            return;
-        }
-
         int agree = 0;
         foreach (long seed in new long[] { 1, 2, 3 })
         {
