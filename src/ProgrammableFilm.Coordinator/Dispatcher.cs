@@ -23,6 +23,8 @@ public sealed class Dispatcher(
     TimeProvider time,
     ILogger<Dispatcher> logger) : BackgroundService
 {
+    private long _lastSweep;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -30,7 +32,14 @@ public sealed class Dispatcher(
             try
             {
                 await DispatchReadyAsync(stoppingToken);
-                await RepublishUnclaimedAsync(stoppingToken);
+
+                // The sweep is a safety net for lost sends, not part of dispatch: once per poll interval, not on
+                // every wake-up a task's success causes.
+                if (_lastSweep == 0 || time.GetElapsedTime(_lastSweep) >= options.PollInterval)
+                {
+                    _lastSweep = time.GetTimestamp();
+                    await RepublishUnclaimedAsync(stoppingToken);
+                }
             }
             catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {

@@ -30,11 +30,13 @@ public sealed class TaskEvents(
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var attempt = await db.Attempts.AsNoTracking().SingleOrDefaultAsync(a => a.Id == claim.AttemptId, cancellationToken);
-        if (attempt is null)
+        var context = await LoadAsync(db, claim.AttemptId, cancellationToken);
+        if (context is null)
         {
             return new ClaimDecision(false, "unknown attempt");
         }
+
+        var (attempt, task) = context.Value;
 
         // Only one claim can move the attempt out of Queued: a redelivered message finds it Claimed and is refused.
         var claimed = await db.Attempts
@@ -46,7 +48,7 @@ public sealed class TaskEvents(
         }
 
         var running = await db.Tasks
-            .Where(t => t.Id == attempt.TaskId && t.CurrentAttemptId == claim.AttemptId && t.State == RenderTaskState.Dispatched)
+            .Where(t => t.Id == task.Id && t.CurrentAttemptId == claim.AttemptId && t.State == RenderTaskState.Dispatched)
             .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Running).SetProperty(t => t.UpdatedAt, now), cancellationToken);
         if (running == 0)
         {
@@ -57,7 +59,6 @@ public sealed class TaskEvents(
         }
 
         await UpsertWorkerAsync(db, claim, now, cancellationToken);
-        var task = await db.Tasks.AsNoTracking().SingleAsync(t => t.Id == attempt.TaskId, cancellationToken);
         await db.Shots.Where(s => s.Id == task.ShotId && s.State == ShotState.Queued)
             .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Running), cancellationToken);
         await db.Jobs.Where(j => j.Id == task.JobId && j.State == JobState.Queued)

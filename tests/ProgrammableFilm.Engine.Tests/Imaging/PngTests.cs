@@ -49,11 +49,6 @@ public sealed class PngTests : IDisposable
     [InlineData("rgba")]
     public void Reads_png_written_by_ffmpeg(string pixelFormat)
     {
-        if (!HasFfmpeg())
-        {
-            return;
-        }
-
         var png = Path.Combine(_directory, $"ffmpeg-{pixelFormat}.png");
         var raw = Path.Combine(_directory, $"ffmpeg-{pixelFormat}.rgb");
         Ffmpeg($"-f lavfi -i testsrc=size=67x41 -frames:v 1 -pix_fmt {pixelFormat} {png}");
@@ -69,11 +64,6 @@ public sealed class PngTests : IDisposable
     [Fact]
     public void Ffmpeg_decodes_our_png_to_the_same_pixels()
     {
-        if (!HasFfmpeg())
-        {
-            return;
-        }
-
         var image = ProceduralRenderer.RenderFrame(SceneDescription.FromPrompt("a green boat at sunset", 8, SceneVocabulary.Default), 0.2, 75, 40);
         var png = Path.Combine(_directory, "ours.png");
         var raw = Path.Combine(_directory, "ours.rgb");
@@ -103,9 +93,6 @@ public sealed class PngTests : IDisposable
 
         return image;
     }
-
-    private static bool HasFfmpeg() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(dir => File.Exists(Path.Combine(dir, "ffmpeg")));
 
     private static void Ffmpeg(string arguments)
     {
