@@ -46,8 +46,7 @@ internal sealed unsafe class UNet : IDisposable
         ResBlock Res(string name, int ci, int co) => new(
             Gn(name + ".norm1"), Conv(name + ".conv1", ci, co, 3, 1, 1), Lin(name + ".emb"),
             Gn(name + ".norm2"), Conv(name + ".conv2", co, co, 3, 1, 1),
-            ci != co ? Conv(name + ".skip", ci, co, 1, 1, 0) : null,
-            Config.ScaleShift);
+            ci != co ? Conv(name + ".skip", ci, co, 1, 1, 0) : null);
 
         _time0 = Lin("time_mlp.0");
         _time2 = Lin("time_mlp.2");
@@ -184,12 +183,11 @@ internal sealed unsafe class UNet : IDisposable
         }
     }
 
-    /// <summary>emb = time_mlp(sin(t)) + Σ prompt rows + place_mlp([sin(k s), sin(k alpha), m]) with k = place_scale; then SiLU and each block's projection.</summary>
+    /// <summary>emb = time_mlp(sin(t)) + Σ prompt rows + place_mlp([sin(1000 s), sin(1000 alpha), m]); then SiLU and each block's projection.</summary>
     private void Embed(UNetWorkspace ws, int n, ReadOnlySpan<UNetConditioning> cond)
     {
         int e = Config.EmbDim;
         int tsd = Config.TimeSinDim, psd = Config.PlaceSinDim;
-        float placeScale = Config.PlaceScale;
         Span<float> sinT = stackalloc float[tsd];
         Span<float> place = stackalloc float[(2 * psd) + 1];
         Span<float> hidden = stackalloc float[e];
@@ -203,8 +201,8 @@ internal sealed unsafe class UNet : IDisposable
             TensorOps.Silu(hidden);
             _time2.Forward(hidden, te);
 
-            Sinusoidal(placeScale * c.S, place[..psd]);
-            Sinusoidal(placeScale * c.Alpha, place.Slice(psd, psd));
+            Sinusoidal(1000f * c.S, place[..psd]);
+            Sinusoidal(1000f * c.Alpha, place.Slice(psd, psd));
             place[2 * psd] = c.Mode;
             _place0.Forward(place, hidden);
             TensorOps.Silu(hidden);
@@ -229,8 +227,7 @@ internal sealed unsafe class UNet : IDisposable
             for (int b = 0; b < ResBlocks.Length; b++)
             {
                 var blk = ResBlocks[b];
-                int width = blk.EmbProjection.Out;
-                blk.EmbProjection.Forward(emb, new Span<float>(ws.EmbAdd(b), ws.Capacity * width).Slice(row * width, width));
+                blk.EmbProjection.Forward(emb, new Span<float>(ws.EmbAdd(b), ws.Capacity * blk.Cout).Slice(row * blk.Cout, blk.Cout));
             }
         }
     }
@@ -250,11 +247,8 @@ internal sealed unsafe class UNet : IDisposable
     }
 }
 
-/// <summary>
-/// ResBlock(ci, co): h = conv1(SiLU(GN(x))); then conv2(SiLU(GN(h + emb))) + skip(x), or with scale-shift
-/// conv2(SiLU(GN(h) * (1 + scale) + shift)) + skip(x), where emb (or scale, shift) is this block's projection of SiLU(emb).
-/// </summary>
-internal sealed unsafe class ResBlock(GroupNorm norm1, Conv2d conv1, Linear emb, GroupNorm norm2, Conv2d conv2, Conv2d? skip, bool scaleShift)
+/// <summary>ResBlock(ci, co): conv1(SiLU(GN(x))) + emb; conv2(SiLU(GN(h))) + skip(x).</summary>
+internal sealed unsafe class ResBlock(GroupNorm norm1, Conv2d conv1, Linear emb, GroupNorm norm2, Conv2d conv2, Conv2d? skip)
 {
     public int Index { get; set; }
 
@@ -271,9 +265,9 @@ internal sealed unsafe class ResBlock(GroupNorm norm1, Conv2d conv1, Linear emb,
         var a = ws.ConvInput(n, x.C, x.H, x.W);
         norm1.Forward(parallel, x, a, silu: true);
         var h = ws.Scratch(1, n, Cout, x.H, x.W);
-        conv1.Forward(parallel, a, h, scaleShift ? null : ws.EmbAdd(Index));
+        conv1.Forward(parallel, a, h, ws.EmbAdd(Index));
         var b = ws.ConvInput(n, Cout, x.H, x.W);
-        norm2.Forward(parallel, h, b, silu: true, scaleShift ? ws.EmbAdd(Index) : null);
+        norm2.Forward(parallel, h, b, silu: true);
         if (skip is null)
         {
             conv2.Forward(parallel, b, y, null, x);

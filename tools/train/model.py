@@ -16,7 +16,7 @@ SLOTS = ("background", "object", "colour", "motion")
 
 DEFAULT_CONFIG = {
     "name": "pf-scene",
-    "version": 3,
+    "version": 2,
     "image_size": 64,
     "in_channels": 9,
     "out_channels": 3,
@@ -30,8 +30,6 @@ DEFAULT_CONFIG = {
     "schedule": "cosine",
     "prediction": "v",
     "positional": True,
-    "scale_shift": True,
-    "place_scale": 10.0,
     "vocab_sizes": {"background": 8, "object": 8, "colour": 8, "motion": 8},
 }
 
@@ -58,12 +56,11 @@ def sinusoidal(x, d):
 
 
 class ResBlock(nn.Module):
-    def __init__(self, ci, co, emb_dim, groups, eps, scale_shift=False):
+    def __init__(self, ci, co, emb_dim, groups, eps):
         super().__init__()
-        self.scale_shift = scale_shift
         self.norm1 = nn.GroupNorm(groups, ci, eps=eps)
         self.conv1 = nn.Conv2d(ci, co, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, 2 * co if scale_shift else co)
+        self.emb = nn.Linear(emb_dim, co)
         self.norm2 = nn.GroupNorm(groups, co, eps=eps)
         self.conv2 = nn.Conv2d(co, co, 3, padding=1)
         if ci != co:
@@ -74,14 +71,8 @@ class ResBlock(nn.Module):
     def forward(self, x, semb):
         # semb = SiLU(emb), computed once by the caller
         h = self.conv1(F.silu(self.norm1(x)))
-        e = self.emb(semb)[:, :, None, None]
-        if self.scale_shift:
-            # The conditioning multiplies features (position among them), not only shifts them: where the object goes
-            # depends on the motion and the shot position together.
-            scale, shift = e.chunk(2, dim=1)
-            h = self.conv2(F.silu(self.norm2(h) * (1 + scale) + shift))
-        else:
-            h = self.conv2(F.silu(self.norm2(h + e)))
+        h = h + self.emb(semb)[:, :, None, None]
+        h = self.conv2(F.silu(self.norm2(h)))
         return h + (x if self.skip is None else self.skip(x))
 
 
@@ -119,19 +110,18 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(cfg["time_sin_dim"], E), nn.SiLU(), nn.Linear(E, E))
         self.prompt_emb = nn.ModuleDict({s: nn.Embedding(cfg["vocab_sizes"][s] + 1, E) for s in SLOTS})
         self.place_mlp = nn.Sequential(nn.Linear(2 * cfg["place_sin_dim"] + 1, E), nn.SiLU(), nn.Linear(E, E))
-        ss = bool(cfg.get("scale_shift"))
         self.patch_in = nn.Conv2d(cfg["in_channels"] * 4, c0, 1)
         half = cfg["image_size"] // 2
         self.pos_emb = nn.Parameter(position_init(c0, half, half)) if cfg.get("positional") else None
-        self.down0 = ResBlock(c0, c0, E, G, eps, ss)
+        self.down0 = ResBlock(c0, c0, E, G, eps)
         self.down1_conv = nn.Conv2d(c0, c1, 3, stride=2, padding=1)
-        self.down1 = ResBlock(c1, c1, E, G, eps, ss)
+        self.down1 = ResBlock(c1, c1, E, G, eps)
         self.down2_conv = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
-        self.mid1 = ResBlock(c2, c2, E, G, eps, ss)
+        self.mid1 = ResBlock(c2, c2, E, G, eps)
         self.mid_attn = Attention(c2, G, eps)
-        self.mid2 = ResBlock(c2, c2, E, G, eps, ss)
-        self.up1 = ResBlock(c2 + c1, c1, E, G, eps, ss)
-        self.up0 = ResBlock(c1 + c0, c0, E, G, eps, ss)
+        self.mid2 = ResBlock(c2, c2, E, G, eps)
+        self.up1 = ResBlock(c2 + c1, c1, E, G, eps)
+        self.up0 = ResBlock(c1 + c0, c0, E, G, eps)
         self.out_norm = nn.GroupNorm(G, c0, eps=eps)
         self.out_conv = nn.Conv2d(c0, cfg["out_channels"] * 4, 3, padding=1)
 
@@ -143,8 +133,8 @@ class UNet(nn.Module):
             pe = pe + self.prompt_emb[name](slots[:, i].long())
         place = torch.cat(
             [
-                sinusoidal(float(cfg["place_scale"]) * s.to(torch.float32), cfg["place_sin_dim"]),
-                sinusoidal(float(cfg["place_scale"]) * alpha.to(torch.float32), cfg["place_sin_dim"]),
+                sinusoidal(1000.0 * s.to(torch.float32), cfg["place_sin_dim"]),
+                sinusoidal(1000.0 * alpha.to(torch.float32), cfg["place_sin_dim"]),
                 m.to(torch.float32)[:, None],
             ],
             dim=1,
@@ -284,10 +274,7 @@ def save_model(model, path):
 def load_model(path):
     sd, meta = load_safetensors(path)
     cfg = json.loads(meta["config"])
-    # Files from before a feature lack its key and were trained without it.
-    cfg.setdefault("positional", False)
-    cfg.setdefault("scale_shift", False)
-    cfg.setdefault("place_scale", 1000.0)
+    cfg.setdefault("positional", False)  # version-1 files predate the position table
     model = UNet(cfg)
     model.load_state_dict(sd)
     model.eval()
@@ -304,7 +291,7 @@ def unet_flops(cfg, hw=64):
         return 2 * ci * co * k * k * h * h
 
     def res(ci, co, h):
-        f = conv(ci, co, 3, h) + conv(co, co, 3, h) + 2 * E * co * (2 if cfg.get("scale_shift") else 1)
+        f = conv(ci, co, 3, h) + conv(co, co, 3, h) + 2 * E * co
         if ci != co:
             f += conv(ci, co, 1, h)
         return f
