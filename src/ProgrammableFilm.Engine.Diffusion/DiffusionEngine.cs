@@ -7,7 +7,7 @@ namespace ProgrammableFilm.Engine.Diffusion;
 public sealed record DiffusionEngineOptions
 {
     /// <summary>
-    /// The weights file. Default: <c>models/pf-scene-v1.safetensors</c> found by walking up from
+    /// The weights file. Default: <c>models/pf-scene-v2.safetensors</c> found by walking up from
     /// <see cref="AppContext.BaseDirectory"/> (so a <c>models</c> folder copied next to the binaries works too).
     /// </summary>
     public string? ModelPath { get; init; }

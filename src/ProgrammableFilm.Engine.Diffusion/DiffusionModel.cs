@@ -76,7 +76,7 @@ public sealed class DiffusionModel : IDisposable
     /// <summary>The architecture read from the weights file.</summary>
     public UNetConfig Config => _net.Config;
 
-    /// <summary><c>{name}-v{version}</c>, e.g. <c>pf-scene-v1</c>.</summary>
+    /// <summary><c>{name}-v{version}</c>, e.g. <c>pf-scene-v2</c>.</summary>
     public string ModelId => $"{Config.Name}-v{Config.Version}";
 
     /// <summary>Full path of the weights file.</summary>

@@ -17,6 +17,7 @@ internal sealed unsafe class UNet : IDisposable
     private readonly ResBlock _down0, _down1, _mid1, _mid2, _up1, _up0;
     private readonly AttentionBlock _attn;
     private readonly GroupNorm _outNorm;
+    private readonly NativeBuffer? _positions;
     private readonly List<IDisposable> _owned = [];
 
     public UNet(SafetensorsFile weights, GemmIsa isa)
@@ -57,6 +58,20 @@ internal sealed unsafe class UNet : IDisposable
         // patch_in is a 1x1 conv on pixel_unshuffle(x, 2); channel c*4 + dy*2 + dx is exactly tap (c, dy, dx) of a
         // 2x2 stride-2 conv with the same weights, so the unshuffle is fused away (same K order, same arithmetic).
         _patchIn = Conv("patch_in", Config.InChannels, c0, 2, 2, 0);
+        if (Config.Positional)
+        {
+            var table = weights.ReadSingle("pos_emb");
+            int half = Config.ImageSize / 2;
+            if (table.Length != c0 * half * half)
+            {
+                throw new InvalidDataException($"{weights.Path}: pos_emb has {table.Length} values, expected {c0}x{half}x{half}.");
+            }
+
+            _positions = new NativeBuffer(table.Length);
+            table.CopyTo(_positions.AsSpan());
+            _owned.Add(_positions);
+        }
+
         _down0 = Res("down0", c0, c0);
         _down1Conv = Conv("down1_conv", c0, c1, 3, 2, 1);
         _down1 = Res("down1", c1, c1);
@@ -91,7 +106,7 @@ internal sealed unsafe class UNet : IDisposable
         {
             int s = Config.ImageSize, h32 = s / 2, h16 = s / 4, h8 = s / 8, e = Config.EmbDim;
             long f = 2L * ((_time0.In * e) + (e * e) + (_place0.In * e) + (e * e));
-            f += _patchIn.Flops(1, s, s) + _down0.Flops(h32) + _down1Conv.Flops(1, h32, h32) + _down1.Flops(h16);
+            f += _patchIn.Flops(1, s, s) + (_positions?.Length ?? 0) + _down0.Flops(h32) + _down1Conv.Flops(1, h32, h32) + _down1.Flops(h16);
             f += _down2Conv.Flops(1, h16, h16) + _mid1.Flops(h8) + _attn.Flops(h8) + _mid2.Flops(h8);
             f += _up1.Flops(h16) + _up0.Flops(h32) + _outConv.Flops(1, h32, h32);
             return f;
@@ -113,7 +128,9 @@ internal sealed unsafe class UNet : IDisposable
         var w = ws.Views(n);
 
         long stamp = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
-        _patchIn.Forward(parallel, w.Input, w.X0);
+        // The position table is one image broadcast over the batch (batch stride 0), added in the convolution's epilogue.
+        var positions = _positions is null ? default : new TensorView(_positions.Pointer, n, w.X0.C, w.X0.H, w.X0.W, batchStride: 0);
+        _patchIn.Forward(parallel, w.Input, w.X0, null, positions);
         Mark(ref stamp, "_patchIn:0");
         _down0.Forward(parallel, ws, n, w.X0, w.H0);
         Mark(ref stamp, "_down0:1");

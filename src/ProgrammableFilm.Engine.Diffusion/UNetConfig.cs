@@ -23,6 +23,9 @@ public sealed record UNetConfig
     /// <summary>Trunk widths c0, c1, c2.</summary>
     public IReadOnlyList<int> Channels { get; init; } = [48, 96, 96];
 
+    /// <summary>Whether a learned position table <c>pos_emb</c> [c0, S/2, S/2] is added after <c>patch_in</c> (version 2 on).</summary>
+    public bool Positional { get; init; }
+
     /// <summary>GroupNorm groups.</summary>
     public int Groups { get; init; } = 8;
 
@@ -87,6 +90,7 @@ public sealed record UNetConfig
             PlaceSinDim = Int("place_sin_dim", d.PlaceSinDim),
             GnEps = r.TryGetProperty("gn_eps", out var e) ? e.GetDouble() : d.GnEps,
             T = Int("T", d.T),
+            Positional = r.TryGetProperty("positional", out var positional) && positional.GetBoolean(),
             VocabSizes = vocab,
             Json = json,
         };

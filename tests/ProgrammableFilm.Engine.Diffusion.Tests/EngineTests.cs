@@ -83,7 +83,7 @@ public sealed class EngineTests(ModelFixture fixture) : IClassFixture<ModelFixtu
         Assert.Equal("diffusion", engine.Name);
         Assert.Equal("64x64", result.Facts["native_resolution"]);
         Assert.Equal("true", result.Facts["upscaled_at_assembly"]);
-        Assert.Equal("pf-scene-v1", result.Facts["model"]);
+        Assert.Equal("pf-scene-v2", result.Facts["model"]);
         Assert.Equal(64, result.Facts["weights_sha256"].Length);
         Assert.Equal("ddim", result.Facts["sampler"]);
         Assert.Equal("4", result.Facts["steps"]);

@@ -21,20 +21,15 @@ public sealed unsafe class ParityTests(ITestOutputHelper output)
             timesteps?[i] ?? 0f, (int)slots[i * 4], (int)slots[i * 4 + 1], (int)slots[i * 4 + 2], (int)slots[i * 4 + 3], s[i], alpha[i], m[i]))];
     }
 
-    [Theory]
-    [InlineData(null)]
-    [InlineData(GemmIsa.Avx2)]
-    [InlineData(GemmIsa.Portable)]
-    public void Unet_forward_matches_pytorch_reference(GemmIsa? isa)
-    {
-        if (isa is { } forced && !GemmKernels.IsSupported(forced))
-        {
-            return;
-        }
+    public static TheoryData<GemmIsa> Isas() => [.. GemmTests.SupportedIsas];
 
+    [Theory]
+    [MemberData(nameof(Isas))]
+    public void Unet_forward_matches_pytorch_reference(GemmIsa isa)
+    {
         using var weights = OpenWeights();
         using var r = OpenReference("unet_forward");
-        using var net = new UNet(weights, isa ?? GemmKernels.Best);
+        using var net = new UNet(weights, isa);
         var t = r.ReadInt64("t").Select(x => (float)x).ToArray();
         var cond = Conditioning(r, t);
         int n = cond.Length;

@@ -6,19 +6,19 @@ using Xunit.Abstractions;
 namespace ProgrammableFilm.Engine.Diffusion.Tests;
 
 /// <summary>
-/// What the trained model (models/pf-scene-v1.safetensors) must get right, judged on pixels a person would look at.
+/// What the trained model (models/pf-scene-v2.safetensors) must get right, judged on pixels a person would look at.
 /// </summary>
 public sealed class QualityTests(ModelFixture fixture, ITestOutputHelper output) : IClassFixture<ModelFixture>
 {
     private const int Steps = 20;
 
-    // Measured 2026-11-22 with the committed pf-scene-v1 (2700 steps × batch 32, [32,64,64], eval loss 0.068): every
-    // background is recognised (Background_matches_the_prompt) and objects appear as blobs in the prompted colour, but
-    // not reliably enough: the prompted colour dominates for the red car, the yellow boat and the purple bird, not for
-    // the blue ball in the snow (0 of 3 seeds), and the racing car's centroid does not follow the prompted direction
-    // (1 of 3 seeds right to left, 0 of 3 left to right). The engine matches PyTorch (ParityTests), so this is the
-    // model's training, not the sampler: remove the Skip when a longer-trained model lands.
-    private const string UndertrainedModel = "pf-scene-v1 (2700 training steps) draws backgrounds and coloured blobs, not yet reliable objects or motion; see the comment above.";
+    // Measured 2026-11-22. pf-scene-v1 (2700 steps): the colour test passed for 3 of 4 prompts, motion for none.
+    // pf-scene-v2 (8500 steps, position table, slot dropout, object-weighted loss; eval loss 0.050): the colour test
+    // passes for all four prompts (enforced below), but the
+    // object's position does not depend on the shot position s at all (the t = 999 prediction for "left to right" is
+    // the same red band at s = 0 and s = 1), so no motion passes (PyTorch, 4500-step checkpoint: 1 of 3 seeds at best). The engine matches PyTorch (ParityTests): this is
+    // the model, not the sampler. Next: scale-shift conditioning and smooth s features (branch v2-wip, docs/model.md).
+    private const string UndertrainedModel = "pf-scene-v2 draws backgrounds and objects in the prompted colour but does not yet place the object by shot position, so motion fails; see the comment above.";
 
     private async Task<IReadOnlyList<RgbImage>> Keyframes(string prompt, int totalFrames, int[] frames, long seed = 11)
     {
@@ -37,7 +37,7 @@ public sealed class QualityTests(ModelFixture fixture, ITestOutputHelper output)
     private static int Near(RgbImage image, string colour, int tolerance = 70) =>
         ImageStats.CentroidNear(image, SceneVocabulary.Default.ColourOf(colour), tolerance).Count;
 
-    [Theory(Skip = UndertrainedModel)]
+    [Theory]
     [InlineData("car", "desert", "red", "blue")]
     [InlineData("ball", "snow", "blue", "red")]
     [InlineData("boat", "ocean", "yellow", "red")]
@@ -102,24 +102,41 @@ public sealed class QualityTests(ModelFixture fixture, ITestOutputHelper output)
         Assert.True(wrong.Count == 0, string.Join("; ", wrong));
     }
 
+    /// <summary>
+    /// Keyframes at the start, middle and end of a nine-frame shot: the red object's centroid must travel at least
+    /// 8 pixels (an eighth of the frame) the prompted way, or, approaching, its area must grow by half.
+    /// </summary>
     [Theory(Skip = UndertrainedModel)]
-    [InlineData("left to right", 1)]
-    [InlineData("right to left", -1)]
-    public async Task Object_moves_in_the_prompted_direction_across_a_shot(string motion, int sign)
+    [InlineData("a red car racing left to right in the desert", "x", 1)]
+    [InlineData("a red car racing right to left in the desert", "x", -1)]
+    [InlineData("a red ball rising in the forest", "y", -1)]
+    [InlineData("a red ball falling in the forest", "y", 1)]
+    [InlineData("a red ball approaching in the desert", "area", 1)]
+    public async Task Object_moves_as_the_prompt_says_across_a_shot(string prompt, string measure, int sign)
     {
+        var red = SceneVocabulary.Default.ColourOf("red");
         int agree = 0;
         foreach (long seed in new long[] { 1, 2, 3 })
         {
-            var frames = await Keyframes($"a red car racing {motion} in the desert", 9, [0, 4, 8], seed);
-            var xs = frames.Select(f => ImageStats.CentroidNear(f, SceneVocabulary.Default.ColourOf("red"), 70).X).ToArray();
-            output.WriteLine($"seed {seed}: red centroid x = {string.Join(", ", xs.Select(x => x.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))}");
-            if (!xs.Any(double.IsNaN) && sign * (xs[2] - xs[0]) > 8)
+            var frames = await Keyframes(prompt, 9, [0, 4, 8], seed);
+            var centroids = frames.Select(f => ImageStats.CentroidNear(f, red, 70)).ToArray();
+            double[] values = measure switch
+            {
+                "x" => [.. centroids.Select(c => c.X)],
+                "y" => [.. centroids.Select(c => c.Y)],
+                _ => [.. centroids.Select(c => (double)c.Count)],
+            };
+            output.WriteLine($"seed {seed}: red {measure} = {string.Join(", ", values.Select(v => v.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))}");
+            bool moved = measure == "area"
+                ? values[0] > 0 && values[2] > 1.5 * values[0]
+                : !values.Any(double.IsNaN) && sign * (values[2] - values[0]) > 8;
+            if (moved)
             {
                 agree++;
             }
         }
 
-        Assert.True(agree >= 2, $"the car moved {motion} in {agree} of 3 seeds");
+        Assert.True(agree >= 2, $"'{prompt}': the object moved as prompted in {agree} of 3 seeds");
     }
 
     [Fact]

@@ -54,17 +54,7 @@ public class FarmFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var worker in _workers)
-        {
-            if (!worker.HasExited)
-            {
-                worker.Kill(entireProcessTree: true);
-                await worker.WaitForExitAsync();
-            }
-
-            worker.Dispose();
-        }
-
+        await TestEnvironment.StopAsync(_workers);
         Http.Dispose();
         await Api.DisposeAsync();
         Directory.Delete(StorageRoot, recursive: true);
@@ -85,42 +75,24 @@ public class FarmFixture : IAsyncLifetime
     /// <summary>Starts a worker process and waits until its bus is consuming, so work is spread over all workers.</summary>
     private async Task StartWorkerAsync(string workerId)
     {
-        var dll = Path.Combine(TestEnvironment.RepositoryRoot, "src", "ProgrammableFilm.Worker", "bin", TestEnvironment.Configuration, "net10.0", "ProgrammableFilm.Worker.dll");
-        Assert.True(File.Exists(dll), $"{dll} is missing: build the solution first");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(dll);
-        start.Environment["RabbitMq__Uri"] = TestEnvironment.RabbitMq;
-        start.Environment["RabbitMq__Prefix"] = QueuePrefix;
-        start.Environment["Storage__Root"] = StorageRoot;
-        start.Environment["Worker__Id"] = workerId;
-        start.Environment["Worker__DeviceCount"] = "1";
-        start.Environment["Logging__LogLevel__Default"] = "Information";
-        var process = Process.Start(start)!;
-        _workers.Add(process);
-
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.OutputDataReceived += (_, line) =>
+        var environment = new Dictionary<string, string>
         {
-            if (line.Data is null)
-            {
-                return;
-            }
-
-            _workerOutput.Enqueue($"[{workerId}] {line.Data}");
-            if (line.Data.Contains("Bus started", StringComparison.Ordinal))
+            ["RabbitMq__Uri"] = TestEnvironment.RabbitMq,
+            ["RabbitMq__Prefix"] = QueuePrefix,
+            ["Storage__Root"] = StorageRoot,
+            ["Worker__Id"] = workerId,
+            ["Worker__DeviceCount"] = "1",
+            ["Logging__LogLevel__Default"] = "Information",
+        };
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var process = TestEnvironment.StartProject("ProgrammableFilm.Worker", [], environment, _workerOutput, workerId, line =>
+        {
+            if (line.Contains("Bus started", StringComparison.Ordinal))
             {
                 started.TrySetResult();
             }
-        };
-        process.ErrorDataReceived += (_, line) =>
-        {
-            if (line.Data is not null)
-            {
-                _workerOutput.Enqueue($"[{workerId}!] {line.Data}");
-            }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        });
+        _workers.Add(process);
         var finished = await Task.WhenAny(started.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
         Assert.True(finished == started.Task, $"worker {workerId} did not start:\n{WorkerOutput}");
     }

@@ -64,41 +64,14 @@ public sealed class FarmProcessesFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var process in _processes)
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
-            }
-
-            process.Dispose();
-        }
-
+        await TestEnvironment.StopAsync(_processes);
         Directory.Delete(StorageRoot, recursive: true);
     }
 
     private Process Start(string project, params string[] arguments)
     {
-        var dll = Path.Combine(TestEnvironment.RepositoryRoot, "src", project, "bin", TestEnvironment.Configuration, "net10.0", $"{project}.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(dll);
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (key, value) in _environment)
-        {
-            start.Environment[key] = value;
-        }
-
-        var process = Process.Start(start)!;
+        var process = TestEnvironment.StartProject(project, arguments, _environment, _output, project);
         _processes.Add(process);
-        process.OutputDataReceived += (_, line) => { if (line.Data is not null) { _output.Enqueue($"[{project}] {line.Data}"); } };
-        process.ErrorDataReceived += (_, line) => { if (line.Data is not null) { _output.Enqueue($"[{project}!] {line.Data}"); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
         return process;
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Npgsql;
 
@@ -41,6 +42,62 @@ public static class TestEnvironment
         var path = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(path);
         return path;
+    }
+
+    /// <summary>
+    /// Starts a built project (<c>src/{project}/bin/.../{project}.dll</c>) with <c>dotnet</c>; every line it prints goes to
+    /// <paramref name="output"/> tagged <c>[tag]</c> (<c>[tag!]</c> for standard error) and to <paramref name="onLine"/>.
+    /// </summary>
+    public static Process StartProject(string project, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment, ConcurrentQueue<string> output, string tag, Action<string>? onLine = null)
+    {
+        var dll = Path.Combine(RepositoryRoot, "src", project, "bin", Configuration, "net10.0", $"{project}.dll");
+        Assert.True(File.Exists(dll), $"{dll} is missing: build the solution first");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(dll);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, line) =>
+        {
+            if (line.Data is not null)
+            {
+                output.Enqueue($"[{tag}] {line.Data}");
+                onLine?.Invoke(line.Data);
+            }
+        };
+        process.ErrorDataReceived += (_, line) =>
+        {
+            if (line.Data is not null)
+            {
+                output.Enqueue($"[{tag}!] {line.Data}");
+            }
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    /// <summary>Kills what is still running of <paramref name="processes"/> (with their children) and disposes them all.</summary>
+    public static async Task StopAsync(IEnumerable<Process> processes)
+    {
+        foreach (var process in processes)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+
+            process.Dispose();
+        }
     }
 
     /// <summary>Runs a program to completion and returns its exit code and output.</summary>

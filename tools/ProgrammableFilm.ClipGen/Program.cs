@@ -82,7 +82,7 @@ internal sealed record ClipGenOptions(string OutputDirectory, int ClipsPerScene,
     }
 }
 
-/// <summary>Renders the clips and writes <c>frames.u8</c>, <c>labels.i32</c> and <c>dataset.json</c>.</summary>
+/// <summary>Renders the clips and writes <c>frames.u8</c>, <c>masks.u8</c>, <c>labels.i32</c> and <c>dataset.json</c>.</summary>
 internal sealed class ClipGenerator(SceneVocabulary vocabulary, ClipGenOptions options)
 {
     // Clips rendered in parallel before being written in order: bounds memory (about 20 MB at 64 px, 24 frames).
@@ -98,18 +98,23 @@ internal sealed class ClipGenerator(SceneVocabulary vocabulary, ClipGenOptions o
         $"ProgrammableFilm procedural renderer. Clip c = r * {_combinations} + k for repetition r in 0..{options.ClipsPerScene - 1} and " +
         "combination k = ((background * objects + object) * colours + colour) * motions + motion over 0-based vocabulary positions " +
         "(motion varies fastest); labels are those positions + 1. Layout seed of clip c = SplitMix64.Hash(seed, c) as int64. " +
-        $"Frame i of {options.Frames} is rendered at shot position i / (frames - 1) (0 for a single frame), {options.Size}x{options.Size} RGB uint8, rows top to bottom.";
+        $"Frame i of {options.Frames} is rendered at shot position i / (frames - 1) (0 for a single frame), {options.Size}x{options.Size} RGB uint8, rows top to bottom. " +
+        "masks.u8 has one byte per pixel of each frame: 1 where the pixel changes when the object's colour is replaced by its complement (the body and its rim), else 0.";
 
     public void WriteDataset()
     {
-        var frameBytes = options.Size * options.Size * 3;
+        var framePixels = options.Size * options.Size;
+        var frameBytes = framePixels * 3;
         var clipBytes = frameBytes * options.Frames;
         using var frames = new FileStream(Path.Combine(options.OutputDirectory, "frames.u8"), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        using var masks = new FileStream(Path.Combine(options.OutputDirectory, "masks.u8"), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
         using var labels = new FileStream(Path.Combine(options.OutputDirectory, "labels.i32"), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
         var batch = new byte[BatchSize][];
+        var maskBatch = new byte[BatchSize][];
         for (var i = 0; i < BatchSize; i++)
         {
             batch[i] = new byte[clipBytes];
+            maskBatch[i] = new byte[framePixels * options.Frames];
         }
 
         Span<byte> label = stackalloc byte[16];
@@ -119,16 +124,26 @@ internal sealed class ClipGenerator(SceneVocabulary vocabulary, ClipGenOptions o
             Parallel.For(0, count, j =>
             {
                 var scene = SceneOf(start + j);
+                var c = scene.ObjectColour;
+                var recoloured = scene with { ObjectColour = new Rgb((byte)(255 - c.R), (byte)(255 - c.G), (byte)(255 - c.B)) };
                 for (var f = 0; f < options.Frames; f++)
                 {
-                    var image = ProceduralRenderer.RenderFrame(scene, ShotPosition(f, options.Frames), options.Size, options.Size);
+                    var position = ShotPosition(f, options.Frames);
+                    var image = ProceduralRenderer.RenderFrame(scene, position, options.Size, options.Size);
                     image.Pixels.CopyTo(batch[j], f * frameBytes);
+                    var other = ProceduralRenderer.RenderFrame(recoloured, position, options.Size, options.Size).Pixels;
+                    for (var p = 0; p < framePixels; p++)
+                    {
+                        var differs = image.Pixels[3 * p] != other[3 * p] || image.Pixels[(3 * p) + 1] != other[(3 * p) + 1] || image.Pixels[(3 * p) + 2] != other[(3 * p) + 2];
+                        maskBatch[j][(f * framePixels) + p] = differs ? (byte)1 : (byte)0;
+                    }
                 }
             });
 
             for (var j = 0; j < count; j++)
             {
                 frames.Write(batch[j]);
+                masks.Write(maskBatch[j]);
                 var indices = LabelsOf(start + j);
                 for (var s = 0; s < 4; s++)
                 {

@@ -4,7 +4,7 @@ Writes
   models/reference/unet_forward.safetensors  one forward pass, batch 2 (row 0 keyframe, row 1 in-between)
   models/reference/ddim_sample.safetensors   DDIM + CFG sample, batch 2, steps=4, guidance=3.0
 
-Usage: /usr/bin/python3 tools/train/export_reference.py [--weights models/pf-scene-v1.safetensors]
+Usage: /usr/bin/python3 tools/train/export_reference.py [--weights models/pf-scene-v2.safetensors]
                                                           [--out models/reference] [--data tools/train/data]
 """
 import argparse
@@ -42,7 +42,7 @@ def keyframes(data_dir, gen, n=2):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--weights", default="models/pf-scene-v1.safetensors")
+    ap.add_argument("--weights", default="models/pf-scene-v2.safetensors")
     ap.add_argument("--out", default="models/reference")
     ap.add_argument("--data", default=None, help="dataset dir to take the in-between keyframes from")
     ap.add_argument("--seed", type=int, default=1234)

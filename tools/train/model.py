@@ -16,7 +16,7 @@ SLOTS = ("background", "object", "colour", "motion")
 
 DEFAULT_CONFIG = {
     "name": "pf-scene",
-    "version": 1,
+    "version": 2,
     "image_size": 64,
     "in_channels": 9,
     "out_channels": 3,
@@ -29,8 +29,21 @@ DEFAULT_CONFIG = {
     "T": T,
     "schedule": "cosine",
     "prediction": "v",
+    "positional": True,
     "vocab_sizes": {"background": 8, "object": 8, "colour": 8, "motion": 8},
 }
+
+
+def position_init(c, h, w):
+    """Start of the learned position table: low-frequency sines of x and y, so the network knows where it draws
+    from step one (a convolution and an additive bias alone only learn position from the zero padding)."""
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+    planes = []
+    for i in range(c):
+        axis = xs if i % 2 == 0 else ys
+        freq = 1 + (i // 4)
+        planes.append(torch.sin(0.5 * math.pi * freq * axis) if (i // 2) % 2 == 0 else torch.cos(0.5 * math.pi * freq * axis))
+    return 0.5 * torch.stack(planes)[None]
 
 
 def sinusoidal(x, d):
@@ -98,6 +111,8 @@ class UNet(nn.Module):
         self.prompt_emb = nn.ModuleDict({s: nn.Embedding(cfg["vocab_sizes"][s] + 1, E) for s in SLOTS})
         self.place_mlp = nn.Sequential(nn.Linear(2 * cfg["place_sin_dim"] + 1, E), nn.SiLU(), nn.Linear(E, E))
         self.patch_in = nn.Conv2d(cfg["in_channels"] * 4, c0, 1)
+        half = cfg["image_size"] // 2
+        self.pos_emb = nn.Parameter(position_init(c0, half, half)) if cfg.get("positional") else None
         self.down0 = ResBlock(c0, c0, E, G, eps)
         self.down1_conv = nn.Conv2d(c0, c1, 3, stride=2, padding=1)
         self.down1 = ResBlock(c1, c1, E, G, eps)
@@ -132,6 +147,8 @@ class UNet(nn.Module):
         se = F.silu(emb)
         x = torch.cat([x_t, A, B], dim=1)
         x = self.patch_in(F.pixel_unshuffle(x, 2))
+        if self.pos_emb is not None:
+            x = x + self.pos_emb
         h0 = self.down0(x, se)
         h1 = self.down1(self.down1_conv(h0), se)
         h = self.down2_conv(h1)
@@ -257,6 +274,7 @@ def save_model(model, path):
 def load_model(path):
     sd, meta = load_safetensors(path)
     cfg = json.loads(meta["config"])
+    cfg.setdefault("positional", False)  # version-1 files predate the position table
     model = UNet(cfg)
     model.load_state_dict(sd)
     model.eval()
@@ -280,7 +298,7 @@ def unet_flops(cfg, hw=64):
 
     h32, h16, h8 = hw // 2, hw // 4, hw // 8
     fl += 2 * (cfg["time_sin_dim"] * E + E * E) + 2 * ((2 * cfg["place_sin_dim"] + 1) * E + E * E)
-    fl += conv(cfg["in_channels"] * 4, c0, 1, h32)
+    fl += conv(cfg["in_channels"] * 4, c0, 1, h32) + (c0 * h32 * h32 if cfg.get("positional") else 0)
     fl += res(c0, c0, h32)
     fl += conv(c0, c1, 3, h16) + res(c1, c1, h16)
     fl += conv(c1, c2, 3, h8) + res(c2, c2, h8)

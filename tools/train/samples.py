@@ -5,7 +5,7 @@ frame), and one in-between frame in each gap (in-between mode from the two gener
 with the left keyframe's: sqrt(rho) shared + sqrt(1-rho) own, rho 0.9), in frame order. Frame number under nothing:
 the leftmost column is frame 0; in-between columns are marked by a grey bar above them.
 
-  /usr/bin/python3 tools/train/samples.py [--weights models/pf-scene-v1.safetensors] [--card models/pf-scene-v1.json]
+  /usr/bin/python3 tools/train/samples.py [--weights models/pf-scene-v2.safetensors] [--card models/pf-scene-v2.json]
         [--out docs/images/diffusion-samples.png] [--frames 16]
 """
 import argparse
@@ -59,8 +59,8 @@ def noise_for(seed, frame):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--weights", default="models/pf-scene-v1.safetensors")
-    ap.add_argument("--card", default="models/pf-scene-v1.json")
+    ap.add_argument("--weights", default="models/pf-scene-v2.safetensors")
+    ap.add_argument("--card", default="models/pf-scene-v2.json")
     ap.add_argument("--out", default="docs/images/diffusion-samples.png")
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--keys", type=int, default=4, help="keyframes per row")

@@ -4,7 +4,7 @@ Reproducible from --seed for a fixed --steps (torch + numpy seeds, deterministic
 --time-limit is a safety net that stops cleanly (and exports) if the machine is slower than planned.
 
   /usr/bin/python3 tools/train/train.py --data tools/train/data --steps 3000 --time-limit 2700 \
-      --out models/pf-scene-v1.safetensors --card models/pf-scene-v1.json
+      --out models/pf-scene-v2.safetensors --card models/pf-scene-v2.json
   /usr/bin/python3 tools/train/train.py --synthetic --steps 20     # time the loop on random tensors
 """
 import argparse
@@ -52,12 +52,21 @@ def find_vocab(meta):
 
 
 class Data:
-    def __init__(self, frames, labels, vocab, meta=None):
+    def __init__(self, frames, labels, vocab, meta=None, masks=None):
         self.frames = frames  # uint8 [clips, F, 64, 64, 3]
+        self.masks = masks  # uint8 [clips, F, 64, 64], 1 where the object's body is drawn, or None
         self.labels = labels  # int32 [clips, 4], 1-based
         self.vocab = vocab
         self.meta = meta or {}
         self.clips, self.F = frames.shape[:2]
+
+    def weights(self, c, f, object_weight):
+        """Per-pixel loss weights [n, 1, 64, 64]: the object is a few percent of the frame, and where it is and which
+        colour it has is what the prompt asks for, so its pixels count object_weight times."""
+        if self.masks is None or object_weight == 1.0:
+            return None
+        m = torch.from_numpy(self.masks[c, f]).float()[:, None]
+        return 1.0 + (object_weight - 1.0) * m
 
     @staticmethod
     def load(d):
@@ -70,10 +79,12 @@ class Data:
         per = 64 * 64 * 3
         assert raw.size % (clips * per) == 0, "frames.u8 size does not match labels.i32"
         frames = raw.reshape(clips, raw.size // (clips * per), 64, 64, 3)
+        mp = os.path.join(d, "masks.u8")
+        masks = np.fromfile(mp, dtype=np.uint8).reshape(frames.shape[:4]) if os.path.exists(mp) else None
         for i, s in enumerate(SLOTS):
             lo, hi = labels[:, i].min(), labels[:, i].max()
             assert 1 <= lo and hi <= len(vocab[s]), f"labels for {s} out of range [{lo},{hi}]"
-        return Data(frames, labels, vocab, meta)
+        return Data(frames, labels, vocab, meta, masks)
 
     @staticmethod
     def synthetic(clips=512, F_=16, seed=0):
@@ -87,8 +98,11 @@ class Data:
         x = torch.from_numpy(self.frames[c, f])  # [n, 64, 64, 3] uint8
         return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).contiguous()
 
-    def batch(self, rng, n, p_uncond=0.15):
-        """One training batch per the recipe. rng: numpy Generator (all data choices come from it)."""
+    def batch(self, rng, n, p_uncond=0.15, p_slot=0.1, object_weight=1.0):
+        """One training batch per the recipe. rng: numpy Generator (all data choices come from it).
+
+        p_uncond drops the whole prompt (classifier-free guidance); p_slot drops single slots, because a prompt that
+        names no motion or no colour is normal and the engine passes 0 for the open slot."""
         F_ = self.F
         c = rng.integers(0, self.clips, size=n)
         inb = rng.random(n) < 0.5
@@ -111,8 +125,9 @@ class Data:
         slots = torch.from_numpy(self.labels[c].astype(np.int64))
         drop = torch.from_numpy(rng.random(n) < p_uncond)
         slots[drop] = 0
+        slots[torch.from_numpy(rng.random((n, 4)) < p_slot)] = 0
         t = torch.from_numpy(rng.integers(0, T, size=n).astype(np.int64))
-        return x0, A, B, t, slots, s, alpha, mk
+        return x0, A, B, t, slots, s, alpha, mk, self.weights(c, f, object_weight)
 
 
 def lr_at(step, warmup, peak, progress, floor=0.05):
@@ -138,7 +153,7 @@ def eval_loss(model, data, ab, n=256, bs=64, seed=999):
     model.eval()
     tot = 0.0
     for i in range(0, n, bs):
-        x0, A, B, t, slots, s, alpha, m = data.batch(rng, bs, p_uncond=0.0)
+        x0, A, B, t, slots, s, alpha, m, _ = data.batch(rng, bs, p_uncond=0.0, p_slot=0.0)
         eps = torch.randn(x0.shape, generator=g)
         a = ab[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
@@ -160,8 +175,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="tools/train/data")
     ap.add_argument("--synthetic", action="store_true", help="random tensors instead of ClipGen data")
-    ap.add_argument("--out", default="models/pf-scene-v1.safetensors")
-    ap.add_argument("--card", default="models/pf-scene-v1.json")
+    ap.add_argument("--out", default="models/pf-scene-v2.safetensors")
+    ap.add_argument("--card", default="models/pf-scene-v2.json")
     ap.add_argument("--channels", default="48,96,96")
     ap.add_argument("--emb-dim", type=int, default=128)
     ap.add_argument("--groups", type=int, default=8)
@@ -172,6 +187,7 @@ def main():
     ap.add_argument("--wd", type=float, default=0.01)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--object-weight", type=float, default=5.0, help="loss weight of object pixels (masks.u8)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--time-limit", type=float, default=2700.0, help="seconds of training before a clean stop")
     ap.add_argument("--log-every", type=int, default=25)
@@ -205,7 +221,7 @@ def main():
     nparams = sum(p.numel() for p in model.parameters())
     decay, no_decay = [], []
     for n_, p in model.named_parameters():
-        (no_decay if p.ndim < 2 or "norm" in n_ or "prompt_emb" in n_ else decay).append(p)
+        (no_decay if p.ndim < 2 or "norm" in n_ or "prompt_emb" in n_ or n_ == "pos_emb" else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.99))
     ab = alpha_bar_schedule()
@@ -243,12 +259,13 @@ def main():
         progress = p_steps if time_bound_at is None else max(p_steps, p_time)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.warmup, args.lr, progress)
-        x0, A, B, t, slots, s, alpha, m = data.batch(rng, args.batch)
+        x0, A, B, t, slots, s, alpha, m, w = data.batch(rng, args.batch, object_weight=args.object_weight)
         eps = torch.randn_like(x0)
         a = ab[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
         v = a.sqrt() * eps - (1 - a).sqrt() * x0
-        loss = F.mse_loss(model(xt, A, B, t, slots, s, alpha, m), v)
+        err = (model(xt, A, B, t, slots, s, alpha, m) - v) ** 2
+        loss = err.mean() if w is None else (err * w).sum() / (w.sum() * err.shape[1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -277,7 +294,7 @@ def main():
     print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes, sha256 {digest})", flush=True)
     if args.card:
         card = {
-            "name": "pf-scene-v1",
+            "name": "pf-scene-v2",
             "weights": os.path.basename(args.out),
             "sha256": digest,
             "architecture": model.config,
@@ -298,8 +315,10 @@ def main():
                 "command": "/usr/bin/python3 " + " ".join(sys.argv),
                 "batch": args.batch, "samples_seen": step * args.batch,
                 "optimizer": f"AdamW lr {args.lr} betas (0.9,0.99) wd {args.wd}, warmup {args.warmup} + cosine to 5%",
-                "grad_clip": 1.0, "ema_decay": args.ema, "cfg_dropout": 0.15,
-                "recipe": "50% keyframe / 50% in-between (keyframes a<f<b, 2<=b-a<=8), s=f/(F-1), v-prediction MSE, t ~ U[0,1000)",
+                "grad_clip": 1.0, "ema_decay": args.ema, "cfg_dropout": 0.15, "slot_dropout": 0.1,
+                "object_loss_weight": args.object_weight if data.masks is not None else 1.0,
+                "recipe": "50% keyframe / 50% in-between (keyframes a<f<b, 2<=b-a<=8), s=f/(F-1), v-prediction MSE "
+                          "with object pixels (masks.u8) weighted object_loss_weight, t ~ U[0,1000); eval loss unweighted",
                 "threads": torch.get_num_threads(),
                 "train_seconds": round(train_seconds, 1),
                 "wall_seconds_including_data": round(time.time() - t_start + args.data_seconds, 1),
