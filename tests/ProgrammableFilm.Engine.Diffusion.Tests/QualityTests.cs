@@ -14,10 +14,10 @@ public sealed class QualityTests(ModelFixture fixture, ITestOutputHelper output)
 
     // Measured 2026-11-22. pf-scene-v1 (2700 steps): the colour test passed for 3 of 4 prompts, motion for none.
     // pf-scene-v2 (8500 steps, position table, slot dropout, object-weighted loss; eval loss 0.050): the colour test
-    // passes for all four prompts (enforced below), but the
-    // object's position does not depend on the shot position s at all (the t = 999 prediction for "left to right" is
-    // the same red band at s = 0 and s = 1), so no motion passes (PyTorch, 4500-step checkpoint: 1 of 3 seeds at best). The engine matches PyTorch (ParityTests): this is
-    // the model, not the sampler. Next: scale-shift conditioning and smooth s features (drafted in commit c536112, untrained).
+    // passes for all four prompts (enforced below), but the object's position does not depend on the shot position s
+    // at all (the t = 999 prediction for "left to right" is the same red band at s = 0 and s = 1), so no motion passes
+    // (PyTorch, 4500-step checkpoint: 1 of 3 seeds at best). The engine matches PyTorch (ParityTests): this is the
+    // model, not the sampler. Next: scale-shift conditioning and smooth s features (drafted in commit c536112, untrained).
     private const string UndertrainedModel = "pf-scene-v2 draws backgrounds and objects in the prompted colour but does not yet place the object by shot position, so motion fails; see the comment above.";
 
     private async Task<IReadOnlyList<RgbImage>> Keyframes(string prompt, int totalFrames, int[] frames, long seed = 11)

@@ -294,7 +294,7 @@ def main():
     print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes, sha256 {digest})", flush=True)
     if args.card:
         card = {
-            "name": "pf-scene-v2",
+            "name": f"{model.config['name']}-v{model.config['version']}",
             "weights": os.path.basename(args.out),
             "sha256": digest,
             "architecture": model.config,
