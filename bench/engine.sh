@@ -4,7 +4,7 @@
 # (alternating, best run of each measure is kept: the machine may be shared), prints a table. Last line:
 #   csharp_vs_pytorch_throughput_ratio=X   (C# frames/s over PyTorch frames/s, in-between frames at the worker batch)
 # Usage: bench/engine.sh [threads]   env: STEPS (20), BATCH (8 = worker batch in frames), REPS (2), ROUNDS (2),
-#                                         WEIGHTS (models/pf-scene-v2.safetensors)
+#                                         WEIGHTS (models/pf-scene-v3.safetensors)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="${1:-${THREADS:-$(nproc)}}"
@@ -12,7 +12,7 @@ STEPS="${STEPS:-20}"
 BATCH="${BATCH:-8}"
 REPS="${REPS:-2}"
 ROUNDS="${ROUNDS:-2}"
-WEIGHTS="${WEIGHTS:-models/pf-scene-v2.safetensors}"
+WEIGHTS="${WEIGHTS:-models/pf-scene-v3.safetensors}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 

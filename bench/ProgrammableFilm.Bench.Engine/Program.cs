@@ -192,12 +192,12 @@ internal static unsafe class Bench
         GaussianNoise.Fill(1, 0, x);
         var zeros = new float[batch * plane];
         var cond = Enumerable.Range(0, batch).Select(i => new UNetConditioning(500, 1, 1, 1, 1, 0.5f, 0f, 0f)).ToArray();
-        model.Forward(x, zeros, zeros, cond);
+        model.Forward(x, zeros, zeros, [], cond);
         var times = new List<double>();
         for (int r = 0; r < reps; r++)
         {
             var sw = Stopwatch.StartNew();
-            model.Forward(x, zeros, zeros, cond);
+            model.Forward(x, zeros, zeros, [], cond);
             times.Add(sw.Elapsed.TotalMilliseconds);
         }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ProgrammableFilm.Engine.Procedural;
 using ProgrammableFilm.Engine.Scene;
 
 namespace ProgrammableFilm.Engine.Diffusion;
@@ -7,7 +8,7 @@ namespace ProgrammableFilm.Engine.Diffusion;
 public sealed record DiffusionEngineOptions
 {
     /// <summary>
-    /// The weights file. Default: <c>models/pf-scene-v2.safetensors</c> found by walking up from
+    /// The weights file. Default: <c>models/pf-scene-v3.safetensors</c> found by walking up from
     /// <see cref="AppContext.BaseDirectory"/> (so a <c>models</c> folder copied next to the binaries works too).
     /// </summary>
     public string? ModelPath { get; init; }
@@ -96,7 +97,11 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
         int size = model.ImageSize;
         int plane = 3 * size * size;
 
-        var (slots, unknown) = Conditioning(request.Prompt, model);
+        var (parsed, slots, unknown) = Conditioning(request.Prompt, model);
+
+        // The blocking comes from the same plan the procedural engine draws: a preview and a diffusion render of one
+        // shot and seed put the object in the same place.
+        var scene = SceneDescription.Create(parsed, request.Seed, _vocabulary);
         bool segment = request.StartKeyframe is not null && request.EndKeyframe is not null;
         float[]? keyA = segment ? ImageConversion.ToTensor(request.StartKeyframe!.Image, size) : null;
         float[]? keyB = segment ? ImageConversion.ToTensor(request.EndKeyframe!.Image, size) : null;
@@ -115,7 +120,9 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
         {
             var noise = new float[plane];
             GaussianNoise.Fill(request.Seed, f, noise);
-            float s = request.TotalFrames > 1 ? (float)((double)f / (request.TotalFrames - 1)) : 0f;
+            double shotPosition = request.TotalFrames > 1 ? (double)f / (request.TotalFrames - 1) : 0;
+            float s = (float)shotPosition;
+            float[]? layout = model.Config.Layout ? ObjectBox(scene, shotPosition, size) : null;
             if (segment)
             {
                 // noise_f = sqrt(rho) shared(seed, a) + sqrt(1 - rho) own(seed, f): neighbouring frames start close together.
@@ -126,11 +133,11 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
 
                 int a = request.StartKeyframe!.FrameIndex, b = request.EndKeyframe!.FrameIndex;
                 float alpha = b != a ? (float)((double)(f - a) / (b - a)) : 0f;
-                frames.Add(new FrameSpec(noise, new UNetConditioning(0, slots[0], slots[1], slots[2], slots[3], s, alpha, 1f), keyA, keyB, init));
+                frames.Add(new FrameSpec(noise, new UNetConditioning(0, slots[0], slots[1], slots[2], slots[3], s, alpha, 1f), keyA, keyB, init, layout));
             }
             else
             {
-                frames.Add(new FrameSpec(noise, new UNetConditioning(0, slots[0], slots[1], slots[2], slots[3], s, 0f, 0f), null, null, init));
+                frames.Add(new FrameSpec(noise, new UNetConditioning(0, slots[0], slots[1], slots[2], slots[3], s, 0f, 0f), null, null, init, layout));
             }
         }
 
@@ -170,6 +177,15 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
             ["noise"] = "philox4x32-10+box-muller(seed,frame)",
             ["conditioning"] = string.Join(',', slots),
         };
+        if (model.Config.Layout)
+        {
+            facts["layout"] = "object box planned from the prompt's motion and the seed (scene.* facts)";
+            foreach (var (key, value) in scene.ToFacts())
+            {
+                facts[key] = value;
+            }
+        }
+
         if (segment)
         {
             facts["noise_correlation"] = _options.SegmentNoiseCorrelation.ToString("R", CultureInfo.InvariantCulture);
@@ -185,7 +201,19 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
     }
 
     /// <summary>Model indices per slot from the prompt; names the model's tables cannot hold count as unknown words.</summary>
-    private (int[] Slots, IReadOnlyList<string> Unknown) Conditioning(string prompt, DiffusionModel model)
+    private static float[] ObjectBox(SceneDescription scene, double shotPosition, int size)
+    {
+        var coverage = ObjectLayout.RenderBox(scene, shotPosition, size, size);
+        var plane = new float[coverage.Length];
+        for (int i = 0; i < plane.Length; i++)
+        {
+            plane[i] = coverage[i] / 255f;
+        }
+
+        return plane;
+    }
+
+    private (ParsedPrompt Parsed, int[] Slots, IReadOnlyList<string> Unknown) Conditioning(string prompt, DiffusionModel model)
     {
         var parsed = PromptParser.Parse(prompt, _vocabulary);
         var slots = parsed.ToModelIndices(_vocabulary);
@@ -199,6 +227,6 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
             }
         }
 
-        return (slots, unknown);
+        return (parsed, slots, unknown);
     }
 }

@@ -28,7 +28,11 @@ public sealed record DiffusionModelOptions
 /// <param name="KeyframeA">Keyframe A (in-between mode) or null for zeros.</param>
 /// <param name="KeyframeB">Keyframe B (in-between mode) or null for zeros.</param>
 /// <param name="Init">Init image or null.</param>
-public sealed record FrameSpec(float[] Noise, UNetConditioning Conditioning, float[]? KeyframeA = null, float[]? KeyframeB = null, float[]? Init = null);
+/// <param name="Layout">
+/// The object's planned box, S × S coverage in [0, 1] (<see cref="Procedural.ObjectLayout.RenderBox"/> / 255), for models
+/// with a layout input; null for zeros (no plan). The unconditional half of guidance never gets it.
+/// </param>
+public sealed record FrameSpec(float[] Noise, UNetConditioning Conditioning, float[]? KeyframeA = null, float[]? KeyframeB = null, float[]? Init = null, float[]? Layout = null);
 
 /// <summary>DDIM settings.</summary>
 /// <param name="Steps">Sampler steps.</param>
@@ -76,7 +80,7 @@ public sealed class DiffusionModel : IDisposable
     /// <summary>The architecture read from the weights file.</summary>
     public UNetConfig Config => _net.Config;
 
-    /// <summary><c>{name}-v{version}</c>, e.g. <c>pf-scene-v2</c>.</summary>
+    /// <summary><c>{name}-v{version}</c>, e.g. <c>pf-scene-v3</c>.</summary>
     public string ModelId => $"{Config.Name}-v{Config.Version}";
 
     /// <summary>Full path of the weights file.</summary>
@@ -131,36 +135,43 @@ public sealed class DiffusionModel : IDisposable
         return results;
     }
 
-    /// <summary>One raw network evaluation (for parity tests and benchmarks): rows of (x_t, A, B) and conditioning → v.</summary>
-    internal float[] Forward(ReadOnlySpan<float> xt, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<UNetConditioning> cond)
+    /// <summary>
+    /// One raw network evaluation (for parity tests and benchmarks): rows of (x_t, A, B, layout) and conditioning → v.
+    /// An empty <paramref name="layout"/> means zeros.
+    /// </summary>
+    internal float[] Forward(ReadOnlySpan<float> xt, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> layout, ReadOnlySpan<UNetConditioning> cond)
     {
         int n = cond.Length;
         int plane = 3 * ImageSize * ImageSize;
+        int layoutPlane = ImageSize * ImageSize;
         var x = new float[n][];
         var ka = new float[n][];
         var kb = new float[n][];
+        var boxes = new float[]?[n];
         var v = new float[n][];
         for (int i = 0; i < n; i++)
         {
             x[i] = xt.Slice(i * plane, plane).ToArray();
             ka[i] = a.Slice(i * plane, plane).ToArray();
             kb[i] = b.Slice(i * plane, plane).ToArray();
+            boxes[i] = layout.IsEmpty ? null : layout.Slice(i * layoutPlane, layoutPlane).ToArray();
             v[i] = new float[plane];
         }
 
         lock (_gate)
         {
-            Evaluate(n, x, ka, kb, cond.ToArray(), v);
+            Evaluate(n, x, ka, kb, boxes, cond.ToArray(), v);
         }
 
         return [.. v.SelectMany(r => r)];
     }
 
     /// <summary>
-    /// v[r] = UNet(x[r], a[r], b[r], cond[r]) for rows 0..rows-1 (null keyframes are zeros). Every row is computed by the
-    /// same serial code whichever thread runs it, so the result does not depend on the thread count or the mode.
+    /// v[r] = UNet(x[r], a[r], b[r], layout[r], cond[r]) for rows 0..rows-1 (null keyframes and layouts are zeros). Every
+    /// row is computed by the same serial code whichever thread runs it, so the result does not depend on the thread
+    /// count or the mode.
     /// </summary>
-    internal void Evaluate(int rows, float[][] x, float[]?[] a, float[]?[] b, UNetConditioning[] cond, float[][] v)
+    internal void Evaluate(int rows, float[][] x, float[]?[] a, float[]?[] b, float[]?[] layout, UNetConditioning[] cond, float[][] v)
     {
         int threads = _parallel.Threads;
         if (threads > 1 && rows >= threads)
@@ -168,22 +179,23 @@ public sealed class DiffusionModel : IDisposable
             Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
             {
                 int start = (int)((long)t * rows / threads), end = (int)((long)(t + 1) * rows / threads);
-                Pass(_serial, _threadWorkspaces[t], start, end, x, a, b, cond, v);
+                Pass(_serial, _threadWorkspaces[t], start, end, x, a, b, layout, cond, v);
             });
         }
         else if (threads == 1)
         {
-            Pass(_serial, _threadWorkspaces[0], 0, rows, x, a, b, cond, v);
+            Pass(_serial, _threadWorkspaces[0], 0, rows, x, a, b, layout, cond, v);
         }
         else
         {
-            Pass(_parallel, _workspace, 0, rows, x, a, b, cond, v);
+            Pass(_parallel, _workspace, 0, rows, x, a, b, layout, cond, v);
         }
     }
 
-    private unsafe void Pass(Parallelism parallel, UNetWorkspace ws, int start, int end, float[][] x, float[]?[] a, float[]?[] b, UNetConditioning[] cond, float[][] v)
+    private unsafe void Pass(Parallelism parallel, UNetWorkspace ws, int start, int end, float[][] x, float[]?[] a, float[]?[] b, float[]?[] layout, UNetConditioning[] cond, float[][] v)
     {
         int plane = 3 * ImageSize * ImageSize;
+        int layoutPlane = ImageSize * ImageSize;
         var input = ws.Input;
         for (int r0 = start; r0 < end; r0 += ws.Capacity)
         {
@@ -193,6 +205,10 @@ public sealed class DiffusionModel : IDisposable
                 x[r0 + i].AsSpan(0, plane).CopyTo(new Span<float>(input.Channel(i, 0), plane));
                 CopyOrZero(a[r0 + i], input.Channel(i, 3), plane);
                 CopyOrZero(b[r0 + i], input.Channel(i, 6), plane);
+                if (Config.Layout)
+                {
+                    CopyOrZero(layout[r0 + i], input.Channel(i, 9), layoutPlane);
+                }
             }
 
             _net.Forward(parallel, ws, n, cond.AsSpan(r0, n));
@@ -228,6 +244,7 @@ public sealed class DiffusionModel : IDisposable
         var xRows = new float[rows][];
         var aRows = new float[]?[rows];
         var bRows = new float[]?[rows];
+        var layoutRows = new float[]?[rows];
         var v = new float[rows][];
         bool hasInit = frames[start].Init is not null;
         int i0 = hasInit ? steps - (int)Math.Ceiling(settings.InitStrength * (double)steps) : 0;
@@ -252,12 +269,13 @@ public sealed class DiffusionModel : IDisposable
                 }
             }
 
-            // Conditional rows first, unconditional (all slots 0) second; x, A, B, s, alpha, m shared.
+            // Conditional rows first, unconditional (all slots 0, no layout) second; x, A, B, s, alpha, m shared.
             cond[r] = f.Conditioning;
             cond[count + r] = f.Conditioning with { Background = 0, Object = 0, Colour = 0, Motion = 0 };
             xRows[r] = xRows[count + r] = x[r];
             aRows[r] = aRows[count + r] = f.KeyframeA;
             bRows[r] = bRows[count + r] = f.KeyframeB;
+            layoutRows[r] = f.Layout;
             v[r] = new float[plane];
             v[count + r] = new float[plane];
             results[start + r] = hasInit ? (float[])f.Init!.Clone() : (float[])x[r].Clone();
@@ -275,7 +293,7 @@ public sealed class DiffusionModel : IDisposable
                 cond[r] = cond[r] with { Timestep = t };
             }
 
-            Evaluate(rows, xRows, aRows, bRows, cond, v);
+            Evaluate(rows, xRows, aRows, bRows, layoutRows, cond, v);
 
             float sa = MathF.Sqrt(aT), s1a = MathF.Sqrt(1f - aT);
             float sp = MathF.Sqrt(aPrev), s1p = MathF.Sqrt(1f - aPrev);

@@ -4,7 +4,7 @@ namespace ProgrammableFilm.Engine.Diffusion;
 public static class ModelLocator
 {
     /// <summary>The default weights file name relative to a directory holding <c>models/</c>.</summary>
-    public const string DefaultRelativePath = "models/pf-scene-v2.safetensors";
+    public const string DefaultRelativePath = "models/pf-scene-v3.safetensors";
 
     /// <summary>
     /// Walks up from <paramref name="start"/> (default <see cref="AppContext.BaseDirectory"/>) and returns the first

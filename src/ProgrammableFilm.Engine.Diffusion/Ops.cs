@@ -10,8 +10,12 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
 {
     public int Channels => gamma.Length;
 
-    /// <summary>Normalises <paramref name="x"/> into <paramref name="y"/> (same shape; may be different batch strides).</summary>
-    public void Forward(Parallelism parallel, TensorView x, TensorView y, bool silu)
+    /// <summary>
+    /// Normalises <paramref name="x"/> into <paramref name="y"/> (same shape; may be different batch strides). With
+    /// <paramref name="modulation"/> (per image: C scales then C shifts), the result is <c>GN(x) * (1 + scale) + shift</c>
+    /// before the optional SiLU.
+    /// </summary>
+    public void Forward(Parallelism parallel, TensorView x, TensorView y, bool silu, float* modulation = null)
     {
         if (x.C != gamma.Length || y.C != x.C || y.Plane != x.Plane || y.N != x.N || x.Padded)
         {
@@ -20,7 +24,7 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
 
         fixed (float* g = gamma, b = beta)
         {
-            parallel.For(x.N * groups, new Job { X = x, Y = y, Gamma = g, Beta = b, Groups = groups, Eps = eps, Silu = silu });
+            parallel.For(x.N * groups, new Job { X = x, Y = y, Gamma = g, Beta = b, Groups = groups, Eps = eps, Silu = silu, Modulation = modulation });
         }
     }
 
@@ -33,6 +37,7 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
         public int Groups;
         public float Eps;
         public bool Silu;
+        public float* Modulation;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int start, int end)
@@ -55,6 +60,13 @@ internal sealed unsafe class GroupNorm(float[] gamma, float[] beta, int groups, 
                     int c = (g * cpg) + ci;
                     float scale = rstd * Gamma[c];
                     float shift = Beta[c] - (mean * scale);
+                    if (Modulation != null)
+                    {
+                        float* m = Modulation + ((long)n * 2 * X.C);
+                        scale *= 1f + m[c];
+                        shift = (shift * (1f + m[c])) + m[X.C + c];
+                    }
+
                     if (Y.Padded)
                     {
                         float* s = src + ((long)ci * plane);

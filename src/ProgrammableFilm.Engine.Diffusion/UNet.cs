@@ -46,7 +46,8 @@ internal sealed unsafe class UNet : IDisposable
         ResBlock Res(string name, int ci, int co) => new(
             Gn(name + ".norm1"), Conv(name + ".conv1", ci, co, 3, 1, 1), Lin(name + ".emb"),
             Gn(name + ".norm2"), Conv(name + ".conv2", co, co, 3, 1, 1),
-            ci != co ? Conv(name + ".skip", ci, co, 1, 1, 0) : null);
+            ci != co ? Conv(name + ".skip", ci, co, 1, 1, 0) : null,
+            Config.ScaleShift);
 
         _time0 = Lin("time_mlp.0");
         _time2 = Lin("time_mlp.2");
@@ -56,6 +57,12 @@ internal sealed unsafe class UNet : IDisposable
         VocabRows = _promptTables.Select(t => t.Length / e).ToArray();
 
         // patch_in is a 1x1 conv on pixel_unshuffle(x, 2); channel c*4 + dy*2 + dx is exactly tap (c, dy, dx) of a
+        int inputPlanes = Config.Layout ? 10 : 9;
+        if (Config.InChannels != inputPlanes)
+        {
+            throw new InvalidDataException($"{weights.Path}: in_channels is {Config.InChannels}; x_t, A, B{(Config.Layout ? " and the layout" : "")} make {inputPlanes}.");
+        }
+
         // 2x2 stride-2 conv with the same weights, so the unshuffle is fused away (same K order, same arithmetic).
         _patchIn = Conv("patch_in", Config.InChannels, c0, 2, 2, 0);
         if (Config.Positional)
@@ -183,11 +190,12 @@ internal sealed unsafe class UNet : IDisposable
         }
     }
 
-    /// <summary>emb = time_mlp(sin(t)) + Σ prompt rows + place_mlp([sin(1000 s), sin(1000 alpha), m]); then SiLU and each block's projection.</summary>
+    /// <summary>emb = time_mlp(sin(t)) + Σ prompt rows + place_mlp([sin(k s), sin(k alpha), m]) with k = place_scale; then SiLU and each block's projection.</summary>
     private void Embed(UNetWorkspace ws, int n, ReadOnlySpan<UNetConditioning> cond)
     {
         int e = Config.EmbDim;
         int tsd = Config.TimeSinDim, psd = Config.PlaceSinDim;
+        float placeScale = Config.PlaceScale;
         Span<float> sinT = stackalloc float[tsd];
         Span<float> place = stackalloc float[(2 * psd) + 1];
         Span<float> hidden = stackalloc float[e];
@@ -201,8 +209,8 @@ internal sealed unsafe class UNet : IDisposable
             TensorOps.Silu(hidden);
             _time2.Forward(hidden, te);
 
-            Sinusoidal(1000f * c.S, place[..psd]);
-            Sinusoidal(1000f * c.Alpha, place.Slice(psd, psd));
+            Sinusoidal(placeScale * c.S, place[..psd]);
+            Sinusoidal(placeScale * c.Alpha, place.Slice(psd, psd));
             place[2 * psd] = c.Mode;
             _place0.Forward(place, hidden);
             TensorOps.Silu(hidden);
@@ -227,7 +235,8 @@ internal sealed unsafe class UNet : IDisposable
             for (int b = 0; b < ResBlocks.Length; b++)
             {
                 var blk = ResBlocks[b];
-                blk.EmbProjection.Forward(emb, new Span<float>(ws.EmbAdd(b), ws.Capacity * blk.Cout).Slice(row * blk.Cout, blk.Cout));
+                int width = blk.EmbProjection.Out;
+                blk.EmbProjection.Forward(emb, new Span<float>(ws.EmbAdd(b), ws.Capacity * width).Slice(row * width, width));
             }
         }
     }
@@ -247,8 +256,11 @@ internal sealed unsafe class UNet : IDisposable
     }
 }
 
-/// <summary>ResBlock(ci, co): conv1(SiLU(GN(x))) + emb; conv2(SiLU(GN(h))) + skip(x).</summary>
-internal sealed unsafe class ResBlock(GroupNorm norm1, Conv2d conv1, Linear emb, GroupNorm norm2, Conv2d conv2, Conv2d? skip)
+/// <summary>
+/// ResBlock(ci, co): h = conv1(SiLU(GN(x))); then conv2(SiLU(GN(h + emb))) + skip(x), or with scale-shift
+/// conv2(SiLU(GN(h) * (1 + scale) + shift)) + skip(x), where emb (or scale, shift) is this block's projection of SiLU(emb).
+/// </summary>
+internal sealed unsafe class ResBlock(GroupNorm norm1, Conv2d conv1, Linear emb, GroupNorm norm2, Conv2d conv2, Conv2d? skip, bool scaleShift)
 {
     public int Index { get; set; }
 
@@ -265,9 +277,9 @@ internal sealed unsafe class ResBlock(GroupNorm norm1, Conv2d conv1, Linear emb,
         var a = ws.ConvInput(n, x.C, x.H, x.W);
         norm1.Forward(parallel, x, a, silu: true);
         var h = ws.Scratch(1, n, Cout, x.H, x.W);
-        conv1.Forward(parallel, a, h, ws.EmbAdd(Index));
+        conv1.Forward(parallel, a, h, scaleShift ? null : ws.EmbAdd(Index));
         var b = ws.ConvInput(n, Cout, x.H, x.W);
-        norm2.Forward(parallel, h, b, silu: true);
+        norm2.Forward(parallel, h, b, silu: true, scaleShift ? ws.EmbAdd(Index) : null);
         if (skip is null)
         {
             conv2.Forward(parallel, b, y, null, x);

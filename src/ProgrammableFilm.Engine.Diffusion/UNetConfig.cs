@@ -14,7 +14,7 @@ public sealed record UNetConfig
     /// <summary>Native image size (square).</summary>
     public int ImageSize { get; init; } = 64;
 
-    /// <summary>Input channels of the concatenated input (x_t, A, B).</summary>
+    /// <summary>Input channels of the concatenated input (x_t, A, B, and the layout plane when <see cref="Layout"/>).</summary>
     public int InChannels { get; init; } = 9;
 
     /// <summary>Output channels (RGB).</summary>
@@ -25,6 +25,15 @@ public sealed record UNetConfig
 
     /// <summary>Whether a learned position table <c>pos_emb</c> [c0, S/2, S/2] is added after <c>patch_in</c> (version 2 on).</summary>
     public bool Positional { get; init; }
+
+    /// <summary>Whether each ResBlock's embedding projection gives a scale and a shift applied after its second GroupNorm (version 3 on), instead of a shift before it.</summary>
+    public bool ScaleShift { get; init; }
+
+    /// <summary>Whether the tenth input channel is the object's planned box (version 3 on).</summary>
+    public bool Layout { get; init; }
+
+    /// <summary>Multiplier of s and alpha before their sinusoidal features: 1000 up to version 2, 10 from version 3 (smooth in the shot position).</summary>
+    public float PlaceScale { get; init; } = 1000f;
 
     /// <summary>GroupNorm groups.</summary>
     public int Groups { get; init; } = 8;
@@ -91,6 +100,9 @@ public sealed record UNetConfig
             GnEps = r.TryGetProperty("gn_eps", out var e) ? e.GetDouble() : d.GnEps,
             T = Int("T", d.T),
             Positional = r.TryGetProperty("positional", out var positional) && positional.GetBoolean(),
+            ScaleShift = r.TryGetProperty("scale_shift", out var scaleShift) && scaleShift.GetBoolean(),
+            Layout = r.TryGetProperty("layout", out var layout) && layout.GetBoolean(),
+            PlaceScale = r.TryGetProperty("place_scale", out var placeScale) ? placeScale.GetSingle() : d.PlaceScale,
             VocabSizes = vocab,
             Json = json,
         };

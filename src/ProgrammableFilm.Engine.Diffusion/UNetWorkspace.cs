@@ -48,7 +48,7 @@ internal sealed unsafe class UNetWorkspace : IDisposable
         _output = B((long)_outC * _s * _s);
         _scratchPerImage = Math.Max(Math.Max(_c0 + _c1, _c1 + _c2) * p32, 3L * _c2 * p8);
         _scratch = [B(_scratchPerImage), B(_scratchPerImage), B(_scratchPerImage)];
-        _embAdd = [.. Enumerable.Range(0, 6).Select(_ => B(Math.Max(Math.Max(_c0, _c1), _c2)))];
+        _embAdd = [.. Enumerable.Range(0, 6).Select(_ => B((config.ScaleShift ? 2 : 1) * Math.Max(Math.Max(_c0, _c1), _c2)))];
         _maxChannels = Math.Max(Math.Max(_c0 + _c1, _c1 + _c2), _c2);
         Emb = new float[capacity * config.EmbDim];
         SiluEmb = new float[capacity * config.EmbDim];

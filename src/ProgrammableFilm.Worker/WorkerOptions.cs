@@ -21,7 +21,7 @@ public sealed record WorkerOptions
 
     public string FfmpegPath { get; init; } = "ffmpeg";
 
-    /// <summary>Path of the diffusion model's weights; null finds <c>models/pf-scene-v2.safetensors</c> above the binaries.</summary>
+    /// <summary>Path of the diffusion model's weights; null finds <c>models/pf-scene-v3.safetensors</c> above the binaries.</summary>
     public string? ModelPath { get; init; }
 
     public static WorkerOptions FromConfiguration(IConfiguration configuration)

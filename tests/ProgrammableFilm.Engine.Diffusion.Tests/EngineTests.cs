@@ -83,12 +83,17 @@ public sealed class EngineTests(ModelFixture fixture) : IClassFixture<ModelFixtu
         Assert.Equal("diffusion", engine.Name);
         Assert.Equal("64x64", result.Facts["native_resolution"]);
         Assert.Equal("true", result.Facts["upscaled_at_assembly"]);
-        Assert.Equal("pf-scene-v2", result.Facts["model"]);
+        Assert.Equal("pf-scene-v3", result.Facts["model"]);
         Assert.Equal(64, result.Facts["weights_sha256"].Length);
         Assert.Equal("ddim", result.Facts["sampler"]);
         Assert.Equal("4", result.Facts["steps"]);
         Assert.Equal("keyframe", result.Facts["mode"]);
         Assert.Contains("zorbing", result.UnknownWords);
+
+        // The object's box came from the scene plan; the prompt named no motion, so the plan keeps it still.
+        Assert.Contains("planned", result.Facts["layout"]);
+        Assert.Equal("ball", result.Facts["scene.object"]);
+        Assert.Equal("static", result.Facts["scene.motion"]);
     }
 
     [Fact]

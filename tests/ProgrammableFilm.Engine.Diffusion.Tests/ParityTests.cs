@@ -37,13 +37,16 @@ public sealed unsafe class ParityTests(ITestOutputHelper output)
         var xt = r.ReadSingle("x_t");
         var a = r.ReadSingle("A");
         var b = r.ReadSingle("B");
-        int plane = 3 * 64 * 64;
+        var layout = r.ReadSingle("layout");
+        Assert.True(net.Config.Layout, "the committed model takes the object's planned box as its tenth input plane");
+        int plane = 3 * 64 * 64, layoutPlane = 64 * 64;
         var input = ws.Input;
         for (int i = 0; i < n; i++)
         {
             xt.AsSpan(i * plane, plane).CopyTo(new Span<float>(input.Channel(i, 0), plane));
             a.AsSpan(i * plane, plane).CopyTo(new Span<float>(input.Channel(i, 3), plane));
             b.AsSpan(i * plane, plane).CopyTo(new Span<float>(input.Channel(i, 6), plane));
+            layout.AsSpan(i * layoutPlane, layoutPlane).CopyTo(new Span<float>(input.Channel(i, 9), layoutPlane));
         }
 
         net.Forward(new Parallelism(2), ws, n, cond);
@@ -76,12 +79,14 @@ public sealed unsafe class ParityTests(ITestOutputHelper output)
         using var model = DiffusionModel.Load(ModelLocator.FindRequired(), new DiffusionModelOptions { Threads = threads, MaxFrameBatch = frameBatch });
         using var r = OpenReference("ddim_sample");
         var cond = Conditioning(r, null);
-        int plane = 3 * 64 * 64;
+        int plane = 3 * 64 * 64, layoutPlane = 64 * 64;
         var noise = r.ReadSingle("noise");
         var a = r.ReadSingle("A");
         var b = r.ReadSingle("B");
+        var layout = r.ReadSingle("layout");
         var frames = Enumerable.Range(0, cond.Length).Select(i => new FrameSpec(
-            noise.AsSpan(i * plane, plane).ToArray(), cond[i], a.AsSpan(i * plane, plane).ToArray(), b.AsSpan(i * plane, plane).ToArray())).ToList();
+            noise.AsSpan(i * plane, plane).ToArray(), cond[i], a.AsSpan(i * plane, plane).ToArray(), b.AsSpan(i * plane, plane).ToArray(),
+            Layout: layout.AsSpan(i * layoutPlane, layoutPlane).ToArray())).ToList();
         int steps = (int)r.ReadInt64("steps")[0];
         float guidance = r.ReadSingle("guidance")[0];
         var x0 = model.Sample(frames, new SamplerSettings(steps, guidance), null, CancellationToken.None);

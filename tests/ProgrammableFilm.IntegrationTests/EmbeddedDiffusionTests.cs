@@ -47,7 +47,7 @@ public class EmbeddedDiffusionTests
             Assert.Equal("diffusion", engine.GetProperty("engine").GetString());
             Assert.Equal("64x64", engine.GetProperty("native_resolution").GetString());
             Assert.Equal("true", engine.GetProperty("upscaled_at_assembly").GetString());
-            var weights = Path.Combine(TestEnvironment.RepositoryRoot, "models", "pf-scene-v2.safetensors");
+            var weights = Path.Combine(TestEnvironment.RepositoryRoot, "models", "pf-scene-v3.safetensors");
             Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(weights))), engine.GetProperty("weights_sha256").GetString());
             Assert.Equal(["majestic"], manifest.RootElement.GetProperty("unknownPromptWords").EnumerateArray().Select(w => w.GetString()!));
             var segments = manifest.RootElement.GetProperty("attempts").EnumerateArray().Where(a => a.GetProperty("kind").GetString() == "segment").ToList();

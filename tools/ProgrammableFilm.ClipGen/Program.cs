@@ -82,7 +82,7 @@ internal sealed record ClipGenOptions(string OutputDirectory, int ClipsPerScene,
     }
 }
 
-/// <summary>Renders the clips and writes <c>frames.u8</c>, <c>masks.u8</c>, <c>labels.i32</c> and <c>dataset.json</c>.</summary>
+/// <summary>Renders the clips and writes <c>frames.u8</c>, <c>masks.u8</c>, <c>layout.u8</c>, <c>labels.i32</c> and <c>dataset.json</c>.</summary>
 internal sealed class ClipGenerator(SceneVocabulary vocabulary, ClipGenOptions options)
 {
     // Clips rendered in parallel before being written in order: bounds memory (about 20 MB at 64 px, 24 frames).
@@ -99,7 +99,8 @@ internal sealed class ClipGenerator(SceneVocabulary vocabulary, ClipGenOptions o
         "combination k = ((background * objects + object) * colours + colour) * motions + motion over 0-based vocabulary positions " +
         "(motion varies fastest); labels are those positions + 1. Layout seed of clip c = SplitMix64.Hash(seed, c) as int64. " +
         $"Frame i of {options.Frames} is rendered at shot position i / (frames - 1) (0 for a single frame), {options.Size}x{options.Size} RGB uint8, rows top to bottom. " +
-        "masks.u8 has one byte per pixel of each frame: 1 where the pixel changes when the object's colour is replaced by its complement (the body and its rim), else 0.";
+        "masks.u8 has one byte per pixel of each frame: 1 where the pixel changes when the object's colour is replaced by its complement (the body and its rim), else 0. " +
+        "layout.u8 has one byte per pixel of each frame: the fraction of the pixel inside the object's bounding box (ObjectLayout.RenderBox) times 255.";
 
     public void WriteDataset()
     {
@@ -108,13 +109,16 @@ internal sealed class ClipGenerator(SceneVocabulary vocabulary, ClipGenOptions o
         var clipBytes = frameBytes * options.Frames;
         using var frames = new FileStream(Path.Combine(options.OutputDirectory, "frames.u8"), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
         using var masks = new FileStream(Path.Combine(options.OutputDirectory, "masks.u8"), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        using var layouts = new FileStream(Path.Combine(options.OutputDirectory, "layout.u8"), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
         using var labels = new FileStream(Path.Combine(options.OutputDirectory, "labels.i32"), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
         var batch = new byte[BatchSize][];
         var maskBatch = new byte[BatchSize][];
+        var layoutBatch = new byte[BatchSize][];
         for (var i = 0; i < BatchSize; i++)
         {
             batch[i] = new byte[clipBytes];
             maskBatch[i] = new byte[framePixels * options.Frames];
+            layoutBatch[i] = new byte[framePixels * options.Frames];
         }
 
         Span<byte> label = stackalloc byte[16];
@@ -131,6 +135,7 @@ internal sealed class ClipGenerator(SceneVocabulary vocabulary, ClipGenOptions o
                     var position = ShotPosition(f, options.Frames);
                     var image = ProceduralRenderer.RenderFrame(scene, position, options.Size, options.Size);
                     image.Pixels.CopyTo(batch[j], f * frameBytes);
+                    ObjectLayout.RenderBox(scene, position, options.Size, options.Size).CopyTo(layoutBatch[j], f * framePixels);
                     var other = ProceduralRenderer.RenderFrame(recoloured, position, options.Size, options.Size).Pixels;
                     for (var p = 0; p < framePixels; p++)
                     {
@@ -144,6 +149,7 @@ internal sealed class ClipGenerator(SceneVocabulary vocabulary, ClipGenOptions o
             {
                 frames.Write(batch[j]);
                 masks.Write(maskBatch[j]);
+                layouts.Write(layoutBatch[j]);
                 var indices = LabelsOf(start + j);
                 for (var s = 0; s < 4; s++)
                 {

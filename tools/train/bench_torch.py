@@ -10,7 +10,7 @@ Prints machine-readable lines (key=value, one measurement a line):
   torch keyframe batch=8 ...   /  torch inbetween batch=8 ...
 "batch" counts frames; classifier-free guidance doubles the network batch (1 frame = 2 rows through the U-Net).
 
-  /usr/bin/python3 tools/train/bench_torch.py [--weights models/pf-scene-v2.safetensors] [--threads 2]
+  /usr/bin/python3 tools/train/bench_torch.py [--weights models/pf-scene-v3.safetensors] [--threads 2]
         [--batch 8] [--steps 20] [--guidance 3.0] [--repeat 2]
 """
 import argparse
@@ -37,7 +37,7 @@ def best_of(fn, repeat):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--weights", default="models/pf-scene-v2.safetensors")
+    ap.add_argument("--weights", default="models/pf-scene-v3.safetensors")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8, help="worker batch in frames")
     ap.add_argument("--steps", type=int, default=20)

@@ -4,7 +4,7 @@ Writes
   models/reference/unet_forward.safetensors  one forward pass, batch 2 (row 0 keyframe, row 1 in-between)
   models/reference/ddim_sample.safetensors   DDIM + CFG sample, batch 2, steps=4, guidance=3.0
 
-Usage: /usr/bin/python3 tools/train/export_reference.py [--weights models/pf-scene-v2.safetensors]
+Usage: /usr/bin/python3 tools/train/export_reference.py [--weights models/pf-scene-v3.safetensors]
                                                           [--out models/reference] [--data tools/train/data]
 """
 import argparse
@@ -42,7 +42,7 @@ def keyframes(data_dir, gen, n=2):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--weights", default="models/pf-scene-v2.safetensors")
+    ap.add_argument("--weights", default="models/pf-scene-v3.safetensors")
     ap.add_argument("--out", default="models/reference")
     ap.add_argument("--data", default=None, help="dataset dir to take the in-between keyframes from")
     ap.add_argument("--seed", type=int, default=1234)
@@ -67,6 +67,12 @@ def main():
     alpha = torch.tensor([0.0, 0.5], dtype=torch.float32)
     m = torch.tensor([0.0, 1.0], dtype=torch.float32)
     ab = alpha_bar_schedule()
+    # The object's planned boxes, with partly covered edge pixels as ObjectLayout.RenderBox draws them.
+    layout = torch.zeros(2, 1, 64, 64)
+    layout[0, 0, 38:50, 9:31] = 1.0
+    layout[0, 0, 37, 9:31] = 0.4
+    layout[0, 0, 38:50, 31] = 0.7
+    layout[1, 0, 20:36, 30:46] = 1.0
 
     # ---- one forward pass
     x0 = torch.stack([torch.rand(3, 64, 64, generator=gen) * 2 - 1, A1 * 0.5 + B1 * 0.5])
@@ -76,7 +82,7 @@ def main():
     x_t = torch.sqrt(a_t) * x0 + torch.sqrt(1 - a_t) * eps
     with torch.no_grad():
         emb = model.embed(t, slots, s, alpha, m)
-        v = model(x_t, A, B, t, slots, s, alpha, m)
+        v = model(x_t, A, B, t, slots, s, alpha, m, layout)
     meta = {
         "description": "one U-Net forward; row 0 keyframe mode, row 1 in-between mode; output v",
         "weights": os.path.basename(args.weights),
@@ -84,13 +90,13 @@ def main():
         "keyframes_from_dataset": str(real),
     }
     save_safetensors(os.path.join(args.out, "unet_forward.safetensors"), {
-        "x_t": x_t, "A": A, "B": B, "t": t, "slots": slots, "s": s, "alpha": alpha, "m": m,
+        "x_t": x_t, "A": A, "B": B, "t": t, "slots": slots, "s": s, "alpha": alpha, "m": m, "layout": layout,
         "v": v, "emb": emb, "alpha_bar": ab,
     }, meta)
 
     # ---- DDIM sample
     noise = torch.randn(2, 3, 64, 64, generator=gen)
-    out = sample(model, noise, slots, s, alpha, m, A=A, B=B, steps=STEPS, guidance=GUIDANCE, alpha_bar=ab)
+    out = sample(model, noise, slots, s, alpha, m, A=A, B=B, steps=STEPS, guidance=GUIDANCE, alpha_bar=ab, layout=layout)
     meta2 = {
         "description": "DDIM eta=0 with classifier-free guidance (cond+uncond in one batch); output = final x0",
         "weights": os.path.basename(args.weights),
@@ -100,7 +106,7 @@ def main():
         "keyframes_from_dataset": str(real),
     }
     save_safetensors(os.path.join(args.out, "ddim_sample.safetensors"), {
-        "noise": noise, "A": A, "B": B, "slots": slots, "s": s, "alpha": alpha, "m": m,
+        "noise": noise, "A": A, "B": B, "slots": slots, "s": s, "alpha": alpha, "m": m, "layout": layout,
         "steps": torch.tensor([STEPS], dtype=torch.int64),
         "guidance": torch.tensor([GUIDANCE], dtype=torch.float32),
         "x0": out,

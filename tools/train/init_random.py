@@ -5,7 +5,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import UNet, save_model
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--out", default="models/pf-scene-v2.safetensors")
+ap.add_argument("--out", default="models/pf-scene-v3.safetensors")
 ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--config", default="{}", help="JSON overrides of the default config")
 a = ap.parse_args()

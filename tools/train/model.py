@@ -16,9 +16,9 @@ SLOTS = ("background", "object", "colour", "motion")
 
 DEFAULT_CONFIG = {
     "name": "pf-scene",
-    "version": 2,
+    "version": 3,
     "image_size": 64,
-    "in_channels": 9,
+    "in_channels": 10,
     "out_channels": 3,
     "channels": [48, 96, 96],
     "groups": 8,
@@ -30,6 +30,9 @@ DEFAULT_CONFIG = {
     "schedule": "cosine",
     "prediction": "v",
     "positional": True,
+    "scale_shift": True,
+    "place_scale": 10.0,
+    "layout": True,
     "vocab_sizes": {"background": 8, "object": 8, "colour": 8, "motion": 8},
 }
 
@@ -56,11 +59,12 @@ def sinusoidal(x, d):
 
 
 class ResBlock(nn.Module):
-    def __init__(self, ci, co, emb_dim, groups, eps):
+    def __init__(self, ci, co, emb_dim, groups, eps, scale_shift=False):
         super().__init__()
+        self.scale_shift = scale_shift
         self.norm1 = nn.GroupNorm(groups, ci, eps=eps)
         self.conv1 = nn.Conv2d(ci, co, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, co)
+        self.emb = nn.Linear(emb_dim, 2 * co if scale_shift else co)
         self.norm2 = nn.GroupNorm(groups, co, eps=eps)
         self.conv2 = nn.Conv2d(co, co, 3, padding=1)
         if ci != co:
@@ -71,8 +75,14 @@ class ResBlock(nn.Module):
     def forward(self, x, semb):
         # semb = SiLU(emb), computed once by the caller
         h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.emb(semb)[:, :, None, None]
-        h = self.conv2(F.silu(self.norm2(h)))
+        e = self.emb(semb)[:, :, None, None]
+        if self.scale_shift:
+            # The conditioning multiplies features (position among them), not only shifts them: where the object goes
+            # depends on the motion and the shot position together.
+            scale, shift = e.chunk(2, dim=1)
+            h = self.conv2(F.silu(self.norm2(h) * (1 + scale) + shift))
+        else:
+            h = self.conv2(F.silu(self.norm2(h + e)))
         return h + (x if self.skip is None else self.skip(x))
 
 
@@ -110,18 +120,19 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(cfg["time_sin_dim"], E), nn.SiLU(), nn.Linear(E, E))
         self.prompt_emb = nn.ModuleDict({s: nn.Embedding(cfg["vocab_sizes"][s] + 1, E) for s in SLOTS})
         self.place_mlp = nn.Sequential(nn.Linear(2 * cfg["place_sin_dim"] + 1, E), nn.SiLU(), nn.Linear(E, E))
+        ss = bool(cfg.get("scale_shift"))
         self.patch_in = nn.Conv2d(cfg["in_channels"] * 4, c0, 1)
         half = cfg["image_size"] // 2
         self.pos_emb = nn.Parameter(position_init(c0, half, half)) if cfg.get("positional") else None
-        self.down0 = ResBlock(c0, c0, E, G, eps)
+        self.down0 = ResBlock(c0, c0, E, G, eps, ss)
         self.down1_conv = nn.Conv2d(c0, c1, 3, stride=2, padding=1)
-        self.down1 = ResBlock(c1, c1, E, G, eps)
+        self.down1 = ResBlock(c1, c1, E, G, eps, ss)
         self.down2_conv = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
-        self.mid1 = ResBlock(c2, c2, E, G, eps)
+        self.mid1 = ResBlock(c2, c2, E, G, eps, ss)
         self.mid_attn = Attention(c2, G, eps)
-        self.mid2 = ResBlock(c2, c2, E, G, eps)
-        self.up1 = ResBlock(c2 + c1, c1, E, G, eps)
-        self.up0 = ResBlock(c1 + c0, c0, E, G, eps)
+        self.mid2 = ResBlock(c2, c2, E, G, eps, ss)
+        self.up1 = ResBlock(c2 + c1, c1, E, G, eps, ss)
+        self.up0 = ResBlock(c1 + c0, c0, E, G, eps, ss)
         self.out_norm = nn.GroupNorm(G, c0, eps=eps)
         self.out_conv = nn.Conv2d(c0, cfg["out_channels"] * 4, 3, padding=1)
 
@@ -133,19 +144,23 @@ class UNet(nn.Module):
             pe = pe + self.prompt_emb[name](slots[:, i].long())
         place = torch.cat(
             [
-                sinusoidal(1000.0 * s.to(torch.float32), cfg["place_sin_dim"]),
-                sinusoidal(1000.0 * alpha.to(torch.float32), cfg["place_sin_dim"]),
+                sinusoidal(float(cfg["place_scale"]) * s.to(torch.float32), cfg["place_sin_dim"]),
+                sinusoidal(float(cfg["place_scale"]) * alpha.to(torch.float32), cfg["place_sin_dim"]),
                 m.to(torch.float32)[:, None],
             ],
             dim=1,
         )
         return te + pe + self.place_mlp(place)
 
-    def forward(self, x_t, A, B, t, slots, s, alpha, m):
-        """x_t, A, B: [N,3,64,64]; t: [N] (int or float); slots: [N,4] int; s, alpha, m: [N] float."""
+    def forward(self, x_t, A, B, t, slots, s, alpha, m, layout=None):
+        """x_t, A, B: [N,3,64,64]; t: [N] (int or float); slots: [N,4] int; s, alpha, m: [N] float;
+        layout: [N,1,64,64] in [0, 1], the object's planned box (models with "layout"; None = no plan)."""
         emb = self.embed(t, slots, s, alpha, m)
         se = F.silu(emb)
-        x = torch.cat([x_t, A, B], dim=1)
+        planes = [x_t, A, B]
+        if self.config.get("layout"):
+            planes.append(torch.zeros_like(x_t[:, :1]) if layout is None else layout)
+        x = torch.cat(planes, dim=1)
         x = self.patch_in(F.pixel_unshuffle(x, 2))
         if self.pos_emb is not None:
             x = x + self.pos_emb
@@ -182,10 +197,11 @@ def ddim_timesteps(steps, T_=T):
 
 @torch.no_grad()
 def sample(model, noise, slots, s, alpha, m, A=None, B=None, steps=20, guidance=3.0,
-           x_init=None, strength=1.0, alpha_bar=None):
+           x_init=None, strength=1.0, alpha_bar=None, layout=None):
     """DDIM (eta=0) sampler with classifier-free guidance, exactly per docs/model.md.
 
-    noise: [N,3,64,64]; slots: [N,4]; s, alpha, m: [N]; A, B: [N,3,64,64] or None (zeros).
+    noise: [N,3,64,64]; slots: [N,4]; s, alpha, m: [N]; A, B: [N,3,64,64] or None (zeros);
+    layout: [N,1,64,64] or None (zeros), given to the conditional half only, like the prompt.
     Returns the final x0 [N,3,64,64].
     """
     n = noise.shape[0]
@@ -207,13 +223,16 @@ def sample(model, noise, slots, s, alpha, m, A=None, B=None, steps=20, guidance=
     A2 = torch.cat([A, A]); B2 = torch.cat([B, B])
     slots2 = torch.cat([slots, torch.zeros_like(slots)])
     s2 = torch.cat([s, s]); al2 = torch.cat([alpha, alpha]); m2 = torch.cat([m, m])
+    if layout is None:
+        layout = torch.zeros_like(noise[:, :1])
+    layout2 = torch.cat([layout, torch.zeros_like(layout)])
     x0 = x
     for i in range(i0, steps):
         t = ts[i]
         a_t = ab[t]
         a_prev = ab[ts[i + 1]] if i + 1 < steps else torch.tensor(1.0)
         tt = torch.full((2 * n,), t, dtype=torch.long)
-        v2 = model(torch.cat([x, x]), A2, B2, tt, slots2, s2, al2, m2)
+        v2 = model(torch.cat([x, x]), A2, B2, tt, slots2, s2, al2, m2, layout2)
         v_c, v_u = v2[:n], v2[n:]
         v = v_u + guidance * (v_c - v_u)
         x0 = (torch.sqrt(a_t) * x - torch.sqrt(1 - a_t) * v).clamp(-1, 1)
@@ -274,7 +293,11 @@ def save_model(model, path):
 def load_model(path):
     sd, meta = load_safetensors(path)
     cfg = json.loads(meta["config"])
-    cfg.setdefault("positional", False)  # version-1 files predate the position table
+    # Files from before a feature lack its key and were trained without it.
+    cfg.setdefault("positional", False)
+    cfg.setdefault("scale_shift", False)
+    cfg.setdefault("place_scale", 1000.0)
+    cfg.setdefault("layout", False)
     model = UNet(cfg)
     model.load_state_dict(sd)
     model.eval()
@@ -291,7 +314,7 @@ def unet_flops(cfg, hw=64):
         return 2 * ci * co * k * k * h * h
 
     def res(ci, co, h):
-        f = conv(ci, co, 3, h) + conv(co, co, 3, h) + 2 * E * co
+        f = conv(ci, co, 3, h) + conv(co, co, 3, h) + 2 * E * co * (2 if cfg.get("scale_shift") else 1)
         if ci != co:
             f += conv(ci, co, 1, h)
         return f

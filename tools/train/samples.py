@@ -3,10 +3,11 @@
 Each row is one prompt (a shot of F frames): keyframes at frames 0, K, 2K, .. F-1 (keyframe mode, own noise per
 frame), and one in-between frame in each gap (in-between mode from the two generated keyframes, noise correlated
 with the left keyframe's: sqrt(rho) shared + sqrt(1-rho) own, rho 0.9), in frame order. Frame number under nothing:
-the leftmost column is frame 0; in-between columns are marked by a grey bar above them.
+the leftmost column is frame 0; in-between columns are marked by a grey bar above them. Each row's object boxes (the
+model's layout input) are those of the first dataset clip with the row's labels: the C# planner drew them.
 
-  /usr/bin/python3 tools/train/samples.py [--weights models/pf-scene-v2.safetensors] [--card models/pf-scene-v2.json]
-        [--out docs/images/diffusion-samples.png] [--frames 16]
+  /usr/bin/python3 tools/train/samples.py [--weights models/pf-scene-v3.safetensors] [--card models/pf-scene-v3.json]
+        [--data tools/train/data] [--out docs/images/diffusion-samples.png] [--frames 16]
 """
 import argparse
 import json
@@ -59,8 +60,9 @@ def noise_for(seed, frame):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--weights", default="models/pf-scene-v2.safetensors")
-    ap.add_argument("--card", default="models/pf-scene-v2.json")
+    ap.add_argument("--weights", default="models/pf-scene-v3.safetensors")
+    ap.add_argument("--card", default="models/pf-scene-v3.json")
+    ap.add_argument("--data", default="tools/train/data")
     ap.add_argument("--out", default="docs/images/diffusion-samples.png")
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--keys", type=int, default=4, help="keyframes per row")
@@ -75,6 +77,8 @@ def main():
     with open(args.card) as f:
         vocab = json.load(f)["vocabulary"]
     F_ = args.frames
+    labels = np.fromfile(os.path.join(args.data, "labels.i32"), dtype="<i4").reshape(-1, 4)
+    layouts = np.fromfile(os.path.join(args.data, "layout.u8"), dtype=np.uint8).reshape(len(labels), F_, 64, 64)
     keys = [round(i * (F_ - 1) / (args.keys - 1)) for i in range(args.keys)]
     rho = 0.9
     rows = []
@@ -82,12 +86,14 @@ def main():
         idx = [vocab[s].index(p) + 1 if p in vocab[s] else 0 for s, p in zip(SLOTS, prompt)]
         slots = torch.tensor([idx], dtype=torch.long)
         seed = args.seed + r
+        clip = int(np.flatnonzero((labels == np.array(idx)).all(axis=1))[0])
+        plan = torch.from_numpy(layouts[clip]).float().div(255.0)[:, None]  # [F, 1, 64, 64]
         # keyframes, one batch
         n = len(keys)
         noise = torch.cat([noise_for(seed, k) for k in keys])
         s = torch.tensor([k / (F_ - 1) for k in keys], dtype=torch.float32)
         kf = sample(model, noise, slots.repeat(n, 1), s, torch.zeros(n), torch.zeros(n),
-                    steps=args.steps, guidance=args.guidance)
+                    steps=args.steps, guidance=args.guidance, layout=plan[keys])
         # one in-between in the middle of each gap
         frames = {k: kf[i] for i, k in enumerate(keys)}
         mids, A, B, al, nz = [], [], [], [], []
@@ -102,7 +108,8 @@ def main():
             k2 = len(mids)
             ib = sample(model, torch.cat(nz), slots.repeat(k2, 1), torch.tensor([f / (F_ - 1) for f in mids]),
                         torch.tensor(al, dtype=torch.float32), torch.ones(k2),
-                        A=torch.stack(A), B=torch.stack(B), steps=args.steps, guidance=args.guidance)
+                        A=torch.stack(A), B=torch.stack(B), steps=args.steps, guidance=args.guidance,
+                        layout=plan[mids])
             for i, f in enumerate(mids):
                 frames[f] = ib[i]
         order = sorted(frames)

@@ -4,7 +4,7 @@ Reproducible from --seed for a fixed --steps (torch + numpy seeds, deterministic
 --time-limit is a safety net that stops cleanly (and exports) if the machine is slower than planned.
 
   /usr/bin/python3 tools/train/train.py --data tools/train/data --steps 3000 --time-limit 2700 \
-      --out models/pf-scene-v2.safetensors --card models/pf-scene-v2.json
+      --out models/pf-scene-v3.safetensors --card models/pf-scene-v3.json
   /usr/bin/python3 tools/train/train.py --synthetic --steps 20     # time the loop on random tensors
 """
 import argparse
@@ -52,9 +52,10 @@ def find_vocab(meta):
 
 
 class Data:
-    def __init__(self, frames, labels, vocab, meta=None, masks=None):
+    def __init__(self, frames, labels, vocab, meta=None, masks=None, layouts=None):
         self.frames = frames  # uint8 [clips, F, 64, 64, 3]
         self.masks = masks  # uint8 [clips, F, 64, 64], 1 where the object's body is drawn, or None
+        self.layouts = layouts  # uint8 [clips, F, 64, 64], 255 * coverage of the object's planned box, or None
         self.labels = labels  # int32 [clips, 4], 1-based
         self.vocab = vocab
         self.meta = meta or {}
@@ -81,10 +82,12 @@ class Data:
         frames = raw.reshape(clips, raw.size // (clips * per), 64, 64, 3)
         mp = os.path.join(d, "masks.u8")
         masks = np.fromfile(mp, dtype=np.uint8).reshape(frames.shape[:4]) if os.path.exists(mp) else None
+        lp = os.path.join(d, "layout.u8")
+        layouts = np.fromfile(lp, dtype=np.uint8).reshape(frames.shape[:4]) if os.path.exists(lp) else None
         for i, s in enumerate(SLOTS):
             lo, hi = labels[:, i].min(), labels[:, i].max()
             assert 1 <= lo and hi <= len(vocab[s]), f"labels for {s} out of range [{lo},{hi}]"
-        return Data(frames, labels, vocab, meta, masks)
+        return Data(frames, labels, vocab, meta, masks, layouts)
 
     @staticmethod
     def synthetic(clips=512, F_=16, seed=0):
@@ -126,8 +129,16 @@ class Data:
         drop = torch.from_numpy(rng.random(n) < p_uncond)
         slots[drop] = 0
         slots[torch.from_numpy(rng.random((n, 4)) < p_slot)] = 0
+        layout = self.layout(c, f)
+        layout[drop] = 0  # the unconditional branch of guidance has no plan either
         t = torch.from_numpy(rng.integers(0, T, size=n).astype(np.int64))
-        return x0, A, B, t, slots, s, alpha, mk, self.weights(c, f, object_weight)
+        return x0, A, B, t, slots, s, alpha, mk, layout, self.weights(c, f, object_weight)
+
+    def layout(self, c, f):
+        """The object's planned box [n, 1, 64, 64] in [0, 1] (zeros without layout.u8)."""
+        if self.layouts is None:
+            return torch.zeros(len(c), 1, 64, 64)
+        return torch.from_numpy(self.layouts[c, f]).float().div_(255.0)[:, None].contiguous()
 
 
 def lr_at(step, warmup, peak, progress, floor=0.05):
@@ -153,12 +164,12 @@ def eval_loss(model, data, ab, n=256, bs=64, seed=999):
     model.eval()
     tot = 0.0
     for i in range(0, n, bs):
-        x0, A, B, t, slots, s, alpha, m, _ = data.batch(rng, bs, p_uncond=0.0, p_slot=0.0)
+        x0, A, B, t, slots, s, alpha, m, layout, _ = data.batch(rng, bs, p_uncond=0.0, p_slot=0.0)
         eps = torch.randn(x0.shape, generator=g)
         a = ab[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
         v = a.sqrt() * eps - (1 - a).sqrt() * x0
-        tot += F.mse_loss(model(xt, A, B, t, slots, s, alpha, m), v).item() * bs
+        tot += F.mse_loss(model(xt, A, B, t, slots, s, alpha, m, layout), v).item() * bs
     model.train()
     return tot / n
 
@@ -175,8 +186,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="tools/train/data")
     ap.add_argument("--synthetic", action="store_true", help="random tensors instead of ClipGen data")
-    ap.add_argument("--out", default="models/pf-scene-v2.safetensors")
-    ap.add_argument("--card", default="models/pf-scene-v2.json")
+    ap.add_argument("--out", default="models/pf-scene-v3.safetensors")
+    ap.add_argument("--card", default="models/pf-scene-v3.json")
     ap.add_argument("--channels", default="48,96,96")
     ap.add_argument("--emb-dim", type=int, default=128)
     ap.add_argument("--groups", type=int, default=8)
@@ -252,19 +263,20 @@ def main():
             stopped = "time-limit"
             print(f"time limit reached at step {step}", flush=True)
             break
-        if step >= args.warmup and p_time > p_steps and time_bound_at is None:
+        # Judged on the pace so far, after enough steps that the slower first steps do not decide it alone.
+        if step >= 4 * args.warmup and el * args.steps / step > args.time_limit and time_bound_at is None:
             time_bound_at = step
             print(f"note: schedule follows the clock from step {step} (machine slower than planned; "
                   f"this run is not bit-reproducible)", flush=True)
         progress = p_steps if time_bound_at is None else max(p_steps, p_time)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.warmup, args.lr, progress)
-        x0, A, B, t, slots, s, alpha, m, w = data.batch(rng, args.batch, object_weight=args.object_weight)
+        x0, A, B, t, slots, s, alpha, m, layout, w = data.batch(rng, args.batch, object_weight=args.object_weight)
         eps = torch.randn_like(x0)
         a = ab[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
         v = a.sqrt() * eps - (1 - a).sqrt() * x0
-        err = (model(xt, A, B, t, slots, s, alpha, m) - v) ** 2
+        err = (model(xt, A, B, t, slots, s, alpha, m, layout) - v) ** 2
         loss = err.mean() if w is None else (err * w).sum() / (w.sum() * err.shape[1])
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -34,59 +34,27 @@ internal sealed class FramePainter
         _width = width;
         _height = height;
         var aspect = (double)width / height;
-        var layout = scene.Layout;
-        _background = new Background(scene.Background, layout, aspect, height);
-        var (parts, left, top, right, bottom) = ObjectModels.For(scene.Object);
-        _parts = parts;
+        _background = new Background(scene.Background, scene.Layout, aspect, height);
+        _parts = ObjectModels.For(scene.Object).Parts;
         _body = Rgbf.FromBytes(scene.ObjectColour.R, scene.ObjectColour.G, scene.ObjectColour.B);
 
         // A darker rim separates the object from a background of similar brightness; black needs a lighter one.
         var luma = (0.3 * _body.R) + (0.59 * _body.G) + (0.11 * _body.B);
         _outline = luma < 48 ? new Rgbf(96, 96, 100) : _body.Scale(0.55);
 
-        var s = shotPosition;
-        var travel = layout.Travel;
-        var xFraction = layout.ObjectX;
-        var yFraction = layout.ObjectY;
-        var growth = 1.0;
-        switch (scene.Motion)
-        {
-            case "left-to-right":
-                xFraction = 0.5 + ((s - 0.5) * 0.84 * travel);
-                break;
-            case "right-to-left":
-                xFraction = 0.5 - ((s - 0.5) * 0.84 * travel);
-                _mirrored = true;
-                break;
-            case "rising":
-                yFraction = 0.5 - ((s - 0.5) * 0.6 * travel);
-                break;
-            case "falling":
-                yFraction = 0.5 + ((s - 0.5) * 0.6 * travel);
-                break;
-            case "approaching":
-                growth = 0.4 + (1.2 * travel * s);
-                break;
-            case "static":
-                break;
-            default:
-                throw new NotSupportedException($"The procedural renderer cannot animate the motion '{scene.Motion}'.");
-        }
-
-        _centreX = xFraction * aspect;
-        _centreY = yFraction;
-        _scale = layout.ObjectSize * growth;
-        if (_mirrored)
-        {
-            (left, right) = (-right, -left);
-        }
+        var placement = ObjectLayout.Place(scene, shotPosition, aspect);
+        _centreX = placement.CentreX;
+        _centreY = placement.CentreY;
+        _scale = placement.Scale;
+        _mirrored = placement.Mirrored;
+        var (left, top, right, bottom) = ObjectLayout.Bounds(scene.Object, placement);
 
         // Pixel bounds of the object, widened by the outline and one pixel of anti-aliasing.
         var pad = (OutlineWidth * _scale) + (1.5 / height);
-        _left = Math.Max(0, (int)Math.Floor(((_centreX + (left * _scale) - pad) * height) - 0.5));
-        _right = Math.Min(width - 1, (int)Math.Ceiling(((_centreX + (right * _scale) + pad) * height) - 0.5));
-        _top = Math.Max(0, (int)Math.Floor(((_centreY + (top * _scale) - pad) * height) - 0.5));
-        _bottom = Math.Min(height - 1, (int)Math.Ceiling(((_centreY + (bottom * _scale) + pad) * height) - 0.5));
+        _left = Math.Max(0, (int)Math.Floor(((left - pad) * height) - 0.5));
+        _right = Math.Min(width - 1, (int)Math.Ceiling(((right + pad) * height) - 0.5));
+        _top = Math.Max(0, (int)Math.Floor(((top - pad) * height) - 0.5));
+        _bottom = Math.Min(height - 1, (int)Math.Ceiling(((bottom + pad) * height) - 0.5));
     }
 
     public void PaintRow(int y, byte[] pixels)
