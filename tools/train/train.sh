@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # One command: generate the ClipGen dataset, train pf-scene on the CPU, export weights, model card,
 # parity references and the sample contact sheet. Installs nothing.
-#   tools/train/train.sh            (from the repository root; ~48 min training on an idle 2-core machine + ~2 min data/exports)
+#   tools/train/train.sh            (from the repository root; 26.6 min in all on the idle 2-core VM of 2026-11-28)
 #   tools/train/train.sh --help     (print this header and the defaults, do nothing)
 #
 # Defaults = the committed pf-scene-v3 run (models/pf-scene-v3.json, "training.command"):
 #   channels 32,64,64 (groups 8, emb 128, learned position table, scale-shift conditioning), batch 32, 7000 steps (224k samples), AdamW lr 8e-4,
 #   warmup 50 + cosine to 5%, object pixels weighted 5x, seed 1, 2 threads, TIME_LIMIT 3400 s as a safety net.
-# The learning-rate schedule follows the STEP count, so a run that keeps pace (>= 2.06 steps/s; ~2.45 steps/s =
-# 78 img/s measured idle) is reproducible from the seed. If the machine is slower, the cosine follows the clock
+# The learning-rate schedule follows the STEP count, so a run that keeps pace (>= 2.06 steps/s; measured idle:
+# 4.46 steps/s on the 2026-11-28 VM, 2.45 on the slower 2026-11-22 one) is reproducible from the seed. If the machine is slower, the cosine follows the clock
 # (fallback, not bit-reproducible; the card says "lr_schedule_followed": "wall clock from step N") and the run
 # stops cleanly at TIME_LIMIT and still exports, so the whole command stays under an hour. Keep the machine idle
 # while it trains: a build or a test run beside it halves its pace.
