@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Engine benchmark: the C# diffusion engine against the PyTorch reference model (tools/train/bench_torch.py), same
 # weights, same thread count, 64x64, DDIM with classifier-free guidance. Builds Release, runs both engines twice
-# (alternating, best run of each measure is kept: the machine may be shared), prints a table. Last line:
+# (alternating, best run of each measure is kept: the machine may be shared), prints a table. Installs
+# python3-torch and libopenblas0-pthread if they are missing (as root). Last line:
 #   csharp_vs_pytorch_throughput_ratio=X   (C# frames/s over PyTorch frames/s, in-between frames at the worker batch)
 # Usage: bench/engine.sh [threads]   env: STEPS (20), BATCH (8 = worker batch in frames), REPS (2), ROUNDS (2),
 #                                         WEIGHTS (models/pf-scene-v3.safetensors)
@@ -15,6 +16,21 @@ ROUNDS="${ROUNDS:-2}"
 WEIGHTS="${WEIGHTS:-models/pf-scene-v3.safetensors}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
+
+# The baseline: Debian's PyTorch on OpenBLAS's threaded build (without libopenblas0-pthread, numpy and torch.mm fall
+# back to the reference BLAS).
+need=()
+/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null || need+=(python3-torch python3-numpy)
+[[ -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ]] || need+=(libopenblas0-pthread)
+if ((${#need[@]})); then
+  if [[ $(id -u) != 0 ]]; then
+    echo "missing packages: sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  echo "installing ${need[*]} with apt-get..." >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
 
 # Debian's OpenBLAS 0.3.21 does not know newer Xeons (Sapphire Rapids) and falls back to its generic "Prescott"
 # kernels, a quarter of the machine's SGEMM speed; name the newest kernel family the CPU can run so PyTorch gets its
