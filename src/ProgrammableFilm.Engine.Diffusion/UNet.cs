@@ -56,13 +56,13 @@ internal sealed unsafe class UNet : IDisposable
         _promptTables = Slots.Select(s => weights.ReadSingle($"prompt_emb.{s}.weight")).ToArray();
         VocabRows = _promptTables.Select(t => t.Length / e).ToArray();
 
-        // patch_in is a 1x1 conv on pixel_unshuffle(x, 2); channel c*4 + dy*2 + dx is exactly tap (c, dy, dx) of a
         int inputPlanes = Config.Layout ? 10 : 9;
         if (Config.InChannels != inputPlanes)
         {
             throw new InvalidDataException($"{weights.Path}: in_channels is {Config.InChannels}; x_t, A, B{(Config.Layout ? " and the layout" : "")} make {inputPlanes}.");
         }
 
+        // patch_in is a 1x1 conv on pixel_unshuffle(x, 2); channel c*4 + dy*2 + dx is exactly tap (c, dy, dx) of a
         // 2x2 stride-2 conv with the same weights, so the unshuffle is fused away (same K order, same arithmetic).
         _patchIn = Conv("patch_in", Config.InChannels, c0, 2, 2, 0);
         if (Config.Positional)

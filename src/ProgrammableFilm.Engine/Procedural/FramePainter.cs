@@ -20,10 +20,7 @@ internal sealed class FramePainter
     private readonly Shape[] _parts;
     private readonly Rgbf _body;
     private readonly Rgbf _outline;
-    private readonly double _centreX;
-    private readonly double _centreY;
-    private readonly double _scale;
-    private readonly bool _mirrored;
+    private readonly ObjectPlacement _placement;
     private readonly int _left;
     private readonly int _top;
     private readonly int _right;
@@ -42,15 +39,11 @@ internal sealed class FramePainter
         var luma = (0.3 * _body.R) + (0.59 * _body.G) + (0.11 * _body.B);
         _outline = luma < 48 ? new Rgbf(96, 96, 100) : _body.Scale(0.55);
 
-        var placement = ObjectLayout.Place(scene, shotPosition, aspect);
-        _centreX = placement.CentreX;
-        _centreY = placement.CentreY;
-        _scale = placement.Scale;
-        _mirrored = placement.Mirrored;
-        var (left, top, right, bottom) = ObjectLayout.Bounds(scene.Object, placement);
+        _placement = ObjectLayout.Place(scene, shotPosition, aspect);
+        var (left, top, right, bottom) = ObjectLayout.Bounds(scene.Object, _placement);
 
         // Pixel bounds of the object, widened by the outline and one pixel of anti-aliasing.
-        var pad = (OutlineWidth * _scale) + (1.5 / height);
+        var pad = (OutlineWidth * _placement.Scale) + (1.5 / height);
         _left = Math.Max(0, (int)Math.Floor(((left - pad) * height) - 0.5));
         _right = Math.Min(width - 1, (int)Math.Ceiling(((right + pad) * height) - 0.5));
         _top = Math.Max(0, (int)Math.Floor(((top - pad) * height) - 0.5));
@@ -96,14 +89,15 @@ internal sealed class FramePainter
 
     private Rgbf PaintObject(Rgbf colour, double u, double v, Span<double> distances)
     {
-        var lx = (u - _centreX) / _scale;
-        var ly = (v - _centreY) / _scale;
-        if (_mirrored)
+        var (centreX, centreY, scale, mirrored) = _placement;
+        var lx = (u - centreX) / scale;
+        var ly = (v - centreY) / scale;
+        if (mirrored)
         {
             lx = -lx;
         }
 
-        var pixelsPerUnit = _height * _scale;
+        var pixelsPerUnit = _height * scale;
         var nearest = double.MaxValue;
         for (var i = 0; i < _parts.Length; i++)
         {
