@@ -17,6 +17,9 @@ app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.MapJobsApi();
 app.MapShotsApi();
+app.MapJobControlApi();
+app.MapFarmApi();
+app.MapMaintenanceDashboard();
 app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).ExcludeFromDescription();
 
 await app.RunAsync();

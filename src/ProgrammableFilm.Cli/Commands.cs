@@ -18,6 +18,8 @@ public static class ExitCodes
     public const int InvalidInput = 2;
     public const int ServerError = 3;
     public const int NotFound = 4;
+    public const int NotAllowed = 5;
+    public const int JobCancelled = 6;
     public const int Cancelled = 130;
 }
 
@@ -52,7 +54,7 @@ public static class Commands
         return command;
     }
 
-    private static Option<Uri> ServerOption() => new("--server")
+    internal static Option<Uri> ServerOption() => new("--server")
     {
         Description = "The farm's API address, e.g. http://127.0.0.1:5080 (default: $PFILM_SERVER).",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("PFILM_SERVER") is { Length: > 0 } server ? ParseServer(server) : null!,
@@ -86,14 +88,23 @@ public static class Commands
         using var host = await EmbeddedFarm.StartAsync(output.FullName, workers, cancellationToken);
         try
         {
-            var job = await host.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, cancellationToken);
+            Data.Entities.Job job;
+            try
+            {
+                job = await host.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, cancellationToken);
+            }
+            catch (SpecRejectedException e)
+            {
+                return Fail(ExitCodes.InvalidInput, $"{file.Name} is invalid: {e.Message}");
+            }
+
             var reports = host.Services.GetRequiredService<JobReports>();
             AnsiConsole.MarkupLineInterpolated($"Rendering job [bold]{job.Id}[/] ({spec.Shots.Count} shot(s)) on this machine");
             var status = await JobProgressView.WaitAsync(ct => reports.StatusAsync(job.Id, ct), cancellationToken);
             var cost = await reports.CostAsync(job.Id, cancellationToken);
             var storage = host.Services.GetRequiredService<ShotStorage>();
             PrintOutcome(status, cost, relative => storage.FullPath(relative), storage.FullPath(ShotStorage.CostSummaryPath(job.Id)));
-            return status.State == "Succeeded" ? ExitCodes.Succeeded : Fail(ExitCodes.JobFailed, $"job {job.Id} failed: {status.Error}");
+            return Outcome(status);
         }
         finally
         {
@@ -126,8 +137,16 @@ public static class Commands
         var status = await JobProgressView.WaitAsync(ct => GetStatusAsync(http, submitted.Id, ct), cancellationToken);
         var cost = await http.GetFromJsonAsync<JobCost>(new Uri($"api/jobs/{submitted.Id}/cost", UriKind.Relative), SpecJson.Options, cancellationToken);
         PrintOutcome(status, cost, relative => relative, null);
-        return status.State == "Succeeded" ? ExitCodes.Succeeded : Fail(ExitCodes.JobFailed, $"job {submitted.Id} failed: {status.Error}");
+        return Outcome(status);
     }
+
+    /// <summary>The CI contract: 0 only for a job that succeeded.</summary>
+    private static int Outcome(JobStatus status) => status.State switch
+    {
+        "Succeeded" => ExitCodes.Succeeded,
+        "Cancelled" => Fail(ExitCodes.JobCancelled, $"job {status.Id} was cancelled: {status.Error}"),
+        _ => Fail(ExitCodes.JobFailed, $"job {status.Id} failed: {status.Error}"),
+    };
 
     private static async Task<int> StatusAsync(Guid jobId, Uri server, CancellationToken cancellationToken)
     {
@@ -213,7 +232,7 @@ public static class Commands
         }
     }
 
-    private static void PrintStatus(JobStatus status)
+    internal static void PrintStatus(JobStatus status)
     {
         AnsiConsole.MarkupLineInterpolated($"Job [bold]{status.Id}[/] ({status.Project}, {status.Lane}): {status.State}, {status.Progress:P0}, {status.TasksSucceeded}/{status.TasksTotal} tasks, ${status.Cost.ToString("F6", CultureInfo.InvariantCulture)}");
         var table = new Table().AddColumns("shot", "engine", "state", "progress", "frames", "cost (USD)", "video");
@@ -229,7 +248,7 @@ public static class Commands
         }
     }
 
-    private static async Task<string> ProblemText(HttpResponseMessage response, CancellationToken cancellationToken)
+    internal static async Task<string> ProblemText(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         var body = await response.Content.ReadAsStringAsync(cancellationToken);
         try
@@ -250,7 +269,7 @@ public static class Commands
     }
 
     /// <summary>Turns every expected failure into one line and an exit code: a CI log should never show a stack trace.</summary>
-    private static async Task<int> Guard(Func<Task<int>> action)
+    internal static async Task<int> Guard(Func<Task<int>> action)
     {
         try
         {
@@ -270,7 +289,7 @@ public static class Commands
         }
     }
 
-    private static int Fail(int exitCode, string message)
+    internal static int Fail(int exitCode, string message)
     {
         Console.Error.WriteLine($"pfilm: {message}");
         return exitCode;

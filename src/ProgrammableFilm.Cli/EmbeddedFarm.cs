@@ -1,3 +1,4 @@
+using Hangfire;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -26,6 +27,7 @@ public static class EmbeddedFarm
         var workerOptions = new WorkerOptions { WorkerId = $"embedded-{Environment.ProcessId}", Slots = workerSlots, DeviceCount = Math.Max(1, Environment.ProcessorCount / workerSlots) };
         builder.Services.AddSingleton(busOptions);
         builder.Services.AddCoordinator(DatabaseOptions.Sqlite(Path.Combine(storage.Root, "pfilm.db")), new CoordinatorOptions { PollInterval = TimeSpan.FromMilliseconds(250) }, storage);
+        builder.Services.AddFarmMaintenance(hangfire => hangfire.UseInMemoryStorage());
         builder.Services.AddRenderWorker(workerOptions, storage);
         builder.Services.AddMassTransit(bus =>
         {

@@ -43,5 +43,5 @@ public static class JobProgressView
         return last;
     }
 
-    private static bool IsFinished(JobStatus status) => status.State is "Succeeded" or "Failed";
+    private static bool IsFinished(JobStatus status) => status.State is "Succeeded" or "Failed" or "Cancelled";
 }

@@ -18,6 +18,11 @@ public static class CliProgram
         root.Subcommands.Add(Commands.Render());
         root.Subcommands.Add(Commands.Submit());
         root.Subcommands.Add(Commands.Status());
+        foreach (var control in ControlCommands.All())
+        {
+            root.Subcommands.Add(control);
+        }
+
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {

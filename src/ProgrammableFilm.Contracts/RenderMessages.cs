@@ -60,6 +60,9 @@ public sealed record RenderTask
 
     /// <summary>Storage folder of the shot, relative to the storage root; frames live in <c>frames/</c> under it.</summary>
     public required string ShotFolder { get; init; }
+
+    /// <summary>Frames sampled together at most; set (smaller each time) when an earlier attempt ran out of memory.</summary>
+    public int? MaxFrameBatch { get; init; }
 }
 
 /// <summary>Request from a worker to own an attempt before it spends device time on it.</summary>
@@ -159,6 +162,9 @@ public sealed record TaskSucceeded
 
     /// <summary>Prompt words the engine did not know.</summary>
     public string[] UnknownWords { get; init; } = [];
+
+    /// <summary>Log lines of the attempt not yet sent with a heartbeat.</summary>
+    public AttemptLogEntry[] Log { get; init; } = [];
 }
 
 /// <summary>An attempt failed.</summary>
@@ -176,9 +182,95 @@ public sealed record TaskFailed
     /// <summary>What the attempt used before failing (billed too: the device time was spent).</summary>
     public required DeviceUsage Usage { get; init; }
 
-    /// <summary><c>transient</c>, <c>out-of-memory</c> or <c>fatal</c>.</summary>
+    /// <summary>
+    /// <c>transient</c> (retried with backoff), <c>out-of-memory</c> (retried with a smaller batch), <c>fatal</c>
+    /// (fails the shot at once) or <c>cancelled</c> (the worker stopped it because the coordinator said so).
+    /// </summary>
     public required string Classification { get; init; }
 
     /// <summary>A one-line reason a person can act on.</summary>
+    public required string Reason { get; init; }
+
+    /// <summary>Log lines of the attempt not yet sent with a heartbeat (the exception among them).</summary>
+    public AttemptLogEntry[] Log { get; init; } = [];
+}
+
+/// <summary>One line of an attempt's log, numbered from 1 within the attempt so that a line sent twice is kept once.</summary>
+public sealed record AttemptLogEntry
+{
+    /// <summary>Position in the attempt's log.</summary>
+    public required int Seq { get; init; }
+
+    /// <summary>When the worker logged it (the worker's clock).</summary>
+    public required DateTime At { get; init; }
+
+    /// <summary><c>info</c>, <c>warning</c> or <c>error</c>.</summary>
+    public required string Level { get; init; }
+
+    /// <summary>The line.</summary>
+    public required string Message { get; init; }
+}
+
+/// <summary>
+/// A worker's periodic sign of life, sent as a request to the coordinator: the attempts it holds and how far they
+/// are. Each one renews the lease of the attempts it names; the answer says which of them to stop.
+/// </summary>
+public sealed record WorkerHeartbeat
+{
+    /// <summary>The worker's stable id.</summary>
+    public required string WorkerId { get; init; }
+
+    /// <summary>The worker's pool.</summary>
+    public required string Pool { get; init; }
+
+    /// <summary>The device SKU the worker bills.</summary>
+    public required string DeviceSku { get; init; }
+
+    /// <summary>Devices one attempt holds.</summary>
+    public required int DeviceCount { get; init; }
+
+    /// <summary>Attempts the worker runs at once.</summary>
+    public required int Slots { get; init; }
+
+    /// <summary>Host the worker runs on.</summary>
+    public required string Hostname { get; init; }
+
+    /// <summary>The attempts the worker is running now.</summary>
+    public required HeldAttempt[] Attempts { get; init; }
+}
+
+/// <summary>An attempt a worker holds, as of one heartbeat.</summary>
+public sealed record HeldAttempt
+{
+    /// <summary>The attempt (fencing token).</summary>
+    public required Guid AttemptId { get; init; }
+
+    /// <summary>Units done (frames × steps).</summary>
+    public required int Completed { get; init; }
+
+    /// <summary>Units in all.</summary>
+    public required int Total { get; init; }
+
+    /// <summary>Device-seconds spent so far: what the attempt is billed if the worker is lost after this heartbeat.</summary>
+    public required double DeviceSeconds { get; init; }
+
+    /// <summary>Log lines since the last acknowledged heartbeat.</summary>
+    public AttemptLogEntry[] Log { get; init; } = [];
+}
+
+/// <summary>The coordinator's answer to a heartbeat: the log lines are stored; stop the listed attempts.</summary>
+public sealed record HeartbeatAcknowledged
+{
+    /// <summary>Attempts that are no longer the task's current one (lost, cancelled, superseded): stop them between steps.</summary>
+    public required StopAttempt[] Stop { get; init; }
+}
+
+/// <summary>An attempt the worker must stop, and why.</summary>
+public sealed record StopAttempt
+{
+    /// <summary>The attempt to stop.</summary>
+    public required Guid AttemptId { get; init; }
+
+    /// <summary>Why, for the attempt's log.</summary>
     public required string Reason { get; init; }
 }

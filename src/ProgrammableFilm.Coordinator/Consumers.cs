@@ -39,14 +39,35 @@ public sealed class TaskProgressedConsumer(TaskEvents events) : IConsumer<TaskPr
 }
 
 /// <summary>
-/// Retries event handling a few times: a concurrent duplicate hits the ledger's unique key, and SQLite may report
-/// a busy database; on retry the handler sees the committed state and does nothing twice.
+/// Idempotency key: none needed; a heartbeat only moves leases forward and stores numbered log lines once. The
+/// answer lists the attempts the worker must stop.
 /// </summary>
-public sealed class TaskEventsConsumerDefinition<TConsumer> : ConsumerDefinition<TConsumer>
+public sealed class WorkerHeartbeatConsumer(TaskEvents events) : IConsumer<WorkerHeartbeat>
+{
+    public async Task Consume(ConsumeContext<WorkerHeartbeat> context) =>
+        await context.RespondAsync(await events.HeartbeatAsync(context.Message, context.CancellationToken));
+}
+
+/// <summary>
+/// Retries a message in memory, unacknowledged, long enough to ride out a database outage of a few minutes: the
+/// event is applied when the database is back instead of landing in the <c>_error</c> queue. A concurrent duplicate
+/// that hits the ledger's unique key and a busy SQLite database are handled the same way: on retry the handler sees
+/// the committed state and does nothing twice. If the broker connection drops meanwhile, the message is redelivered.
+/// </summary>
+public sealed class EventRetryDefinition<TConsumer> : ConsumerDefinition<TConsumer>
     where TConsumer : class, IConsumer
 {
-    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<TConsumer> consumerConfigurator, IRegistrationContext context)
-    {
-        endpointConfigurator.UseMessageRetry(retry => retry.Intervals(50, 200, 500, 1000, 2000));
-    }
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<TConsumer> consumerConfigurator, IRegistrationContext context) =>
+        endpointConfigurator.UseMessageRetry(retry => retry.Exponential(45, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(500)));
+}
+
+/// <summary>
+/// Retries a request only while its sender still waits (its timeout is under a minute): an unanswered claim is sent
+/// again by the republish sweep, an unanswered heartbeat by the next beat.
+/// </summary>
+public sealed class RequestRetryDefinition<TConsumer> : ConsumerDefinition<TConsumer>
+    where TConsumer : class, IConsumer
+{
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<TConsumer> consumerConfigurator, IRegistrationContext context) =>
+        endpointConfigurator.UseMessageRetry(retry => retry.Intervals(100, 500, 1000, 2000, 5000, 5000, 5000, 5000));
 }

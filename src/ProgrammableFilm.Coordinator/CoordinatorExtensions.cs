@@ -18,7 +18,9 @@ public static class CoordinatorExtensions
         services.AddSingleton<JobSubmission>();
         services.AddSingleton<JobReports>();
         services.AddSingleton<ShotFinisher>();
+        services.AddSingleton<UsageLedger>();
         services.AddSingleton<TaskEvents>();
+        services.AddSingleton<JobControl>();
         services.AddSingleton<Dispatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<Dispatcher>());
         return services;
@@ -27,9 +29,10 @@ public static class CoordinatorExtensions
     /// <summary>Registers the coordinator's consumers on the bus the host configures.</summary>
     public static void AddCoordinatorConsumers(this IBusRegistrationConfigurator bus)
     {
-        bus.AddConsumer<ClaimAttemptConsumer>();
-        bus.AddConsumer<TaskSucceededConsumer, TaskEventsConsumerDefinition<TaskSucceededConsumer>>();
-        bus.AddConsumer<TaskFailedConsumer, TaskEventsConsumerDefinition<TaskFailedConsumer>>();
-        bus.AddConsumer<TaskProgressedConsumer>();
+        bus.AddConsumer<ClaimAttemptConsumer, RequestRetryDefinition<ClaimAttemptConsumer>>();
+        bus.AddConsumer<WorkerHeartbeatConsumer, RequestRetryDefinition<WorkerHeartbeatConsumer>>();
+        bus.AddConsumer<TaskSucceededConsumer, EventRetryDefinition<TaskSucceededConsumer>>();
+        bus.AddConsumer<TaskFailedConsumer, EventRetryDefinition<TaskFailedConsumer>>();
+        bus.AddConsumer<TaskProgressedConsumer, EventRetryDefinition<TaskProgressedConsumer>>();
     }
 }

@@ -18,6 +18,29 @@ public sealed record CoordinatorOptions
     /// <summary>An attempt published this long ago and still unclaimed is published again (the message may be lost).</summary>
     public TimeSpan RepublishAfter { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>A claimed attempt not heard from for this long is declared Lost and its task runs again.</summary>
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often the lease sweep runs (Hangfire, seconds granularity).</summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>First retry delay of a transient failure; doubled for each further failure of the task.</summary>
+    public TimeSpan RetryBackoff { get; init; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan RetryBackoffMax { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>A task lost this many times fails: it is probably what kills its workers.</summary>
+    public int MaxLostAttempts { get; init; } = 5;
+
+    /// <summary>Failures of one worker on one job's tasks that block it for that job (0: never).</summary>
+    public int BlocklistThreshold { get; init; } = 3;
+
+    /// <summary>A blocked worker is forgiven after this long.</summary>
+    public TimeSpan BlocklistForgiveAfter { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Intermediate frames of a finished shot are deleted this long after it finished (its MP4 and manifest stay).</summary>
+    public TimeSpan FrameRetention { get; init; } = TimeSpan.FromDays(7);
+
     /// <summary>The pool that runs each engine's tasks.</summary>
     public string Pool { get; init; } = "cpu";
 
@@ -38,6 +61,14 @@ public sealed record CoordinatorOptions
             MaxQueuedPerPool = section.GetValue("MaxQueuedPerPool", options.MaxQueuedPerPool),
             PollInterval = section.GetValue("PollInterval", options.PollInterval),
             RepublishAfter = section.GetValue("RepublishAfter", options.RepublishAfter),
+            LeaseDuration = section.GetValue("LeaseDuration", options.LeaseDuration),
+            SweepInterval = section.GetValue("SweepInterval", options.SweepInterval),
+            RetryBackoff = section.GetValue("RetryBackoff", options.RetryBackoff),
+            RetryBackoffMax = section.GetValue("RetryBackoffMax", options.RetryBackoffMax),
+            MaxLostAttempts = section.GetValue("MaxLostAttempts", options.MaxLostAttempts),
+            BlocklistThreshold = section.GetValue("BlocklistThreshold", options.BlocklistThreshold),
+            BlocklistForgiveAfter = section.GetValue("BlocklistForgiveAfter", options.BlocklistForgiveAfter),
+            FrameRetention = section.GetValue("FrameRetention", options.FrameRetention),
             Pool = section.GetValue("Pool", options.Pool)!,
             Prices = prices.Count == 0 ? PriceTable.Default : new PriceTable(PriceTable.Default.Prices.Where(d => prices.All(p => p.Sku != d.Sku)).Concat(prices)),
         };

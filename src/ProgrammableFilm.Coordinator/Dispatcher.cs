@@ -23,8 +23,6 @@ public sealed class Dispatcher(
     TimeProvider time,
     ILogger<Dispatcher> logger) : BackgroundService
 {
-    private long _lastSweep;
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -32,14 +30,6 @@ public sealed class Dispatcher(
             try
             {
                 await DispatchReadyAsync(stoppingToken);
-
-                // The sweep is a safety net for lost sends, not part of dispatch: once per poll interval, not on
-                // every wake-up a task's success causes.
-                if (_lastSweep == 0 || time.GetElapsedTime(_lastSweep) >= options.PollInterval)
-                {
-                    _lastSweep = time.GetTimestamp();
-                    await RepublishUnclaimedAsync(stoppingToken);
-                }
             }
             catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
@@ -72,10 +62,15 @@ public sealed class Dispatcher(
                 return dispatched;
             }
 
-            var candidates = await db.Tasks
-                .Where(t => t.State == RenderTaskState.Ready)
-                .OrderBy(t => t.Lane).ThenByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.FirstFrame)
-                .Select(t => t.Id)
+            // A task waits out its retry backoff; a paused, waiting or finished job gets no new attempts.
+            var now = time.GetUtcNow().UtcDateTime;
+            var candidates = await (
+                from task in db.Tasks
+                join job in db.Jobs on task.JobId equals job.Id
+                where task.State == RenderTaskState.Ready && (task.NotBefore == null || task.NotBefore <= now)
+                    && (job.State == JobState.Queued || job.State == JobState.Running) && !job.Paused
+                orderby task.Lane, task.Priority descending, task.CreatedAt, task.FirstFrame
+                select task.Id)
                 .Take(room)
                 .ToListAsync(cancellationToken);
             if (candidates.Count == 0)
@@ -150,7 +145,11 @@ public sealed class Dispatcher(
         return messages;
     }
 
-    private async Task RepublishUnclaimedAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends again the attempts published long ago and still unclaimed: the message may have been lost with a broker
+    /// restart or dropped by a worker whose claim timed out. Run by the maintenance schedule, not on every pass.
+    /// </summary>
+    public async Task<int> RepublishUnclaimedAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         var staleBefore = now - options.RepublishAfter;
@@ -170,6 +169,8 @@ public sealed class Dispatcher(
             await db.Attempts.Where(a => a.Id == item.AttemptId && a.State == AttemptState.Queued)
                 .ExecuteUpdateAsync(set => set.SetProperty(a => a.PublishedAt, now), cancellationToken);
         }
+
+        return stale.Count;
     }
 
     private async Task SendAsync(Contract.RenderTask message, CancellationToken cancellationToken)
@@ -198,5 +199,6 @@ public sealed class Dispatcher(
         StartKeyframe = task.StartKeyframe,
         EndKeyframe = task.EndKeyframe,
         ShotFolder = shot.Folder,
+        MaxFrameBatch = task.MaxFrameBatch,
     };
 }

@@ -19,7 +19,11 @@ public sealed record JobStatus(
     int TasksSucceeded,
     double Progress,
     decimal Cost,
-    IReadOnlyList<ShotStatus> Shots);
+    IReadOnlyList<ShotStatus> Shots,
+    bool Paused = false,
+    int Retries = 0,
+    IReadOnlyList<Guid>? After = null,
+    IReadOnlyList<string>? BlockedWorkers = null);
 
 /// <summary>One shot's state and outputs (paths relative to the storage root).</summary>
 public sealed record ShotStatus(
@@ -57,8 +61,16 @@ public sealed record ShotCost(Guid ShotId, string Name, decimal Cost, double Dev
 
 public sealed record SkuCost(string DeviceSku, decimal DollarsPerHour, decimal Cost, double DeviceSeconds);
 
+/// <summary>One attempt's log.</summary>
+public sealed record AttemptLog(string Task, int Attempt, Guid AttemptId, string State, string? Worker, string? FailureClass, string? Error, IReadOnlyList<LogLine> Lines);
+
+public sealed record LogLine(DateTime At, string Level, string Message);
+
+/// <summary>A worker as the fleet view shows it: <c>idle</c>, <c>busy</c> or <c>lost</c> (silent for longer than a lease).</summary>
+public sealed record WorkerStatus(string Id, string Pool, string DeviceSku, int DeviceCount, int Slots, string Hostname, string State, DateTime LastSeenAt, int RunningAttempts);
+
 /// <summary>Read-side queries over the farm database.</summary>
-public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory)
+public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, CoordinatorOptions options, TimeProvider time)
 {
     public async Task<JobStatus?> StatusAsync(Guid jobId, CancellationToken cancellationToken)
     {
@@ -108,7 +120,54 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory)
             tasks.Count(t => t.State == RenderTaskState.Succeeded),
             job.State == JobState.Succeeded ? 1 : ProgressOf(tasks),
             usage.Sum(u => u.Cost),
-            shotStatuses);
+            shotStatuses,
+            job.Paused,
+            job.Retries,
+            await db.JobDependencies.Where(d => d.JobId == jobId).Select(d => d.DependsOnJobId).ToListAsync(cancellationToken),
+            await db.JobWorkerFailures.Where(f => f.JobId == jobId && f.BlockedAt != null).Select(f => f.WorkerId).OrderBy(w => w).ToListAsync(cancellationToken));
+    }
+
+    /// <summary>The logs of a job's attempts, optionally of one task (by key) and one attempt number; null for an unknown job.</summary>
+    public async Task<IReadOnlyList<AttemptLog>?> LogsAsync(Guid jobId, string? taskKey, int? attemptNumber, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        if (!await db.Jobs.AnyAsync(j => j.Id == jobId, cancellationToken))
+        {
+            return null;
+        }
+
+        var attempts = await (
+            from attempt in db.Attempts
+            join task in db.Tasks on attempt.TaskId equals task.Id
+            where task.JobId == jobId && (taskKey == null || task.Key == taskKey) && (attemptNumber == null || attempt.Number == attemptNumber)
+            orderby task.FirstFrame, task.Kind, attempt.Number
+            select new { task.Key, attempt.Number, attempt.Id, attempt.State, attempt.WorkerId, attempt.FailureClass, attempt.Error })
+            .AsNoTracking()
+            .ToListAsync(cancellationToken);
+        var ids = attempts.Select(a => a.Id).ToList();
+        var lines = (await db.AttemptLogLines.AsNoTracking().Where(l => ids.Contains(l.AttemptId)).ToListAsync(cancellationToken))
+            .ToLookup(l => l.AttemptId);
+        return attempts
+            .Select(a => new AttemptLog(a.Key, a.Number, a.Id, a.State.ToString(), a.WorkerId, a.FailureClass, a.Error, lines[a.Id].OrderBy(l => l.Seq).Select(l => new LogLine(l.LoggedAt, l.Level, l.Message)).ToList()))
+            .ToList();
+    }
+
+    /// <summary>The fleet: every worker seen, with its state and the attempts it runs.</summary>
+    public async Task<IReadOnlyList<WorkerStatus>> WorkersAsync(CancellationToken cancellationToken)
+    {
+        var lostBefore = time.GetUtcNow().UtcDateTime - options.LeaseDuration;
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var running = await db.Attempts.Where(a => a.State == AttemptState.Claimed && a.WorkerId != null)
+            .GroupBy(a => a.WorkerId!)
+            .Select(g => new { WorkerId = g.Key, Count = g.Count() })
+            .ToDictionaryAsync(g => g.WorkerId, g => g.Count, StringComparer.Ordinal, cancellationToken);
+        var workers = await db.Workers.AsNoTracking().OrderBy(w => w.Id).ToListAsync(cancellationToken);
+        return workers.Select(w =>
+        {
+            var count = running.GetValueOrDefault(w.Id);
+            var state = w.LastSeenAt < lostBefore ? "lost" : count > 0 ? "busy" : "idle";
+            return new WorkerStatus(w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname, state, w.LastSeenAt, count);
+        }).ToList();
     }
 
     /// <summary>Where a shot's files are, for downloads.</summary>

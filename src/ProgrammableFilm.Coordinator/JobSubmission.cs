@@ -8,9 +8,17 @@ using ProgrammableFilm.Storage;
 
 namespace ProgrammableFilm.Coordinator;
 
-/// <summary>Writes a validated job, its shots and every shot's task graph in one transaction.</summary>
-public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactory, TimeProvider time, DispatchSignal dispatchSignal)
+/// <summary>A spec that is valid on its own but not against the farm's state (for example <c>after</c> names an unknown job).</summary>
+public sealed class SpecRejectedException(IReadOnlyList<SpecError> errors)
+    : Exception(string.Join("; ", errors.Select(e => $"{e.Field}: {e.Message}")))
 {
+    public IReadOnlyList<SpecError> Errors { get; } = errors;
+}
+
+/// <summary>Writes a validated job, its shots and every shot's task graph in one transaction.</summary>
+public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactory, ShotFinisher finisher, TimeProvider time, DispatchSignal dispatchSignal)
+{
+    /// <summary>Plans and writes the job; throws <see cref="SpecRejectedException"/>, having written nothing, when <c>after</c> names a job that does not exist.</summary>
     public async Task<Job> SubmitAsync(JobSpec spec, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
@@ -21,20 +29,47 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
             Name = spec.Name,
             Lane = spec.Lane.ToString().ToLowerInvariant(),
             Priority = spec.Priority,
-            State = JobState.Queued,
+            State = spec.After.Count == 0 ? JobState.Queued : JobState.Waiting,
+            Retries = spec.Retries,
             SpecJson = JsonSerializer.Serialize(spec, SpecJson.Options),
             CreatedAt = now,
         };
 
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        foreach (var dependency in spec.After)
+        {
+            // Locked so that a job it waits for cannot finish between this check and the commit unseen.
+            await ShotFinisher.LockJobAsync(db, dependency, cancellationToken);
+        }
+
+        var dependencies = await db.Jobs.Where(j => spec.After.Contains(j.Id)).Select(j => new { j.Id, j.State }).ToListAsync(cancellationToken);
+        var unknown = spec.After.Select((id, index) => (id, index)).Where(x => dependencies.All(d => d.Id != x.id)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new SpecRejectedException([.. unknown.Select(x => new SpecError($"after[{x.index}]", $"there is no job {x.id}"))]);
+        }
+
         db.Jobs.Add(job);
+        foreach (var dependency in spec.After)
+        {
+            db.JobDependencies.Add(new JobDependency { JobId = job.Id, DependsOnJobId = dependency });
+        }
+
         for (var ordinal = 0; ordinal < spec.Shots.Count; ordinal++)
         {
             AddShot(db, job, spec.Shots[ordinal], ordinal, now);
         }
 
-        // One SaveChanges is one transaction: a job is either fully planned or not there at all.
         await db.SaveChangesAsync(cancellationToken);
+        if (job.State == JobState.Waiting && !await ShotFinisher.ReleaseIfReadyAsync(db, job.Id, cancellationToken)
+            && dependencies.FirstOrDefault(d => d.State is JobState.Failed or JobState.Cancelled) is { } failed)
+        {
+            await finisher.FailWaitingJobAsync(db, job.Id, $"job {failed.Id}, which it waits for, is {failed.State}", now, cancellationToken);
+        }
+
+        // One transaction: a job is either fully planned or not there at all.
+        await transaction.CommitAsync(cancellationToken);
         dispatchSignal.Wake();
         return job;
     }

@@ -30,21 +30,12 @@ public sealed class ShotFinisher(ShotStorage storage)
         var manifest = await BuildManifestAsync(db, shot, now, cancellationToken);
         await storage.WriteAtomicAsync(shot.ManifestPath, JsonSerializer.SerializeToUtf8Bytes(manifest, SpecJson.Options), cancellationToken);
 
-        var unfinished = await db.Shots.CountAsync(s => s.JobId == shot.JobId && s.State != ShotState.Succeeded, cancellationToken);
-        if (unfinished == 0)
-        {
-            var finished = await db.Jobs.Where(j => j.Id == shot.JobId && (j.State == JobState.Queued || j.State == JobState.Running))
-                .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Succeeded).SetProperty(j => j.FinishedAt, now), cancellationToken);
-            if (finished == 1)
-            {
-                await WriteCostSummaryAsync(db, shot.JobId, cancellationToken);
-            }
-        }
+        await FinishJobIfDoneAsync(db, shot.JobId, now, cancellationToken);
     }
 
     /// <summary>
-    /// Fails the shot and its job (this version does not retry) and stops its tasks that have not started; attempts
-    /// already running finish and are billed.
+    /// Fails the shot and its job at once (a fatal failure, or a task out of retries) and cancels its tasks that
+    /// have not started; attempts already running finish and are billed.
     /// </summary>
     public async Task FailAsync(FarmDbContext db, Guid shotId, string reason, DateTime now, CancellationToken cancellationToken)
     {
@@ -52,24 +43,110 @@ public sealed class ShotFinisher(ShotStorage storage)
         await LockJobAsync(db, shot.JobId, cancellationToken);
         await db.Shots.Where(s => s.Id == shotId && (s.State == ShotState.Queued || s.State == ShotState.Running))
             .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Failed).SetProperty(s => s.Error, reason).SetProperty(s => s.FinishedAt, now), cancellationToken);
-        await db.Tasks.Where(t => t.ShotId == shotId && (t.State == RenderTaskState.Blocked || t.State == RenderTaskState.Ready))
-            .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Failed).SetProperty(t => t.Error, "shot failed").SetProperty(t => t.UpdatedAt, now), cancellationToken);
+        await CancelUnstartedAsync(db, db.Tasks.Where(t => t.ShotId == shotId), $"shot {shot.Name} failed", now, cancellationToken);
         var failed = await db.Jobs.Where(j => j.Id == shot.JobId && (j.State == JobState.Queued || j.State == JobState.Running))
             .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Failed).SetProperty(j => j.Error, $"shot {shot.Name}: {reason}").SetProperty(j => j.FinishedAt, now), cancellationToken);
         if (failed == 1)
         {
-            await WriteCostSummaryAsync(db, shot.JobId, cancellationToken);
+            await OnJobFinishedAsync(db, shot.JobId, JobState.Failed, now, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// Ends the job once every shot has ended: Succeeded if all shots did, else Failed if one failed, else Cancelled.
+    /// </summary>
+    public async Task FinishJobIfDoneAsync(FarmDbContext db, Guid jobId, DateTime now, CancellationToken cancellationToken)
+    {
+        await LockJobAsync(db, jobId, cancellationToken);
+        var shots = await db.Shots.Where(s => s.JobId == jobId).Select(s => new { s.Name, s.State }).ToListAsync(cancellationToken);
+        if (shots.Any(s => s.State is ShotState.Queued or ShotState.Running))
+        {
+            return;
+        }
+
+        var (state, error) = shots.All(s => s.State == ShotState.Succeeded) ? (JobState.Succeeded, (string?)null)
+            : shots.FirstOrDefault(s => s.State == ShotState.Failed) is { } failedShot ? (JobState.Failed, $"shot {failedShot.Name} failed")
+            : (JobState.Cancelled, $"shot {shots.First(s => s.State == ShotState.Cancelled).Name} was cancelled");
+        var finished = await db.Jobs.Where(j => j.Id == jobId && (j.State == JobState.Queued || j.State == JobState.Running))
+            .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, state).SetProperty(j => j.Error, error).SetProperty(j => j.FinishedAt, now), cancellationToken);
+        if (finished == 1)
+        {
+            await OnJobFinishedAsync(db, jobId, state, now, cancellationToken);
+        }
+    }
+
+    /// <summary>Writes the job's cost summary and releases or fails the jobs waiting for it (transitively).</summary>
+    public async Task OnJobFinishedAsync(FarmDbContext db, Guid jobId, JobState state, DateTime now, CancellationToken cancellationToken)
+    {
+        await WriteCostSummaryAsync(db, jobId, cancellationToken);
+        var finished = new Queue<(Guid JobId, JobState State)>([(jobId, state)]);
+        while (finished.TryDequeue(out var next))
+        {
+            var waiting = await db.JobDependencies.Where(d => d.DependsOnJobId == next.JobId)
+                .Join(db.Jobs.Where(j => j.State == JobState.Waiting), d => d.JobId, j => j.Id, (d, j) => j.Id)
+                .ToListAsync(cancellationToken);
+            foreach (var dependant in waiting)
+            {
+                await LockJobAsync(db, dependant, cancellationToken);
+                if (next.State == JobState.Succeeded)
+                {
+                    await ReleaseIfReadyAsync(db, dependant, cancellationToken);
+                }
+                else if (await FailWaitingJobAsync(db, dependant, $"job {next.JobId}, which it waits for, is {next.State}", now, cancellationToken))
+                {
+                    finished.Enqueue((dependant, JobState.Failed));
+                }
+            }
+        }
+    }
+
+    /// <summary>A Waiting job whose dependencies have all succeeded becomes Queued (the dispatcher then takes its tasks).</summary>
+    public static async Task<bool> ReleaseIfReadyAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
+    {
+        var unmet = await db.JobDependencies.Where(d => d.JobId == jobId)
+            .Join(db.Jobs, d => d.DependsOnJobId, j => j.Id, (d, j) => j.State)
+            .CountAsync(s => s != JobState.Succeeded, cancellationToken);
+        return unmet == 0 && await db.Jobs.Where(j => j.Id == jobId && j.State == JobState.Waiting)
+            .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Queued), cancellationToken) == 1;
+    }
+
+    /// <summary>Fails a Waiting job (a job it waits for failed or was cancelled) with the reason, shots and tasks included.</summary>
+    public async Task<bool> FailWaitingJobAsync(FarmDbContext db, Guid jobId, string reason, DateTime now, CancellationToken cancellationToken)
+    {
+        var failed = await db.Jobs.Where(j => j.Id == jobId && j.State == JobState.Waiting)
+            .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Failed).SetProperty(j => j.Error, reason).SetProperty(j => j.FinishedAt, now), cancellationToken);
+        if (failed == 0)
+        {
+            return false;
+        }
+
+        await db.Shots.Where(s => s.JobId == jobId && (s.State == ShotState.Queued || s.State == ShotState.Running))
+            .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Failed).SetProperty(s => s.Error, reason).SetProperty(s => s.FinishedAt, now), cancellationToken);
+        await CancelUnstartedAsync(db, db.Tasks.Where(t => t.JobId == jobId), reason, now, cancellationToken);
+        await WriteCostSummaryAsync(db, jobId, cancellationToken);
+        return true;
+    }
+
+    /// <summary>
+    /// Cancels the tasks that have not started (and their queued attempts: a worker's claim of one is refused).
+    /// Running attempts are left to finish or to be stopped by their worker's next heartbeat.
+    /// </summary>
+    public static async Task CancelUnstartedAsync(FarmDbContext db, IQueryable<Data.Entities.RenderTask> tasks, string reason, DateTime now, CancellationToken cancellationToken)
+    {
+        var unstarted = tasks.Where(t => t.State == RenderTaskState.Blocked || t.State == RenderTaskState.Ready || t.State == RenderTaskState.Dispatched);
+        await db.Attempts.Where(a => a.State == AttemptState.Queued && unstarted.Select(t => t.CurrentAttemptId).Contains(a.Id))
+            .ExecuteUpdateAsync(set => set.SetProperty(a => a.State, AttemptState.Cancelled).SetProperty(a => a.FinishedAt, now).SetProperty(a => a.Error, reason), cancellationToken);
+        await unstarted.ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Cancelled).SetProperty(t => t.Error, reason).SetProperty(t => t.UpdatedAt, now), cancellationToken);
     }
 
     /// <summary>
     /// Serialises the roll-up of one job's shots: two shots finishing at once would otherwise each see the other as
     /// unfinished, and the job would never be marked done.
     /// </summary>
-    private static Task LockJobAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken) =>
+    public static Task LockJobAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken) =>
         db.Jobs.Where(j => j.Id == jobId).ExecuteUpdateAsync(set => set.SetProperty(j => j.Priority, j => j.Priority), cancellationToken);
 
-    private async Task WriteCostSummaryAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
+    public async Task WriteCostSummaryAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
     {
         var cost = await JobReports.CostAsync(db, jobId, cancellationToken);
         await storage.WriteAtomicAsync(ShotStorage.CostSummaryPath(jobId), JsonSerializer.SerializeToUtf8Bytes(cost, SpecJson.Options), cancellationToken);
@@ -100,7 +177,7 @@ public sealed class ShotFinisher(ShotStorage storage)
             .Select(x =>
             {
                 var bill = usage.SingleOrDefault(u => u.AttemptId == x.Attempt.Id);
-                return new ManifestAttempt(x.Task.Key, x.Task.Kind, x.Attempt.Id, x.Attempt.Number, x.Attempt.State.ToString(), x.Attempt.WorkerId, bill?.DeviceSku, bill?.DeviceCount, bill?.DeviceSeconds, bill?.Cost, OwnFacts(x.Attempt.Id) is { Count: > 0 } own ? own : null);
+                return new ManifestAttempt(x.Task.Key, x.Task.Kind, x.Attempt.Id, x.Attempt.Number, x.Attempt.State.ToString(), x.Attempt.WorkerId, bill?.DeviceSku, bill?.DeviceCount, bill?.DeviceSeconds, bill?.Cost, OwnFacts(x.Attempt.Id) is { Count: > 0 } own ? own : null, x.Attempt.FailureClass, x.Attempt.Error);
             })
             .ToList();
 
@@ -140,6 +217,6 @@ public sealed record ManifestJob(Guid Id, string Project, string? Name, string L
 
 public sealed record ManifestShot(Guid Id, string Name, string Prompt, string Engine, double DurationSeconds, int Fps, int Width, int Height, int FrameCount, int Steps, double Guidance, long Seed, int KeyframeInterval);
 
-public sealed record ManifestAttempt(string Task, string Kind, Guid Attempt, int Number, string State, string? Worker, string? DeviceSku, int? DeviceCount, double? DeviceSeconds, decimal? Cost, IReadOnlyDictionary<string, string>? Facts);
+public sealed record ManifestAttempt(string Task, string Kind, Guid Attempt, int Number, string State, string? Worker, string? DeviceSku, int? DeviceCount, double? DeviceSeconds, decimal? Cost, IReadOnlyDictionary<string, string>? Facts, string? FailureClass, string? Reason);
 
 public sealed record ManifestUsage(string Currency, decimal Cost, double DeviceSeconds, double EnergyKilowattHours, bool EnergyEstimated);

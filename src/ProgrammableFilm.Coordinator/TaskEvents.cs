@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 using ProgrammableFilm.Contracts;
 using ProgrammableFilm.Data;
 using ProgrammableFilm.Data.Entities;
-using ProgrammableFilm.Domain.Costs;
+using ProgrammableFilm.Domain.Scheduling;
 using Entities = ProgrammableFilm.Data.Entities;
 
 namespace ProgrammableFilm.Coordinator;
@@ -20,31 +20,64 @@ public sealed record ClaimDecision(bool Granted, string Reason);
 public sealed class TaskEvents(
     IDbContextFactory<FarmDbContext> contextFactory,
     CoordinatorOptions options,
+    UsageLedger ledger,
     ShotFinisher shotFinisher,
     DispatchSignal dispatchSignal,
     TimeProvider time,
     ILogger<TaskEvents> logger)
 {
+    private const int MaxLogLineLength = 4000;
+
     public async Task<ClaimDecision> ClaimAsync(ClaimAttempt claim, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        await UpsertWorkerAsync(db, claim.WorkerId, claim.Pool, claim.DeviceSku, claim.DeviceCount, claim.Hostname, slots: null, now, cancellationToken);
         var context = await LoadAsync(db, claim.AttemptId, cancellationToken);
         if (context is null)
         {
+            await transaction.CommitAsync(cancellationToken);
             return new ClaimDecision(false, "unknown attempt");
         }
 
         var (attempt, task) = context.Value;
+        if (attempt.State != AttemptState.Queued)
+        {
+            // A redelivered message finds its attempt Claimed (or already finished) and is refused.
+            await transaction.CommitAsync(cancellationToken);
+            return new ClaimDecision(false, $"attempt is {attempt.State}, not Queued");
+        }
 
-        // Only one claim can move the attempt out of Queued: a redelivered message finds it Claimed and is refused.
+        var job = await db.Jobs.AsNoTracking().Where(j => j.Id == task.JobId).Select(j => new { j.State, j.Paused }).SingleAsync(cancellationToken);
+        var refusal = job.State is not (JobState.Queued or JobState.Running) ? $"job is {job.State}"
+            : job.Paused ? "job is paused"
+            : await IsBlockedAsync(db, task.JobId, claim.WorkerId, claim.Pool, now, cancellationToken) ? $"worker {claim.WorkerId} is blocked for job {task.JobId} after repeated failures"
+            : null;
+        if (refusal is not null)
+        {
+            // The attempt will never run: retire it and hand the task back to the dispatcher, which gives it a new
+            // attempt when the job may run again (another worker is likely to take that one).
+            await SupersedeAsync(db, attempt.Id, task.Id, refusal, now, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            dispatchSignal.Wake();
+            return new ClaimDecision(false, refusal);
+        }
+
+        // Only one claim can move the attempt out of Queued: of two concurrent claims, the second updates no row.
         var claimed = await db.Attempts
             .Where(a => a.Id == claim.AttemptId && a.State == AttemptState.Queued)
-            .ExecuteUpdateAsync(set => set.SetProperty(a => a.State, AttemptState.Claimed).SetProperty(a => a.WorkerId, claim.WorkerId).SetProperty(a => a.ClaimedAt, now), cancellationToken);
+            .ExecuteUpdateAsync(
+                set => set.SetProperty(a => a.State, AttemptState.Claimed)
+                    .SetProperty(a => a.WorkerId, claim.WorkerId)
+                    .SetProperty(a => a.ClaimedAt, now)
+                    .SetProperty(a => a.LastHeartbeatAt, now)
+                    .SetProperty(a => a.LeaseExpiresAt, now + options.LeaseDuration),
+                cancellationToken);
         if (claimed == 0)
         {
-            return new ClaimDecision(false, $"attempt is {attempt.State}, not Queued");
+            await transaction.CommitAsync(cancellationToken);
+            return new ClaimDecision(false, "attempt was claimed by another worker");
         }
 
         var running = await db.Tasks
@@ -58,13 +91,69 @@ public sealed class TaskEvents(
             return new ClaimDecision(false, "attempt was superseded");
         }
 
-        await UpsertWorkerAsync(db, claim, now, cancellationToken);
         await db.Shots.Where(s => s.Id == task.ShotId && s.State == ShotState.Queued)
             .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Running), cancellationToken);
         await db.Jobs.Where(j => j.Id == task.JobId && j.State == JobState.Queued)
             .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Running), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return new ClaimDecision(true, "claimed");
+    }
+
+    /// <summary>
+    /// Renews the leases of the attempts a worker still holds, stores their new log lines and says which of them
+    /// to stop (lost, cancelled or superseded meanwhile).
+    /// </summary>
+    public async Task<HeartbeatAcknowledged> HeartbeatAsync(WorkerHeartbeat heartbeat, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        await UpsertWorkerAsync(db, heartbeat.WorkerId, heartbeat.Pool, heartbeat.DeviceSku, heartbeat.DeviceCount, heartbeat.Hostname, heartbeat.Slots, now, cancellationToken);
+        var ids = heartbeat.Attempts.Select(a => a.AttemptId).ToList();
+        var rows = await (
+            from attempt in db.Attempts
+            join task in db.Tasks on attempt.TaskId equals task.Id
+            where ids.Contains(attempt.Id)
+            select new { attempt.Id, attempt.State, attempt.WorkerId, TaskId = task.Id, task.CurrentAttemptId, TaskState = task.State })
+            .AsNoTracking()
+            .ToDictionaryAsync(r => r.Id, cancellationToken);
+        var stop = new List<StopAttempt>();
+        foreach (var held in heartbeat.Attempts)
+        {
+            if (!rows.TryGetValue(held.AttemptId, out var row))
+            {
+                stop.Add(new StopAttempt { AttemptId = held.AttemptId, Reason = "the coordinator does not know this attempt" });
+                continue;
+            }
+
+            await StoreLogAsync(db, held.AttemptId, held.Log, cancellationToken);
+            if (row.State != AttemptState.Claimed || !string.Equals(row.WorkerId, heartbeat.WorkerId, StringComparison.Ordinal))
+            {
+                stop.Add(new StopAttempt { AttemptId = held.AttemptId, Reason = $"attempt is {row.State}" });
+                continue;
+            }
+
+            // A cancelled task's attempt keeps its lease until the worker reports it stopped, so that it is billed
+            // for the time it really ran rather than declared lost.
+            await db.Attempts.Where(a => a.Id == held.AttemptId && a.State == AttemptState.Claimed)
+                .ExecuteUpdateAsync(
+                    set => set.SetProperty(a => a.LastHeartbeatAt, now)
+                        .SetProperty(a => a.LeaseExpiresAt, now + options.LeaseDuration)
+                        .SetProperty(a => a.DeviceSeconds, held.DeviceSeconds),
+                    cancellationToken);
+            if (row.CurrentAttemptId != held.AttemptId || row.TaskState != RenderTaskState.Running)
+            {
+                stop.Add(new StopAttempt { AttemptId = held.AttemptId, Reason = $"task is {row.TaskState}" });
+                continue;
+            }
+
+            var fraction = held.Total <= 0 ? 0 : Math.Clamp((double)held.Completed / held.Total, 0, 1);
+            await db.Tasks.Where(t => t.Id == row.TaskId && t.CurrentAttemptId == held.AttemptId && t.State == RenderTaskState.Running)
+                .ExecuteUpdateAsync(set => set.SetProperty(t => t.Progress, fraction), cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return new HeartbeatAcknowledged { Stop = [.. stop] };
     }
 
     public async Task ProgressAsync(TaskProgressed progress, CancellationToken cancellationToken)
@@ -88,11 +177,18 @@ public sealed class TaskEvents(
         }
 
         var (attempt, task) = context.Value;
-        await RecordUsageAsync(db, attempt, task, succeeded.WorkerId, succeeded.Usage, "succeeded", now, cancellationToken);
+        await ledger.RecordAsync(db, attempt, task, succeeded.WorkerId, succeeded.Usage, "succeeded", now, cancellationToken);
+        await StoreLogAsync(db, attempt.Id, succeeded.Log, cancellationToken);
         var result = JsonSerializer.Serialize(new AttemptResult(succeeded.Outputs, succeeded.Metrics, succeeded.Facts, succeeded.UnknownWords), SpecJson.Options);
         var finished = await db.Attempts
             .Where(a => a.Id == attempt.Id && a.State == AttemptState.Claimed)
-            .ExecuteUpdateAsync(set => set.SetProperty(a => a.State, AttemptState.Succeeded).SetProperty(a => a.FinishedAt, now).SetProperty(a => a.ReportedAt, succeeded.ReportedAt).SetProperty(a => a.ResultJson, result), cancellationToken);
+            .ExecuteUpdateAsync(
+                set => set.SetProperty(a => a.State, AttemptState.Succeeded)
+                    .SetProperty(a => a.FinishedAt, now)
+                    .SetProperty(a => a.ReportedAt, succeeded.ReportedAt)
+                    .SetProperty(a => a.DeviceSeconds, succeeded.Usage.DeviceSeconds)
+                    .SetProperty(a => a.ResultJson, result),
+                cancellationToken);
         var won = finished == 1 && await db.Tasks
             .Where(t => t.Id == task.Id && t.CurrentAttemptId == attempt.Id && t.State == RenderTaskState.Running)
             .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Succeeded).SetProperty(t => t.Progress, 1.0).SetProperty(t => t.UpdatedAt, now), cancellationToken) == 1;
@@ -114,6 +210,10 @@ public sealed class TaskEvents(
         }
     }
 
+    /// <summary>
+    /// Bills the failed attempt and decides its task by failure class: retry with backoff (transient), retry with a
+    /// smaller batch (out of memory), fail the shot (fatal, or out of retries), or nothing (stopped on request).
+    /// </summary>
     public async Task FailedAsync(TaskFailed failed, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
@@ -127,21 +227,78 @@ public sealed class TaskEvents(
         }
 
         var (attempt, task) = context.Value;
-        await RecordUsageAsync(db, attempt, task, failed.WorkerId, failed.Usage, "failed", now, cancellationToken);
-        var reason = $"{task.Key} ({failed.Classification}): {failed.Reason}";
+        var failure = FailurePolicy.Parse(failed.Classification);
+        await ledger.RecordAsync(db, attempt, task, failed.WorkerId, failed.Usage, failure == FailureClass.Cancelled ? "cancelled" : "failed", now, cancellationToken);
+        await StoreLogAsync(db, attempt.Id, failed.Log, cancellationToken);
+        var reason = $"{task.Key} ({failed.Classification}): {Sanitize(failed.Reason)}";
         var finished = await db.Attempts
             .Where(a => a.Id == attempt.Id && a.State == AttemptState.Claimed)
-            .ExecuteUpdateAsync(set => set.SetProperty(a => a.State, AttemptState.Failed).SetProperty(a => a.FinishedAt, now).SetProperty(a => a.ReportedAt, failed.ReportedAt).SetProperty(a => a.Error, reason), cancellationToken);
-        var won = finished == 1 && await db.Tasks
-            .Where(t => t.Id == task.Id && t.CurrentAttemptId == attempt.Id && t.State == RenderTaskState.Running)
-            .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Failed).SetProperty(t => t.Error, reason).SetProperty(t => t.UpdatedAt, now), cancellationToken) == 1;
-        if (won)
+            .ExecuteUpdateAsync(
+                set => set.SetProperty(a => a.State, failure == FailureClass.Cancelled ? AttemptState.Cancelled : AttemptState.Failed)
+                    .SetProperty(a => a.FinishedAt, now)
+                    .SetProperty(a => a.ReportedAt, failed.ReportedAt)
+                    .SetProperty(a => a.DeviceSeconds, failed.Usage.DeviceSeconds)
+                    .SetProperty(a => a.FailureClass, failed.Classification)
+                    .SetProperty(a => a.Error, reason),
+                cancellationToken);
+        var retryScheduled = false;
+        if (finished == 1)
         {
-            await shotFinisher.FailAsync(db, task.ShotId, reason, now, cancellationToken);
+            if (failure != FailureClass.Cancelled)
+            {
+                await CountWorkerFailureAsync(db, task.JobId, failed.WorkerId, now, cancellationToken);
+            }
+
+            var retries = await db.Jobs.Where(j => j.Id == task.JobId).Select(j => j.Retries).SingleAsync(cancellationToken);
+            var decision = FailurePolicy.Decide(failure, task.Failures, retries, task.MaxFrameBatch, task.LastFrame - task.FirstFrame + 1, options.RetryBackoff, options.RetryBackoffMax, reason);
+            retryScheduled = await ApplyAsync(db, task, attempt.Id, decision, now, cancellationToken);
         }
 
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        if (retryScheduled)
+        {
+            dispatchSignal.Wake();
+        }
+    }
+
+    private async Task<bool> ApplyAsync(FarmDbContext db, Entities.RenderTask task, Guid attemptId, FailureDecision decision, DateTime now, CancellationToken cancellationToken)
+    {
+        switch (decision)
+        {
+            case FailureDecision.Retry retry:
+                var notBefore = retry.Delay > TimeSpan.Zero ? now + retry.Delay : (DateTime?)null;
+                var requeued = await db.Tasks
+                    .Where(t => t.Id == task.Id && t.CurrentAttemptId == attemptId && t.State == RenderTaskState.Running)
+                    .ExecuteUpdateAsync(
+                        set => set.SetProperty(t => t.State, RenderTaskState.Ready)
+                            .SetProperty(t => t.CurrentAttemptId, (Guid?)null)
+                            .SetProperty(t => t.Failures, t => t.Failures + 1)
+                            .SetProperty(t => t.NotBefore, notBefore)
+                            .SetProperty(t => t.MaxFrameBatch, retry.MaxFrameBatch)
+                            .SetProperty(t => t.ReadyAt, now)
+                            .SetProperty(t => t.Progress, 0.0)
+                            .SetProperty(t => t.UpdatedAt, now),
+                        cancellationToken);
+                if (requeued == 1)
+                {
+                    logger.LogInformation("Task {TaskKey} of job {JobId} will run again in {Delay} (failure {Failure})", task.Key, task.JobId, retry.Delay, task.Failures + 1);
+                }
+
+                return requeued == 1;
+            case FailureDecision.Fail fail:
+                var won = await db.Tasks
+                    .Where(t => t.Id == task.Id && t.CurrentAttemptId == attemptId && t.State == RenderTaskState.Running)
+                    .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Failed).SetProperty(t => t.Error, fail.Reason).SetProperty(t => t.UpdatedAt, now), cancellationToken);
+                if (won == 1)
+                {
+                    await shotFinisher.FailAsync(db, task.ShotId, fail.Reason, now, cancellationToken);
+                }
+
+                return false;
+            default:
+                return false;
+        }
     }
 
     private static async Task<(Attempt Attempt, Entities.RenderTask Task)?> LoadAsync(FarmDbContext db, Guid attemptId, CancellationToken cancellationToken)
@@ -156,39 +313,85 @@ public sealed class TaskEvents(
         return (attempt, task);
     }
 
-    /// <summary>
-    /// Bills the attempt once. A concurrent duplicate inserting the same attempt id violates the unique index; the
-    /// consumer's retry then finds the row and skips.
-    /// </summary>
-    private async Task RecordUsageAsync(FarmDbContext db, Attempt attempt, Entities.RenderTask task, string workerId, DeviceUsage usage, string outcome, DateTime now, CancellationToken cancellationToken)
+    /// <summary>Retires a Queued attempt that must not run and gives its task back to the dispatcher.</summary>
+    private static async Task SupersedeAsync(FarmDbContext db, Guid attemptId, Guid taskId, string reason, DateTime now, CancellationToken cancellationToken)
     {
-        if (await db.Usage.AnyAsync(u => u.AttemptId == attempt.Id, cancellationToken))
+        var retired = await db.Attempts.Where(a => a.Id == attemptId && a.State == AttemptState.Queued)
+            .ExecuteUpdateAsync(set => set.SetProperty(a => a.State, AttemptState.Superseded).SetProperty(a => a.FinishedAt, now).SetProperty(a => a.Error, reason), cancellationToken);
+        if (retired == 1)
+        {
+            await db.Tasks.Where(t => t.Id == taskId && t.CurrentAttemptId == attemptId && t.State == RenderTaskState.Dispatched)
+                .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Ready).SetProperty(t => t.CurrentAttemptId, (Guid?)null).SetProperty(t => t.ReadyAt, now).SetProperty(t => t.UpdatedAt, now), cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// True when the worker is blocked for the job and someone else could take the work. A blocked worker is
+    /// forgiven (its count reset) when its time is up or when every live worker of its pool is blocked too: a job
+    /// must never be stuck on its own blocklist.
+    /// </summary>
+    private async Task<bool> IsBlockedAsync(FarmDbContext db, Guid jobId, string workerId, string pool, DateTime now, CancellationToken cancellationToken)
+    {
+        var entry = await db.JobWorkerFailures.AsNoTracking().SingleOrDefaultAsync(f => f.JobId == jobId && f.WorkerId == workerId, cancellationToken);
+        if (entry?.BlockedAt is null)
+        {
+            return false;
+        }
+
+        var liveSince = now - options.LeaseDuration;
+        var blocked = db.JobWorkerFailures.Where(f => f.JobId == jobId && f.BlockedAt != null).Select(f => f.WorkerId);
+        var others = await db.Workers.CountAsync(w => w.Pool == pool && w.Id != workerId && w.LastSeenAt >= liveSince && !blocked.Contains(w.Id), cancellationToken);
+        if (WorkerBlocklist.Refuses(entry.BlockedAt, now, options.BlocklistForgiveAfter, others))
+        {
+            return true;
+        }
+
+        await db.JobWorkerFailures.Where(f => f.JobId == jobId && f.WorkerId == workerId)
+            .ExecuteUpdateAsync(set => set.SetProperty(f => f.BlockedAt, (DateTime?)null).SetProperty(f => f.Failures, 0), cancellationToken);
+        logger.LogInformation("Worker {WorkerId} forgiven for job {JobId} ({Why})", workerId, jobId, others == 0 ? "no other worker can take its tasks" : "its block expired");
+        return false;
+    }
+
+    private async Task CountWorkerFailureAsync(FarmDbContext db, Guid jobId, string workerId, DateTime now, CancellationToken cancellationToken)
+    {
+        var entry = await db.JobWorkerFailures.SingleOrDefaultAsync(f => f.JobId == jobId && f.WorkerId == workerId, cancellationToken);
+        if (entry is null)
+        {
+            entry = new JobWorkerFailures { JobId = jobId, WorkerId = workerId };
+            db.JobWorkerFailures.Add(entry);
+        }
+
+        entry.Failures++;
+        if (entry.BlockedAt is null && WorkerBlocklist.Blocks(entry.Failures, options.BlocklistThreshold))
+        {
+            entry.BlockedAt = now;
+            logger.LogWarning("Worker {WorkerId} failed {Failures} tasks of job {JobId}; it gets no more of that job's tasks while others can take them", workerId, entry.Failures, jobId);
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>Keeps each numbered line once: a line resent after a lost acknowledgement is skipped.</summary>
+    private static async Task StoreLogAsync(FarmDbContext db, Guid attemptId, IReadOnlyCollection<AttemptLogEntry> lines, CancellationToken cancellationToken)
+    {
+        if (lines.Count == 0)
         {
             return;
         }
 
-        var price = options.Prices.For(usage.DeviceSku);
-        var project = await db.Jobs.Where(j => j.Id == task.JobId).Select(j => j.Project).SingleAsync(cancellationToken);
-        db.Usage.Add(new UsageRecord
+        var seqs = lines.Select(l => l.Seq).ToList();
+        var stored = await db.AttemptLogLines.Where(l => l.AttemptId == attemptId && seqs.Contains(l.Seq)).Select(l => l.Seq).ToListAsync(cancellationToken);
+        foreach (var line in lines.Where(l => !stored.Contains(l.Seq)).DistinctBy(l => l.Seq))
         {
-            AttemptId = attempt.Id,
-            TaskId = task.Id,
-            ShotId = task.ShotId,
-            JobId = task.JobId,
-            Project = project,
-            WorkerId = workerId,
-            DeviceSku = usage.DeviceSku,
-            DeviceCount = usage.DeviceCount,
-            DeviceSeconds = usage.DeviceSeconds,
-            EnergyJoules = usage.EnergyEstimated ? CostCalculator.EstimatedJoules(usage.DeviceSeconds, price.RatedWatts) : usage.EnergyJoules,
-            EnergyEstimated = usage.EnergyEstimated,
-            DollarsPerHour = price.DollarsPerHour,
-            Cost = CostCalculator.Cost(usage.DeviceSeconds, price.DollarsPerHour),
-            Outcome = outcome,
-            RecordedAt = now,
-        });
+            db.AttemptLogLines.Add(new AttemptLogLine { AttemptId = attemptId, Seq = line.Seq, LoggedAt = line.At, Level = Sanitize(line.Level), Message = Sanitize(line.Message) });
+        }
+
         await db.SaveChangesAsync(cancellationToken);
     }
+
+    /// <summary>PostgreSQL text cannot hold NUL; a worker's message is bounded so one attempt cannot bloat the table.</summary>
+    private static string Sanitize(string text) =>
+        (text.Length > MaxLogLineLength ? text[..MaxLogLineLength] + "…" : text).Replace('\0', '?');
 
     private static async Task ReleaseDependantsAsync(FarmDbContext db, Guid taskId, DateTime now, CancellationToken cancellationToken)
     {
@@ -204,13 +407,20 @@ public sealed class TaskEvents(
             .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Ready).SetProperty(t => t.ReadyAt, now), cancellationToken);
     }
 
-    private static async Task UpsertWorkerAsync(FarmDbContext db, ClaimAttempt claim, DateTime now, CancellationToken cancellationToken)
+    private static async Task UpsertWorkerAsync(FarmDbContext db, string workerId, string pool, string deviceSku, int deviceCount, string hostname, int? slots, DateTime now, CancellationToken cancellationToken)
     {
-        var updated = await db.Workers.Where(w => w.Id == claim.WorkerId)
-            .ExecuteUpdateAsync(set => set.SetProperty(w => w.LastSeenAt, now).SetProperty(w => w.Pool, claim.Pool).SetProperty(w => w.DeviceSku, claim.DeviceSku).SetProperty(w => w.DeviceCount, claim.DeviceCount).SetProperty(w => w.Hostname, claim.Hostname), cancellationToken);
+        var updated = await db.Workers.Where(w => w.Id == workerId)
+            .ExecuteUpdateAsync(
+                set => set.SetProperty(w => w.LastSeenAt, now)
+                    .SetProperty(w => w.Pool, pool)
+                    .SetProperty(w => w.DeviceSku, deviceSku)
+                    .SetProperty(w => w.DeviceCount, deviceCount)
+                    .SetProperty(w => w.Hostname, hostname)
+                    .SetProperty(w => w.Slots, w => slots ?? w.Slots),
+                cancellationToken);
         if (updated == 0)
         {
-            db.Workers.Add(new Worker { Id = claim.WorkerId, Pool = claim.Pool, DeviceSku = claim.DeviceSku, DeviceCount = claim.DeviceCount, Hostname = claim.Hostname, FirstSeenAt = now, LastSeenAt = now });
+            db.Workers.Add(new Worker { Id = workerId, Pool = pool, DeviceSku = deviceSku, DeviceCount = deviceCount, Hostname = hostname, Slots = slots ?? 1, FirstSeenAt = now, LastSeenAt = now });
             await db.SaveChangesAsync(cancellationToken);
         }
     }

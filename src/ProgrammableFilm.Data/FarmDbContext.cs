@@ -24,6 +24,14 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
 
     public DbSet<UsageRecord> Usage => Set<UsageRecord>();
 
+    public DbSet<JobDependency> JobDependencies => Set<JobDependency>();
+
+    public DbSet<JobWorkerFailures> JobWorkerFailures => Set<JobWorkerFailures>();
+
+    public DbSet<AttemptLogLine> AttemptLogLines => Set<AttemptLogLine>();
+
+    public DbSet<MaintenanceRun> MaintenanceRuns => Set<MaintenanceRun>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Job>(job =>
@@ -63,6 +71,27 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
             usage.ToTable("usage_ledger");
             usage.HasIndex(u => u.AttemptId).IsUnique();
             usage.HasOne<Attempt>().WithMany().HasForeignKey(u => u.AttemptId);
+        });
+
+        modelBuilder.Entity<JobDependency>(dependency =>
+        {
+            dependency.ToTable("job_dependencies");
+            dependency.HasKey(d => new { d.JobId, d.DependsOnJobId });
+        });
+        modelBuilder.Entity<JobWorkerFailures>(failures =>
+        {
+            failures.ToTable("job_worker_failures");
+            failures.HasKey(f => new { f.JobId, f.WorkerId });
+        });
+        modelBuilder.Entity<AttemptLogLine>(line =>
+        {
+            line.ToTable("attempt_log_lines");
+            line.HasKey(l => new { l.AttemptId, l.Seq });
+        });
+        modelBuilder.Entity<MaintenanceRun>(run =>
+        {
+            run.ToTable("maintenance_runs");
+            run.HasKey(r => r.Name);
         });
 
         foreach (var entity in modelBuilder.Model.GetEntityTypes())

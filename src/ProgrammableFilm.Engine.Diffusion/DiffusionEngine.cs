@@ -141,7 +141,7 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
             }
         }
 
-        var settings = new SamplerSettings(request.Steps, (float)request.Guidance, (float)request.InitStrength);
+        var settings = new SamplerSettings(request.Steps, (float)request.Guidance, (float)request.InitStrength, request.MaxFrameBatch);
         int activeSteps = init is null ? request.Steps : Math.Min(request.Steps, (int)Math.Ceiling(request.InitStrength * request.Steps));
         int total = Math.Max(activeSteps, 0) * frames.Count;
         int completed = 0;

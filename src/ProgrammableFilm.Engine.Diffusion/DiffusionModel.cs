@@ -38,7 +38,7 @@ public sealed record FrameSpec(float[] Noise, UNetConditioning Conditioning, flo
 /// <param name="Steps">Sampler steps.</param>
 /// <param name="Guidance">Classifier-free guidance scale g: v = v_u + g (v_c - v_u).</param>
 /// <param name="InitStrength">Strength σ in (0, 1] when frames carry an init image.</param>
-public sealed record SamplerSettings(int Steps = 20, float Guidance = 3f, float InitStrength = 0.6f);
+public sealed record SamplerSettings(int Steps = 20, float Guidance = 3f, float InitStrength = 0.6f, int? MaxFrameBatch = null);
 
 /// <summary>
 /// The loaded pf-scene model: U-Net, schedule and DDIM sampler (docs/model.md). Loads the weights once; sampling is
@@ -125,9 +125,11 @@ public sealed class DiffusionModel : IDisposable
         var results = new float[frames.Count][];
         lock (_gate)
         {
-            for (int start = 0; start < frames.Count; start += MaxFrameBatch)
+            // A smaller batch (an out-of-memory retry) needs less memory and gives the same bits.
+            int batch = Math.Clamp(settings.MaxFrameBatch ?? MaxFrameBatch, 1, MaxFrameBatch);
+            for (int start = 0; start < frames.Count; start += batch)
             {
-                int count = Math.Min(MaxFrameBatch, frames.Count - start);
+                int count = Math.Min(batch, frames.Count - start);
                 SampleBatch(frames, start, count, settings, results, onStep, cancellationToken);
             }
         }

@@ -51,6 +51,9 @@ public sealed record RenderRequest
 
     /// <summary>How far the sampler departs from <see cref="InitImage"/>: 0 keeps it, 1 ignores it.</summary>
     public double InitStrength { get; init; } = 0.6;
+
+    /// <summary>Frames sampled together at most (fewer need less memory); null: the engine's own batch.</summary>
+    public int? MaxFrameBatch { get; init; }
 }
 
 /// <summary>A rendered keyframe that conditions a segment.</summary>

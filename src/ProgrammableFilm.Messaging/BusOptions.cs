@@ -26,6 +26,9 @@ public sealed record BusOptions
     /// <summary>The coordinator's claim queue; workers send <c>ClaimAttempt</c> requests straight to it.</summary>
     public string ClaimQueue => $"{Prefix}claim-attempt";
 
+    /// <summary>The coordinator's heartbeat queue; workers send <c>WorkerHeartbeat</c> requests straight to it.</summary>
+    public string HeartbeatQueue => $"{Prefix}worker-heartbeat";
+
     public IEndpointNameFormatter EndpointNames => new KebabCaseEndpointNameFormatter(Prefix, false);
 }
 

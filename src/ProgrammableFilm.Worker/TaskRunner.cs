@@ -45,6 +45,7 @@ public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage s
             FrameIndices = task.Frames,
             StartKeyframe = task.StartKeyframe is { } start ? new ConditioningFrame(start, await ReadFrameAsync(task.ShotFolder, start)) : null,
             EndKeyframe = task.EndKeyframe is { } end ? new ConditioningFrame(end, await ReadFrameAsync(task.ShotFolder, end)) : null,
+            MaxFrameBatch = task.MaxFrameBatch,
         };
         var result = await engine.RenderAsync(request, progress, cancellationToken);
 

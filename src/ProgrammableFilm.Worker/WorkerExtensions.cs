@@ -22,6 +22,8 @@ public static class WorkerExtensions
         services.AddSingleton<IRenderEngine>(_ => new DiffusionEngine(new DiffusionEngineOptions { ModelPath = options.ModelPath }));
         services.AddSingleton<FfmpegAssembler>();
         services.AddSingleton<TaskRunner>();
+        services.AddSingleton<RunningAttempts>();
+        services.AddHostedService<HeartbeatService>();
         return services;
     }
 
@@ -29,6 +31,7 @@ public static class WorkerExtensions
     public static void AddRenderWorkerConsumer(this IBusRegistrationConfigurator bus, WorkerOptions options, BusOptions busOptions)
     {
         bus.AddRequestClient<Contracts.ClaimAttempt>(new Uri($"queue:{busOptions.ClaimQueue}"), RequestTimeout.After(s: 60));
+        bus.AddRequestClient<Contracts.WorkerHeartbeat>(new Uri($"queue:{busOptions.HeartbeatQueue}"));
         bus.AddConsumer<RenderTaskConsumer>().Endpoint(endpoint =>
         {
             endpoint.Name = busOptions.RenderQueue(options.Pool);

@@ -21,6 +21,9 @@ public sealed record WorkerOptions
 
     public string FfmpegPath { get; init; } = "ffmpeg";
 
+    /// <summary>How often the worker tells the coordinator it lives; well under the coordinator's lease (30 s by default).</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(3);
+
     /// <summary>Path of the diffusion model's weights; null finds <c>models/pf-scene-v3.safetensors</c> above the binaries.</summary>
     public string? ModelPath { get; init; }
 
@@ -36,6 +39,7 @@ public sealed record WorkerOptions
             DeviceCount = section.GetValue("DeviceCount", defaults.DeviceCount),
             Slots = section.GetValue("Slots", defaults.Slots),
             FfmpegPath = section["FfmpegPath"] ?? defaults.FfmpegPath,
+            HeartbeatInterval = section.GetValue("HeartbeatInterval", defaults.HeartbeatInterval),
             ModelPath = section["ModelPath"],
         };
     }

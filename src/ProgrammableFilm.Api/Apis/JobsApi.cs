@@ -43,7 +43,16 @@ public static class JobsApi
             return Invalid("project", $"'{result.Spec.Project}' does not match the project in the URL ('{project}')");
         }
 
-        var job = await submission.SubmitAsync(result.Spec, cancellationToken);
+        Data.Entities.Job job;
+        try
+        {
+            job = await submission.SubmitAsync(result.Spec, cancellationToken);
+        }
+        catch (SpecRejectedException e)
+        {
+            return Invalid(e.Errors);
+        }
+
         var status = await reports.StatusAsync(job.Id, cancellationToken);
         return Results.Created($"/api/jobs/{job.Id}", status);
     }

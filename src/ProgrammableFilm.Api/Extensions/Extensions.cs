@@ -1,3 +1,5 @@
+using Hangfire;
+using Hangfire.PostgreSql;
 using MassTransit;
 using ProgrammableFilm.Coordinator;
 using ProgrammableFilm.Data;
@@ -15,7 +17,11 @@ public static class Extensions
         var busOptions = BusOptions.FromConfiguration(configuration);
         var storageRoot = configuration["Storage:Root"] ?? throw new InvalidOperationException("Storage:Root is not set (environment: Storage__Root).");
         builder.Services.AddSingleton(busOptions);
-        builder.Services.AddCoordinator(DatabaseOptions.FromConfiguration(configuration), CoordinatorOptions.FromConfiguration(configuration), new ShotStorage(storageRoot));
+        var database = DatabaseOptions.FromConfiguration(configuration);
+        builder.Services.AddCoordinator(database, CoordinatorOptions.FromConfiguration(configuration), new ShotStorage(storageRoot));
+        builder.Services.AddFarmMaintenance(hangfire => hangfire.UsePostgreSqlStorage(
+            postgres => postgres.UseNpgsqlConnection(database.ConnectionString),
+            new PostgreSqlStorageOptions { SchemaName = "hangfire", PrepareSchemaIfNecessary = true }));
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddCoordinatorConsumers();
@@ -23,6 +29,9 @@ public static class Extensions
         });
         builder.Services.AddProblemDetails();
     }
+
+    /// <summary>Hangfire's dashboard of the farm's sweeps, at <c>/hangfire</c>: local requests only until the API has authentication.</summary>
+    public static void MapMaintenanceDashboard(this WebApplication app) => app.UseHangfireDashboard("/hangfire");
 
     /// <summary>The explicit migration step: <c>ProgrammableFilm.Api migrate</c>.</summary>
     public static async Task MigrateDatabaseAsync(this WebApplication app)

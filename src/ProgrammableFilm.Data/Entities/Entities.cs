@@ -1,11 +1,18 @@
 namespace ProgrammableFilm.Data.Entities;
 
+/// <summary>
+/// Waiting (for the jobs named in its spec's <c>after</c>) → Queued → Running → Succeeded, Failed or Cancelled. A
+/// failed or cancelled job can be retried (back to Queued or Waiting). Pausing is a flag, not a state: a paused job
+/// keeps its state and gets no new dispatch.
+/// </summary>
 public enum JobState
 {
     Queued,
     Running,
     Succeeded,
     Failed,
+    Waiting,
+    Cancelled,
 }
 
 public enum ShotState
@@ -14,11 +21,14 @@ public enum ShotState
     Running,
     Succeeded,
     Failed,
+    Cancelled,
 }
 
 /// <summary>
 /// Blocked (waiting for dependencies) → Ready → Dispatched (attempt queued) → Running (attempt claimed) →
-/// Succeeded or Failed. A state changes only out of its expected predecessors.
+/// Succeeded, Failed or Cancelled. Dispatched or Running go back to Ready when the attempt is lost, refused or fails
+/// with a retryable class; Failed and Cancelled go back to Blocked or Ready when the job is retried. A state changes
+/// only out of its expected predecessors (see docs/architecture.md for the diagram).
 /// </summary>
 public enum RenderTaskState
 {
@@ -28,9 +38,13 @@ public enum RenderTaskState
     Running,
     Succeeded,
     Failed,
+    Cancelled,
 }
 
-/// <summary>Queued (published, unclaimed) → Claimed → Succeeded, Failed or Lost; Superseded when another attempt replaced it.</summary>
+/// <summary>
+/// Queued (published, unclaimed) → Claimed → Succeeded, Failed, Lost (lease expired) or Cancelled (stopped on
+/// request); Queued → Superseded (refused at claim time) or Cancelled. Every end state is final.
+/// </summary>
 public enum AttemptState
 {
     Queued,
@@ -39,6 +53,7 @@ public enum AttemptState
     Failed,
     Lost,
     Superseded,
+    Cancelled,
 }
 
 public sealed class Job
@@ -62,6 +77,12 @@ public sealed class Job
     public DateTime? FinishedAt { get; set; }
 
     public string? Error { get; set; }
+
+    /// <summary>No new attempts are dispatched while set; running attempts finish.</summary>
+    public bool Paused { get; set; }
+
+    /// <summary>Retries allowed per task for transient and out-of-memory failures.</summary>
+    public int Retries { get; set; }
 
     public List<Shot> Shots { get; set; } = [];
 }
@@ -112,6 +133,9 @@ public sealed class Shot
     public string? Error { get; set; }
 
     public DateTime? FinishedAt { get; set; }
+
+    /// <summary>When the retention sweep deleted the intermediate frames (the MP4 and manifest are kept).</summary>
+    public DateTime? FramesDeletedAt { get; set; }
 }
 
 public sealed class RenderTask
@@ -158,6 +182,15 @@ public sealed class RenderTask
     public DateTime? ReadyAt { get; set; }
 
     public string? Error { get; set; }
+
+    /// <summary>A retry waits until then (backoff); null dispatches as soon as the task is Ready.</summary>
+    public DateTime? NotBefore { get; set; }
+
+    /// <summary>Transient and out-of-memory failures since the job was submitted or last retried.</summary>
+    public int Failures { get; set; }
+
+    /// <summary>Frames sampled together; halved by each out-of-memory retry; null leaves it to the worker.</summary>
+    public int? MaxFrameBatch { get; set; }
 }
 
 public sealed class TaskDependency
@@ -196,6 +229,17 @@ public sealed class Attempt
     public string? Error { get; set; }
 
     public string? ResultJson { get; set; }
+
+    /// <summary>A Claimed attempt not heard from by then is declared Lost; each heartbeat moves it forward.</summary>
+    public DateTime? LeaseExpiresAt { get; set; }
+
+    public DateTime? LastHeartbeatAt { get; set; }
+
+    /// <summary>Device-seconds as of the last heartbeat: what a lost attempt is billed.</summary>
+    public double DeviceSeconds { get; set; }
+
+    /// <summary><c>transient</c>, <c>out-of-memory</c>, <c>fatal</c>, <c>cancelled</c> or <c>lost</c> for an attempt that did not succeed.</summary>
+    public string? FailureClass { get; set; }
 }
 
 public sealed class Worker
@@ -213,6 +257,51 @@ public sealed class Worker
     public DateTime FirstSeenAt { get; set; }
 
     public DateTime LastSeenAt { get; set; }
+
+    /// <summary>Attempts the worker runs at once.</summary>
+    public int Slots { get; set; } = 1;
+}
+
+/// <summary>A job that waits for another job to succeed (spec field <c>after</c>).</summary>
+public sealed class JobDependency
+{
+    public Guid JobId { get; set; }
+
+    public Guid DependsOnJobId { get; set; }
+}
+
+/// <summary>Failures of one worker on one job's tasks; past the threshold the worker is blocked for that job.</summary>
+public sealed class JobWorkerFailures
+{
+    public Guid JobId { get; set; }
+
+    public required string WorkerId { get; set; }
+
+    public int Failures { get; set; }
+
+    public DateTime? BlockedAt { get; set; }
+}
+
+/// <summary>One line of an attempt's log, numbered by the worker so that a line sent twice is stored once.</summary>
+public sealed class AttemptLogLine
+{
+    public Guid AttemptId { get; set; }
+
+    public int Seq { get; set; }
+
+    public DateTime LoggedAt { get; set; }
+
+    public required string Level { get; set; }
+
+    public required string Message { get; set; }
+}
+
+/// <summary>When a maintenance sweep last ran; a long gap means the coordinator could not hear its workers.</summary>
+public sealed class MaintenanceRun
+{
+    public required string Name { get; set; }
+
+    public DateTime LastRunAt { get; set; }
 }
 
 /// <summary>Append-only: one row per attempt that ran, unique on the attempt id so that nothing is billed twice.</summary>

@@ -1,7 +1,14 @@
 namespace ProgrammableFilm.Domain.Specs;
 
 /// <summary>A validated job: what a studio asked for, with every default filled in.</summary>
-public sealed record JobSpec(string Project, string? Name, Lane Lane, int Priority, IReadOnlyList<ShotSpec> Shots);
+public sealed record JobSpec(string Project, string? Name, Lane Lane, int Priority, IReadOnlyList<ShotSpec> Shots)
+{
+    /// <summary>Retries per task for transient and out-of-memory failures.</summary>
+    public int Retries { get; init; } = 3;
+
+    /// <summary>Jobs that must succeed before this one is dispatched.</summary>
+    public IReadOnlyList<Guid> After { get; init; } = [];
+}
 
 /// <summary>A validated shot.</summary>
 public sealed record ShotSpec

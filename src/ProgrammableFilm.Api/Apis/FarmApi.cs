@@ -1,0 +1,26 @@
+using ProgrammableFilm.Coordinator;
+
+namespace ProgrammableFilm.Api.Apis;
+
+public static class FarmApi
+{
+    public static IEndpointRouteBuilder MapFarmApi(this IEndpointRouteBuilder app)
+    {
+        var farm = app.MapGroup("/api");
+        farm.MapGet("/workers", (JobReports reports, CancellationToken ct) => reports.WorkersAsync(ct))
+            .WithName("ListWorkers")
+            .WithSummary("The fleet: every worker seen, its pool, device, state (idle, busy, lost) and last contact.");
+        farm.MapGet("/farm/error-queues", (ErrorQueues queues, CancellationToken ct) => queues.CountAsync(ct))
+            .WithName("ListErrorQueues")
+            .WithSummary("Messages in the farm's _error queues (should be none); replay them once their cause is fixed.");
+        farm.MapPost("/farm/error-queues/{queue}/replay", ReplayAsync)
+            .WithName("ReplayErrorQueue")
+            .WithSummary("Move every message of one _error queue back to the queue it failed on.");
+        return app;
+    }
+
+    private static async Task<IResult> ReplayAsync(string queue, ErrorQueues queues, CancellationToken cancellationToken) =>
+        await queues.ReplayAsync(queue, cancellationToken) is { } moved
+            ? Results.Ok(new { queue, replayed = moved })
+            : JobsApi.NotFound($"error queue '{queue}' in this farm");
+}

@@ -1,0 +1,103 @@
+using Hangfire;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Data.Entities;
+using ProgrammableFilm.Storage;
+
+namespace ProgrammableFilm.Coordinator;
+
+/// <summary>
+/// The farm's recurring maintenance, run by Hangfire so that with several coordinator processes each occurrence
+/// runs once. Every job is safe to run twice or concurrently (all changes are conditional), and a failed run is not
+/// retried: the next occurrence comes within seconds.
+/// </summary>
+[AutomaticRetry(Attempts = 0, OnAttemptsExceeded = AttemptsExceededAction.Delete)]
+public sealed class FarmMaintenance(
+    LeaseSweeper leases,
+    Dispatcher dispatcher,
+    ErrorQueues errorQueues,
+    IDbContextFactory<FarmDbContext> contextFactory,
+    ShotStorage storage,
+    CoordinatorOptions options,
+    TimeProvider time,
+    ILogger<FarmMaintenance> logger)
+{
+    public Task SweepLeasesAsync(CancellationToken cancellationToken) => leases.SweepAsync(cancellationToken);
+
+    public Task RepublishUnclaimedAsync(CancellationToken cancellationToken) => dispatcher.RepublishUnclaimedAsync(cancellationToken);
+
+    public Task WatchErrorQueuesAsync(CancellationToken cancellationToken) => errorQueues.WatchAsync(cancellationToken);
+
+    /// <summary>Deletes the intermediate frames of shots that succeeded longer ago than the retention; the MP4 and manifest stay.</summary>
+    public async Task<int> ApplyRetentionAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var finishedBefore = now - options.FrameRetention;
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var shots = await db.Shots.Where(s => s.State == ShotState.Succeeded && s.FinishedAt <= finishedBefore && s.FramesDeletedAt == null)
+            .Select(s => new { s.Id, s.Folder })
+            .Take(500)
+            .ToListAsync(cancellationToken);
+        foreach (var shot in shots)
+        {
+            // Frames first, then the mark: a crash in between deletes nothing twice and leaves nothing behind.
+            var frames = storage.FullPath($"{shot.Folder}/frames");
+            if (Directory.Exists(frames))
+            {
+                Directory.Delete(frames, recursive: true);
+            }
+
+            await db.Shots.Where(s => s.Id == shot.Id).ExecuteUpdateAsync(set => set.SetProperty(s => s.FramesDeletedAt, now), cancellationToken);
+        }
+
+        if (shots.Count > 0)
+        {
+            logger.LogInformation("Retention: deleted the frames of {Count} shot(s) finished before {Before:O}", shots.Count, finishedBefore);
+        }
+
+        return shots.Count;
+    }
+}
+
+/// <summary>Registers the recurring jobs when the host starts (idempotent: every coordinator does it).</summary>
+public sealed class MaintenanceSchedule(IRecurringJobManager recurringJobs, CoordinatorOptions options) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var sweepSeconds = Math.Clamp((int)options.SweepInterval.TotalSeconds, 1, 59);
+        recurringJobs.AddOrUpdate<FarmMaintenance>("lease-sweep", m => m.SweepLeasesAsync(CancellationToken.None), $"*/{sweepSeconds} * * * * *");
+        recurringJobs.AddOrUpdate<FarmMaintenance>("republish-unclaimed", m => m.RepublishUnclaimedAsync(CancellationToken.None), "*/5 * * * * *");
+        recurringJobs.AddOrUpdate<FarmMaintenance>("error-queue-watch", m => m.WatchErrorQueuesAsync(CancellationToken.None), "*/30 * * * * *");
+        recurringJobs.AddOrUpdate<FarmMaintenance>("frame-retention", m => m.ApplyRetentionAsync(CancellationToken.None), Cron.Hourly());
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+public static class FarmMaintenanceExtensions
+{
+    /// <summary>Hangfire with the given storage (PostgreSQL in a farm, in-memory embedded) running the farm's sweeps.</summary>
+    public static IServiceCollection AddFarmMaintenance(this IServiceCollection services, Action<IGlobalConfiguration> useStorage)
+    {
+        services.AddHangfire(configuration =>
+        {
+            configuration.SetDataCompatibilityLevel(CompatibilityLevel.Version_180).UseSimpleAssemblyNameTypeSerializer().UseRecommendedSerializerSettings();
+            useStorage(configuration);
+        });
+        services.AddHangfireServer(server =>
+        {
+            // Sub-minute schedules need the scheduler to look every second (its default is 15 s).
+            server.SchedulePollingInterval = TimeSpan.FromSeconds(1);
+            server.WorkerCount = 2;
+        });
+        services.AddSingleton<LeaseSweeper>();
+        services.AddSingleton<ErrorQueues>();
+        services.AddTransient<FarmMaintenance>();
+        services.AddHostedService<MaintenanceSchedule>();
+        return services;
+    }
+}

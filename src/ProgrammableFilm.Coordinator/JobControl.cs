@@ -1,0 +1,195 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Data.Entities;
+
+namespace ProgrammableFilm.Coordinator;
+
+public enum ControlOutcome
+{
+    Done,
+    NotFound,
+    Conflict,
+}
+
+/// <summary>What a control request did; <see cref="Reason"/> says why it was refused.</summary>
+public sealed record ControlResult(ControlOutcome Outcome, string? Reason = null)
+{
+    public static ControlResult Done { get; } = new(ControlOutcome.Done);
+
+    public static ControlResult NotFound { get; } = new(ControlOutcome.NotFound);
+
+    public static ControlResult Conflict(string reason) => new(ControlOutcome.Conflict, reason);
+}
+
+/// <summary>
+/// Cancel, pause, resume and retry, by producers and CI. Each is one transaction that changes states only out of
+/// the expected ones, so that a request racing a worker's report (or a second request) has one outcome. Running
+/// attempts are not interrupted here: the next heartbeat of their worker tells it to stop between sampler steps.
+/// </summary>
+public sealed class JobControl(
+    IDbContextFactory<FarmDbContext> contextFactory,
+    ShotFinisher finisher,
+    DispatchSignal dispatchSignal,
+    TimeProvider time,
+    ILogger<JobControl> logger)
+{
+    private static readonly JobState[] Unfinished = [JobState.Queued, JobState.Running, JobState.Waiting];
+
+    public Task<ControlResult> CancelJobAsync(Guid jobId, CancellationToken cancellationToken) =>
+        InTransactionAsync(jobId, async (db, job, now) =>
+        {
+            if (!Unfinished.Contains(job.State))
+            {
+                return ControlResult.Conflict($"job {jobId} is {job.State}; only a queued, waiting or running job can be cancelled");
+            }
+
+            await ShotFinisher.CancelUnstartedAsync(db, db.Tasks.Where(t => t.JobId == jobId), "cancelled", now, cancellationToken);
+            await db.Tasks.Where(t => t.JobId == jobId && t.State == RenderTaskState.Running)
+                .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Cancelled).SetProperty(t => t.Error, "cancelled").SetProperty(t => t.UpdatedAt, now), cancellationToken);
+            await db.Shots.Where(s => s.JobId == jobId && (s.State == ShotState.Queued || s.State == ShotState.Running))
+                .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Cancelled).SetProperty(s => s.Error, "cancelled").SetProperty(s => s.FinishedAt, now), cancellationToken);
+            await db.Jobs.Where(j => j.Id == jobId)
+                .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Cancelled).SetProperty(j => j.Error, "cancelled by request").SetProperty(j => j.FinishedAt, now).SetProperty(j => j.Paused, false), cancellationToken);
+            await finisher.OnJobFinishedAsync(db, jobId, JobState.Cancelled, now, cancellationToken);
+            logger.LogInformation("Job {JobId} cancelled", jobId);
+            return ControlResult.Done;
+        }, cancellationToken);
+
+    public async Task<ControlResult> CancelShotAsync(Guid shotId, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var jobId = await db.Shots.Where(s => s.Id == shotId).Select(s => (Guid?)s.JobId).SingleOrDefaultAsync(cancellationToken);
+        if (jobId is null)
+        {
+            return ControlResult.NotFound;
+        }
+
+        return await InTransactionAsync(jobId.Value, async (db, job, now) =>
+        {
+            var shot = await db.Shots.AsNoTracking().SingleAsync(s => s.Id == shotId, cancellationToken);
+            if (shot.State is not (ShotState.Queued or ShotState.Running))
+            {
+                return ControlResult.Conflict($"shot {shot.Name} is {shot.State}; only a queued or running shot can be cancelled");
+            }
+
+            await ShotFinisher.CancelUnstartedAsync(db, db.Tasks.Where(t => t.ShotId == shotId), "cancelled", now, cancellationToken);
+            await db.Tasks.Where(t => t.ShotId == shotId && t.State == RenderTaskState.Running)
+                .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Cancelled).SetProperty(t => t.Error, "cancelled").SetProperty(t => t.UpdatedAt, now), cancellationToken);
+            await db.Shots.Where(s => s.Id == shotId)
+                .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Cancelled).SetProperty(s => s.Error, "cancelled").SetProperty(s => s.FinishedAt, now), cancellationToken);
+            await finisher.FinishJobIfDoneAsync(db, jobId.Value, now, cancellationToken);
+            logger.LogInformation("Shot {ShotName} of job {JobId} cancelled", shot.Name, jobId);
+            return ControlResult.Done;
+        }, cancellationToken);
+    }
+
+    public Task<ControlResult> PauseAsync(Guid jobId, CancellationToken cancellationToken) =>
+        InTransactionAsync(jobId, async (db, job, now) =>
+        {
+            if (!Unfinished.Contains(job.State))
+            {
+                return ControlResult.Conflict($"job {jobId} is {job.State}; only an unfinished job can be paused");
+            }
+
+            await db.Jobs.Where(j => j.Id == jobId).ExecuteUpdateAsync(set => set.SetProperty(j => j.Paused, true), cancellationToken);
+            return ControlResult.Done;
+        }, cancellationToken);
+
+    public Task<ControlResult> ResumeAsync(Guid jobId, CancellationToken cancellationToken) =>
+        InTransactionAsync(jobId, async (db, job, now) =>
+        {
+            if (!job.Paused)
+            {
+                return ControlResult.Conflict($"job {jobId} is not paused");
+            }
+
+            await db.Jobs.Where(j => j.Id == jobId).ExecuteUpdateAsync(set => set.SetProperty(j => j.Paused, false), cancellationToken);
+            return ControlResult.Done;
+        }, cancellationToken);
+
+    /// <summary>
+    /// Runs a failed or cancelled job again: only its unfinished tasks, with fresh retry allowances; frames that
+    /// succeeded are kept. The job waits again if a job it depends on has not succeeded.
+    /// </summary>
+    public Task<ControlResult> RetryAsync(Guid jobId, CancellationToken cancellationToken) =>
+        InTransactionAsync(jobId, async (db, job, now) =>
+        {
+            if (job.State is not (JobState.Failed or JobState.Cancelled))
+            {
+                return ControlResult.Conflict($"job {jobId} is {job.State}; only a failed or cancelled job can be retried");
+            }
+
+            var again = await db.Tasks.Where(t => t.JobId == jobId && (t.State == RenderTaskState.Failed || t.State == RenderTaskState.Cancelled)).ToListAsync(cancellationToken);
+            var againIds = again.Select(t => t.Id).ToList();
+            var pending = await db.TaskDependencies.Where(d => againIds.Contains(d.TaskId))
+                .Join(db.Tasks, d => d.DependsOnTaskId, t => t.Id, (d, t) => new { d.TaskId, t.State })
+                .Where(x => x.State != RenderTaskState.Succeeded)
+                .GroupBy(x => x.TaskId)
+                .Select(g => new { TaskId = g.Key, Count = g.Count() })
+                .ToDictionaryAsync(x => x.TaskId, x => x.Count, cancellationToken);
+            foreach (var task in again)
+            {
+                task.PendingDependencies = pending.GetValueOrDefault(task.Id);
+                task.State = task.PendingDependencies == 0 ? RenderTaskState.Ready : RenderTaskState.Blocked;
+                task.ReadyAt = task.PendingDependencies == 0 ? now : null;
+                task.CurrentAttemptId = null;
+                task.Failures = 0;
+                task.NotBefore = null;
+                task.Progress = 0;
+                task.Error = null;
+                task.UpdatedAt = now;
+            }
+
+            await db.SaveChangesAsync(cancellationToken);
+            await db.Shots.Where(s => s.JobId == jobId && (s.State == ShotState.Failed || s.State == ShotState.Cancelled))
+                .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Queued).SetProperty(s => s.Error, (string?)null).SetProperty(s => s.FinishedAt, (DateTime?)null), cancellationToken);
+            await db.JobWorkerFailures.Where(f => f.JobId == jobId).ExecuteDeleteAsync(cancellationToken);
+            var waits = await db.JobDependencies.AnyAsync(d => d.JobId == jobId, cancellationToken);
+            await db.Jobs.Where(j => j.Id == jobId)
+                .ExecuteUpdateAsync(
+                    set => set.SetProperty(j => j.State, waits ? JobState.Waiting : JobState.Queued)
+                        .SetProperty(j => j.Error, (string?)null)
+                        .SetProperty(j => j.FinishedAt, (DateTime?)null)
+                        .SetProperty(j => j.Paused, false),
+                    cancellationToken);
+            if (waits && !await ShotFinisher.ReleaseIfReadyAsync(db, jobId, cancellationToken))
+            {
+                var failedDependency = await db.JobDependencies.Where(d => d.JobId == jobId)
+                    .Join(db.Jobs, d => d.DependsOnJobId, j => j.Id, (d, j) => new { j.Id, j.State })
+                    .FirstOrDefaultAsync(j => j.State == JobState.Failed || j.State == JobState.Cancelled, cancellationToken);
+                if (failedDependency is not null)
+                {
+                    await finisher.FailWaitingJobAsync(db, jobId, $"job {failedDependency.Id}, which it waits for, is {failedDependency.State}", now, cancellationToken);
+                }
+            }
+
+            logger.LogInformation("Job {JobId} retried: {Tasks} task(s) run again", jobId, again.Count);
+            return ControlResult.Done;
+        }, cancellationToken);
+
+    private async Task<ControlResult> InTransactionAsync(Guid jobId, Func<FarmDbContext, Job, DateTime, Task<ControlResult>> change, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        // Serialises with the roll-up of the job's shots and with other control requests.
+        await ShotFinisher.LockJobAsync(db, jobId, cancellationToken);
+        var job = await db.Jobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == jobId, cancellationToken);
+        if (job is null)
+        {
+            return ControlResult.NotFound;
+        }
+
+        var result = await change(db, job, now);
+        if (result.Outcome != ControlOutcome.Done)
+        {
+            return result;
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        dispatchSignal.Wake();
+        return result;
+    }
+}

@@ -1,0 +1,50 @@
+using Microsoft.EntityFrameworkCore;
+using ProgrammableFilm.Contracts;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Data.Entities;
+using ProgrammableFilm.Domain.Costs;
+using Entities = ProgrammableFilm.Data.Entities;
+
+namespace ProgrammableFilm.Coordinator;
+
+/// <summary>
+/// Appends one row per attempt to the usage ledger, whatever the attempt's outcome (failed, lost and cancelled
+/// attempts spent device time too). Idempotency key: the attempt id (unique in the table).
+/// </summary>
+public sealed class UsageLedger(CoordinatorOptions options)
+{
+    /// <summary>
+    /// Bills the attempt unless it already is. A concurrent duplicate inserting the same attempt id violates the
+    /// unique index and its transaction rolls back; the consumer's retry then finds the row and skips.
+    /// </summary>
+    public async Task RecordAsync(FarmDbContext db, Attempt attempt, Entities.RenderTask task, string workerId, DeviceUsage usage, string outcome, DateTime now, CancellationToken cancellationToken)
+    {
+        if (await db.Usage.AnyAsync(u => u.AttemptId == attempt.Id, cancellationToken))
+        {
+            return;
+        }
+
+        var price = options.Prices.For(usage.DeviceSku);
+        var project = await db.Jobs.Where(j => j.Id == task.JobId).Select(j => j.Project).SingleAsync(cancellationToken);
+        var deviceSeconds = Math.Max(0, usage.DeviceSeconds);
+        db.Usage.Add(new UsageRecord
+        {
+            AttemptId = attempt.Id,
+            TaskId = task.Id,
+            ShotId = task.ShotId,
+            JobId = task.JobId,
+            Project = project,
+            WorkerId = workerId,
+            DeviceSku = usage.DeviceSku,
+            DeviceCount = usage.DeviceCount,
+            DeviceSeconds = deviceSeconds,
+            EnergyJoules = usage.EnergyEstimated ? CostCalculator.EstimatedJoules(deviceSeconds, price.RatedWatts) : usage.EnergyJoules,
+            EnergyEstimated = usage.EnergyEstimated,
+            DollarsPerHour = price.DollarsPerHour,
+            Cost = CostCalculator.Cost(deviceSeconds, price.DollarsPerHour),
+            Outcome = outcome,
+            RecordedAt = now,
+        });
+        await db.SaveChangesAsync(cancellationToken);
+    }
+}
