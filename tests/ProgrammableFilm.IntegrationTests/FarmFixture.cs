@@ -20,6 +20,9 @@ public class FarmFixture : IAsyncLifetime
 
     protected virtual int WorkerCount => 2;
 
+    /// <summary>Settings a subclass adds to or overrides on the API host (configuration keys such as <c>Coordinator:RepublishAfter</c>).</summary>
+    protected virtual IReadOnlyDictionary<string, string> ExtraSettings => new Dictionary<string, string>();
+
     public WebApplicationFactory<Program> Api { get; private set; } = null!;
 
     public HttpClient Http { get; private set; } = null!;
@@ -44,6 +47,10 @@ public class FarmFixture : IAsyncLifetime
             builder.UseSetting("RabbitMq:Prefix", QueuePrefix);
             builder.UseSetting("Storage:Root", StorageRoot);
             builder.UseSetting("Coordinator:PollInterval", "00:00:00.250");
+            foreach (var (key, value) in ExtraSettings)
+            {
+                builder.UseSetting(key, value);
+            }
         });
         Http = Api.CreateClient();
         for (var i = 0; i < WorkerCount; i++)

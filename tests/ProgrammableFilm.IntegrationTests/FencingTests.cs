@@ -39,11 +39,16 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
 
         var success = Succeeded(first.Id, deviceSeconds: 4.0);
         await Task.WhenAll(Bus.Publish(success), Bus.Publish(success), Bus.Publish(success));
-        await Bus.Publish(new TaskFailed { AttemptId = first.Id, WorkerId = "worker-x", ReportedAt = DateTime.UtcNow, Usage = success.Usage with { DeviceSeconds = 99 }, Classification = "transient", Reason = "late duplicate" });
         await Bus.Publish(Succeeded(Guid.NewGuid(), deviceSeconds: 50));
-
         var task = await WaitForAsync(db => db.Tasks.SingleAsync(t => t.CurrentAttemptId == first.Id), t => t.State == RenderTaskState.Succeeded);
-        await Task.Delay(TimeSpan.FromSeconds(2));
+
+        // Success and failure travel on different queues, so the failure is published only once the success is
+        // applied: published together they would race, and the test would be about which queue is faster.
+        await Bus.Publish(new TaskFailed { AttemptId = first.Id, WorkerId = "worker-x", ReportedAt = DateTime.UtcNow, Usage = success.Usage with { DeviceSeconds = 99 }, Classification = "transient", Reason = "late duplicate" });
+
+        // Drained queues mean every duplicate above was handled; none may have ended in an error queue either.
+        await BrokerQueues.WaitUntilHandledAsync($"{farm.QueuePrefix}task-succeeded", $"{farm.QueuePrefix}task-failed");
+        Assert.Empty(await BrokerQueues.FaultedAsync(farm.QueuePrefix));
         await using var check = farm.CreateDbContext();
         var bills = await check.Usage.Where(u => u.JobId == jobId).ToListAsync();
         var bill = Assert.Single(bills);

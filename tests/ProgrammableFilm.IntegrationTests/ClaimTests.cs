@@ -1,0 +1,150 @@
+using System.Collections.Concurrent;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using ProgrammableFilm.Contracts;
+using ProgrammableFilm.Data.Entities;
+using RenderTaskMessage = ProgrammableFilm.Contracts.RenderTask;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary>The claim handshake under contention: only one worker may ever run an attempt.</summary>
+public class ClaimTests(CoordinatorOnlyFixture farm) : IClassFixture<CoordinatorOnlyFixture>
+{
+    private readonly WorkerDouble _worker = new(farm);
+
+    [Fact]
+    public async Task Of_many_simultaneous_claims_of_one_attempt_exactly_one_is_granted_and_the_attempt_records_that_worker()
+    {
+        var jobId = await _worker.SubmitAsync("it-claims");
+        var attempt = (await _worker.WaitForAttemptsAsync(jobId, 3))["kf-00012"];
+        var claimants = Enumerable.Range(0, 24).Select(i => $"claimant-{i:00}").ToList();
+
+        var responses = await Task.WhenAll(claimants.Select(worker => _worker.ClaimAsync(attempt.Id, worker)));
+
+        var granted = claimants.Where((_, i) => responses[i].Is(out Response<AttemptClaimGranted>? _)).ToList();
+        var winner = Assert.Single(granted);
+        var refusals = responses.Select(r => r.Is(out Response<AttemptClaimRefused>? refused) ? refused.Message : null).OfType<AttemptClaimRefused>().ToList();
+        Assert.Equal(claimants.Count - 1, refusals.Count);
+        Assert.All(refusals, r => Assert.Equal(attempt.Id, r.AttemptId));
+
+        await using var db = farm.CreateDbContext();
+        var row = await db.Attempts.SingleAsync(a => a.Id == attempt.Id);
+        Assert.Equal((AttemptState.Claimed, winner), (row.State, row.WorkerId));
+        Assert.NotNull(row.ClaimedAt);
+        var task = await db.Tasks.SingleAsync(t => t.Id == attempt.TaskId);
+        Assert.Equal((RenderTaskState.Running, attempt.Id), (task.State, task.CurrentAttemptId));
+        Assert.Equal(1, await db.Attempts.CountAsync(a => a.TaskId == attempt.TaskId));
+
+        // A refused claimant must leave no trace: the fleet shows only the worker that runs something.
+        Assert.Equal([winner], await db.Workers.Where(w => EF.Functions.Like(w.Id, "claimant-%")).Select(w => w.Id).ToListAsync());
+    }
+
+    [Fact]
+    public async Task A_claim_that_lost_a_race_is_refused_with_the_state_the_winner_left()
+    {
+        var jobId = await _worker.SubmitAsync("it-claims");
+        var attempt = (await _worker.WaitForAttemptsAsync(jobId, 3))["kf-00023"];
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 24).Select(i => _worker.ClaimAsync(attempt.Id, $"racer-{i:00}")));
+
+        // The worker logs this reason; "attempt is Queued, not Queued" (the state read before the race was lost)
+        // would send whoever reads it looking for a bug in the wrong place.
+        var reasons = responses.Select(r => r.Is(out Response<AttemptClaimRefused>? refused) ? refused.Message.Reason : null).OfType<string>().ToList();
+        Assert.Equal(23, reasons.Count);
+        Assert.All(reasons, reason => Assert.Equal("attempt is Claimed, not Queued", reason));
+    }
+}
+
+/// <summary>A coordinator without workers that gives up on an unclaimed message after one second.</summary>
+public sealed class FastRepublishFixture : FarmFixture
+{
+    protected override int WorkerCount => 0;
+
+    protected override IReadOnlyDictionary<string, string> ExtraSettings => new Dictionary<string, string>
+    {
+        ["Coordinator:RepublishAfter"] = "00:00:01",
+    };
+}
+
+/// <summary>
+/// The database is the truth and the broker only delivery: an attempt whose message was lost (here: never taken) is
+/// sent again, and the claim keeps the extra copies harmless.
+/// </summary>
+public class RepublishTests(FastRepublishFixture farm) : IClassFixture<FastRepublishFixture>
+{
+    private readonly WorkerDouble _worker = new(farm);
+
+    [Fact]
+    public async Task An_unclaimed_attempt_is_sent_again_its_republished_copy_is_claimed_once_and_a_claimed_attempt_is_not_sent_again()
+    {
+        // This test takes the pool's queue itself, as a worker would, and only counts what arrives.
+        var deliveries = new ConcurrentQueue<RenderTaskMessage>();
+        var endpoint = _worker.Bus.ConnectReceiveEndpoint($"{farm.QueuePrefix}render-cpu", configure =>
+        {
+            // Bind nothing to the RenderTask exchange, which every farm on this broker shares.
+            configure.ConfigureConsumeTopology = false;
+            configure.Handler<RenderTaskMessage>(context =>
+            {
+                deliveries.Enqueue(context.Message);
+                return Task.CompletedTask;
+            });
+        });
+        await endpoint.Ready;
+        try
+        {
+            var jobId = await _worker.SubmitAsync("it-republish");
+            var attempts = await _worker.WaitForAttemptsAsync(jobId, 3);
+            var target = attempts["kf-00012"];
+            var other = attempts["kf-00023"];
+            int Copies(Attempt attempt) => deliveries.Count(d => d.AttemptId == attempt.Id);
+
+            await WaitUntilAsync(() => Copies(target) >= 2, "the unclaimed attempt to be sent twice");
+
+            var copies = deliveries.Where(d => d.AttemptId == target.Id).ToList();
+            Assert.All(copies, copy => Assert.Equal((target.TaskId, "keyframe", 12), (copy.TaskId, copy.Kind, Assert.Single(copy.Frames))));
+            await using (var db = farm.CreateDbContext())
+            {
+                // Sending again is delivery only: the same attempt, no new one, and its published_at moved on.
+                var row = await db.Attempts.SingleAsync(a => a.Id == target.Id);
+                Assert.Equal((AttemptState.Queued, 1), (row.State, row.Number));
+                Assert.True(row.PublishedAt > row.CreatedAt, $"published_at {row.PublishedAt:O} did not move past created_at {row.CreatedAt:O}");
+                Assert.Equal(1, await db.Attempts.CountAsync(a => a.TaskId == target.TaskId));
+            }
+
+            var fromRepublished = await _worker.ClaimAsync(copies[1].AttemptId, "worker-late");
+            var fromOriginal = await _worker.ClaimAsync(copies[0].AttemptId, "worker-early");
+            Assert.True(fromRepublished.Is(out Response<AttemptClaimGranted>? _), "the claim from the republished copy was refused");
+            Assert.True(fromOriginal.Is(out Response<AttemptClaimRefused>? _), "the claim from the original copy was granted too");
+
+            // Once claimed, the attempt is not sent again. The sweep may already have read it before the claim and
+            // send that one copy; after three more rounds of the still-unclaimed attempt, nothing else may come.
+            var targetAtClaim = Copies(target);
+            var otherAtClaim = Copies(other);
+            await WaitUntilAsync(() => Copies(other) >= otherAtClaim + 3, "three more rounds of the unclaimed attempt");
+            Assert.InRange(Copies(target) - targetAtClaim, 0, 1);
+            foreach (var late in deliveries.Where(d => d.AttemptId == target.Id).Skip(2))
+            {
+                Assert.True((await _worker.ClaimAsync(late.AttemptId, "worker-later")).Is(out Response<AttemptClaimRefused>? _), "a later copy was granted");
+            }
+
+            await using var check = farm.CreateDbContext();
+            var claimed = await check.Attempts.SingleAsync(a => a.Id == target.Id);
+            Assert.Equal((AttemptState.Claimed, "worker-late"), (claimed.State, claimed.WorkerId));
+            Assert.Equal(RenderTaskState.Running, (await check.Tasks.SingleAsync(t => t.Id == target.TaskId)).State);
+        }
+        finally
+        {
+            await endpoint.StopAsync();
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out after 30 s waiting for {what}");
+            await Task.Delay(50);
+        }
+    }
+}
