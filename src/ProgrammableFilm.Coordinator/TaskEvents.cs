@@ -33,11 +33,9 @@ public sealed class TaskEvents(
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        await UpsertWorkerAsync(db, claim.WorkerId, claim.Pool, claim.DeviceSku, claim.DeviceCount, claim.Hostname, slots: null, now, cancellationToken);
         var context = await LoadAsync(db, claim.AttemptId, cancellationToken);
         if (context is null)
         {
-            await transaction.CommitAsync(cancellationToken);
             return new ClaimDecision(false, "unknown attempt");
         }
 
@@ -45,7 +43,6 @@ public sealed class TaskEvents(
         if (attempt.State != AttemptState.Queued)
         {
             // A redelivered message finds its attempt Claimed (or already finished) and is refused.
-            await transaction.CommitAsync(cancellationToken);
             return new ClaimDecision(false, $"attempt is {attempt.State}, not Queued");
         }
 
@@ -76,8 +73,8 @@ public sealed class TaskEvents(
                 cancellationToken);
         if (claimed == 0)
         {
-            await transaction.CommitAsync(cancellationToken);
-            return new ClaimDecision(false, "attempt was claimed by another worker");
+            var state = await db.Attempts.Where(a => a.Id == claim.AttemptId).Select(a => a.State).SingleAsync(cancellationToken);
+            return new ClaimDecision(false, $"attempt is {state}, not Queued");
         }
 
         var running = await db.Tasks
@@ -91,6 +88,7 @@ public sealed class TaskEvents(
             return new ClaimDecision(false, "attempt was superseded");
         }
 
+        await UpsertWorkerAsync(db, claim.WorkerId, claim.Pool, claim.DeviceSku, claim.DeviceCount, claim.Hostname, slots: null, now, cancellationToken);
         await db.Shots.Where(s => s.Id == task.ShotId && s.State == ShotState.Queued)
             .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Running), cancellationToken);
         await db.Jobs.Where(j => j.Id == task.JobId && j.State == JobState.Queued)

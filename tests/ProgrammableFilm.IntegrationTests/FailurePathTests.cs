@@ -45,11 +45,11 @@ public class FailurePathTests(CoordinatorOnlyFixture farm) : IClassFixture<Coord
         Assert.Equal((JobState.Failed, $"shot fence: {expectedReason}"), (job.State, job.Error));
         Assert.NotNull(job.FinishedAt);
 
-        // The tasks that were waiting will never be dispatched.
+        // The tasks that were waiting will never be dispatched: they did not fail themselves, they are cancelled.
         Assert.DoesNotContain(tasks.Values, t => t.State is RenderTaskState.Ready or RenderTaskState.Blocked);
         foreach (var key in new[] { "seg-00000-00012", "seg-00012-00023", "assemble" })
         {
-            Assert.Equal((RenderTaskState.Failed, "shot failed"), (tasks[key].State, tasks[key].Error));
+            Assert.Equal((RenderTaskState.Cancelled, "shot fence failed"), (tasks[key].State, tasks[key].Error));
         }
 
         var bill = Assert.Single(await db.Usage.Where(u => u.JobId == jobId).ToListAsync());

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using ProgrammableFilm.Data;
@@ -24,6 +25,11 @@ public class FarmFixture : IAsyncLifetime
     protected virtual IReadOnlyDictionary<string, string> ExtraSettings => new Dictionary<string, string>();
 
     public WebApplicationFactory<Program> Api { get; private set; } = null!;
+
+    /// <summary>Replaces API host services after the app registered its own (for example a fake clock).</summary>
+    protected virtual void ConfigureServices(IServiceCollection services)
+    {
+    }
 
     public HttpClient Http { get; private set; } = null!;
 
@@ -51,6 +57,8 @@ public class FarmFixture : IAsyncLifetime
             {
                 builder.UseSetting(key, value);
             }
+
+            builder.ConfigureTestServices(ConfigureServices);
         });
         Http = Api.CreateClient();
         for (var i = 0; i < WorkerCount; i++)

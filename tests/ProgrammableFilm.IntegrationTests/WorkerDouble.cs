@@ -58,6 +58,23 @@ public sealed class WorkerDouble(FarmFixture farm)
         Assert.True(response.Is(out Response<AttemptClaimGranted>? _), $"claim of {attemptId} by {workerId} was refused: {(response.Is(out Response<AttemptClaimRefused>? refused) ? refused.Message.Reason : "?")}");
     }
 
+    /// <summary>Sends a heartbeat as worker <paramref name="workerId"/>, holding <paramref name="attemptId"/> if given; returns the coordinator's answer.</summary>
+    public async Task<HeartbeatAcknowledged> HeartbeatAsync(string workerId, Guid? attemptId, double deviceSeconds = 1, int completed = 1, AttemptLogEntry[]? log = null)
+    {
+        var client = Bus.CreateRequestClient<WorkerHeartbeat>(new Uri($"queue:{farm.QueuePrefix}worker-heartbeat"));
+        var response = await client.GetResponse<HeartbeatAcknowledged>(new WorkerHeartbeat
+        {
+            WorkerId = workerId,
+            Pool = "cpu",
+            DeviceSku = "cpu",
+            DeviceCount = 1,
+            Slots = 1,
+            Hostname = "test",
+            Attempts = attemptId is { } id ? [new HeldAttempt { AttemptId = id, Completed = completed, Total = 80, DeviceSeconds = deviceSeconds, Log = log ?? [] }] : [],
+        });
+        return response.Message;
+    }
+
     public static DeviceUsage Usage(double deviceSeconds) =>
         new() { DeviceSku = "cpu", DeviceCount = 1, DeviceSeconds = deviceSeconds, EnergyJoules = 0, EnergyEstimated = true };
 

@@ -77,8 +77,7 @@ public static class FailurePolicy
     public static TimeSpan Backoff(int failuresBefore, TimeSpan backoffBase, TimeSpan backoffMax)
     {
         var factor = Math.Pow(2, Math.Min(failuresBefore, 30));
-        var delay = TimeSpan.FromTicks((long)Math.Min(backoffBase.Ticks * factor, backoffMax.Ticks));
-        return delay;
+        return TimeSpan.FromTicks((long)Math.Min(backoffBase.Ticks * factor, backoffMax.Ticks));
     }
 }
 
