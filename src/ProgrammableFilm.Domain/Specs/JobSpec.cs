@@ -1,7 +1,14 @@
 namespace ProgrammableFilm.Domain.Specs;
 
 /// <summary>A validated job: what a studio asked for, with every default filled in.</summary>
-public sealed record JobSpec(string Project, string? Name, Lane Lane, int Priority, IReadOnlyList<ShotSpec> Shots);
+public sealed record JobSpec(string Project, string? Name, Lane Lane, int Priority, IReadOnlyList<ShotSpec> Shots)
+{
+    /// <summary>How many times a task that fails transiently (or runs out of memory) is retried.</summary>
+    public int Retries { get; init; } = SpecLimits.DefaultRetries;
+
+    /// <summary>Jobs this one waits for; the spec reader checks only their form, submission checks that they exist.</summary>
+    public IReadOnlyList<Guid> After { get; init; } = [];
+}
 
 /// <summary>A validated shot.</summary>
 public sealed record ShotSpec
