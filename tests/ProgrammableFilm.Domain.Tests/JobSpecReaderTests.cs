@@ -135,6 +135,8 @@ public class JobSpecReaderTests
     [InlineData("project: demo\n  bad-indent: x\n shots:", "malformed YAML")]
     [InlineData("- just\n- a list", "must be a mapping")]
     [InlineData("project: demo\nproject: again\nshots: []", "malformed YAML")]
+    [InlineData("project: demo\n---\nproject: demo\n---\n[]", "expected one YAML document, found 3")]
+    [InlineData("", "expected one YAML document, found 0")]
     public void Malformed_yaml_is_one_clear_error(string yaml, string message)
     {
         var result = JobSpecReader.ReadYaml(yaml);

@@ -230,9 +230,9 @@ public static class SpecDocument
             parser.Consume<DocumentEnd>();
 
             var documents = 1;
-            while (parser.MoveNext())
+            while (!parser.TryConsume<StreamEnd>(out _))
             {
-                documents += parser.Current is DocumentStart ? 1 : 0;
+                documents += parser.Consume<ParsingEvent>() is DocumentStart ? 1 : 0;
             }
 
             return documents == 1 ? root : throw new SpecSyntaxException($"expected one YAML document, found {documents}");
