@@ -135,6 +135,8 @@ public class JobSpecReaderTests
     [InlineData("project: demo\n  bad-indent: x\n shots:", "malformed YAML")]
     [InlineData("- just\n- a list", "must be a mapping")]
     [InlineData("project: demo\nproject: again\nshots: []", "malformed YAML")]
+    [InlineData("project: demo\n---\nproject: demo\n---\n[]", "expected one YAML document, found 3")]
+    [InlineData("", "expected one YAML document, found 0")]
     public void Malformed_yaml_is_one_clear_error(string yaml, string message)
     {
         var result = JobSpecReader.ReadYaml(yaml);
@@ -174,6 +176,62 @@ public class JobSpecReaderTests
     {
         Assert.Equal("shots", Assert.Single(JobSpecReader.ReadYaml("project: demo\nshots: []").Errors).Field);
         Assert.Equal("shots", Assert.Single(JobSpecReader.ReadYaml("project: demo").Errors).Field);
+    }
+
+    [Fact]
+    public void Retries_and_after_default_to_three_and_nothing()
+    {
+        var spec = JobSpecReader.ReadYaml(ValidYaml).Spec!;
+
+        Assert.Equal(SpecLimits.DefaultRetries, spec.Retries);
+        Assert.Empty(spec.After);
+    }
+
+    [Fact]
+    public void Retries_and_after_are_read_from_yaml_and_json()
+    {
+        var first = Guid.CreateVersion7();
+        var second = Guid.CreateVersion7();
+
+        var fromYaml = JobSpecReader.ReadYaml(ValidYaml.Replace("priority: 70", $"priority: 70\nretries: 0\nafter:\n  - {first}\n  - {second}", StringComparison.Ordinal)).Spec!;
+        var fromJson = JobSpecReader.ReadJson($$"""
+            {"project": "demo", "retries": 10, "after": ["{{first}}", "{{second}}"],
+             "shots": [{"name": "a", "prompt": "a ball", "duration": 1, "fps": 1, "width": 64, "height": 64}]}
+            """).Spec!;
+
+        Assert.Equal(0, fromYaml.Retries);
+        Assert.Equal(10, fromJson.Retries);
+        Assert.Equal([first, second], fromYaml.After);
+        Assert.Equal([first, second], fromJson.After);
+    }
+
+    [Theory]
+    [InlineData("retries: 11", "retries", "from 0 to 10")]
+    [InlineData("retries: -1", "retries", "from 0 to 10")]
+    [InlineData("retries: 1.5", "retries", "must be an integer")]
+    [InlineData("retries: [3]", "retries", "single value")]
+    [InlineData("after: 0198c1f2-5a4b-7c3d-8e9f-0a1b2c3d4e5f", "after", "must be a list of job ids")]
+    [InlineData("after: [0198c1f2-5a4b-7c3d-8e9f-0a1b2c3d4e5f, job-42]", "after[1]", "'job-42' is not a job id")]
+    [InlineData("after: [0198c1f2-5a4b-7c3d-8e9f-0a1b2c3d4e5f, [0198c1f2-5a4b-7c3d-8e9f-0a1b2c3d4e5f]]", "after[1]", "must be a job id")]
+    [InlineData("after: [0198c1f2-5a4b-7c3d-8e9f-0a1b2c3d4e5f, 0198C1F2-5A4B-7C3D-8E9F-0A1B2C3D4E5F]", "after[1]", "listed more than once")]
+    [InlineData("after: [{id: 0198c1f2-5a4b-7c3d-8e9f-0a1b2c3d4e5f}]", "after[0]", "must be a job id")]
+    public void Retries_and_after_broken_rules_name_the_field(string line, string field, string rule)
+    {
+        var result = JobSpecReader.ReadYaml(ValidYaml.Replace("priority: 70", $"priority: 70\n{line}", StringComparison.Ordinal));
+
+        Assert.Null(result.Spec);
+        Assert.Contains(rule, Assert.Single(result.Errors, e => e.Field == field).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void After_lists_at_most_twenty_jobs()
+    {
+        var ids = string.Join(", ", Enumerable.Range(0, SpecLimits.MaxJobDependencies + 1).Select(_ => Guid.NewGuid()));
+
+        var error = Assert.Single(JobSpecReader.ReadYaml(ValidYaml.Replace("priority: 70", $"priority: 70\nafter: [{ids}]", StringComparison.Ordinal)).Errors);
+
+        Assert.Equal(("after", "may list at most 20 jobs, found 21"), (error.Field, error.Message));
+        Assert.Empty(JobSpecReader.ReadYaml(ValidYaml.Replace("priority: 70", $"priority: 70\nafter: [{ids[38..]}]", StringComparison.Ordinal)).Errors);
     }
 
     [Fact]

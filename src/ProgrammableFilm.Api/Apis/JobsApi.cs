@@ -29,8 +29,16 @@ public static class JobsApi
             return Invalid("$", $"the spec is larger than {MaxSpecBytes} bytes");
         }
 
+        // A chunked body announces no length: read at most one character past the limit (a character is at least a byte).
         using var reader = new StreamReader(request.Body);
-        var text = await reader.ReadToEndAsync(cancellationToken);
+        var buffer = new char[(request.ContentLength ?? MaxSpecBytes) + 1];
+        var length = await reader.ReadBlockAsync(buffer, cancellationToken);
+        if (length > MaxSpecBytes)
+        {
+            return Invalid("$", $"the spec is larger than {MaxSpecBytes} bytes");
+        }
+
+        var text = new string(buffer, 0, length);
         var isYaml = request.ContentType is { } contentType && contentType.Contains("yaml", StringComparison.OrdinalIgnoreCase);
         var result = isYaml ? JobSpecReader.ReadYaml(text) : JobSpecReader.ReadJson(text);
         if (!result.IsValid)

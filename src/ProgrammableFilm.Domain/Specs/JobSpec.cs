@@ -3,10 +3,10 @@ namespace ProgrammableFilm.Domain.Specs;
 /// <summary>A validated job: what a studio asked for, with every default filled in.</summary>
 public sealed record JobSpec(string Project, string? Name, Lane Lane, int Priority, IReadOnlyList<ShotSpec> Shots)
 {
-    /// <summary>Retries per task for transient and out-of-memory failures.</summary>
-    public int Retries { get; init; } = 3;
+    /// <summary>How many times a task that fails transiently (or runs out of memory) is retried.</summary>
+    public int Retries { get; init; } = SpecLimits.DefaultRetries;
 
-    /// <summary>Jobs that must succeed before this one is dispatched.</summary>
+    /// <summary>Jobs this one waits for; the spec reader checks only their form, submission checks that they exist.</summary>
     public IReadOnlyList<Guid> After { get; init; } = [];
 }
 

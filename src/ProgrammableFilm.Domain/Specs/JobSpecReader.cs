@@ -18,7 +18,7 @@ public sealed record SpecReadResult(JobSpec? Spec, IReadOnlyList<SpecError> Erro
 /// </summary>
 public static partial class JobSpecReader
 {
-    private static readonly string[] JobFields = ["project", "name", "lane", "priority", "shots"];
+    private static readonly string[] JobFields = ["project", "name", "lane", "priority", "retries", "after", "shots"];
     private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval"];
 
     /// <summary>Reads YAML text (a spec file).</summary>
@@ -41,6 +41,8 @@ public static partial class JobSpecReader
         var name = fields.Text("name", required: false, maxLength: 200);
         var lane = fields.Choice("lane", ["preview", "batch"], "batch");
         var priority = fields.Integer("priority", SpecLimits.MinPriority, SpecLimits.MaxPriority, SpecLimits.DefaultPriority);
+        var retries = fields.Integer("retries", 0, SpecLimits.MaxRetries, SpecLimits.DefaultRetries);
+        var after = fields.JobIds("after", SpecLimits.MaxJobDependencies);
         var shots = ReadShots(fields.Node("shots"), project, errors);
 
         if (errors.Count > 0)
@@ -48,7 +50,12 @@ public static partial class JobSpecReader
             return new SpecReadResult(null, errors);
         }
 
-        return new SpecReadResult(new JobSpec(project!, name, lane == "preview" ? Lane.Preview : Lane.Batch, (int)priority!, shots), []);
+        var spec = new JobSpec(project!, name, lane == "preview" ? Lane.Preview : Lane.Batch, (int)priority!, shots)
+        {
+            Retries = (int)retries!,
+            After = after,
+        };
+        return new SpecReadResult(spec, []);
     }
 
     private static SpecReadResult ReadText(Func<SpecNode> parse)
@@ -116,7 +123,7 @@ public static partial class JobSpecReader
     {
         var errorsBefore = fields.ErrorCount;
         var name = fields.Slug("name", required: true);
-        var prompt = fields.Text("prompt", required: true, maxLength: SpecLimits.MaxPromptLength);
+        var prompt = fields.Text("prompt", required: true, maxLength: SpecLimits.MaxPromptLength, multiLine: true);
         var duration = fields.Number("duration", double.Epsilon, SpecLimits.MaxDurationSeconds, null, "greater than 0 and at most");
         var fps = fields.Integer("fps", SpecLimits.MinFps, SpecLimits.MaxFps, null);
         var width = fields.Dimension("width");
@@ -199,7 +206,7 @@ public static partial class JobSpecReader
             {
                 if (!known.Contains(key, StringComparer.Ordinal))
                 {
-                    Error(key, $"unknown field (known fields: {string.Join(", ", known)})");
+                    Error(SpecText.Printable(key), $"unknown field (known fields: {string.Join(", ", known)})");
                     continue;
                 }
 
@@ -213,9 +220,9 @@ public static partial class JobSpecReader
 
         public SpecNode? Node(string field) => _values.GetValueOrDefault(field);
 
-        public string? Text(string field, bool required, int maxLength)
+        public string? Text(string field, bool required, int maxLength, bool multiLine = false)
         {
-            if (!TryScalar(field, out var text))
+            if (!TryScalar(field, out var text, multiLine))
             {
                 return null;
             }
@@ -351,7 +358,62 @@ public static partial class JobSpecReader
 
         private static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);
 
-        private bool TryScalar(string field, out string? text)
+        /// <summary>Job ids, each a GUID, none twice; an absent field is an empty list.</summary>
+        public IReadOnlyList<Guid> JobIds(string field, int max)
+        {
+            switch (Node(field))
+            {
+                case null or SpecScalar { Text: null }:
+                    return [];
+                case SpecList list when list.Items.Count > max:
+                    Error(field, $"may list at most {max} jobs, found {list.Items.Count}");
+                    return [];
+                case SpecList list:
+                    var ids = new List<Guid>();
+                    for (var i = 0; i < list.Items.Count; i++)
+                    {
+                        var item = $"{field}[{i}]";
+                        if (list.Items[i] is not SpecScalar { Text: { } text })
+                        {
+                            Error(item, "must be a job id (a GUID)");
+                        }
+                        else if (IsStorable(item, text, multiLine: false))
+                        {
+                            if (!Guid.TryParse(text, out var id))
+                            {
+                                Error(item, $"'{text}' is not a job id (a GUID)");
+                            }
+                            else if (ids.Contains(id))
+                            {
+                                Error(item, $"{id} is listed more than once");
+                            }
+                            else
+                            {
+                                ids.Add(id);
+                            }
+                        }
+                    }
+
+                    return ids;
+                default:
+                    Error(field, "must be a list of job ids");
+                    return [];
+            }
+        }
+
+        /// <summary>Checked before any other rule, so that no message echoes a control character.</summary>
+        private bool IsStorable(string field, string text, bool multiLine)
+        {
+            if (SpecText.Problem(text, multiLine) is { } problem)
+            {
+                Error(field, problem);
+                return false;
+            }
+
+            return true;
+        }
+
+        private bool TryScalar(string field, out string? text, bool multiLine = false)
         {
             text = null;
             switch (Node(field))
@@ -360,7 +422,7 @@ public static partial class JobSpecReader
                     return true;
                 case SpecScalar scalar:
                     text = scalar.Text;
-                    return true;
+                    return text is null || IsStorable(field, text, multiLine);
                 default:
                     Error(field, "must be a single value, not a list or mapping");
                     return false;

@@ -22,11 +22,27 @@ public static class SpecLimits
     public const int MinKeyframeInterval = 1;
     public const int MaxKeyframeInterval = 240;
     public const long MaxSeed = (1L << 53) - 1;
+    public const int MaxRetries = 10;
+    public const int MaxJobDependencies = 20;
+
+    /// <summary>
+    /// Nesting a spec may use. A valid spec nests 3 levels (job, shots, shot); the bound keeps the parsers' work
+    /// proportional to the text and stops a 10,000-deep document long before any stack could overflow.
+    /// </summary>
+    public const int MaxNestingDepth = 32;
+
+    /// <summary>
+    /// Values a spec may hold once YAML aliases are expanded. The largest valid spec holds about 1,250 (100 shots of a
+    /// dozen fields, 20 dependencies); the bound leaves room for that eight times over and stops an alias bomb
+    /// ("billion laughs") after a few thousand steps instead of exhausting memory.
+    /// </summary>
+    public const int MaxSpecNodes = 10_000;
 
     public const int DefaultPriority = 50;
     public const int DefaultSteps = 20;
     public const double DefaultGuidance = 3.0;
     public const int DefaultKeyframeInterval = 12;
+    public const int DefaultRetries = 3;
     public const string DefaultEngine = "procedural";
 
     /// <summary>Engines a worker offers; a shot naming another is rejected before anything is written.</summary>
