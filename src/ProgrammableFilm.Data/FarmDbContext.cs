@@ -77,16 +77,20 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
         {
             dependency.ToTable("job_dependencies");
             dependency.HasKey(d => new { d.JobId, d.DependsOnJobId });
+            dependency.HasOne<Job>().WithMany().HasForeignKey(d => d.JobId);
+            dependency.HasOne<Job>().WithMany().HasForeignKey(d => d.DependsOnJobId);
         });
         modelBuilder.Entity<JobWorkerFailures>(failures =>
         {
             failures.ToTable("job_worker_failures");
             failures.HasKey(f => new { f.JobId, f.WorkerId });
+            failures.HasOne<Job>().WithMany().HasForeignKey(f => f.JobId);
         });
         modelBuilder.Entity<AttemptLogLine>(line =>
         {
             line.ToTable("attempt_log_lines");
             line.HasKey(l => new { l.AttemptId, l.Seq });
+            line.HasOne<Attempt>().WithMany().HasForeignKey(l => l.AttemptId);
         });
         modelBuilder.Entity<MaintenanceRun>(run =>
         {

@@ -23,6 +23,9 @@ public sealed class FakeClockFarmFixture : FarmFixture
     protected override IReadOnlyDictionary<string, string> ExtraSettings => new Dictionary<string, string>
     {
         ["Coordinator:LeaseDuration"] = "00:00:30",
+
+        // Tests leave attempts unclaimed on purpose; a shallow queue would stop dispatch for the next test.
+        ["Coordinator:MaxQueuedPerPool"] = "1000",
         ["Coordinator:RetryBackoff"] = "00:00:04",
         ["Coordinator:BlocklistThreshold"] = "2",
     };
