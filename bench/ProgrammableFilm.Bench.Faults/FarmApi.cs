@@ -16,7 +16,7 @@ public sealed class FarmApi : IDisposable
 {
     private readonly HttpClient _http;
 
-    public FarmApi(Uri address) => _http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(5) };
+    public FarmApi(Uri address) => _http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(15) };
 
     /// <summary>Whether <c>GET /api/workers</c> exists; false after it answered 404 once.</summary>
     public bool HasWorkersEndpoint { get; private set; } = true;
@@ -75,9 +75,13 @@ public sealed class FarmApi : IDisposable
         try
         {
             using var response = await _http.PostAsync(new Uri($"/api/jobs/{jobId}/{action}", UriKind.Relative), null, cancellationToken);
-            return response.StatusCode == HttpStatusCode.OK
-                ? null
-                : $"{action} answered HTTP {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(cancellationToken)}".Trim();
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                return null;
+            }
+
+            var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            return $"{action} answered HTTP {(int)response.StatusCode} {ProblemSummary(body)}".Trim();
         }
         catch (Exception e) when (IsUnreachable(e, cancellationToken))
         {
@@ -86,6 +90,21 @@ public sealed class FarmApi : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
+
+    /// <summary>A problem details body as "title: detail", so that a table cell stays readable.</summary>
+    private static string ProblemSummary(string body)
+    {
+        try
+        {
+            using var problem = JsonDocument.Parse(body);
+            var root = problem.RootElement;
+            return string.Join(": ", new[] { "title", "detail" }.Select(p => root.TryGetProperty(p, out var v) ? v.GetString() : null).OfType<string>());
+        }
+        catch (JsonException)
+        {
+            return body.Length > 120 ? body[..120] : body;
+        }
+    }
 
     private static bool IsUnreachable(Exception e, CancellationToken cancellationToken) =>
         e is HttpRequestException or JsonException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested);

@@ -68,8 +68,20 @@ public sealed class FaultRun(Settings settings) : IAsyncDisposable
     /// <summary>Submits one job on a healthy farm, runs <paramref name="fault"/> beside it and measures the outcome.</summary>
     public async Task<JobOutcome> RunJobAsync(string label, bool duplicateDelivery, Func<JobRun, CancellationToken, Task<FaultReport>>? fault, CancellationToken cancellationToken)
     {
-        await Services.EnsureUpAsync();
-        var farm = await EnsureFarmAsync(duplicateDelivery, cancellationToken);
+        Farm farm;
+        try
+        {
+            await Services.EnsureUpAsync();
+            farm = await EnsureFarmAsync(duplicateDelivery, cancellationToken);
+        }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException or Npgsql.NpgsqlException)
+        {
+            Farm?.Dispose();
+            Farm = null;
+            Log.Line($"{label}: no farm: {e.Message}");
+            return new JobOutcome { Notes = [$"the farm did not start: {e.Message}"] };
+        }
+
         var started = Stopwatch.GetTimestamp();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(settings.JobTimeout);
@@ -145,11 +157,10 @@ public sealed class FaultRun(Settings settings) : IAsyncDisposable
         return outcome;
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
         Farm?.Dispose();
         Api?.Dispose();
-        await Services.EnsureUpAsync();
         if (settings.Keep)
         {
             Log.Line($"kept {_runFolder} (logs/, storage/)");
@@ -158,6 +169,8 @@ public sealed class FaultRun(Settings settings) : IAsyncDisposable
         {
             Directory.Delete(_runFolder, recursive: true);
         }
+
+        return ValueTask.CompletedTask;
     }
 
     private async Task<Farm> EnsureFarmAsync(bool duplicateDelivery, CancellationToken cancellationToken)

@@ -2,7 +2,17 @@ using ProgrammableFilm.Bench.Faults;
 
 // The fault script's harness (bench/faults.sh): a real farm of processes on PostgreSQL and RabbitMQ, one fresh job per
 // fault, and a table of what each fault cost: jobs lost, frames missing, attempts billed twice, time to recover.
-var settings = Settings.Parse(args);
+Settings settings;
+try
+{
+    settings = Settings.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
 using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {
