@@ -14,10 +14,14 @@ public sealed record BusOptions
 
     public string Prefix { get; init; } = "";
 
+    /// <summary>Fault injection: every message sent or published is delivered twice (<see cref="Messaging.DuplicateDelivery"/>).</summary>
+    public bool DuplicateDelivery { get; init; }
+
     public static BusOptions FromConfiguration(IConfiguration configuration) => new()
     {
         RabbitMqUri = configuration["RabbitMq:Uri"],
         Prefix = configuration["RabbitMq:Prefix"] ?? "",
+        DuplicateDelivery = configuration.GetValue<bool>("Faults:DuplicateDelivery"),
     };
 
     /// <summary>The queue a pool's workers consume; the dispatcher sends <c>RenderTask</c> there.</summary>
@@ -42,6 +46,11 @@ public static class BusExtensions
         {
             bus.UsingInMemory((context, transport) =>
             {
+                if (options.DuplicateDelivery)
+                {
+                    transport.DeliverEveryMessageTwice(context);
+                }
+
                 configure?.Invoke(context, transport);
                 transport.ConfigureEndpoints(context);
             });
@@ -51,6 +60,11 @@ public static class BusExtensions
         bus.UsingRabbitMq((context, transport) =>
         {
             transport.Host(new Uri(options.RabbitMqUri));
+            if (options.DuplicateDelivery)
+            {
+                transport.DeliverEveryMessageTwice(context);
+            }
+
             configure?.Invoke(context, transport);
             transport.ConfigureEndpoints(context);
         });
