@@ -42,8 +42,10 @@ public sealed class TaskEvents(
         var (attempt, task) = context.Value;
         if (attempt.State != AttemptState.Queued)
         {
-            // A redelivered message finds its attempt Claimed (or already finished) and is refused.
-            return new ClaimDecision(false, $"attempt is {attempt.State}, not Queued");
+            // A redelivered message finds its attempt Claimed (or already finished) and is refused, unless the same
+            // worker asks again: a duplicated request, whose first answer may be lost (the worker runs an attempt
+            // at most once however often it is granted).
+            return Repeated(attempt.State, attempt.WorkerId, claim.WorkerId);
         }
 
         var job = await db.Jobs.AsNoTracking().Where(j => j.Id == task.JobId).Select(j => new { j.State, j.Paused }).SingleAsync(cancellationToken);
@@ -73,8 +75,8 @@ public sealed class TaskEvents(
                 cancellationToken);
         if (claimed == 0)
         {
-            var state = await db.Attempts.Where(a => a.Id == claim.AttemptId).Select(a => a.State).SingleAsync(cancellationToken);
-            return new ClaimDecision(false, $"attempt is {state}, not Queued");
+            var winner = await db.Attempts.Where(a => a.Id == claim.AttemptId).Select(a => new { a.State, a.WorkerId }).SingleAsync(cancellationToken);
+            return Repeated(winner.State, winner.WorkerId, claim.WorkerId);
         }
 
         var running = await db.Tasks
@@ -96,6 +98,11 @@ public sealed class TaskEvents(
         await transaction.CommitAsync(cancellationToken);
         return new ClaimDecision(true, "claimed");
     }
+
+    private static ClaimDecision Repeated(AttemptState state, string? holder, string claimant) =>
+        state == AttemptState.Claimed && string.Equals(holder, claimant, StringComparison.Ordinal)
+            ? new ClaimDecision(true, "already claimed by this worker")
+            : new ClaimDecision(false, $"attempt is {state}, not Queued");
 
     /// <summary>
     /// Renews the leases of the attempts a worker still holds, stores their new log lines and says which of them

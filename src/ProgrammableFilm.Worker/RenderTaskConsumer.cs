@@ -59,7 +59,13 @@ public sealed class RenderTaskConsumer(
         // From here the attempt is ours. It runs to the end even if the broker connection that delivered it drops
         // (only the coordinator's word or the worker's shutdown stops it); if this process dies before reporting,
         // its heartbeats stop, the lease runs out and the task runs elsewhere.
-        var attempt = running.Start(task.AttemptId, options.DeviceCount, lifetime.ApplicationStopping);
+        var attempt = running.TryStart(task.AttemptId, options.DeviceCount, lifetime.ApplicationStopping);
+        if (attempt is null)
+        {
+            logger.LogInformation("Attempt {AttemptId} is already running here; duplicate message dropped", task.AttemptId);
+            return;
+        }
+
         try
         {
             attempt.Log("info", $"claimed by worker {options.WorkerId} on {Environment.MachineName} ({options.DeviceCount} × {options.DeviceSku}): {task.Kind} of frames {task.Frames[0]}–{task.Frames[^1]}, engine {task.Engine}{(task.MaxFrameBatch is { } batch ? $", at most {batch} frames per batch" : "")}");

@@ -8,11 +8,17 @@ public sealed class RunningAttempts(TimeProvider time)
 {
     private readonly ConcurrentDictionary<Guid, RunningAttempt> _attempts = new();
 
-    public RunningAttempt Start(Guid attemptId, int deviceCount, CancellationToken workerStopping)
+    /// <summary>Registers the attempt; null if this worker already runs it (a duplicated message granted twice).</summary>
+    public RunningAttempt? TryStart(Guid attemptId, int deviceCount, CancellationToken workerStopping)
     {
         var attempt = new RunningAttempt(attemptId, deviceCount, time, workerStopping);
-        _attempts[attemptId] = attempt;
-        return attempt;
+        if (_attempts.TryAdd(attemptId, attempt))
+        {
+            return attempt;
+        }
+
+        attempt.Dispose();
+        return null;
     }
 
     public void Remove(RunningAttempt attempt)

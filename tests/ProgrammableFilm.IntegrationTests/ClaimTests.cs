@@ -40,6 +40,24 @@ public class ClaimTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinator
     }
 
     [Fact]
+    public async Task A_duplicated_claim_from_the_same_worker_is_granted_again_and_claims_once()
+    {
+        var jobId = await _worker.SubmitAsync("it-claims");
+        var attempt = (await _worker.WaitForAttemptsAsync(jobId, 3))["kf-00012"];
+
+        // Two copies of one request race; whichever answer reaches the worker first must not make it drop the work.
+        var responses = await Task.WhenAll(_worker.ClaimAsync(attempt.Id, "twin"), _worker.ClaimAsync(attempt.Id, "twin"));
+        var other = await _worker.ClaimAsync(attempt.Id, "stranger");
+
+        Assert.All(responses, r => Assert.True(r.Is(out Response<AttemptClaimGranted>? _)));
+        Assert.True(other.Is(out Response<AttemptClaimRefused>? _));
+        await using var db = farm.CreateDbContext();
+        var row = await db.Attempts.SingleAsync(a => a.Id == attempt.Id);
+        Assert.Equal((AttemptState.Claimed, "twin"), (row.State, row.WorkerId));
+        Assert.Equal(1, await db.Attempts.CountAsync(a => a.TaskId == attempt.TaskId));
+    }
+
+    [Fact]
     public async Task A_claim_that_lost_a_race_is_refused_with_the_state_the_winner_left()
     {
         var jobId = await _worker.SubmitAsync("it-claims");
