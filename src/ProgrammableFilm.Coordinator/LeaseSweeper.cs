@@ -44,7 +44,16 @@ public sealed class LeaseSweeper(
             run.LastRunAt = now;
         }
 
-        await db.SaveChangesAsync(cancellationToken);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException) when (run is null)
+        {
+            // Another sweep (the other Hangfire worker or coordinator) made the first row at the same moment.
+            return 0;
+        }
+
         if (gap > OutageGap)
         {
             // Grace after an outage: every claimed attempt gets a full lease from now, so that only workers that

@@ -30,7 +30,9 @@ public static class WorkerExtensions
     /// <summary>Binds the worker's consumer to its pool's queue and its claim requests to the coordinator's queue.</summary>
     public static void AddRenderWorkerConsumer(this IBusRegistrationConfigurator bus, WorkerOptions options, BusOptions busOptions)
     {
-        bus.AddRequestClient<Contracts.ClaimAttempt>(new Uri($"queue:{busOptions.ClaimQueue}"), RequestTimeout.After(s: 60));
+        // A claim is answered in milliseconds, or within the coordinator's 25 s of retries while its database is
+        // away; waiting longer only keeps the worker's slot idle (an unanswered claim's attempt is sent again).
+        bus.AddRequestClient<Contracts.ClaimAttempt>(new Uri($"queue:{busOptions.ClaimQueue}"), RequestTimeout.After(s: 30));
         bus.AddRequestClient<Contracts.WorkerHeartbeat>(new Uri($"queue:{busOptions.HeartbeatQueue}"));
         bus.AddConsumer<RenderTaskConsumer>().Endpoint(endpoint =>
         {
