@@ -104,7 +104,7 @@ public sealed class RenderTaskConsumer(
             {
                 OperationCanceledException when attempt.StopReason is { } stop => ("cancelled", $"stopped by the coordinator: {stop}"),
                 OperationCanceledException when lifetime.ApplicationStopping.IsCancellationRequested => ("transient", "the worker is shutting down"),
-                FatalTaskException or ArgumentException or InvalidDataException or AssemblyException => ("fatal", e.Message),
+                FatalTaskException or ArgumentException or InvalidDataException or AssemblyException or FileNotFoundException or DirectoryNotFoundException => ("fatal", e.Message),
                 OutOfMemoryException or InsufficientMemoryException => ("out-of-memory", e.Message),
                 _ => ("transient", e.Message),
             };

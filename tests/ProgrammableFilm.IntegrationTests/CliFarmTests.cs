@@ -59,6 +59,47 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
         Assert.All(new[] { invalid, unreachable, missing }, run => Assert.DoesNotContain("   at ", run.StandardError, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task Job_control_verbs_and_logs_follow_the_exit_code_contract()
+    {
+        var server = farm.Server.ToString();
+        var submitted = await PfilmAsync("submit", "examples/racing-at-dusk.yaml", "--server", server);
+        var jobId = Regex.Match(submitted.StandardOutput, @"Submitted job ([0-9a-f-]{36})").Groups[1].Value;
+
+        var pause = await PfilmAsync("pause", jobId, "--server", server);
+        var cancel = await PfilmAsync("cancel", jobId, "--server", server);
+        var cancelAgain = await PfilmAsync("cancel", jobId, "--server", server);
+        var retry = await PfilmAsync("retry", jobId, "--server", server);
+
+        Assert.True(pause.ExitCode == 0, pause.StandardError);
+        Assert.True(cancel.ExitCode == 0, cancel.StandardError);
+        Assert.Contains("Cancelled", cancel.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(5, cancelAgain.ExitCode);
+        Assert.StartsWith("pfilm: cannot cancel: ", cancelAgain.StandardError, StringComparison.Ordinal);
+        Assert.True(retry.ExitCode == 0, retry.StandardError);
+
+        using var http = new HttpClient { BaseAddress = farm.Server };
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!(await http.GetStringAsync($"/api/jobs/{jobId}")).Contains("\"state\":\"Succeeded\"", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} did not succeed after retry:\n{farm.Output}");
+            await Task.Delay(250);
+        }
+
+        var logs = await PfilmAsync("logs", jobId, "--task", "assemble", "--server", server);
+        var noSuchTask = await PfilmAsync("logs", jobId, "--task", "kf-99999", "--server", server);
+        var resumeRunning = await PfilmAsync("resume", jobId, "--server", server);
+        var unknownJob = await PfilmAsync("pause", Guid.NewGuid().ToString(), "--server", server);
+
+        Assert.True(logs.ExitCode == 0, logs.StandardError);
+        Assert.Contains("assemble attempt 1 (Succeeded on farm-worker)", logs.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("claimed by worker farm-worker", logs.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(4, noSuchTask.ExitCode);
+        Assert.Equal(5, resumeRunning.ExitCode);
+        Assert.Equal(4, unknownJob.ExitCode);
+        Assert.All(new[] { pause, cancel, cancelAgain, retry, logs, noSuchTask, resumeRunning, unknownJob }, run => Assert.DoesNotContain("   at ", run.StandardError, StringComparison.Ordinal));
+    }
+
     private static Task<(int ExitCode, string StandardOutput, string StandardError)> PfilmAsync(params string[] arguments) =>
         TestEnvironment.RunAsync("bash", ["./pfilm", .. arguments], timeout: TimeSpan.FromMinutes(8));
 }
