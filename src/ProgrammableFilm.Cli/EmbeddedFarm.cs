@@ -1,11 +1,13 @@
 using Hangfire;
 using MassTransit;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ProgrammableFilm.Coordinator;
 using ProgrammableFilm.Data;
 using ProgrammableFilm.Messaging;
+using ProgrammableFilm.ServiceDefaults;
 using ProgrammableFilm.Storage;
 using ProgrammableFilm.Worker;
 
@@ -22,6 +24,13 @@ public static class EmbeddedFarm
         Directory.CreateDirectory(outputFolder);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Error);
+
+        // Traces and metrics of a local render go to an OpenTelemetry collector when OTEL_EXPORTER_OTLP_ENDPOINT is
+        // set; no HTTP listener here (no health or scrape endpoint in embedded mode).
+        builder.Configuration.AddInMemoryCollection(Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Where(variable => ((string)variable.Key).StartsWith("OTEL_", StringComparison.Ordinal))
+            .Select(variable => KeyValuePair.Create((string)variable.Key, (string?)variable.Value)));
+        builder.AddServiceDefaults("pfilm-embedded");
         var storage = new ShotStorage(outputFolder);
         var busOptions = new BusOptions();
         var workerOptions = new WorkerOptions { WorkerId = $"embedded-{Environment.ProcessId}", Slots = workerSlots, DeviceCount = Math.Max(1, Environment.ProcessorCount / workerSlots) };

@@ -63,6 +63,12 @@ public sealed record RenderTask
 
     /// <summary>Frames sampled together at most; set (smaller each time) when an earlier attempt ran out of memory.</summary>
     public int? MaxFrameBatch { get; init; }
+
+    /// <summary>
+    /// W3C <c>traceparent</c> of the request that submitted the job, if it was traced: the attempt's own trace starts
+    /// at the dispatcher and links to it (one trace per attempt, linked to its job).
+    /// </summary>
+    public string? JobTraceParent { get; init; }
 }
 
 /// <summary>Request from a worker to own an attempt before it spends device time on it.</summary>

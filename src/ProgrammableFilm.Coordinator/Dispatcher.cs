@@ -21,6 +21,7 @@ public sealed class Dispatcher(
     CoordinatorOptions options,
     DispatchSignal signal,
     TimeProvider time,
+    FarmMetrics metrics,
     ILogger<Dispatcher> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -138,6 +139,7 @@ public sealed class Dispatcher(
                 PublishedAt = now,
             });
             messages.Add(ToMessage(attemptId, row.Task, row.Shot));
+            metrics.Dispatched(row.Task, options.Pool, now);
         }
 
         await db.SaveChangesAsync(cancellationToken);
@@ -175,6 +177,7 @@ public sealed class Dispatcher(
 
     private async Task SendAsync(Contract.RenderTask message, CancellationToken cancellationToken)
     {
+        using var activity = FarmMetrics.StartDispatch(message);
         var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{busOptions.RenderQueue(options.Pool)}"));
         await endpoint.Send(message, cancellationToken);
     }
@@ -200,5 +203,6 @@ public sealed class Dispatcher(
         EndKeyframe = task.EndKeyframe,
         ShotFolder = shot.Folder,
         MaxFrameBatch = task.MaxFrameBatch,
+        JobTraceParent = shot.TraceParent,
     };
 }

@@ -11,7 +11,7 @@ namespace ProgrammableFilm.Coordinator;
 /// Appends one row per attempt to the usage ledger, whatever the attempt's outcome (failed, lost and cancelled
 /// attempts spent device time too). Idempotency key: the attempt id (unique in the table).
 /// </summary>
-public sealed class UsageLedger(CoordinatorOptions options)
+public sealed class UsageLedger(CoordinatorOptions options, FarmMetrics metrics)
 {
     /// <summary>
     /// Bills the attempt unless it already is. A concurrent duplicate inserting the same attempt id violates the
@@ -27,7 +27,7 @@ public sealed class UsageLedger(CoordinatorOptions options)
         var price = options.Prices.For(usage.DeviceSku);
         var project = await db.Jobs.Where(j => j.Id == task.JobId).Select(j => j.Project).SingleAsync(cancellationToken);
         var deviceSeconds = Math.Max(0, usage.DeviceSeconds);
-        db.Usage.Add(new UsageRecord
+        var billed = db.Usage.Add(new UsageRecord
         {
             AttemptId = attempt.Id,
             TaskId = task.Id,
@@ -46,5 +46,6 @@ public sealed class UsageLedger(CoordinatorOptions options)
             RecordedAt = now,
         });
         await db.SaveChangesAsync(cancellationToken);
+        metrics.Billed(db, billed.Entity, attempt.Pool);
     }
 }

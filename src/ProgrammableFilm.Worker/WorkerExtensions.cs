@@ -24,6 +24,8 @@ public static class WorkerExtensions
         services.AddSingleton<TaskRunner>();
         services.AddSingleton<RunningAttempts>();
         services.AddHostedService<HeartbeatService>();
+        services.AddMetrics();
+        services.AddHostedService<WorkerTelemetry>();
         return services;
     }
 

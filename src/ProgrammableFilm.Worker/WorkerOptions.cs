@@ -27,6 +27,12 @@ public sealed record WorkerOptions
     /// <summary>Path of the diffusion model's weights; null finds <c>models/pf-scene-v3.safetensors</c> above the binaries.</summary>
     public string? ModelPath { get; init; }
 
+    /// <summary>
+    /// URLs of the worker's small HTTP listener (<c>/health/live</c>, <c>/health/ready</c>, <c>/metrics</c>), for
+    /// example <c>http://+:8081</c>; null (the default, and always in embedded mode) serves nothing.
+    /// </summary>
+    public string? HttpUrls { get; init; }
+
     public static WorkerOptions FromConfiguration(IConfiguration configuration)
     {
         var defaults = new WorkerOptions();
@@ -41,6 +47,7 @@ public sealed record WorkerOptions
             FfmpegPath = section["FfmpegPath"] ?? defaults.FfmpegPath,
             HeartbeatInterval = section.GetValue("HeartbeatInterval", defaults.HeartbeatInterval),
             ModelPath = section["ModelPath"],
+            HttpUrls = section["HttpUrls"] is { Length: > 0 } urls ? urls : null,
         };
     }
 }

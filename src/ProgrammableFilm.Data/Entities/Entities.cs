@@ -136,6 +136,9 @@ public sealed class Shot
 
     /// <summary>When the retention sweep deleted the intermediate frames (the MP4 and manifest are kept).</summary>
     public DateTime? FramesDeletedAt { get; set; }
+
+    /// <summary>W3C <c>traceparent</c> of the request that submitted the shot: every attempt's trace links to it.</summary>
+    public string? TraceParent { get; set; }
 }
 
 public sealed class RenderTask
