@@ -63,8 +63,9 @@ public sealed class ObservedFarmFixture : IAsyncLifetime
         Directory.Delete(StorageRoot, recursive: true);
     }
 
+    /// <summary>Unpooled: the health tests restart PostgreSQL, which would leave pooled connections broken.</summary>
     public FarmDbContext CreateDbContext() =>
-        new(new DbContextOptionsBuilder<FarmDbContext>().UseNpgsql(Environment["Database__ConnectionString"]).Options);
+        new(new DbContextOptionsBuilder<FarmDbContext>().UseNpgsql(Environment["Database__ConnectionString"] + ";Pooling=false").Options);
 
     /// <summary>GET a health endpoint: the status code and each check's status (empty when the process does not answer).</summary>
     public async Task<HealthAnswer> GetHealthAsync(Uri server, string path)
