@@ -4,7 +4,6 @@
 # Needs the NVIDIA container toolkit on the node (Kubernetes: the NVIDIA device plugin, `nvidia.com/gpu` limits).
 # TorchSharp-cuda-linux is not served by the registry of the development machines: this image was never built there.
 ARG DOTNET_VERSION=10.0
-ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 FROM mcr.microsoft.com/dotnet/sdk:${DOTNET_VERSION} AS build
 WORKDIR /src
@@ -16,7 +15,7 @@ RUN dotnet publish src/ProgrammableFilm.Worker/ProgrammableFilm.Worker.csproj -c
 # The .NET runtime (ASP.NET Core included) is copied from Microsoft's image onto the CUDA base.
 FROM mcr.microsoft.com/dotnet/aspnet:${DOTNET_VERSION} AS dotnet
 
-FROM ${CUDA_IMAGE} AS runtime
+FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ffmpeg ca-certificates libicu74 \
     && rm -rf /var/lib/apt/lists/* \

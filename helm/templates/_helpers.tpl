@@ -89,7 +89,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - name: Pricing__Devices__{{ .deviceSku }}__RatedWatts
   value: {{ .ratedWatts | quote }}
 {{- end }}
-{{- include "pfilm.otelEnv" (dict "root" . "service" "pfilm-api") }}
+{{- include "pfilm.otelEnv" (dict "root" . "service" "pfilm-api") | nindent 0 }}
 {{- end -}}
 
 {{- define "pfilm.otelEnv" -}}
