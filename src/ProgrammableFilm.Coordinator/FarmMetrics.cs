@@ -219,11 +219,11 @@ public sealed class FarmMetrics
             .ToListAsync(cancellationToken);
         var busy = await db.Attempts.Where(a => a.State == AttemptState.Claimed).GroupBy(a => a.Pool).Select(g => new { Pool = g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
 
-        // Ready tasks have no pool yet: the dispatcher sends them to its pool.
-        var depth = ready.Select(r => (Pool: _options.Pool, r.Lane, r.Count)).Concat(queued.Select(q => (q.Pool, q.Lane, q.Count)))
-            .GroupBy(d => (d.Pool, d.Lane))
-            .Select(g => Gauge(g.Sum(d => d.Count), ("pool", g.Key.Pool), ("lane", LaneName(g.Key.Lane))));
-        var pools = workers.Select(w => w.Pool).Concat(busy.Select(b => b.Pool)).Distinct(StringComparer.Ordinal).ToList();
+        // Ready tasks have no pool yet: the dispatcher sends them to its pool. Every known pool and lane is reported,
+        // at zero when idle, so that an empty queue is a series at 0 rather than no series.
+        var waiting = ready.Select(r => (Pool: _options.Pool, r.Lane, r.Count)).Concat(queued.Select(q => (q.Pool, q.Lane, q.Count))).ToList();
+        var pools = workers.Select(w => w.Pool).Concat(busy.Select(b => b.Pool)).Concat(waiting.Select(w => w.Pool)).Append(_options.Pool).Distinct(StringComparer.Ordinal).ToList();
+        var depth = pools.SelectMany(pool => new[] { 0, 1 }.Select(lane => Gauge(waiting.Where(w => w.Pool == pool && w.Lane == lane).Sum(w => w.Count), ("pool", pool), ("lane", LaneName(lane)))));
         double SlotsOf(string pool) => workers.Where(w => w.Pool == pool && w.Live).Sum(w => w.Slots);
         double BusyOf(string pool) => busy.Where(b => b.Pool == pool).Sum(b => b.Count);
         return new Snapshot(

@@ -78,6 +78,7 @@ public sealed class FarmMetricsTests(ObservedFarmFixture farm)
         Assert.Equal(1, metrics.Sum("pfilm_workers", ("pool", "cpu"), ("state", "live")));
         Assert.Equal(1, metrics.Sum("pfilm_worker_slots", ("pool", "cpu")));
         Assert.Equal(0, metrics.Sum("pfilm_worker_slots_busy", ("pool", "cpu")));
+        Assert.Equal(0, metrics.Sum("pfilm_worker_utilization", ("pool", "cpu")));
         Assert.Equal(6, metrics.LabelsOf("pfilm_error_queue_messages").Count());
         Assert.Equal(0, metrics.Sum("pfilm_error_queue_messages"));
 
@@ -92,8 +93,25 @@ public sealed class FarmMetricsTests(ObservedFarmFixture farm)
         Assert.Equal(1, worker.Sum("pfilm_worker_process_slots", ("worker", "observed-worker"), ("pool", "cpu")));
         Assert.Equal(0, worker.Sum("pfilm_worker_process_running", ("worker", "observed-worker")));
         Assert.True(worker.Sum("messaging_masstransit_receive_ea_total") >= attempts.Count, worker.Text);
+
+        // The names the dashboard and the alert rules use (DeploymentFilesTests holds them to this list).
+        Assert.All(FarmMetricNames.Coordinator, name => Assert.True(metrics.Has(name), $"{name} missing from the API's /metrics:\n{string.Join('\n', metrics.Text.Split('\n').Where(l => l.StartsWith("pfilm", StringComparison.Ordinal)))}"));
+        Assert.All(FarmMetricNames.Worker, name => Assert.True(worker.Has(name), $"{name} missing from the worker's /metrics"));
     }
 
     private static void AssertClose(double expected, double actual) =>
         Assert.True(Math.Abs(expected - actual) <= 1e-9 + (Math.Abs(expected) * 1e-9), $"expected {expected}, /metrics says {actual}");
+}
+
+/// <summary>The farm's metric names as Prometheus shows them (docs/configuration.md).</summary>
+public static class FarmMetricNames
+{
+    public static readonly string[] Coordinator =
+    [
+        "pfilm_tasks", "pfilm_queue_depth", "pfilm_workers", "pfilm_worker_slots", "pfilm_worker_slots_busy", "pfilm_worker_utilization",
+        "pfilm_error_queue_messages", "pfilm_dispatch_latency_seconds_bucket", "pfilm_dispatch_latency_seconds_sum", "pfilm_dispatch_latency_seconds_count",
+        "pfilm_attempts_total", "pfilm_device_time_seconds_total", "pfilm_cost_total", "pfilm_energy_joules_total",
+    ];
+
+    public static readonly string[] Worker = ["pfilm_worker_process_slots", "pfilm_worker_process_running"];
 }
