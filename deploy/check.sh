@@ -20,17 +20,26 @@ need_apt=()
 command -v yamllint >/dev/null || need_apt+=(yamllint)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 command -v unzip >/dev/null || need_apt+=(unzip)
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) != 0 ]]; then
     say "missing: ${need_apt[*]}; install with: sudo apt-get update && sudo apt-get install -y ${need_apt[*]}"
     exit 1
   fi
   say "apt-get install ${need_apt[*]}"
+  # Keep the prometheus package's own service from starting (policy-rc.d = 101), as scripts/services.sh does.
+  policy_created=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_created=1
+  fi
+  rc=0
   (
     export DEBIAN_FRONTEND=noninteractive
     apt-get -o DPkg::Lock::Timeout=300 update -qq &&
       apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need_apt[@]}"
-  ) >"$OUT/apt.log" 2>&1 || { tail -n 30 "$OUT/apt.log" >&2; exit 1; }
+  ) >"$OUT/apt.log" 2>&1 || rc=$?
+  ((policy_created)) && rm -f /usr/sbin/policy-rc.d
+  ((rc == 0)) || { tail -n 30 "$OUT/apt.log" >&2; exit 1; }
 fi
 
 HELM=$TOOLS/helm
@@ -90,6 +99,24 @@ say "dockerfilelint"
 for f in deploy/docker/*.Dockerfile; do
   "$LINTER" "$f"
 done
+# ---------------------------------------------------------------- prometheus
+say "promtool: alert rules, scrape configs, the dashboard's queries"
+promtool check rules deploy/prometheus/alerts.yml >&2
+# (Debian's promtool is built without Kubernetes service discovery: prometheus.kubernetes.yml gets yamllint only.)
+for config in deploy/prometheus/prometheus.compose.yml; do
+  sed "s|/etc/prometheus/alerts.yml|$ROOT/deploy/prometheus/alerts.yml|" "$config" >"$OUT/$(basename "$config")"
+  promtool check config "$OUT/$(basename "$config")" >&2
+done
+# Every dashboard query as a recording rule: promtool parses the PromQL.
+python3 - "$ROOT/deploy/grafana/dashboards/programmablefilm.json" >"$OUT/dashboard-rules.yml" <<'PY'
+import json, sys
+dashboard = json.load(open(sys.argv[1]))
+print("groups:\n  - name: dashboard\n    rules:")
+for i, panel in enumerate(dashboard["panels"]):
+    for target in panel["targets"]:
+        print(f"      - record: dashboard:panel{i}:{target['refId']}\n        expr: {json.dumps(target['expr'])}")
+PY
+promtool check rules "$OUT/dashboard-rules.yml" >&2
 python3 -m json.tool deploy/grafana/dashboards/programmablefilm.json >/dev/null
 python3 -m json.tool helm/values.schema.json >/dev/null
 say "deployment files OK ($OUT)"

@@ -24,6 +24,7 @@ public static class WorkerProgram
         }
 
         // With Worker:HttpUrls set (the container images set it), a small listener serves /health/* and /metrics.
+        ((IDisposable)plain.Configuration).Dispose();
         var web = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         web.WebHost.UseUrls(urls);
         web.AddWorkerProcess();

@@ -44,6 +44,9 @@ public sealed class HealthEndpointTests(ObservedFarmFixture farm)
         finally
         {
             await RunHelperAsync("pg-start");
+
+            // This process's idle pooled connections died with the server: later test classes must not get them.
+            NpgsqlConnection.ClearAllPools();
         }
 
         await WaitForReadyAsync(farm.Api);
