@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ProgrammableFilm.Engine.Diffusion;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -65,7 +66,7 @@ public static class TorchDevices
             return new TorchDeviceInfo(name, gpuName, memory, p);
         }
 
-        return new TorchDeviceInfo("cpu", CpuName(), MemoryTotal(), p);
+        return new TorchDeviceInfo("cpu", CpuDevice.Name(), CpuDevice.MemoryBytes(), p);
     }
 
     internal static ScalarType DType(string precision) => precision switch
@@ -74,30 +75,6 @@ public static class TorchDevices
         "bf16" => ScalarType.BFloat16,
         _ => ScalarType.Float32,
     };
-
-    /// <summary>The CPU model from <c>/proc/cpuinfo</c> (or the architecture elsewhere).</summary>
-    public static string CpuName()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-            if (line is not null)
-            {
-                return $"{line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim()} ({Environment.ProcessorCount} cores)";
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-
-        return $"{System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture} CPU ({Environment.ProcessorCount} cores)";
-    }
-
-    /// <summary>The memory available to this process (the container limit, else physical memory).</summary>
-    public static long MemoryTotal() => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
 
     /// <summary>
     /// Name and memory of GPU <paramref name="index"/> from <c>nvidia-smi</c> (LibTorch's C API, which TorchSharp wraps,
