@@ -27,7 +27,8 @@ public sealed record DiffusionEngineOptions
 }
 
 /// <summary>
-/// The <c>diffusion</c> engine: runs the project's pf-scene U-Net natively on the CPU (docs/model.md). Keyframe tasks
+/// The <c>diffusion</c> engine: runs the project's pf-scene U-Net (docs/model.md) through an <see cref="IDiffusionSampler"/>,
+/// natively on the CPU (<see cref="DiffusionModel"/>, the default) or on TorchSharp (<c>ProgrammableFilm.Engine.Torch</c>). Keyframe tasks
 /// render each frame in keyframe mode from noise (seed, frame); segment tasks render their frames in in-between mode,
 /// conditioned on the surrounding keyframes, with noise correlated across the segment, batched through the network.
 /// Frames come out at the model's native 64×64; assembly upscales. The model is loaded once, on first use (or by
