@@ -19,7 +19,8 @@ namespace ProgrammableFilm.Cli;
 /// </summary>
 public static class EmbeddedFarm
 {
-    public static async Task<IHost> StartAsync(string outputFolder, int workerSlots, CancellationToken cancellationToken)
+    /// <param name="diffusionEngine">The in-process workers' <c>diffusion</c> implementation: <c>native</c>, <c>torch</c> or <c>auto</c> (see <see cref="WorkerOptions.DiffusionEngine"/>).</param>
+    public static async Task<IHost> StartAsync(string outputFolder, int workerSlots, CancellationToken cancellationToken, string diffusionEngine = "auto")
     {
         Directory.CreateDirectory(outputFolder);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -33,7 +34,7 @@ public static class EmbeddedFarm
         builder.AddServiceDefaults("pfilm-embedded");
         var storage = new ShotStorage(outputFolder);
         var busOptions = new BusOptions();
-        var workerOptions = new WorkerOptions { WorkerId = $"embedded-{Environment.ProcessId}", Slots = workerSlots, DeviceCount = Math.Max(1, Environment.ProcessorCount / workerSlots) };
+        var workerOptions = new WorkerOptions { WorkerId = $"embedded-{Environment.ProcessId}", Slots = workerSlots, DeviceCount = Math.Max(1, Environment.ProcessorCount / workerSlots), DiffusionEngine = diffusionEngine };
         builder.Services.AddSingleton(busOptions);
         builder.Services.AddCoordinator(DatabaseOptions.Sqlite(Path.Combine(storage.Root, "pfilm.db")), new CoordinatorOptions { PollInterval = TimeSpan.FromMilliseconds(250) }, storage);
         builder.Services.AddFarmMaintenance(hangfire => hangfire.UseInMemoryStorage());

@@ -243,6 +243,15 @@ public sealed record WorkerHeartbeat
 
     /// <summary>The attempts the worker is running now.</summary>
     public required HeldAttempt[] Attempts { get; init; }
+
+    /// <summary>The implementation rendering <c>diffusion</c> tasks: <c>native</c> or <c>torch</c> (null from older workers).</summary>
+    public string? DiffusionEngine { get; init; }
+
+    /// <summary>The device the worker found: GPU model (with the LibTorch device and precision), or CPU model and cores.</summary>
+    public string? DeviceName { get; init; }
+
+    /// <summary>That device's memory in bytes (GPU memory, or the RAM available to the worker); 0 when unknown.</summary>
+    public long DeviceMemoryBytes { get; init; }
 }
 
 /// <summary>An attempt a worker holds, as of one heartbeat.</summary>

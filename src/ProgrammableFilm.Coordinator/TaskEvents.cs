@@ -114,6 +114,12 @@ public sealed class TaskEvents(
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         await UpsertWorkerAsync(db, heartbeat.WorkerId, heartbeat.Pool, heartbeat.DeviceSku, heartbeat.DeviceCount, heartbeat.Hostname, heartbeat.Slots, now, cancellationToken);
+        if (heartbeat.DeviceName is not null)
+        {
+            await db.Workers.Where(w => w.Id == heartbeat.WorkerId)
+                .ExecuteUpdateAsync(set => set.SetProperty(w => w.DiffusionEngine, heartbeat.DiffusionEngine).SetProperty(w => w.DeviceName, heartbeat.DeviceName).SetProperty(w => w.DeviceMemoryBytes, heartbeat.DeviceMemoryBytes), cancellationToken);
+        }
+
         var ids = heartbeat.Attempts.Select(a => a.AttemptId).ToList();
         var rows = await (
             from attempt in db.Attempts
@@ -197,6 +203,14 @@ public sealed class TaskEvents(
         var won = finished == 1 && await db.Tasks
             .Where(t => t.Id == task.Id && t.CurrentAttemptId == attempt.Id && t.State == RenderTaskState.Running)
             .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Succeeded).SetProperty(t => t.Progress, 1.0).SetProperty(t => t.UpdatedAt, now), cancellationToken) == 1;
+        if (!won && finished == 1 && task.Kind != "assemble")
+        {
+            // Cancelled while it was finishing: its frames are written and paid for, so a retry of the job keeps them
+            // instead of rendering (and billing) them again. Dependants stay as the cancellation left them.
+            await db.Tasks.Where(t => t.Id == task.Id && t.CurrentAttemptId == attempt.Id && t.State == RenderTaskState.Cancelled)
+                .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Succeeded).SetProperty(t => t.Progress, 1.0).SetProperty(t => t.Error, (string?)null).SetProperty(t => t.UpdatedAt, now), cancellationToken);
+        }
+
         if (won)
         {
             await ReleaseDependantsAsync(db, task.Id, now, cancellationToken);

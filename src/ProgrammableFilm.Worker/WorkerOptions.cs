@@ -33,6 +33,13 @@ public sealed record WorkerOptions
     /// </summary>
     public string? HttpUrls { get; init; }
 
+    /// <summary>
+    /// Which implementation renders <c>diffusion</c> tasks (<c>Worker:DiffusionEngine</c>): <c>native</c> (the C# CPU
+    /// engine), <c>torch</c> (TorchSharp: CUDA when present, else the CPU) or <c>auto</c>, the default: <c>torch</c> when
+    /// TorchSharp's CUDA libraries and a GPU are present, else <c>native</c>.
+    /// </summary>
+    public string DiffusionEngine { get; init; } = "auto";
+
     public static WorkerOptions FromConfiguration(IConfiguration configuration)
     {
         var defaults = new WorkerOptions();
@@ -48,6 +55,7 @@ public sealed record WorkerOptions
             HeartbeatInterval = section.GetValue("HeartbeatInterval", defaults.HeartbeatInterval),
             ModelPath = section["ModelPath"],
             HttpUrls = section["HttpUrls"] is { Length: > 0 } urls ? urls : null,
+            DiffusionEngine = section["DiffusionEngine"] ?? defaults.DiffusionEngine,
         };
     }
 }

@@ -52,8 +52,8 @@ public sealed class DeploymentFilesTests(DeploymentFilesFixture files) : IClassF
 
     private static readonly string[] WorkerVariables = ["RabbitMq__Uri", "RabbitMq__Prefix", "Storage__Root", "Worker__Id", "Worker__DeviceCount", "Worker__HttpUrls"];
 
-    /// <summary>Set by the deployment files, read by code on another branch not merged yet (issue 10's TorchSharp engine).</summary>
-    private static readonly string[] ReadOnOtherBranches = ["Worker__DiffusionEngine"];
+    /// <summary>Set by the deployment files, read by code on another branch not merged yet (none now).</summary>
+    private static readonly string[] ReadOnOtherBranches = [];
 
     public static TheoryData<string> Renders => new() { "default", "gpu" };
 

@@ -99,16 +99,6 @@ public class FarmFixture : IAsyncLifetime
             ["Worker__DeviceCount"] = "1",
             ["Logging__LogLevel__Default"] = "Information",
         };
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var process = TestEnvironment.StartProject("ProgrammableFilm.Worker", [], environment, _workerOutput, workerId, line =>
-        {
-            if (line.Contains("Bus started", StringComparison.Ordinal))
-            {
-                started.TrySetResult();
-            }
-        });
-        _workers.Add(process);
-        var finished = await Task.WhenAny(started.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
-        Assert.True(finished == started.Task, $"worker {workerId} did not start:\n{WorkerOutput}");
+        _workers.Add(await TestEnvironment.StartWorkerAsync(workerId, environment, _workerOutput));
     }
 }

@@ -119,17 +119,8 @@ public sealed class FaultFarmFixture : IAsyncLifetime
             ["Worker__HeartbeatInterval"] = "00:00:01",
             ["Logging__LogLevel__Default"] = "Information",
         };
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var process = TestEnvironment.StartProject("ProgrammableFilm.Worker", [], environment, _output, workerId, line =>
-        {
-            if (line.Contains("Bus started", StringComparison.Ordinal))
-            {
-                started.TrySetResult();
-            }
-        });
+        var process = await TestEnvironment.StartWorkerAsync(workerId, environment, _output);
         _allWorkers.Add(process);
         _workers[workerId] = process;
-        var finished = await Task.WhenAny(started.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
-        Assert.True(finished == started.Task, $"worker {workerId} did not start:\n{WorkerOutput}");
     }
 }

@@ -20,13 +20,15 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
           - {name: fence, prompt: a green bird falling in the forest, duration: 1, fps: 24, width: 64, height: 64, keyframeInterval: 12}
         """;
 
-    private IBus Bus => farm.Api.Services.GetRequiredService<IBus>();
+    private readonly WorkerDouble _worker = new(farm);
+
+    private IBus Bus => _worker.Bus;
 
     [Fact]
     public async Task Duplicate_claims_and_duplicate_events_are_applied_once_and_billed_once()
     {
         var jobId = await SubmitAsync();
-        var queued = await WaitForAsync(db => db.Attempts.Where(a => a.State == AttemptState.Queued).Join(db.Tasks.Where(t => t.JobId == jobId), a => a.TaskId, t => t.Id, (a, t) => a).ToListAsync(), list => list.Count == 3);
+        var queued = await _worker.WaitForAsync(db => db.Attempts.Where(a => a.State == AttemptState.Queued).Join(db.Tasks.Where(t => t.JobId == jobId), a => a.TaskId, t => t.Id, (a, t) => a).ToListAsync(), list => list.Count == 3);
         var first = queued[0];
         var claims = Bus.CreateRequestClient<ClaimAttempt>(new Uri($"queue:{farm.QueuePrefix}claim-attempt"));
 
@@ -37,10 +39,10 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
         Assert.True(duplicate.Is(out Response<AttemptClaimRefused>? refused));
         Assert.Contains("Claimed", refused.Message.Reason, StringComparison.Ordinal);
 
-        var success = Succeeded(first.Id, deviceSeconds: 4.0);
+        var success = WorkerDouble.Succeeded(first.Id, deviceSeconds: 4.0);
         await Task.WhenAll(Bus.Publish(success), Bus.Publish(success), Bus.Publish(success));
-        await Bus.Publish(Succeeded(Guid.NewGuid(), deviceSeconds: 50));
-        var task = await WaitForAsync(db => db.Tasks.SingleAsync(t => t.CurrentAttemptId == first.Id), t => t.State == RenderTaskState.Succeeded);
+        await Bus.Publish(WorkerDouble.Succeeded(Guid.NewGuid(), deviceSeconds: 50));
+        var task = await _worker.WaitForAsync(db => db.Tasks.SingleAsync(t => t.CurrentAttemptId == first.Id), t => t.State == RenderTaskState.Succeeded);
 
         // Success and failure travel on different queues, so the failure is published only once the success is
         // applied: published together they would race, and the test would be about which queue is faster.
@@ -61,13 +63,13 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
     public async Task A_segment_is_dispatched_only_after_both_of_its_keyframes_succeed()
     {
         var jobId = await SubmitAsync();
-        var keyframeAttempts = await WaitForAsync(db => db.Attempts.Join(db.Tasks.Where(t => t.JobId == jobId), a => a.TaskId, t => t.Id, (a, t) => new { Attempt = a, t.Key }).ToListAsync(), list => list.Count == 3);
+        var keyframeAttempts = await _worker.WaitForAsync(db => db.Attempts.Join(db.Tasks.Where(t => t.JobId == jobId), a => a.TaskId, t => t.Id, (a, t) => new { Attempt = a, t.Key }).ToListAsync(), list => list.Count == 3);
         var claims = Bus.CreateRequestClient<ClaimAttempt>(new Uri($"queue:{farm.QueuePrefix}claim-attempt"));
         var byKey = keyframeAttempts.ToDictionary(x => x.Key, x => x.Attempt.Id);
 
         await claims.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(Claim(byKey["kf-00000"], "worker-x"));
-        await Bus.Publish(Succeeded(byKey["kf-00000"], 1));
-        await WaitForAsync(db => db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "kf-00000"), t => t.State == RenderTaskState.Succeeded);
+        await Bus.Publish(WorkerDouble.Succeeded(byKey["kf-00000"], 1));
+        await _worker.WaitForAsync(db => db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "kf-00000"), t => t.State == RenderTaskState.Succeeded);
         await using (var db = farm.CreateDbContext())
         {
             var segment = await db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "seg-00000-00012");
@@ -75,8 +77,8 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
         }
 
         await claims.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(Claim(byKey["kf-00012"], "worker-x"));
-        await Bus.Publish(Succeeded(byKey["kf-00012"], 1));
-        var dispatched = await WaitForAsync(db => db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "seg-00000-00012"), t => t.State == RenderTaskState.Dispatched);
+        await Bus.Publish(WorkerDouble.Succeeded(byKey["kf-00012"], 1));
+        var dispatched = await _worker.WaitForAsync(db => db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "seg-00000-00012"), t => t.State == RenderTaskState.Dispatched);
         Assert.NotNull(dispatched.CurrentAttemptId);
         await using (var db = farm.CreateDbContext())
         {
@@ -95,30 +97,4 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
 
     private static ClaimAttempt Claim(Guid attemptId, string workerId) =>
         new() { AttemptId = attemptId, WorkerId = workerId, Pool = "cpu", DeviceSku = "cpu", DeviceCount = 1, Hostname = "test" };
-
-    private static TaskSucceeded Succeeded(Guid attemptId, double deviceSeconds) => new()
-    {
-        AttemptId = attemptId,
-        WorkerId = "worker-x",
-        ReportedAt = DateTime.UtcNow,
-        Usage = new DeviceUsage { DeviceSku = "cpu", DeviceCount = 1, DeviceSeconds = deviceSeconds, EnergyJoules = 0, EnergyEstimated = true },
-        Outputs = [],
-    };
-
-    private async Task<T> WaitForAsync<T>(Func<Data.FarmDbContext, Task<T>> query, Func<T, bool> done)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            await using var db = farm.CreateDbContext();
-            var value = await query(db);
-            if (done(value))
-            {
-                return value;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"condition not reached in 30 s; last value: {value}");
-            await Task.Delay(100);
-        }
-    }
 }

@@ -57,6 +57,27 @@ public class JobControlTests(FakeClockFarmFixture farm) : IClassFixture<FakeCloc
     }
 
     [Fact]
+    public async Task An_attempt_that_finishes_as_its_job_is_cancelled_keeps_its_frames_and_retry_does_not_pay_for_them_again()
+    {
+        var jobId = await _worker.SubmitAsync("it-cancel-race");
+        var keyframes = await _worker.WaitForAttemptsAsync(jobId, 3);
+        await _worker.ClaimGrantedAsync(keyframes["kf-00012"].Id, "renderer");
+
+        await PostAsync<JobStatus>($"/api/jobs/{jobId}/cancel");
+        await _worker.Bus.Publish(WorkerDouble.Succeeded(keyframes["kf-00012"].Id, 2.5, "renderer"));
+        await _worker.WaitUntilEventsHandledAsync();
+        await PostAsync<JobStatus>($"/api/jobs/{jobId}/retry");
+
+        var attempts = await _worker.WaitForAsync(
+            db => db.Attempts.Join(db.Tasks.Where(t => t.JobId == jobId), a => a.TaskId, t => t.Id, (a, t) => new { t.Key, a.State }).ToListAsync(),
+            list => list.Count(a => a.State == AttemptState.Queued) == 2);
+        Assert.Equal(["kf-00000", "kf-00023"], attempts.Where(a => a.State == AttemptState.Queued).Select(a => a.Key).Order(StringComparer.Ordinal));
+        await using var db = farm.CreateDbContext();
+        Assert.Equal(RenderTaskState.Succeeded, (await db.Tasks.SingleAsync(t => t.Id == keyframes["kf-00012"].TaskId)).State);
+        Assert.Equal(1, await db.Usage.CountAsync(u => u.TaskId == keyframes["kf-00012"].TaskId && u.Outcome == "succeeded"));
+    }
+
+    [Fact]
     public async Task A_paused_job_gets_no_new_attempts_until_it_is_resumed()
     {
         var jobId = await _worker.SubmitAsync("it-pause");

@@ -85,6 +85,25 @@ public static class TestEnvironment
         return process;
     }
 
+    /// <summary>
+    /// Starts a worker process (its id, queues and storage in <paramref name="environment"/>) and waits until its bus is
+    /// consuming, so that work is spread over every worker started.
+    /// </summary>
+    public static async Task<Process> StartWorkerAsync(string workerId, IReadOnlyDictionary<string, string> environment, ConcurrentQueue<string> output)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var process = StartProject("ProgrammableFilm.Worker", [], environment, output, workerId, line =>
+        {
+            if (line.Contains("Bus started", StringComparison.Ordinal))
+            {
+                started.TrySetResult();
+            }
+        });
+        var finished = await Task.WhenAny(started.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
+        Assert.True(finished == started.Task, $"worker {workerId} did not start:\n{string.Join('\n', output)}");
+        return process;
+    }
+
     /// <summary>Kills what is still running of <paramref name="processes"/> (with their children) and disposes them all.</summary>
     public static async Task StopAsync(IEnumerable<Process> processes)
     {

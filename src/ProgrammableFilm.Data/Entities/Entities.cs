@@ -263,6 +263,14 @@ public sealed class Worker
 
     /// <summary>Attempts the worker runs at once.</summary>
     public int Slots { get; set; } = 1;
+
+    /// <summary>How the worker evaluates the diffusion model (<c>native</c> or <c>torch</c>), as its heartbeat says.</summary>
+    public string? DiffusionEngine { get; set; }
+
+    /// <summary>The device the worker found (GPU or CPU model), for the fleet view and placement.</summary>
+    public string? DeviceName { get; set; }
+
+    public long DeviceMemoryBytes { get; set; }
 }
 
 /// <summary>A job that waits for another job to succeed (spec field <c>after</c>).</summary>
