@@ -190,7 +190,7 @@ public class FaultTests(FaultFarmFixture farm, ITestOutputHelper output) : IClas
 
 /// <summary>
 /// RabbitMQ stopping under a running job (every connection of the coordinator and the workers drops). A class of its
-/// own, with its own farm: after the outage a worker can wait out a whole claim timeout (60 s) for a grant that never
+/// own, with its own farm: after the outage a worker can wait out a whole claim timeout (30 s) for a grant that never
 /// reaches it, its one slot held, and that must not leak into the timing of the other fault tests.
 /// </summary>
 public class BrokerOutageFaultTests(FaultFarmFixture farm) : IClassFixture<FaultFarmFixture>
