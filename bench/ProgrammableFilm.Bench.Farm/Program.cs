@@ -85,6 +85,10 @@ Console.WriteLine($"| throughput: one 64×64 procedural shot, {throughput.Tasks}
 Console.WriteLine("| --- | ---: | ---: |");
 Console.WriteLine($"| farm tasks/s (first claim → last frame task succeeded) | {throughput.TasksPerSecond:F0} | {throughput.TasksPerSecond * limit:F2} of 1 / (commit + round trip) = {1 / limit:F0}/s |");
 Console.WriteLine($"| ready → claimed p50 / p99 | {Stats.Format(throughput.ReadyToClaimed.Median)} / {Stats.Format(throughput.ReadyToClaimed.P99)} | |");
+Console.WriteLine($"| dispatched → claimed p50 / p99 | {Stats.Format(throughput.DispatchedToClaimed.Median)} / {Stats.Format(throughput.DispatchedToClaimed.P99)} | |");
+Console.WriteLine($"| claimed → worker reported (render, write, claim answer) p50 / p99 | {Stats.Format(throughput.ClaimedToReported.Median)} / {Stats.Format(throughput.ClaimedToReported.P99)} | |");
+Console.WriteLine($"| worker reported → coordinator applied p50 / p99 | {Stats.Format(throughput.ReportedToApplied.Median)} / {Stats.Format(throughput.ReportedToApplied.P99)} | |");
+Console.WriteLine($"| success transactions (tasks per commit) | {throughput.SuccessCommits} ({(double)throughput.Tasks / throughput.SuccessCommits:F1}) | |");
 Console.WriteLine($"| planning and writing the job (submission) | {Stats.Format(throughput.SubmitSeconds)} | |");
 Console.WriteLine($"farm_tasks_per_second={throughput.TasksPerSecond.ToString("F1", CultureInfo.InvariantCulture)}");
 
@@ -212,7 +216,7 @@ namespace ProgrammableFilm.Bench.Farm
     }
 
     /// <summary>End-to-end task throughput: many one-frame tasks through the whole farm (PostgreSQL, RabbitMQ, worker processes).</summary>
-    public sealed record Throughput(int Tasks, double TasksPerSecond, Stats ReadyToClaimed, double SubmitSeconds)
+    public sealed record Throughput(int Tasks, double TasksPerSecond, Stats ReadyToClaimed, double SubmitSeconds, Stats DispatchedToClaimed, Stats ClaimedToReported, Stats ReportedToApplied, int SuccessCommits)
     {
         public static async Task<Throughput> MeasureAsync(string postgres, string rabbitMq, string workerDll, int workers, int slots, int frames)
         {
@@ -247,7 +251,7 @@ namespace ProgrammableFilm.Bench.Farm
                 from task in check.Tasks
                 join attempt in check.Attempts on task.CurrentAttemptId equals attempt.Id
                 where task.JobId == job.Id && task.Kind == "keyframe"
-                select new { task.ReadyAt, attempt.ClaimedAt, attempt.FinishedAt })
+                select new { task.ReadyAt, attempt.CreatedAt, attempt.ClaimedAt, attempt.ReportedAt, attempt.FinishedAt })
                 .AsNoTracking()
                 .ToListAsync();
             var first = rows.Min(r => r.ClaimedAt!.Value);
@@ -258,7 +262,11 @@ namespace ProgrammableFilm.Bench.Farm
                 rows.Count,
                 rows.Count / (last - first).TotalSeconds,
                 new Stats([.. rows.Select(r => (r.ClaimedAt!.Value - r.ReadyAt!.Value).TotalSeconds)]),
-                submitSeconds);
+                submitSeconds,
+                new Stats([.. rows.Select(r => (r.ClaimedAt!.Value - r.CreatedAt).TotalSeconds)]),
+                new Stats([.. rows.Select(r => (r.ReportedAt!.Value - r.ClaimedAt!.Value).TotalSeconds)]),
+                new Stats([.. rows.Select(r => (r.FinishedAt!.Value - r.ReportedAt!.Value).TotalSeconds)]),
+                rows.Select(r => r.FinishedAt).Distinct().Count());
         }
     }
 
