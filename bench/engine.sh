@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Engine benchmark: the C# diffusion engine against the PyTorch reference model (tools/train/bench_torch.py), same
-# weights, same thread count, 64x64, DDIM with classifier-free guidance. Builds Release, runs both engines twice
-# (alternating, best run of each measure is kept: the machine may be shared), prints a table. Installs
-# python3-torch and libopenblas0-pthread if they are missing (as root). Last line:
-#   csharp_vs_pytorch_throughput_ratio=X   (C# frames/s over PyTorch frames/s, in-between frames at the worker batch)
+# Engine benchmark: the C# diffusion engine against the PyTorch reference model (tools/train/bench_torch.py) and the
+# TorchSharp engine (src/ProgrammableFilm.Engine.Torch, TorchSharp-cpu: LibTorch 2.10 with MKL and oneDNN), same
+# weights, same thread count, 64x64, DDIM with classifier-free guidance. Builds Release, runs the three in turn ROUNDS
+# times (best run of each measure is kept: the machine may be shared), prints a table. Installs python3-torch and
+# libopenblas0-pthread if they are missing (as root). Last two lines (frames/s ratios, in-between frames at the worker
+# batch):
+#   csharp_vs_torchsharp_throughput_ratio=Y   (C# over TorchSharp on the CPU)
+#   csharp_vs_pytorch_throughput_ratio=X      (C# over PyTorch)
+# The CUDA path of the TorchSharp engine is not measured here (no GPU on these machines).
 # Usage: bench/engine.sh [threads]   env: STEPS (20), BATCH (8 = worker batch in frames), REPS (2), ROUNDS (2),
 #                                         WEIGHTS (models/pf-scene-v3.safetensors)
 set -euo pipefail
@@ -52,6 +56,8 @@ for round in $(seq 1 "$ROUNDS"); do
     --threads "$THREADS" --steps "$STEPS" --batch "$BATCH" --reps "$REPS" --model "$WEIGHTS" | tee "$OUT/csharp.$round.txt" >&2
   OMP_NUM_THREADS="$THREADS" /usr/bin/python3 tools/train/bench_torch.py --weights "$WEIGHTS" \
     --threads "$THREADS" --steps "$STEPS" --batch "$BATCH" --repeat "$REPS" | tee "$OUT/torch.$round.txt" >&2
+  OMP_NUM_THREADS="$THREADS" dotnet bench/ProgrammableFilm.Bench.Engine/bin/Release/net10.0/ProgrammableFilm.Bench.Engine.dll \
+    --engine torchsharp --threads "$THREADS" --steps "$STEPS" --batch "$BATCH" --reps "$REPS" --model "$WEIGHTS" | tee "$OUT/torchsharp.$round.txt" >&2
 done
 
-/usr/bin/python3 bench/engine_table.py "$THREADS" "$STEPS" "$BATCH" "$OUT"/csharp.*.txt "$OUT"/torch.*.txt
+/usr/bin/python3 bench/engine_table.py "$THREADS" "$STEPS" "$BATCH" "$OUT"/csharp.*.txt "$OUT"/torch.*.txt "$OUT"/torchsharp.*.txt

@@ -1,14 +1,16 @@
 using System.Diagnostics;
 using System.Globalization;
 using ProgrammableFilm.Engine.Diffusion;
+using ProgrammableFilm.Engine.Torch;
 
-// Engine benchmark, C# half of bench/engine.sh. Prints machine-readable lines in the format of tools/train/bench_torch.py:
+// Engine benchmark, C# and TorchSharp parts of bench/engine.sh (--engine torchsharp: the same measures on the TorchSharp
+// engine, lines prefixed "torchsharp", SGEMM roof = torch.mm through LibTorch). Prints machine-readable lines in the format of tools/train/bench_torch.py:
 //   csharp sgemm n=2048 gflops=...
 //   csharp forward batch=2 ms=... gflops=...                 (network batch)
 //   csharp keyframe batch=1 steps=20 guidance=3.0 fps=... sec_per_frame=... gflops=...
 // "batch" on sampling lines counts frames; guidance doubles the network batch. Warm-up first, then best of --reps.
 // Usage: ProgrammableFilm.Bench.Engine [--threads N] [--steps 20] [--batch 8] [--reps 2] [--model path] [--sgemm-n 2048]
-//        [--only all|sgemm|forward|sample|conv|profile]
+//        [--only all|sgemm|forward|sample|conv|profile] [--engine csharp|torchsharp]
 var argsMap = ParseArgs(args);
 int threads = int.Parse(argsMap.GetValueOrDefault("threads", "0"), CultureInfo.InvariantCulture);
 int steps = int.Parse(argsMap.GetValueOrDefault("steps", "20"), CultureInfo.InvariantCulture);
@@ -18,6 +20,10 @@ int sgemmN = int.Parse(argsMap.GetValueOrDefault("sgemm-n", "2048"), CultureInfo
 string modelPath = argsMap.GetValueOrDefault("model") ?? ModelLocator.FindRequired();
 string only = argsMap.GetValueOrDefault("only", "all");
 threads = threads <= 0 ? Environment.ProcessorCount : threads;
+if (argsMap.GetValueOrDefault("engine", "csharp") == "torchsharp")
+{
+    return TorchBench.Run(modelPath, threads, steps, workerBatch, reps, sgemmN, only);
+}
 
 using var model = DiffusionModel.Load(modelPath, new DiffusionModelOptions { Threads = threads, MaxFrameBatch = workerBatch });
 Console.WriteLine($"# csharp isa={model.Isa} threads={threads} model={model.ModelId} flops_per_image={model.FlopsPerImage}");
@@ -205,9 +211,9 @@ internal static unsafe class Bench
     }
 
     /// <summary>Best-of seconds to sample <paramref name="frames"/> frames together (one warm-up run first).</summary>
-    public static double Sample(DiffusionModel model, string mode, int frames, int steps, int reps)
+    public static double Sample(IDiffusionSampler model, string mode, int frames, int steps, int reps)
     {
-        int plane = 3 * model.ImageSize * model.ImageSize;
+        int plane = 3 * model.Config.ImageSize * model.Config.ImageSize;
         bool inbetween = mode == "inbetween";
         var keyA = new float[plane];
         var keyB = new float[plane];
@@ -229,6 +235,86 @@ internal static unsafe class Bench
             var sw = Stopwatch.StartNew();
             model.Sample(specs, settings, null, CancellationToken.None);
             times.Add(sw.Elapsed.TotalSeconds);
+        }
+
+        return times.Min();
+    }
+}
+
+/// <summary>The TorchSharp engine's half: same measures, same inputs, lines prefixed <c>torchsharp</c>.</summary>
+internal static class TorchBench
+{
+    public static int Run(string modelPath, int threads, int steps, int workerBatch, int reps, int sgemmN, string only)
+    {
+        using var model = TorchDiffusionModel.Load(modelPath, new TorchEngineOptions { Device = "cpu", Threads = threads, MaxFrameBatch = workerBatch });
+        long flops;
+        using (var native = DiffusionModel.Load(modelPath, new DiffusionModelOptions { Threads = 1, MaxFrameBatch = 1 }))
+        {
+            flops = native.FlopsPerImage;
+        }
+
+        Console.WriteLine($"# torchsharp device={model.DeviceInfo.Device} precision={model.DeviceInfo.Precision} threads={model.Threads} model={model.ModelId} flops_per_image={flops}");
+        if (only is "all" or "sgemm")
+        {
+            Console.WriteLine(FormattableString.Invariant($"torchsharp sgemm n={sgemmN} gflops={SgemmRoof(sgemmN, Math.Max(3, reps)):F1}"));
+        }
+
+        if (only is "all" or "forward")
+        {
+            foreach (int b in new[] { 2, 2 * workerBatch })
+            {
+                double ms = Forward(model, b, Math.Max(5, reps));
+                Console.WriteLine(FormattableString.Invariant($"torchsharp forward batch={b} ms={ms:F2} gflops={flops * (double)b / (ms * 1e6):F1}"));
+            }
+        }
+
+        if (only is "all" or "sample")
+        {
+            foreach (string mode in new[] { "keyframe", "inbetween" })
+            {
+                foreach (int b in new[] { 1, workerBatch })
+                {
+                    double seconds = Bench.Sample(model, mode, b, steps, reps);
+                    double gflops = 2.0 * b * steps * flops / seconds / 1e9;
+                    Console.WriteLine(FormattableString.Invariant($"torchsharp {mode} batch={b} steps={steps} guidance=3.0 fps={b / seconds:F3} sec_per_frame={seconds / b:F4} gflops={gflops:F1}"));
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    private static double SgemmRoof(int n, int reps)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var a = TorchSharp.torch.rand(n, n);
+        var b = TorchSharp.torch.rand(n, n);
+        TorchSharp.torch.mm(a, b).Dispose();
+        double best = double.MaxValue;
+        for (int r = 0; r < reps; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            TorchSharp.torch.mm(a, b).Dispose();
+            best = Math.Min(best, sw.Elapsed.TotalSeconds);
+        }
+
+        return 2.0 * n * n * n / best / 1e9;
+    }
+
+    private static double Forward(TorchDiffusionModel model, int batch, int reps)
+    {
+        int plane = 3 * model.Config.ImageSize * model.Config.ImageSize;
+        var x = new float[batch * plane];
+        GaussianNoise.Fill(1, 0, x);
+        var zeros = new float[batch * plane];
+        var cond = Enumerable.Range(0, batch).Select(i => new UNetConditioning(500, 1, 1, 1, 1, 0.5f, 0f, 0f)).ToArray();
+        model.Forward(x, zeros, zeros, [], cond);
+        var times = new List<double>();
+        for (int r = 0; r < reps; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            model.Forward(x, zeros, zeros, [], cond);
+            times.Add(sw.Elapsed.TotalMilliseconds);
         }
 
         return times.Min();

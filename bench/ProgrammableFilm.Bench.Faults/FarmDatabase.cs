@@ -37,6 +37,14 @@ public sealed class FarmDatabase(string connectionString)
     public async Task<string?> JobStateAsync(Guid jobId, CancellationToken cancellationToken) =>
         (await QueryAsync("SELECT state FROM jobs WHERE id = @job", c => c.Parameters.AddWithValue("job", jobId), r => r.GetString(0), cancellationToken))?.FirstOrDefault();
 
+    /// <summary>The fraction of the job's tasks that succeeded; null when the database does not answer.</summary>
+    public async Task<double?> ProgressAsync(Guid jobId, CancellationToken cancellationToken) =>
+        (await QueryAsync(
+            "SELECT count(*) FILTER (WHERE state = 'Succeeded')::float8 / greatest(count(*), 1) FROM tasks WHERE job_id = @job",
+            c => c.Parameters.AddWithValue("job", jobId),
+            r => r.GetDouble(0),
+            cancellationToken))?.FirstOrDefault();
+
     /// <summary>The job's attempts in state Claimed (a worker holds them), oldest claim first.</summary>
     public Task<List<HeldAttempt>?> HeldAttemptsAsync(Guid jobId, CancellationToken cancellationToken) => QueryAsync(
         """

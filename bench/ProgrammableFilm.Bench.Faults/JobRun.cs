@@ -44,6 +44,26 @@ public sealed class JobRun(FaultRun run, Farm farm, Guid id, DateTime submittedA
     }
 
     /// <summary>
+    /// Waits until <paramref name="fraction"/> of the job's tasks succeeded and then until a worker holds one of its
+    /// attempts. Progress, not time, places the fault: a loaded machine stretches a run, and a kill timed by a quiet
+    /// run's clock would land after the job ended.
+    /// </summary>
+    public async Task<List<HeldAttempt>> WaitForProgressAsync(double fraction, CancellationToken cancellationToken)
+    {
+        while ((await run.Database!.ProgressAsync(id, cancellationToken) ?? 0) < fraction)
+        {
+            if (await run.Database.JobStateAsync(id, cancellationToken) is "Succeeded" or "Failed" or "Cancelled")
+            {
+                throw new FaultNotAppliedException($"the job ended before {fraction:P0} of its tasks succeeded");
+            }
+
+            await Task.Delay(25, cancellationToken);
+        }
+
+        return await WaitForHeldAsync(0, cancellationToken);
+    }
+
+    /// <summary>
     /// After a kill: for each attempt the dead workers held, the time until its task was claimed again (from the attempt
     /// rows), and the time until <c>GET /api/workers</c> shows each dead worker as lost. Ends when everything is known, the
     /// job ends, or the scenario times out (unknown times stay null).

@@ -46,8 +46,8 @@ public sealed record Scenario(string Name, string Title, Func<FaultRun, Cancella
         for (var i = 0; i < moments; i++)
         {
             var kill = $"{i + 1}/{moments}";
-            // Over the first 80% of a no-fault run: the last tasks (assembly) are too short to be hit reliably.
-            var at = run.BaselineSeconds * 0.8 * (i + 0.5) / moments;
+            // Spread over the job's progress up to 80%: the last tasks (assembly) are too short to be hit reliably.
+            var at = 0.8 * (i + 0.5) / moments;
             outcomes.Add(await run.RunJobAsync($"kill-worker {kill}", duplicateDelivery: false, (job, token) => KillHolderAsync(job, kill, at, token), cancellationToken));
         }
 
@@ -63,7 +63,7 @@ public sealed record Scenario(string Name, string Title, Func<FaultRun, Cancella
         var misses = new List<string>();
         for (var tries = 0; tries < 3; tries++)
         {
-            var held = await job.WaitForHeldAsync(at, cancellationToken);
+            var held = await job.WaitForProgressAsync(at, cancellationToken);
             var victim = held.FirstOrDefault(a => job.Farm.HasWorker(a.WorkerId))?.WorkerId
                 ?? throw new FaultNotAppliedException($"no held attempt belongs to a worker of this farm ({string.Join(", ", held.Select(a => a.WorkerId))})");
             var pid = job.Farm.WorkerPid(victim);

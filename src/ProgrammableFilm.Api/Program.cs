@@ -1,8 +1,10 @@
 using ProgrammableFilm.Api.Apis;
 using ProgrammableFilm.Api.Extensions;
+using ProgrammableFilm.ServiceDefaults;
 
 // Settings sit beside the binaries, wherever the process is started from.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+builder.AddServiceDefaults("pfilm-api");
 builder.AddFarmServices();
 
 var app = builder.Build();
@@ -20,6 +22,7 @@ app.MapShotsApi();
 app.MapJobControlApi();
 app.MapFarmApi();
 app.MapMaintenanceDashboard();
+app.MapDefaultEndpoints();
 app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).ExcludeFromDescription();
 
 await app.RunAsync();

@@ -30,8 +30,14 @@ public static class Commands
         var file = new Argument<FileInfo>("file") { Description = "A shot spec (YAML)." };
         var output = new Option<DirectoryInfo>("--out") { Description = "Folder for renders and the embedded database.", DefaultValueFactory = _ => new DirectoryInfo("renders") };
         var workers = new Option<int>("--workers") { Description = "In-process worker slots.", DefaultValueFactory = _ => 1 };
-        var command = new Command("render", "Render a spec on this machine (embedded mode: SQLite, in-memory bus, in-process workers).") { file, output, workers };
-        command.SetAction((parse, cancellationToken) => Guard(() => RenderAsync(parse.GetValue(file)!, parse.GetValue(output)!, parse.GetValue(workers), cancellationToken)));
+        var diffusionEngine = new Option<string>("--diffusion-engine")
+        {
+            Description = "Implementation of the diffusion engine: native (C#, the CPU path), torch (TorchSharp: CUDA when present, else CPU) or auto (torch with a GPU, else native).",
+            DefaultValueFactory = _ => "auto",
+        };
+        diffusionEngine.AcceptOnlyFromAmong("auto", "native", "torch");
+        var command = new Command("render", "Render a spec on this machine (embedded mode: SQLite, in-memory bus, in-process workers).") { file, output, workers, diffusionEngine };
+        command.SetAction((parse, cancellationToken) => Guard(() => RenderAsync(parse.GetValue(file)!, parse.GetValue(output)!, parse.GetValue(workers), parse.GetValue(diffusionEngine)!, cancellationToken)));
         return command;
     }
 
@@ -73,7 +79,7 @@ public static class Commands
         return null!;
     }
 
-    private static async Task<int> RenderAsync(FileInfo file, DirectoryInfo output, int workers, CancellationToken cancellationToken)
+    private static async Task<int> RenderAsync(FileInfo file, DirectoryInfo output, int workers, string diffusionEngine, CancellationToken cancellationToken)
     {
         if (workers < 1)
         {
@@ -85,7 +91,7 @@ public static class Commands
             return exitCode;
         }
 
-        using var host = await EmbeddedFarm.StartAsync(output.FullName, workers, cancellationToken);
+        using var host = await EmbeddedFarm.StartAsync(output.FullName, workers, cancellationToken, diffusionEngine);
         try
         {
             Data.Entities.Job job;

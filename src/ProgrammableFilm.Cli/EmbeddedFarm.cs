@@ -1,11 +1,13 @@
 using Hangfire;
 using MassTransit;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ProgrammableFilm.Coordinator;
 using ProgrammableFilm.Data;
 using ProgrammableFilm.Messaging;
+using ProgrammableFilm.ServiceDefaults;
 using ProgrammableFilm.Storage;
 using ProgrammableFilm.Worker;
 
@@ -17,14 +19,22 @@ namespace ProgrammableFilm.Cli;
 /// </summary>
 public static class EmbeddedFarm
 {
-    public static async Task<IHost> StartAsync(string outputFolder, int workerSlots, CancellationToken cancellationToken)
+    /// <param name="diffusionEngine">The in-process workers' <c>diffusion</c> implementation: <c>native</c>, <c>torch</c> or <c>auto</c> (see <see cref="WorkerOptions.DiffusionEngine"/>).</param>
+    public static async Task<IHost> StartAsync(string outputFolder, int workerSlots, CancellationToken cancellationToken, string diffusionEngine = "auto")
     {
         Directory.CreateDirectory(outputFolder);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Error);
+
+        // Traces and metrics of a local render go to an OpenTelemetry collector when OTEL_EXPORTER_OTLP_ENDPOINT is
+        // set; no HTTP listener here (no health or scrape endpoint in embedded mode).
+        builder.Configuration.AddInMemoryCollection(Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Where(variable => ((string)variable.Key).StartsWith("OTEL_", StringComparison.Ordinal))
+            .Select(variable => KeyValuePair.Create((string)variable.Key, (string?)variable.Value)));
+        builder.AddServiceDefaults("pfilm-embedded");
         var storage = new ShotStorage(outputFolder);
         var busOptions = new BusOptions();
-        var workerOptions = new WorkerOptions { WorkerId = $"embedded-{Environment.ProcessId}", Slots = workerSlots, DeviceCount = Math.Max(1, Environment.ProcessorCount / workerSlots) };
+        var workerOptions = new WorkerOptions { WorkerId = $"embedded-{Environment.ProcessId}", Slots = workerSlots, DeviceCount = Math.Max(1, Environment.ProcessorCount / workerSlots), DiffusionEngine = diffusionEngine };
         builder.Services.AddSingleton(busOptions);
         builder.Services.AddCoordinator(DatabaseOptions.Sqlite(Path.Combine(storage.Root, "pfilm.db")), new CoordinatorOptions { PollInterval = TimeSpan.FromMilliseconds(250) }, storage);
         builder.Services.AddFarmMaintenance(hangfire => hangfire.UseInMemoryStorage());

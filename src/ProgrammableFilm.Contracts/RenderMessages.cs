@@ -63,6 +63,12 @@ public sealed record RenderTask
 
     /// <summary>Frames sampled together at most; set (smaller each time) when an earlier attempt ran out of memory.</summary>
     public int? MaxFrameBatch { get; init; }
+
+    /// <summary>
+    /// W3C <c>traceparent</c> of the request that submitted the job, if it was traced: the attempt's own trace starts
+    /// at the dispatcher and links to it (one trace per attempt, linked to its job).
+    /// </summary>
+    public string? JobTraceParent { get; init; }
 }
 
 /// <summary>Request from a worker to own an attempt before it spends device time on it.</summary>
@@ -237,6 +243,15 @@ public sealed record WorkerHeartbeat
 
     /// <summary>The attempts the worker is running now.</summary>
     public required HeldAttempt[] Attempts { get; init; }
+
+    /// <summary>The implementation rendering <c>diffusion</c> tasks: <c>native</c> or <c>torch</c> (null from older workers).</summary>
+    public string? DiffusionEngine { get; init; }
+
+    /// <summary>The device the worker found: GPU model (with the LibTorch device and precision), or CPU model and cores.</summary>
+    public string? DeviceName { get; init; }
+
+    /// <summary>That device's memory in bytes (GPU memory, or the RAM available to the worker); 0 when unknown.</summary>
+    public long DeviceMemoryBytes { get; init; }
 }
 
 /// <summary>An attempt a worker holds, as of one heartbeat.</summary>

@@ -1,4 +1,5 @@
 using MassTransit;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using ProgrammableFilm.Data;
 using ProgrammableFilm.Storage;
@@ -11,6 +12,10 @@ public static class CoordinatorExtensions
     public static IServiceCollection AddCoordinator(this IServiceCollection services, DatabaseOptions database, CoordinatorOptions options, ShotStorage storage)
     {
         services.AddFarmData(database);
+        services.AddMetrics();
+        services.AddSingleton<FarmMetrics>();
+        services.AddSingleton<FarmMetrics.CommitInterceptor>();
+        services.ConfigureDbContext<FarmDbContext>((provider, context) => context.AddInterceptors(provider.GetRequiredService<FarmMetrics.CommitInterceptor>()));
         services.AddSingleton(options);
         services.AddSingleton(storage);
         services.AddSingleton(TimeProvider.System);

@@ -21,6 +21,7 @@ public sealed class Dispatcher(
     CoordinatorOptions options,
     DispatchSignal signal,
     TimeProvider time,
+    FarmMetrics metrics,
     ILogger<Dispatcher> logger) : BackgroundService
 {
     private const int QueuedPerSlot = 2;
@@ -129,6 +130,7 @@ public sealed class Dispatcher(
                 PublishedAt = now,
             });
             messages.Add(ToMessage(attemptId, row.Task, row.Shot));
+            metrics.Dispatched(row.Task, options.Pool, now);
         }
 
         await db.SaveChangesAsync(cancellationToken);
@@ -207,6 +209,7 @@ public sealed class Dispatcher(
 
     private async Task SendAsync(Contract.RenderTask message, CancellationToken cancellationToken)
     {
+        using var activity = FarmMetrics.StartDispatch(message);
         var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{busOptions.RenderQueue(options.Pool)}"));
         await endpoint.Send(message, cancellationToken);
     }
@@ -232,5 +235,6 @@ public sealed class Dispatcher(
         EndKeyframe = task.EndKeyframe,
         ShotFolder = shot.Folder,
         MaxFrameBatch = task.MaxFrameBatch,
+        JobTraceParent = shot.TraceParent,
     };
 }

@@ -67,7 +67,7 @@ public sealed record AttemptLog(string Task, int Attempt, Guid AttemptId, string
 public sealed record LogLine(DateTime At, string Level, string Message);
 
 /// <summary>A worker as the fleet view shows it: <c>idle</c>, <c>busy</c> or <c>lost</c> (silent for longer than a lease).</summary>
-public sealed record WorkerStatus(string Id, string Pool, string DeviceSku, int DeviceCount, int Slots, string Hostname, string State, DateTime LastSeenAt, int RunningAttempts);
+public sealed record WorkerStatus(string Id, string Pool, string DeviceSku, int DeviceCount, int Slots, string Hostname, string State, DateTime LastSeenAt, int RunningAttempts, string? DiffusionEngine, string? DeviceName, long DeviceMemoryBytes);
 
 /// <summary>Read-side queries over the farm database.</summary>
 public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, CoordinatorOptions options, TimeProvider time)
@@ -169,7 +169,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         {
             var count = running.GetValueOrDefault(w.Id);
             var state = w.LastSeenAt < lostBefore ? "lost" : count > 0 ? "busy" : "idle";
-            return new WorkerStatus(w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname, state, w.LastSeenAt, count);
+            return new WorkerStatus(w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname, state, w.LastSeenAt, count, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes);
         }).ToList();
     }
 

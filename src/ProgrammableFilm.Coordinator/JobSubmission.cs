@@ -95,6 +95,7 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
             FrameCount = spec.FrameCount,
             State = ShotState.Queued,
             Folder = ShotStorage.ShotFolder(job.Id, spec.Name),
+            TraceParent = System.Diagnostics.Activity.Current?.Id,
         };
         db.Shots.Add(shot);
 

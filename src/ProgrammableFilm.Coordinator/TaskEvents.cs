@@ -143,6 +143,12 @@ public sealed class TaskEvents(
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         await UpsertWorkerAsync(db, heartbeat.WorkerId, heartbeat.Pool, heartbeat.DeviceSku, heartbeat.DeviceCount, heartbeat.Hostname, heartbeat.Slots, now, cancellationToken);
+        if (heartbeat.DeviceName is not null)
+        {
+            await db.Workers.Where(w => w.Id == heartbeat.WorkerId)
+                .ExecuteUpdateAsync(set => set.SetProperty(w => w.DiffusionEngine, heartbeat.DiffusionEngine).SetProperty(w => w.DeviceName, heartbeat.DeviceName).SetProperty(w => w.DeviceMemoryBytes, heartbeat.DeviceMemoryBytes), cancellationToken);
+        }
+
         var ids = heartbeat.Attempts.Select(a => a.AttemptId).ToList();
         var rows = await (
             from attempt in db.Attempts

@@ -11,7 +11,7 @@ namespace ProgrammableFilm.Coordinator;
 /// Appends one row per attempt to the usage ledger, whatever the attempt's outcome (failed, lost and cancelled
 /// attempts spent device time too). Idempotency key: the attempt id (unique in the table).
 /// </summary>
-public sealed class UsageLedger(CoordinatorOptions options)
+public sealed class UsageLedger(CoordinatorOptions options, FarmMetrics metrics)
 {
     /// <summary>
     /// Bills the attempt unless it already is. A concurrent duplicate inserting the same attempt id violates the
@@ -37,7 +37,7 @@ public sealed class UsageLedger(CoordinatorOptions options)
     {
         var price = options.Prices.For(usage.DeviceSku);
         var deviceSeconds = Math.Max(0, usage.DeviceSeconds);
-        db.Usage.Add(new UsageRecord
+        var billed = db.Usage.Add(new UsageRecord
         {
             AttemptId = attempt.Id,
             TaskId = task.Id,
@@ -55,5 +55,6 @@ public sealed class UsageLedger(CoordinatorOptions options)
             Outcome = outcome,
             RecordedAt = now,
         });
+        metrics.Billed(db, billed.Entity, attempt.Pool);
     }
 }

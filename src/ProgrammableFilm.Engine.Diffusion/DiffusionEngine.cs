@@ -27,7 +27,8 @@ public sealed record DiffusionEngineOptions
 }
 
 /// <summary>
-/// The <c>diffusion</c> engine: runs the project's pf-scene U-Net natively on the CPU (docs/model.md). Keyframe tasks
+/// The <c>diffusion</c> engine: runs the project's pf-scene U-Net (docs/model.md) through an <see cref="IDiffusionSampler"/>,
+/// natively on the CPU (<see cref="DiffusionModel"/>, the default) or on TorchSharp (<c>ProgrammableFilm.Engine.Torch</c>). Keyframe tasks
 /// render each frame in keyframe mode from noise (seed, frame); segment tasks render their frames in in-between mode,
 /// conditioned on the surrounding keyframes, with noise correlated across the segment, batched through the network.
 /// Frames come out at the model's native 64×64; assembly upscales. The model is loaded once, on first use (or by
@@ -36,7 +37,7 @@ public sealed record DiffusionEngineOptions
 public sealed class DiffusionEngine : IRenderEngine, IDisposable
 {
     private readonly DiffusionEngineOptions _options;
-    private readonly Lazy<DiffusionModel> _model;
+    private readonly Lazy<IDiffusionSampler> _model;
     private readonly SceneVocabulary _vocabulary;
 
     /// <summary>Creates the engine; the weights are loaded lazily on the first render.</summary>
@@ -44,20 +45,34 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
     {
         _options = options ?? new DiffusionEngineOptions();
         _vocabulary = _options.Vocabulary ?? SceneVocabulary.Default;
-        _model = new Lazy<DiffusionModel>(
+        _model = new Lazy<IDiffusionSampler>(
             () => DiffusionModel.Load(
                 _options.ModelPath ?? ModelLocator.FindRequired(),
                 new DiffusionModelOptions { Threads = _options.Threads, MaxFrameBatch = _options.MaxFrameBatch }),
             LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
-    /// <summary>Creates the engine around an already loaded model (not disposed by the engine).</summary>
-    public DiffusionEngine(DiffusionModel model, DiffusionEngineOptions? options = null)
+    /// <summary>Creates the engine around an already loaded model, native or not (not disposed by the engine).</summary>
+    public DiffusionEngine(IDiffusionSampler model, DiffusionEngineOptions? options = null)
     {
         _options = options ?? new DiffusionEngineOptions();
         _vocabulary = _options.Vocabulary ?? SceneVocabulary.Default;
-        _model = new Lazy<DiffusionModel>(model);
+        _model = new Lazy<IDiffusionSampler>(model);
         OwnsModel = false;
+    }
+
+    /// <summary>
+    /// Creates the engine around a model that <paramref name="load"/> creates on the first render (or
+    /// <see cref="LoadModel"/>) and the engine disposes: how another implementation (TorchSharp) plugs in. Only the
+    /// sampler comes from <paramref name="load"/>; of <paramref name="options"/>, the engine uses the vocabulary and the
+    /// segment noise correlation.
+    /// </summary>
+    public DiffusionEngine(Func<IDiffusionSampler> load, DiffusionEngineOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(load);
+        _options = options ?? new DiffusionEngineOptions();
+        _vocabulary = _options.Vocabulary ?? SceneVocabulary.Default;
+        _model = new Lazy<IDiffusionSampler>(load, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <inheritdoc/>
@@ -66,7 +81,7 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
     private bool OwnsModel { get; } = true;
 
     /// <summary>Loads the weights now (e.g. at worker start-up) and returns the model.</summary>
-    public DiffusionModel LoadModel() => _model.Value;
+    public IDiffusionSampler LoadModel() => _model.Value;
 
     /// <inheritdoc/>
     public Task<RenderResult> RenderAsync(RenderRequest request, IProgress<RenderProgress>? progress, CancellationToken cancellationToken)
@@ -94,7 +109,7 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(request.TotalFrames, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(request.Steps, 1);
         var model = _model.Value;
-        int size = model.ImageSize;
+        int size = model.Config.ImageSize;
         int plane = 3 * size * size;
 
         var (parsed, slots, unknown) = Conditioning(request.Prompt, model);
@@ -177,6 +192,11 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
             ["noise"] = "philox4x32-10+box-muller(seed,frame)",
             ["conditioning"] = string.Join(',', slots),
         };
+        foreach (var (key, value) in model.ImplementationFacts)
+        {
+            facts[key] = value;
+        }
+
         if (model.Config.Layout)
         {
             facts["layout"] = "object box planned from the prompt's motion and the seed (scene.* facts)";
@@ -213,7 +233,7 @@ public sealed class DiffusionEngine : IRenderEngine, IDisposable
         return plane;
     }
 
-    private (ParsedPrompt Parsed, int[] Slots, IReadOnlyList<string> Unknown) Conditioning(string prompt, DiffusionModel model)
+    private (ParsedPrompt Parsed, int[] Slots, IReadOnlyList<string> Unknown) Conditioning(string prompt, IDiffusionSampler model)
     {
         var parsed = PromptParser.Parse(prompt, _vocabulary);
         var slots = parsed.ToModelIndices(_vocabulary);

@@ -47,7 +47,7 @@ public sealed record SamplerSettings(int Steps = 20, float Guidance = 3f, float 
 /// contiguous share of the images with its own workspace (no synchronisation per operator, activations stay in the
 /// core's cache); otherwise every operator splits its output tiles over the threads.
 /// </summary>
-public sealed class DiffusionModel : IDisposable
+public sealed class DiffusionModel : IDiffusionSampler
 {
     private readonly UNet _net;
     private readonly UNetWorkspace _workspace;
@@ -110,15 +110,23 @@ public sealed class DiffusionModel : IDisposable
     /// <summary>alpha_bar[t] as float32.</summary>
     public IReadOnlyList<float> AlphaBar => _alphaBar;
 
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, string> ImplementationFacts => new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["implementation"] = "native",
+        ["device"] = "cpu",
+        ["precision"] = "fp32",
+        ["isa"] = Isa.ToString(),
+    };
+
     /// <summary>Loads weights and builds the network from the file's <c>config</c> metadata.</summary>
     public static DiffusionModel Load(string path, DiffusionModelOptions? options = null) => new(path, options ?? new DiffusionModelOptions());
 
-    /// <summary>
-    /// Samples every frame (DDIM, eta 0, guidance with conditional and unconditional rows in one batch) and returns the
-    /// final x0 of each, 3 × S × S in [-1, 1]. Frames go through the network <see cref="MaxFrameBatch"/> at a time; every
-    /// row is independent, so batching does not change the result. <paramref name="onStep"/> gets the number of frames
-    /// that completed one more step; cancellation is checked before every step.
-    /// </summary>
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Frames go through the network <see cref="MaxFrameBatch"/> at a time; every row is independent, so batching does
+    /// not change the result.
+    /// </remarks>
     public float[][] Sample(IReadOnlyList<FrameSpec> frames, SamplerSettings settings, Action<int>? onStep, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(settings.Steps, 1);

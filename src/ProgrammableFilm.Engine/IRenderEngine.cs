@@ -2,7 +2,8 @@ namespace ProgrammableFilm.Engine;
 
 /// <summary>
 /// Renders the frames of one task. Implementations are deterministic: the same request gives byte-identical frames.
-/// A GPU backend (TorchSharp, where it is served) would be another implementation of this interface.
+/// The <c>diffusion</c> engine has a native CPU and a TorchSharp (GPU) implementation behind one name; a worker runs one
+/// of them (<c>Worker:DiffusionEngine</c>).
 /// </summary>
 public interface IRenderEngine
 {

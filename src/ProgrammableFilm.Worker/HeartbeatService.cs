@@ -14,11 +14,16 @@ public sealed class HeartbeatService(
     IRequestClient<WorkerHeartbeat> heartbeats,
     RunningAttempts attempts,
     WorkerOptions options,
+    WorkerDevice device,
     TimeProvider time,
     ILogger<HeartbeatService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Finding the device may load LibTorch (the TorchSharp engine): off the host's start-up path.
+        await Task.Run(() => device.Name, stoppingToken).ConfigureAwait(false);
+        logger.LogInformation("Worker {WorkerId}: diffusion engine {Engine} on {Device} ({MemoryGiB:F1} GiB)", options.WorkerId, device.DiffusionEngine, device.Name, device.MemoryBytes / (1024.0 * 1024 * 1024));
+
         using var timer = new PeriodicTimer(options.HeartbeatInterval, time);
         do
         {
@@ -46,6 +51,9 @@ public sealed class HeartbeatService(
             Slots = options.Slots,
             Hostname = Environment.MachineName,
             Attempts = [.. held.Select(h => new HeldAttempt { AttemptId = h.Attempt.AttemptId, Completed = h.Attempt.Completed, Total = h.Attempt.Total, DeviceSeconds = h.Attempt.DeviceSeconds, Log = h.Log })],
+            DiffusionEngine = device.DiffusionEngine,
+            DeviceName = device.Name,
+            DeviceMemoryBytes = device.MemoryBytes,
         };
         var response = await heartbeats.GetResponse<HeartbeatAcknowledged>(heartbeat, cancellationToken, RequestTimeout.After(s: (int)Math.Max(5, options.HeartbeatInterval.TotalSeconds * 3)));
         foreach (var (attempt, log) in held.Where(h => h.Log.Length > 0))

@@ -81,6 +81,7 @@ public sealed class RenderTaskConsumer(
     private async Task<object> RunAsync(ConsumeContext context, RenderTask task, RunningAttempt attempt)
     {
         var progress = new AttemptProgress(context, attempt, time, ProgressInterval);
+        using var activity = WorkerTelemetry.StartRun(task, options);
         try
         {
             var outcome = await runner.RunAsync(task, progress, attempt.Token);
@@ -108,6 +109,7 @@ public sealed class RenderTaskConsumer(
                 OutOfMemoryException or InsufficientMemoryException => ("out-of-memory", e.Message),
                 _ => ("transient", e.Message),
             };
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, classification);
             attempt.Log(classification == "cancelled" ? "warning" : "error", classification == "transient" || classification == "fatal" ? $"{classification}: {e}" : $"{classification}: {reason}");
             logger.LogWarning(e, "Attempt {AttemptId} of {Kind} ended ({Classification}): {Reason}", task.AttemptId, task.Kind, classification, reason);
             return new TaskFailed

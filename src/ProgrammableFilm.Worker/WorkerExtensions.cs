@@ -19,11 +19,15 @@ public static class WorkerExtensions
         services.AddSingleton<IRenderEngine>(_ => new ProceduralEngine());
 
         // The model loads on the first diffusion task, so a worker that only renders previz never pays for it.
-        services.AddSingleton<IRenderEngine>(_ => new DiffusionEngine(new DiffusionEngineOptions { ModelPath = options.ModelPath }));
+        var device = WorkerDevice.Choose(options);
+        services.AddSingleton(device);
+        services.AddSingleton<IRenderEngine>(_ => device.CreateDiffusionEngine(options));
         services.AddSingleton<FfmpegAssembler>();
         services.AddSingleton<TaskRunner>();
         services.AddSingleton<RunningAttempts>();
         services.AddHostedService<HeartbeatService>();
+        services.AddMetrics();
+        services.AddHostedService<WorkerTelemetry>();
         return services;
     }
 

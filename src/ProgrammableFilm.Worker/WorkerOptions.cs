@@ -27,6 +27,19 @@ public sealed record WorkerOptions
     /// <summary>Path of the diffusion model's weights; null finds <c>models/pf-scene-v3.safetensors</c> above the binaries.</summary>
     public string? ModelPath { get; init; }
 
+    /// <summary>
+    /// URLs of the worker's small HTTP listener (<c>/health/live</c>, <c>/health/ready</c>, <c>/metrics</c>), for
+    /// example <c>http://+:8081</c>; null (the default, and always in embedded mode) serves nothing.
+    /// </summary>
+    public string? HttpUrls { get; init; }
+
+    /// <summary>
+    /// Which implementation renders <c>diffusion</c> tasks (<c>Worker:DiffusionEngine</c>): <c>native</c> (the C# CPU
+    /// engine), <c>torch</c> (TorchSharp: CUDA when present, else the CPU) or <c>auto</c>, the default: <c>torch</c> when
+    /// TorchSharp's CUDA libraries and a GPU are present, else <c>native</c>.
+    /// </summary>
+    public string DiffusionEngine { get; init; } = "auto";
+
     public static WorkerOptions FromConfiguration(IConfiguration configuration)
     {
         var defaults = new WorkerOptions();
@@ -41,6 +54,8 @@ public sealed record WorkerOptions
             FfmpegPath = section["FfmpegPath"] ?? defaults.FfmpegPath,
             HeartbeatInterval = section.GetValue("HeartbeatInterval", defaults.HeartbeatInterval),
             ModelPath = section["ModelPath"],
+            HttpUrls = section["HttpUrls"] is { Length: > 0 } urls ? urls : null,
+            DiffusionEngine = section["DiffusionEngine"] ?? defaults.DiffusionEngine,
         };
     }
 }

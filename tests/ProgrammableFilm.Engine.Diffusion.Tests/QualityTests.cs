@@ -5,16 +5,27 @@ using Xunit.Abstractions;
 
 namespace ProgrammableFilm.Engine.Diffusion.Tests;
 
+/// <summary>The quality tests on the native engine.</summary>
+public sealed class QualityTests(ModelFixture fixture, ITestOutputHelper output) : QualityTestsBase(output), IClassFixture<ModelFixture>
+{
+    protected override IRenderEngine CreateEngine() => new DiffusionEngine(fixture.Get(2));
+}
+
 /// <summary>
-/// What the trained model (models/pf-scene-v3.safetensors) must get right, judged on pixels a person would look at.
+/// What the trained model (models/pf-scene-v3.safetensors) must get right, judged on pixels a person would look at; run
+/// against every implementation of the <c>diffusion</c> engine (native here, TorchSharp in its own test project).
 /// </summary>
-public sealed class QualityTests(ModelFixture fixture, ITestOutputHelper output) : IClassFixture<ModelFixture>
+public abstract class QualityTestsBase(ITestOutputHelper output)
 {
     private const int Steps = 20;
 
+    /// <summary>An engine on a shared, already loaded model (disposing it must not unload the model).</summary>
+    protected abstract IRenderEngine CreateEngine();
+
     private async Task<IReadOnlyList<RgbImage>> Keyframes(string prompt, int totalFrames, int[] frames, long seed = 11)
     {
-        using var engine = new DiffusionEngine(fixture.Get(2));
+        var engine = CreateEngine();
+        using var owner = engine as IDisposable;
         var result = await engine.RenderAsync(
             new RenderRequest
             {
@@ -158,7 +169,8 @@ public sealed class QualityTests(ModelFixture fixture, ITestOutputHelper output)
     {
         const string prompt = "a yellow ball rolling left to right in the forest";
         const int total = 9;
-        using var engine = new DiffusionEngine(fixture.Get(2));
+        var engine = CreateEngine();
+        using var owner = engine as IDisposable;
         var request = new RenderRequest
         {
             Prompt = prompt, Width = 64, Height = 64, Steps = Steps, Guidance = 3.0, Seed = 5, TotalFrames = total,

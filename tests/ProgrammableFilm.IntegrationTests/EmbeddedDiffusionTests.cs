@@ -11,8 +11,10 @@ namespace ProgrammableFilm.IntegrationTests;
 /// <summary>The diffusion engine in the farm: embedded mode, keyframes and conditioned segments, upscaled at assembly.</summary>
 public class EmbeddedDiffusionTests
 {
-    [Fact]
-    public async Task A_diffusion_shot_renders_in_embedded_mode_and_its_manifest_names_the_model_and_unknown_words()
+    [Theory]
+    [InlineData("native")]
+    [InlineData("torch")] // pfilm render --diffusion-engine torch
+    public async Task A_diffusion_shot_renders_in_embedded_mode_and_its_manifest_names_the_model_and_unknown_words(string implementation)
     {
         var spec = JobSpecReader.ReadYaml("""
             project: it-diffusion
@@ -32,7 +34,7 @@ public class EmbeddedDiffusionTests
         var folder = TestEnvironment.CreateTemporaryFolder("pfilm-diffusion");
         try
         {
-            using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None);
+            using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None, implementation);
             var job = await host.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, CancellationToken.None);
             var status = await WaitAsync(host.Services.GetRequiredService<JobReports>(), job.Id);
             await host.StopAsync();
@@ -47,6 +49,9 @@ public class EmbeddedDiffusionTests
             Assert.Equal("diffusion", engine.GetProperty("engine").GetString());
             Assert.Equal("64x64", engine.GetProperty("native_resolution").GetString());
             Assert.Equal("true", engine.GetProperty("upscaled_at_assembly").GetString());
+            Assert.Equal(implementation, engine.GetProperty("implementation").GetString());
+            Assert.Equal("cpu", engine.GetProperty("device").GetString());
+            Assert.Equal("fp32", engine.GetProperty("precision").GetString());
             var weights = Path.Combine(TestEnvironment.RepositoryRoot, "models", "pf-scene-v3.safetensors");
             Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(weights))), engine.GetProperty("weights_sha256").GetString());
             Assert.Equal(["majestic"], manifest.RootElement.GetProperty("unknownPromptWords").EnumerateArray().Select(w => w.GetString()!));

@@ -67,6 +67,9 @@ public class FaultTests(FaultFarmFixture farm, ITestOutputHelper output) : IClas
         var workers = await PollWorkersAsync(list => list.Any(w => w.Id == killedWorker && w.State == "lost"), FaultFarmFixture.LeaseDuration + TimeSpan.FromSeconds(10));
         Assert.All(workers.Where(w => farm.LiveWorkers.Contains(w.Id)), w => Assert.NotEqual("lost", w.State));
 
+        // Each worker says, in its heartbeat, how it runs the model and on what device (for the fleet view and placement).
+        Assert.All(workers, w => Assert.True(w.DiffusionEngine == "native" && !string.IsNullOrEmpty(w.DeviceName) && w.DeviceMemoryBytes > 0, $"{w.Id}: {w.DiffusionEngine} {w.DeviceName} {w.DeviceMemoryBytes}"));
+
         var status = await FarmChecks.WaitForJobAsync(farm.Http, jobId, "Succeeded", TimeSpan.FromMinutes(2), () => farm.WorkerOutput);
         await FarmChecks.AssertEveryFrameIsInTheVideoAsync(status, farm.StorageRoot);
         await using var db = farm.CreateDbContext();

@@ -4,6 +4,7 @@ using MassTransit;
 using ProgrammableFilm.Coordinator;
 using ProgrammableFilm.Data;
 using ProgrammableFilm.Messaging;
+using ProgrammableFilm.ServiceDefaults;
 using ProgrammableFilm.Storage;
 
 namespace ProgrammableFilm.Api.Extensions;
@@ -28,6 +29,13 @@ public static class Extensions
             bus.UseFarmTransport(busOptions);
         });
         builder.Services.AddProblemDetails();
+        builder.Services.AddHealthChecks().AddFarmReadinessChecks(new FarmDependencies
+        {
+            PostgresConnectionString = database.ConnectionString,
+            PendingMigrations = (services, cancellationToken) => services.GetRequiredService<DatabaseMigrator>().PendingAsync(cancellationToken),
+            RabbitMqUri = busOptions.RabbitMqUri,
+            StorageRoot = storageRoot,
+        });
     }
 
     /// <summary>Hangfire's dashboard of the farm's sweeps, at <c>/hangfire</c>: local requests only until the API has authentication.</summary>

@@ -136,6 +136,9 @@ public sealed class Shot
 
     /// <summary>When the retention sweep deleted the intermediate frames (the MP4 and manifest are kept).</summary>
     public DateTime? FramesDeletedAt { get; set; }
+
+    /// <summary>W3C <c>traceparent</c> of the request that submitted the shot: every attempt's trace links to it.</summary>
+    public string? TraceParent { get; set; }
 }
 
 public sealed class RenderTask
@@ -260,6 +263,14 @@ public sealed class Worker
 
     /// <summary>Attempts the worker runs at once.</summary>
     public int Slots { get; set; } = 1;
+
+    /// <summary>How the worker evaluates the diffusion model (<c>native</c> or <c>torch</c>), as its heartbeat says.</summary>
+    public string? DiffusionEngine { get; set; }
+
+    /// <summary>The device the worker found (GPU or CPU model), for the fleet view and placement.</summary>
+    public string? DeviceName { get; set; }
+
+    public long DeviceMemoryBytes { get; set; }
 }
 
 /// <summary>A job that waits for another job to succeed (spec field <c>after</c>).</summary>

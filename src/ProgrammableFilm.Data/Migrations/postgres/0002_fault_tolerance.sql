@@ -17,6 +17,9 @@ CREATE INDEX ix_attempts_live ON attempts (state, lease_expires_at) WHERE state 
 CREATE INDEX ix_attempts_task ON attempts (task_id);
 
 ALTER TABLE workers ADD COLUMN slots integer NOT NULL DEFAULT 1;
+ALTER TABLE workers ADD COLUMN diffusion_engine text NULL;
+ALTER TABLE workers ADD COLUMN device_name text NULL;
+ALTER TABLE workers ADD COLUMN device_memory_bytes bigint NOT NULL DEFAULT 0;
 
 CREATE TABLE job_dependencies (
     job_id uuid NOT NULL REFERENCES jobs (id),

@@ -17,6 +17,9 @@ CREATE INDEX ix_attempts_live ON attempts (state, lease_expires_at) WHERE state 
 CREATE INDEX ix_attempts_task ON attempts (task_id);
 
 ALTER TABLE workers ADD COLUMN slots INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE workers ADD COLUMN diffusion_engine TEXT NULL;
+ALTER TABLE workers ADD COLUMN device_name TEXT NULL;
+ALTER TABLE workers ADD COLUMN device_memory_bytes INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE job_dependencies (
     job_id TEXT NOT NULL REFERENCES jobs (id),
