@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coordinator benchmark: the example shot's wall time in embedded and farm mode, and the coordinator's overhead per
 # task against the raw PostgreSQL commit and RabbitMQ round trip measured in the same process.
-#   bench/farm.sh
+#   bench/farm.sh                 everything; the last line is farm_tasks_per_second=X
+#   bench/farm.sh --throughput    only the baselines and the end-to-end throughput run
 # Starts its own throwaway PostgreSQL and RabbitMQ (scripts/services.sh) unless PFILM_TEST_POSTGRES is already set.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -11,4 +12,4 @@ if [[ -z ${PFILM_TEST_POSTGRES:-} ]]; then
   trap 'scripts/services.sh stop "$dir" >/dev/null 2>&1' EXIT
   eval "$(scripts/services.sh env "$dir")"
 fi
-dotnet bench/ProgrammableFilm.Bench.Farm/bin/Release/net10.0/ProgrammableFilm.Bench.Farm.dll "$(pwd)"
+dotnet bench/ProgrammableFilm.Bench.Farm/bin/Release/net10.0/ProgrammableFilm.Bench.Farm.dll "$(pwd)" "$@"

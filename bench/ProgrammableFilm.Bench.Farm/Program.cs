@@ -19,6 +19,9 @@ using ProgrammableFilm.Storage;
 var postgres = Environment.GetEnvironmentVariable("PFILM_TEST_POSTGRES") ?? throw new InvalidOperationException("PFILM_TEST_POSTGRES is not set; run bench/farm.sh");
 var rabbitMq = Environment.GetEnvironmentVariable("PFILM_TEST_RABBITMQ") ?? throw new InvalidOperationException("PFILM_TEST_RABBITMQ is not set; run bench/farm.sh");
 var root = args.Length > 0 ? args[0] : Directory.GetCurrentDirectory();
+
+// --throughput: only the baselines and the throughput run (for iterating on the dispatch path).
+var throughputOnly = args.Contains("--throughput", StringComparer.Ordinal);
 var example = JobSpecReader.ReadYaml(await File.ReadAllTextAsync(Path.Combine(root, "examples", "racing-at-dusk.yaml"))).Spec!;
 var workerDll = Path.Combine(root, "src", "ProgrammableFilm.Worker", "bin", "Release", "net10.0", "ProgrammableFilm.Worker.dll");
 const int Repetitions = 3;
@@ -27,7 +30,7 @@ var commit = await Baselines.PostgresCommitAsync(postgres, 300);
 var roundTrip = await Baselines.RabbitMqRoundTripAsync(rabbitMq, 300);
 
 var embedded = new List<double>();
-for (var i = 0; i < Repetitions; i++)
+for (var i = 0; i < (throughputOnly ? 0 : Repetitions); i++)
 {
     var folder = Directory.CreateTempSubdirectory("pfilm-bench-embedded").FullName;
     using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None);
@@ -37,7 +40,8 @@ for (var i = 0; i < Repetitions; i++)
 }
 
 var farm = new List<double>();
-Overheads overheads;
+var overheads = new Overheads(new Stats([]), new Stats([]), new Stats([]), new Stats([]));
+if (!throughputOnly)
 {
     var storage = Directory.CreateTempSubdirectory("pfilm-bench-farm").FullName;
     var database = await Baselines.CreateDatabaseAsync(postgres, "pfilm_bench_farm");
@@ -54,6 +58,8 @@ Overheads overheads;
     await coordinator.StopAsync();
     Directory.Delete(storage, true);
 }
+
+var throughput = await Throughput.MeasureAsync(postgres, rabbitMq, workerDll, workers: 2, slots: 4, frames: 2400);
 
 var limit = commit.Median + roundTrip.Median;
 Console.WriteLine();
@@ -73,6 +79,18 @@ Console.WriteLine("| example shot (3 s, 24 fps, 640×360, procedural) | median w
 Console.WriteLine("| --- | ---: | ---: |");
 Console.WriteLine($"| embedded (SQLite, in-memory bus, 1 in-process worker) | {Stats.Format(new Stats(embedded).Median)} | {embedded.Count} |");
 Console.WriteLine($"| farm (PostgreSQL, RabbitMQ, 2 worker processes) | {Stats.Format(new Stats(farm).Median)} | {farm.Count} |");
+
+Console.WriteLine();
+Console.WriteLine($"| throughput: one 64×64 procedural shot, {throughput.Tasks} one-frame tasks, 2 workers × 4 slots | value | ratio to a raw limit |");
+Console.WriteLine("| --- | ---: | ---: |");
+Console.WriteLine($"| farm tasks/s (first claim → last frame task succeeded) | {throughput.TasksPerSecond:F0} | {throughput.TasksPerSecond * limit:F2} of 1 / (commit + round trip) = {1 / limit:F0}/s |");
+Console.WriteLine($"| ready → claimed p50 / p99 | {Stats.Format(throughput.ReadyToClaimed.Median)} / {Stats.Format(throughput.ReadyToClaimed.P99)} | |");
+Console.WriteLine($"| dispatched → claimed p50 / p99 | {Stats.Format(throughput.DispatchedToClaimed.Median)} / {Stats.Format(throughput.DispatchedToClaimed.P99)} | |");
+Console.WriteLine($"| claimed → worker reported (render, write, claim answer) p50 / p99 | {Stats.Format(throughput.ClaimedToReported.Median)} / {Stats.Format(throughput.ClaimedToReported.P99)} | |");
+Console.WriteLine($"| worker reported → coordinator applied p50 / p99 | {Stats.Format(throughput.ReportedToApplied.Median)} / {Stats.Format(throughput.ReportedToApplied.P99)} | |");
+Console.WriteLine($"| success transactions (tasks per commit) | {throughput.SuccessCommits} ({(double)throughput.Tasks / throughput.SuccessCommits:F1}) | |");
+Console.WriteLine($"| planning and writing the job (submission) | {Stats.Format(throughput.SubmitSeconds)} | |");
+Console.WriteLine($"farm_tasks_per_second={throughput.TasksPerSecond.ToString("F1", CultureInfo.InvariantCulture)}");
 
 static void Row(string name, Stats stats, double? baseline) =>
     Console.WriteLine($"| {name} | {Stats.Format(stats.Median)} | {Stats.Format(stats.P95)} | {(baseline is { } b ? (stats.Median / b).ToString("F1", CultureInfo.InvariantCulture) + "×" : "1.0×")} |");
@@ -95,6 +113,8 @@ namespace ProgrammableFilm.Bench.Farm
         public double Median => Percentile(0.5);
 
         public double P95 => Percentile(0.95);
+
+        public double P99 => Percentile(0.99);
 
         public static string Format(double seconds) => seconds >= 1 ? $"{seconds:F2} s" : $"{seconds * 1000:F2} ms";
 
@@ -195,7 +215,62 @@ namespace ProgrammableFilm.Bench.Farm
         }
     }
 
-    public sealed class WorkerProcesses(string dll, string rabbitMq, string prefix, string storageRoot, int count) : IDisposable
+    /// <summary>End-to-end task throughput: many one-frame tasks through the whole farm (PostgreSQL, RabbitMQ, worker processes).</summary>
+    public sealed record Throughput(int Tasks, double TasksPerSecond, Stats ReadyToClaimed, double SubmitSeconds, Stats DispatchedToClaimed, Stats ClaimedToReported, Stats ReportedToApplied, int SuccessCommits)
+    {
+        public static async Task<Throughput> MeasureAsync(string postgres, string rabbitMq, string workerDll, int workers, int slots, int frames)
+        {
+            var storage = Directory.CreateTempSubdirectory("pfilm-bench-throughput").FullName;
+            var database = await Baselines.CreateDatabaseAsync(postgres, "pfilm_bench_tput");
+            var prefix = $"tput{Guid.NewGuid().ToString("N")[..6]}-";
+            using var coordinator = await FarmHost.StartCoordinatorAsync(database, rabbitMq, prefix, storage);
+            using var processes = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, workers, slots);
+            await processes.StartAsync();
+            var spec = new JobSpec("bench", "throughput", Lane.Batch, 50, [new ShotSpec
+            {
+                Name = "many", Prompt = "a red ball rolling in the desert", DurationSeconds = frames / 24.0, Fps = 24, Width = 64, Height = 64,
+                Steps = 1, Guidance = 0, Seed = 7, Engine = "procedural", KeyframeInterval = 1,
+            }]);
+            var submitted = Stopwatch.GetTimestamp();
+            var job = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, CancellationToken.None);
+            var submitSeconds = Stopwatch.GetElapsedTime(submitted).TotalSeconds;
+            var contexts = coordinator.Services.GetRequiredService<IDbContextFactory<FarmDbContext>>();
+            while (true)
+            {
+                await using var db = await contexts.CreateDbContextAsync();
+                if (!await db.Tasks.AnyAsync(t => t.JobId == job.Id && t.Kind == "keyframe" && t.State != Data.Entities.RenderTaskState.Succeeded))
+                {
+                    break;
+                }
+
+                await Task.Delay(200);
+            }
+
+            await using var check = await contexts.CreateDbContextAsync();
+            var rows = await (
+                from task in check.Tasks
+                join attempt in check.Attempts on task.CurrentAttemptId equals attempt.Id
+                where task.JobId == job.Id && task.Kind == "keyframe"
+                select new { task.ReadyAt, attempt.CreatedAt, attempt.ClaimedAt, attempt.ReportedAt, attempt.FinishedAt })
+                .AsNoTracking()
+                .ToListAsync();
+            var first = rows.Min(r => r.ClaimedAt!.Value);
+            var last = rows.Max(r => r.FinishedAt!.Value);
+            await coordinator.StopAsync();
+            Directory.Delete(storage, true);
+            return new Throughput(
+                rows.Count,
+                rows.Count / (last - first).TotalSeconds,
+                new Stats([.. rows.Select(r => (r.ClaimedAt!.Value - r.ReadyAt!.Value).TotalSeconds)]),
+                submitSeconds,
+                new Stats([.. rows.Select(r => (r.ClaimedAt!.Value - r.CreatedAt).TotalSeconds)]),
+                new Stats([.. rows.Select(r => (r.ReportedAt!.Value - r.ClaimedAt!.Value).TotalSeconds)]),
+                new Stats([.. rows.Select(r => (r.FinishedAt!.Value - r.ReportedAt!.Value).TotalSeconds)]),
+                rows.Select(r => r.FinishedAt).Distinct().Count());
+        }
+    }
+
+    public sealed class WorkerProcesses(string dll, string rabbitMq, string prefix, string storageRoot, int count, int slots = 1) : IDisposable
     {
         private readonly List<Process> _processes = [];
 
@@ -210,6 +285,7 @@ namespace ProgrammableFilm.Bench.Farm
                 start.Environment["Storage__Root"] = storageRoot;
                 start.Environment["Worker__Id"] = $"bench-{i}";
                 start.Environment["Worker__DeviceCount"] = "1";
+                start.Environment["Worker__Slots"] = slots.ToString(CultureInfo.InvariantCulture);
                 var process = Process.Start(start)!;
                 _processes.Add(process);
                 while (await process.StandardOutput.ReadLineAsync() is { } line)

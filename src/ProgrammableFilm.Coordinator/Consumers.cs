@@ -21,9 +21,10 @@ public sealed class ClaimAttemptConsumer(TaskEvents events) : IConsumer<ClaimAtt
 }
 
 /// <summary>Idempotency key: the attempt id; only the current attempt's success changes the task, the ledger bills it once.</summary>
-public sealed class TaskSucceededConsumer(TaskEvents events) : IConsumer<TaskSucceeded>
+public sealed class TaskSucceededConsumer(TaskEvents events) : IConsumer<Batch<TaskSucceeded>>
 {
-    public Task Consume(ConsumeContext<TaskSucceeded> context) => events.SucceededAsync(context.Message, context.CancellationToken);
+    public Task Consume(ConsumeContext<Batch<TaskSucceeded>> context) =>
+        events.SucceededAsync([.. context.Message.Select(m => m.Message)], context.CancellationToken);
 }
 
 /// <summary>Idempotency key: the attempt id; only the current attempt's failure changes the task, the ledger bills it once.</summary>
@@ -59,6 +60,19 @@ public sealed class EventRetryDefinition<TConsumer> : ConsumerDefinition<TConsum
 {
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<TConsumer> consumerConfigurator, IRegistrationContext context) =>
         endpointConfigurator.UseMessageRetry(retry => retry.Exponential(45, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(500)));
+}
+
+/// <summary>
+/// Successes arrive in bursts (every one-frame task of a shot, every worker); they are applied up to 100 to a
+/// transaction, waiting at most 10 ms to fill a batch. The batch is retried as a whole, as long as an event would be.
+/// </summary>
+public sealed class SuccessBatchDefinition : ConsumerDefinition<TaskSucceededConsumer>
+{
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<TaskSucceededConsumer> consumerConfigurator, IRegistrationContext context)
+    {
+        consumerConfigurator.Options<BatchOptions>(batch => batch.SetMessageLimit(100).SetTimeLimit(TimeSpan.FromMilliseconds(10)).SetConcurrencyLimit(2));
+        consumerConfigurator.UseMessageRetry(retry => retry.Exponential(45, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(500)));
+    }
 }
 
 /// <summary>

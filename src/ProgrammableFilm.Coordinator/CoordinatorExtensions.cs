@@ -36,7 +36,7 @@ public static class CoordinatorExtensions
     {
         bus.AddConsumer<ClaimAttemptConsumer, RequestRetryDefinition<ClaimAttemptConsumer>>();
         bus.AddConsumer<WorkerHeartbeatConsumer, RequestRetryDefinition<WorkerHeartbeatConsumer>>();
-        bus.AddConsumer<TaskSucceededConsumer, EventRetryDefinition<TaskSucceededConsumer>>();
+        bus.AddConsumer<TaskSucceededConsumer, SuccessBatchDefinition>();
         bus.AddConsumer<TaskFailedConsumer, EventRetryDefinition<TaskFailedConsumer>>();
         bus.AddConsumer<TaskProgressedConsumer, EventRetryDefinition<TaskProgressedConsumer>>();
     }

@@ -7,8 +7,8 @@ namespace ProgrammableFilm.Coordinator;
 public sealed record CoordinatorOptions
 {
     /// <summary>
-    /// Unclaimed messages allowed per pool. Kept small so that scheduling order is decided in the database, by policy,
-    /// rather than by broker FIFO.
+    /// Unclaimed messages allowed per pool, at least; the dispatcher allows two per live worker slot when that is more.
+    /// Kept small so that scheduling order is decided in the database, by policy, rather than by broker FIFO.
     /// </summary>
     public int MaxQueuedPerPool { get; init; } = 8;
 

@@ -24,6 +24,8 @@ public sealed class Dispatcher(
     FarmMetrics metrics,
     ILogger<Dispatcher> logger) : BackgroundService
 {
+    private const int QueuedPerSlot = 2;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -56,15 +58,19 @@ public sealed class Dispatcher(
         while (true)
         {
             await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+            // A few messages per live worker slot: enough that no slot waits for the next dispatch pass, few enough
+            // that the order is still decided here rather than by the broker's FIFO.
+            var now = time.GetUtcNow().UtcDateTime;
+            var liveSince = now - options.LeaseDuration;
+            var slots = await db.Workers.Where(w => w.Pool == options.Pool && w.LastSeenAt >= liveSince).SumAsync(w => w.Slots, cancellationToken);
             var queued = await db.Attempts.CountAsync(a => a.Pool == options.Pool && a.State == AttemptState.Queued, cancellationToken);
-            var room = options.MaxQueuedPerPool - queued;
+            var room = Math.Max(options.MaxQueuedPerPool, QueuedPerSlot * slots) - queued;
             if (room <= 0)
             {
                 return dispatched;
             }
 
             // A task waits out its retry backoff; a paused, waiting or finished job gets no new attempts.
-            var now = time.GetUtcNow().UtcDateTime;
             var candidates = await (
                 from task in db.Tasks
                 join job in db.Jobs on task.JobId equals job.Id
@@ -80,12 +86,12 @@ public sealed class Dispatcher(
             }
 
             // Crash point: the attempts are committed as Queued but may never be sent. RepublishUnclaimedAsync sends
-            // them again later; the worker's claim makes a second delivery harmless.
-            foreach (var message in await CreateAttemptsAsync(candidates, cancellationToken))
-            {
-                await SendAsync(message, cancellationToken);
-                dispatched++;
-            }
+            // them again later; the worker's claim makes a second delivery harmless. The sends go out together: each
+            // waits for the broker's confirm, and one at a time that wait is the pass's cost.
+            var messages = await CreateAttemptsAsync(candidates, cancellationToken);
+            var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{busOptions.RenderQueue(options.Pool)}"));
+            await Task.WhenAll(messages.Select(message => endpoint.Send(message, cancellationToken)));
+            dispatched += messages.Count;
         }
     }
 
@@ -98,23 +104,8 @@ public sealed class Dispatcher(
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var now = time.GetUtcNow().UtcDateTime;
-        var taken = new List<(Guid AttemptId, Guid TaskId)>();
-        foreach (var taskId in candidates)
-        {
-            var attemptId = Guid.CreateVersion7();
-            var updated = await db.Tasks
-                .Where(t => t.Id == taskId && t.State == RenderTaskState.Ready)
-                .ExecuteUpdateAsync(
-                    set => set.SetProperty(t => t.State, RenderTaskState.Dispatched)
-                        .SetProperty(t => t.CurrentAttemptId, attemptId)
-                        .SetProperty(t => t.AttemptCount, t => t.AttemptCount + 1)
-                        .SetProperty(t => t.UpdatedAt, now),
-                    cancellationToken);
-            if (updated == 1)
-            {
-                taken.Add((attemptId, taskId));
-            }
-        }
+        var proposed = candidates.Select(taskId => (AttemptId: Guid.CreateVersion7(), TaskId: taskId)).ToList();
+        var taken = await TakeReadyAsync(db, proposed, now, cancellationToken);
 
         var takenIds = taken.Select(t => t.TaskId).ToList();
         var rows = await (
@@ -145,6 +136,47 @@ public sealed class Dispatcher(
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return messages;
+    }
+
+    /// <summary>
+    /// Moves each proposed task <c>Ready → Dispatched</c> with its new attempt as the current one; a task that is no
+    /// longer Ready (another dispatcher took it) is skipped. PostgreSQL does them in one statement.
+    /// </summary>
+    private static async Task<List<(Guid AttemptId, Guid TaskId)>> TakeReadyAsync(FarmDbContext db, List<(Guid AttemptId, Guid TaskId)> proposed, DateTime now, CancellationToken cancellationToken)
+    {
+        if (db.Database.IsNpgsql())
+        {
+            var taskIds = proposed.Select(p => p.TaskId).ToArray();
+            var attemptIds = proposed.Select(p => p.AttemptId).ToArray();
+            var updated = await db.Database.SqlQuery<Guid>($"""
+                UPDATE tasks AS t
+                SET state = 'Dispatched', current_attempt_id = v.attempt_id, attempt_count = t.attempt_count + 1, updated_at = {now}
+                FROM unnest({taskIds}, {attemptIds}) AS v(task_id, attempt_id)
+                WHERE t.id = v.task_id AND t.state = 'Ready'
+                RETURNING t.id AS "Value"
+                """).ToListAsync(cancellationToken);
+            var won = updated.ToHashSet();
+            return [.. proposed.Where(p => won.Contains(p.TaskId))];
+        }
+
+        var taken = new List<(Guid AttemptId, Guid TaskId)>();
+        foreach (var (attemptId, taskId) in proposed)
+        {
+            var updated = await db.Tasks
+                .Where(t => t.Id == taskId && t.State == RenderTaskState.Ready)
+                .ExecuteUpdateAsync(
+                    set => set.SetProperty(t => t.State, RenderTaskState.Dispatched)
+                        .SetProperty(t => t.CurrentAttemptId, attemptId)
+                        .SetProperty(t => t.AttemptCount, t => t.AttemptCount + 1)
+                        .SetProperty(t => t.UpdatedAt, now),
+                    cancellationToken);
+            if (updated == 1)
+            {
+                taken.Add((attemptId, taskId));
+            }
+        }
+
+        return taken;
     }
 
     /// <summary>

@@ -82,10 +82,13 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         }
 
         var shots = await db.Shots.AsNoTracking().Where(s => s.JobId == jobId).OrderBy(s => s.Ordinal).ToListAsync(cancellationToken);
+
+        // Aggregated in the database: a job may hold a million tasks, and the status is polled by every client.
         var tasks = await db.Tasks.AsNoTracking().Where(t => t.JobId == jobId)
-            .Select(t => new TaskRow(t.ShotId, t.State, t.Progress, t.LastFrame - t.FirstFrame + 1, t.Kind))
+            .GroupBy(t => new { t.ShotId, t.State, Assemble = t.Kind == "assemble" })
+            .Select(g => new TaskGroup(g.Key.ShotId, g.Key.State, g.Count(), g.Key.Assemble ? g.Count() : g.Sum(t => t.LastFrame - t.FirstFrame + 1), g.Key.Assemble ? g.Sum(t => t.Progress) : g.Sum(t => (t.LastFrame - t.FirstFrame + 1) * t.Progress)))
             .ToListAsync(cancellationToken);
-        var usage = await db.Usage.AsNoTracking().Where(u => u.JobId == jobId).Select(u => new { u.ShotId, u.Cost }).ToListAsync(cancellationToken);
+        var costs = await CostPerShotAsync(db, jobId, cancellationToken);
 
         var shotStatuses = shots.Select(s =>
         {
@@ -97,13 +100,13 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
                 s.State.ToString(),
                 s.Error,
                 s.FrameCount,
-                own.Count,
-                own.Count(t => t.State == RenderTaskState.Succeeded),
+                own.Sum(t => t.Count),
+                own.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count),
                 s.State == ShotState.Succeeded ? 1 : ProgressOf(own),
                 s.VideoPath,
                 s.ManifestPath,
                 s.Flicker,
-                usage.Where(u => u.ShotId == s.Id).Sum(u => u.Cost));
+                costs.GetValueOrDefault(s.Id));
         }).ToList();
 
         return new JobStatus(
@@ -116,10 +119,10 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             job.Error,
             job.CreatedAt,
             job.FinishedAt,
-            tasks.Count,
-            tasks.Count(t => t.State == RenderTaskState.Succeeded),
+            tasks.Sum(t => t.Count),
+            tasks.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count),
             job.State == JobState.Succeeded ? 1 : ProgressOf(tasks),
-            usage.Sum(u => u.Cost),
+            costs.Values.Sum(),
             shotStatuses,
             job.Paused,
             job.Retries,
@@ -180,12 +183,27 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
     }
 
     /// <summary>Progress weighs each task by the frames it renders; assembly counts as one frame's worth.</summary>
-    private static double ProgressOf(IReadOnlyCollection<TaskRow> tasks)
+    private static double ProgressOf(IReadOnlyCollection<TaskGroup> groups)
     {
-        static double Weight(TaskRow t) => t.Kind == "assemble" ? 1 : t.Frames;
-        var total = tasks.Sum(Weight);
-        var done = tasks.Sum(t => Weight(t) * (t.State == RenderTaskState.Succeeded ? 1.0 : t.Progress));
+        var total = groups.Sum(g => g.Weight);
+        var done = groups.Sum(g => g.State == RenderTaskState.Succeeded ? g.Weight : g.WeightedProgress);
         return total == 0 ? 0 : done / total;
+    }
+
+    /// <summary>
+    /// Cost per shot from the ledger. PostgreSQL sums the decimals; SQLite cannot, so there (embedded, small jobs) the
+    /// rows are summed here.
+    /// </summary>
+    private static async Task<Dictionary<Guid, decimal>> CostPerShotAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
+    {
+        var usage = db.Usage.AsNoTracking().Where(u => u.JobId == jobId);
+        if (db.Database.IsNpgsql())
+        {
+            return await usage.GroupBy(u => u.ShotId).Select(g => new { ShotId = g.Key, Cost = g.Sum(u => u.Cost) }).ToDictionaryAsync(g => g.ShotId, g => g.Cost, cancellationToken);
+        }
+
+        return (await usage.Select(u => new { u.ShotId, u.Cost }).ToListAsync(cancellationToken))
+            .GroupBy(u => u.ShotId).ToDictionary(g => g.Key, g => g.Sum(u => u.Cost));
     }
 
     public async Task<JobCost?> CostAsync(Guid jobId, CancellationToken cancellationToken)
@@ -226,5 +244,6 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
                 .ToList());
     }
 
-    private sealed record TaskRow(Guid ShotId, RenderTaskState State, double Progress, int Frames, string Kind);
+    /// <summary>Tasks of one shot in one state: how many, their weight (frames; assembly counts one) and weighted progress.</summary>
+    private sealed record TaskGroup(Guid ShotId, RenderTaskState State, int Count, int Weight, double WeightedProgress);
 }

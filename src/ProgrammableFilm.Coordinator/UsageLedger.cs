@@ -24,8 +24,18 @@ public sealed class UsageLedger(CoordinatorOptions options, FarmMetrics metrics)
             return;
         }
 
-        var price = options.Prices.For(usage.DeviceSku);
         var project = await db.Jobs.Where(j => j.Id == task.JobId).Select(j => j.Project).SingleAsync(cancellationToken);
+        Append(db, attempt, task, project, workerId, usage, outcome, now);
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Adds the row to the context for the caller's next <c>SaveChanges</c> (one round trip with its other writes); the
+    /// caller has checked, in the same transaction, that the attempt is not billed yet.
+    /// </summary>
+    public void Append(FarmDbContext db, Attempt attempt, Entities.RenderTask task, string project, string workerId, DeviceUsage usage, string outcome, DateTime now)
+    {
+        var price = options.Prices.For(usage.DeviceSku);
         var deviceSeconds = Math.Max(0, usage.DeviceSeconds);
         var billed = db.Usage.Add(new UsageRecord
         {
@@ -45,7 +55,6 @@ public sealed class UsageLedger(CoordinatorOptions options, FarmMetrics metrics)
             Outcome = outcome,
             RecordedAt = now,
         });
-        await db.SaveChangesAsync(cancellationToken);
         metrics.Billed(db, billed.Entity, attempt.Pool);
     }
 }

@@ -162,14 +162,15 @@ public sealed class RenderTaskConsumer(
     /// <summary>Keeps the attempt's progress for heartbeats and publishes it at most every interval.</summary>
     private sealed class AttemptProgress(ConsumeContext context, RunningAttempt attempt, TimeProvider time, TimeSpan interval) : IProgress<RenderProgress>
     {
-        private long _last;
+        // Counted from the start, so a task shorter than the interval publishes no progress at all: its report follows.
+        private long _last = time.GetTimestamp();
 
         public void Report(RenderProgress value)
         {
             attempt.Report(value.Completed, value.Total);
             var now = time.GetTimestamp();
             var last = Interlocked.Read(ref _last);
-            if ((last != 0 && time.GetElapsedTime(last, now) < interval) || Interlocked.CompareExchange(ref _last, now, last) != last)
+            if (time.GetElapsedTime(last, now) < interval || Interlocked.CompareExchange(ref _last, now, last) != last)
             {
                 return;
             }
