@@ -90,6 +90,7 @@ Console.WriteLine($"| claimed → worker reported (render, write, claim answer) 
 Console.WriteLine($"| worker reported → coordinator applied p50 / p99 | {Stats.Format(throughput.ReportedToApplied.Median)} / {Stats.Format(throughput.ReportedToApplied.P99)} | |");
 Console.WriteLine($"| success transactions (tasks per commit) | {throughput.SuccessCommits} ({(double)throughput.Tasks / throughput.SuccessCommits:F1}) | |");
 Console.WriteLine($"| planning and writing the job (submission) | {Stats.Format(throughput.SubmitSeconds)} | |");
+Console.WriteLine($"| planning and writing a 100,010-task job (10 shots × 10,000 frames) | {Stats.Format(throughput.PlanBigSeconds)} | |");
 Console.WriteLine($"farm_tasks_per_second={throughput.TasksPerSecond.ToString("F1", CultureInfo.InvariantCulture)}");
 
 static void Row(string name, Stats stats, double? baseline) =>
@@ -216,7 +217,7 @@ namespace ProgrammableFilm.Bench.Farm
     }
 
     /// <summary>End-to-end task throughput: many one-frame tasks through the whole farm (PostgreSQL, RabbitMQ, worker processes).</summary>
-    public sealed record Throughput(int Tasks, double TasksPerSecond, Stats ReadyToClaimed, double SubmitSeconds, Stats DispatchedToClaimed, Stats ClaimedToReported, Stats ReportedToApplied, int SuccessCommits)
+    public sealed record Throughput(int Tasks, double TasksPerSecond, Stats ReadyToClaimed, double SubmitSeconds, Stats DispatchedToClaimed, Stats ClaimedToReported, Stats ReportedToApplied, int SuccessCommits, double PlanBigSeconds)
     {
         public static async Task<Throughput> MeasureAsync(string postgres, string rabbitMq, string workerDll, int workers, int slots, int frames)
         {
@@ -246,6 +247,13 @@ namespace ProgrammableFilm.Bench.Farm
                 await Task.Delay(200);
             }
 
+            // Planning a big job: 10 shots of 10,000 one-frame tasks (the spec's largest shot) plus their assemblies.
+            var bigShot = spec.Shots[0] with { DurationSeconds = 10_000 / 24.0 };
+            var big = spec with { Name = "big", Shots = [.. Enumerable.Range(0, 10).Select(i => bigShot with { Name = $"big-{i}" })] };
+            var planning = Stopwatch.GetTimestamp();
+            await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(big, CancellationToken.None);
+            var planSeconds = Stopwatch.GetElapsedTime(planning).TotalSeconds;
+
             await using var check = await contexts.CreateDbContextAsync();
             var rows = await (
                 from task in check.Tasks
@@ -266,7 +274,8 @@ namespace ProgrammableFilm.Bench.Farm
                 new Stats([.. rows.Select(r => (r.ClaimedAt!.Value - r.CreatedAt).TotalSeconds)]),
                 new Stats([.. rows.Select(r => (r.ReportedAt!.Value - r.ClaimedAt!.Value).TotalSeconds)]),
                 new Stats([.. rows.Select(r => (r.FinishedAt!.Value - r.ReportedAt!.Value).TotalSeconds)]),
-                rows.Select(r => r.FinishedAt).Distinct().Count());
+                rows.Select(r => r.FinishedAt).Distinct().Count(),
+                planSeconds);
         }
     }
 

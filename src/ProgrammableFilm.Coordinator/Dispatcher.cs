@@ -89,8 +89,7 @@ public sealed class Dispatcher(
             // them again later; the worker's claim makes a second delivery harmless. The sends go out together: each
             // waits for the broker's confirm, and one at a time that wait is the pass's cost.
             var messages = await CreateAttemptsAsync(candidates, cancellationToken);
-            var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{busOptions.RenderQueue(options.Pool)}"));
-            await Task.WhenAll(messages.Select(message => endpoint.Send(message, cancellationToken)));
+            await Task.WhenAll(messages.Select(message => SendAsync(message, cancellationToken)));
             dispatched += messages.Count;
         }
     }
@@ -207,6 +206,7 @@ public sealed class Dispatcher(
         return stale.Count;
     }
 
+    /// <summary>Sends one attempt in its own trace (an async method, so concurrent sends do not share a current span).</summary>
     private async Task SendAsync(Contract.RenderTask message, CancellationToken cancellationToken)
     {
         using var activity = FarmMetrics.StartDispatch(message);

@@ -69,6 +69,12 @@ public sealed record LogLine(DateTime At, string Level, string Message);
 /// <summary>A worker as the fleet view shows it: <c>idle</c>, <c>busy</c> or <c>lost</c> (silent for longer than a lease).</summary>
 public sealed record WorkerStatus(string Id, string Pool, string DeviceSku, int DeviceCount, int Slots, string Hostname, string State, DateTime LastSeenAt, int RunningAttempts, string? DiffusionEngine, string? DeviceName, long DeviceMemoryBytes);
 
+/// <summary>One line of a project's job list.</summary>
+public sealed record JobSummary(Guid Id, string? Name, string Lane, int Priority, string State, bool Paused, DateTime CreatedAt, DateTime? FinishedAt, string? Error);
+
+/// <summary>A page of a project's jobs, newest first; <see cref="Next"/> is the offset of the next page, if any.</summary>
+public sealed record JobPage(IReadOnlyList<JobSummary> Jobs, int Total, int? Next);
+
 /// <summary>Read-side queries over the farm database.</summary>
 public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, CoordinatorOptions options, TimeProvider time)
 {
@@ -173,6 +179,18 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         }).ToList();
     }
 
+    /// <summary>A project's jobs, newest first, <paramref name="limit"/> at a time (the index on project and creation time serves it).</summary>
+    public async Task<JobPage> ListAsync(string project, int limit, int offset, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var jobs = db.Jobs.AsNoTracking().Where(j => j.Project == project);
+        var total = await jobs.CountAsync(cancellationToken);
+        var page = await jobs.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Skip(offset).Take(limit)
+            .Select(j => new JobSummary(j.Id, j.Name, j.Lane, j.Priority, j.State.ToString(), j.Paused, j.CreatedAt, j.FinishedAt, j.Error))
+            .ToListAsync(cancellationToken);
+        return new JobPage(page, total, offset + page.Count < total ? offset + page.Count : null);
+    }
+
     /// <summary>Where a shot's files are, for downloads.</summary>
     public async Task<ShotFiles?> ShotFilesAsync(Guid shotId, CancellationToken cancellationToken)
     {
@@ -222,7 +240,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         }
 
         var shots = await db.Shots.AsNoTracking().Where(s => s.JobId == jobId).OrderBy(s => s.Ordinal).Select(s => new { s.Id, s.Name }).ToListAsync(cancellationToken);
-        var usage = await db.Usage.AsNoTracking().Where(u => u.JobId == jobId).ToListAsync(cancellationToken);
+        var usage = await UsageGroupsAsync(db, jobId, cancellationToken);
         const double JoulesPerKilowattHour = 3.6e6;
         return new JobCost(
             job.Id,
@@ -232,17 +250,39 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             usage.Sum(u => u.DeviceSeconds),
             usage.Sum(u => u.EnergyJoules) / JoulesPerKilowattHour,
             usage.Any(u => u.EnergyEstimated),
-            usage.Count,
+            usage.Sum(u => u.Attempts),
             shots.Select(s =>
             {
                 var own = usage.Where(u => u.ShotId == s.Id).ToList();
-                return new ShotCost(s.Id, s.Name, own.Sum(u => u.Cost), own.Sum(u => u.DeviceSeconds), own.Sum(u => u.EnergyJoules) / JoulesPerKilowattHour, own.Count);
+                return new ShotCost(s.Id, s.Name, own.Sum(u => u.Cost), own.Sum(u => u.DeviceSeconds), own.Sum(u => u.EnergyJoules) / JoulesPerKilowattHour, own.Sum(u => u.Attempts));
             }).ToList(),
             usage.GroupBy(u => (u.DeviceSku, u.DollarsPerHour))
                 .Select(g => new SkuCost(g.Key.DeviceSku, g.Key.DollarsPerHour, g.Sum(u => u.Cost), g.Sum(u => u.DeviceSeconds)))
                 .OrderBy(s => s.DeviceSku, StringComparer.Ordinal)
                 .ToList());
     }
+
+    /// <summary>
+    /// The job's ledger summed per shot, price and energy kind: in the database on PostgreSQL (a big job has millions
+    /// of rows), here on SQLite, which cannot sum decimals.
+    /// </summary>
+    private static async Task<List<UsageGroup>> UsageGroupsAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
+    {
+        var usage = db.Usage.AsNoTracking().Where(u => u.JobId == jobId);
+        if (db.Database.IsNpgsql())
+        {
+            return await usage.GroupBy(u => new { u.ShotId, u.DeviceSku, u.DollarsPerHour, u.EnergyEstimated })
+                .Select(g => new UsageGroup(g.Key.ShotId, g.Key.DeviceSku, g.Key.DollarsPerHour, g.Key.EnergyEstimated, g.Count(), g.Sum(u => u.Cost), g.Sum(u => u.DeviceSeconds), g.Sum(u => u.EnergyJoules)))
+                .ToListAsync(cancellationToken);
+        }
+
+        return (await usage.ToListAsync(cancellationToken))
+            .GroupBy(u => (u.ShotId, u.DeviceSku, u.DollarsPerHour, u.EnergyEstimated))
+            .Select(g => new UsageGroup(g.Key.ShotId, g.Key.DeviceSku, g.Key.DollarsPerHour, g.Key.EnergyEstimated, g.Count(), g.Sum(u => u.Cost), g.Sum(u => u.DeviceSeconds), g.Sum(u => u.EnergyJoules)))
+            .ToList();
+    }
+
+    private sealed record UsageGroup(Guid ShotId, string DeviceSku, decimal DollarsPerHour, bool EnergyEstimated, int Attempts, decimal Cost, double DeviceSeconds, double EnergyJoules);
 
     /// <summary>Tasks of one shot in one state: how many, their weight (frames; assembly counts one) and weighted progress.</summary>
     private sealed record TaskGroup(Guid ShotId, RenderTaskState State, int Count, int Weight, double WeightedProgress);

@@ -56,12 +56,15 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
             db.JobDependencies.Add(new JobDependency { JobId = job.Id, DependsOnJobId = dependency });
         }
 
+        var tasks = new List<RenderTask>();
+        var edges = new List<TaskDependency>();
         for (var ordinal = 0; ordinal < spec.Shots.Count; ordinal++)
         {
-            AddShot(db, job, spec.Shots[ordinal], ordinal, now);
+            AddShot(db, job, spec.Shots[ordinal], ordinal, now, tasks, edges);
         }
 
         await db.SaveChangesAsync(cancellationToken);
+        await TaskGraphWriter.WriteAsync(db, tasks, edges, cancellationToken);
         if (job.State == JobState.Waiting && !await ShotFinisher.ReleaseIfReadyAsync(db, job.Id, cancellationToken)
             && dependencies.FirstOrDefault(d => d.State is JobState.Failed or JobState.Cancelled) is { } failed)
         {
@@ -74,7 +77,7 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
         return job;
     }
 
-    private static void AddShot(FarmDbContext db, Job job, ShotSpec spec, int ordinal, DateTime now)
+    private static void AddShot(FarmDbContext db, Job job, ShotSpec spec, int ordinal, DateTime now, List<RenderTask> tasks, List<TaskDependency> edges)
     {
         var shot = new Shot
         {
@@ -103,7 +106,7 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
         var ids = plan.ToDictionary(t => t.Key, _ => Guid.CreateVersion7(), StringComparer.Ordinal);
         foreach (var planned in plan)
         {
-            db.Tasks.Add(new RenderTask
+            tasks.Add(new RenderTask
             {
                 Id = ids[planned.Key],
                 ShotId = shot.Id,
@@ -124,7 +127,7 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
             });
             foreach (var dependency in planned.DependsOn)
             {
-                db.TaskDependencies.Add(new TaskDependency { TaskId = ids[planned.Key], DependsOnTaskId = ids[dependency] });
+                edges.Add(new TaskDependency { TaskId = ids[planned.Key], DependsOnTaskId = ids[dependency] });
             }
         }
     }

@@ -6,6 +6,7 @@ namespace ProgrammableFilm.Api.Apis;
 public static class JobsApi
 {
     private const int MaxSpecBytes = 1 << 20;
+    private const int MaxPageSize = 200;
 
     public static IEndpointRouteBuilder MapJobsApi(this IEndpointRouteBuilder app)
     {
@@ -13,6 +14,9 @@ public static class JobsApi
         api.MapPost("/projects/{project}/jobs", SubmitAsync)
             .WithName("SubmitJob")
             .WithSummary("Validate a job spec (JSON, or YAML with Content-Type application/yaml), plan it and queue it.");
+        api.MapGet("/projects/{project}/jobs", ListAsync)
+            .WithName("ListJobs")
+            .WithSummary("A project's jobs, newest first, a page at a time (?limit=50&offset=0; limit at most 200).");
         api.MapGet("/jobs/{jobId:guid}", StatusAsync)
             .WithName("GetJob")
             .WithSummary("A job's state, progress, shots and cost so far.");
@@ -63,6 +67,16 @@ public static class JobsApi
 
         var status = await reports.StatusAsync(job.Id, cancellationToken);
         return Results.Created($"/api/jobs/{job.Id}", status);
+    }
+
+    private static async Task<IResult> ListAsync(string project, int? limit, int? offset, JobReports reports, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > MaxPageSize || offset is < 0)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid page", detail: $"limit must be 1 to {MaxPageSize} and offset at least 0");
+        }
+
+        return Results.Ok(await reports.ListAsync(project, limit ?? 50, offset ?? 0, cancellationToken));
     }
 
     private static async Task<IResult> StatusAsync(Guid jobId, JobReports reports, CancellationToken cancellationToken) =>
