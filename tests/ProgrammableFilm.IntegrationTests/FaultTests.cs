@@ -41,8 +41,9 @@ public class FaultTests(FaultFarmFixture farm, ITestOutputHelper output) : IClas
         await farm.EnsureWorkersAsync();
         var jobId = await FarmChecks.SubmitAsync(farm.Http, Project, Spec("killed-worker", 21));
 
-        // Mid-task: claimed, and a heartbeat has reported device time, so the attempt has something to bill.
-        var victim = await FarmChecks.PollAsync(farm.CreateDbContext, db => ClaimedSegmentAsync(db, jobId), a => a is { DeviceSeconds: > 0 }, TimeSpan.FromSeconds(90), "a segment attempt running on a worker", () => farm.WorkerOutput);
+        // Mid-task: claimed, and a heartbeat has reported enough device time that its bill is worth a millionth of a
+        // dollar (the ledger's precision): a heartbeat sent just after the claim reports a few milliseconds.
+        var victim = await FarmChecks.PollAsync(farm.CreateDbContext, db => ClaimedSegmentAsync(db, jobId), a => a is { DeviceSeconds: >= 0.5 }, TimeSpan.FromSeconds(90), "a segment attempt running on a worker", () => farm.WorkerOutput);
         var killedWorker = victim!.WorkerId!;
         farm.KillWorker(killedWorker);
         var killedAt = DateTime.UtcNow;
