@@ -64,7 +64,9 @@ public sealed record Scenario(string Name, string Title, Func<FaultRun, Cancella
         for (var tries = 0; tries < 3; tries++)
         {
             var held = await job.WaitForProgressAsync(at, cancellationToken);
-            var victim = held.FirstOrDefault(a => job.Farm.HasWorker(a.WorkerId))?.WorkerId
+            // The newest claim, a segment if there is one: the attempt least likely to finish before the kill lands.
+            var candidates = held.Where(a => job.Farm.HasWorker(a.WorkerId)).ToList();
+            var victim = (candidates.LastOrDefault(a => a.TaskKey.StartsWith("seg", StringComparison.Ordinal)) ?? candidates.LastOrDefault())?.WorkerId
                 ?? throw new FaultNotAppliedException($"no held attempt belongs to a worker of this farm ({string.Join(", ", held.Select(a => a.WorkerId))})");
             var pid = job.Farm.WorkerPid(victim);
             var killedAt = await job.Farm.KillWorkerAsync(victim);

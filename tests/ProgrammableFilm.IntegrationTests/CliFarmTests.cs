@@ -100,6 +100,16 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
         Assert.All(new[] { pause, cancel, cancelAgain, retry, logs, noSuchTask, resumeRunning, unknownJob }, run => Assert.DoesNotContain("   at ", run.StandardError, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task Hangfires_dashboard_lists_the_farms_sweeps_to_local_requests()
+    {
+        using var http = new HttpClient { BaseAddress = farm.Server };
+
+        var recurring = await http.GetStringAsync("/hangfire/recurring");
+
+        Assert.All(new[] { "lease-sweep", "republish-unclaimed", "error-queue-watch", "frame-retention" }, job => Assert.Contains(job, recurring, StringComparison.Ordinal));
+    }
+
     private static Task<(int ExitCode, string StandardOutput, string StandardError)> PfilmAsync(params string[] arguments) =>
         TestEnvironment.RunAsync("bash", ["./pfilm", .. arguments], timeout: TimeSpan.FromMinutes(8));
 }
