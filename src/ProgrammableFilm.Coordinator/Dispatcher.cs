@@ -198,9 +198,10 @@ public sealed class Dispatcher(
         foreach (var item in stale)
         {
             logger.LogInformation("Attempt {AttemptId} unclaimed since {Since}; publishing it again", item.AttemptId, staleBefore);
-            await SendAsync(ToMessage(item.AttemptId, item.Task, item.Shot), cancellationToken);
+            // Marked first: a send that fails is retried by a later sweep, and whoever sees the copy sees the mark.
             await db.Attempts.Where(a => a.Id == item.AttemptId && a.State == AttemptState.Queued)
                 .ExecuteUpdateAsync(set => set.SetProperty(a => a.PublishedAt, now), cancellationToken);
+            await SendAsync(ToMessage(item.AttemptId, item.Task, item.Shot), cancellationToken);
         }
 
         return stale.Count;

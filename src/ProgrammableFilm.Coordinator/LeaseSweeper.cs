@@ -21,6 +21,7 @@ public sealed class LeaseSweeper(
     ILogger<LeaseSweeper> logger)
 {
     private const string SweepName = "lease-sweep";
+    private const string GraceName = "lease-grace";
 
     /// <summary>
     /// A longer gap between two sweeps means the coordinator (or its database) was down and could not hear
@@ -54,18 +55,19 @@ public sealed class LeaseSweeper(
             return 0;
         }
 
-        if (gap > OutageGap)
+        if (run is null)
+        {
+            return 0;
+        }
+
+        if (gap > OutageGap && await TakeGraceAsync(db, now, cancellationToken))
         {
             // Grace after an outage: every claimed attempt gets a full lease from now, so that only workers that
             // stay silent after the coordinator is back are declared lost.
             var leaseUntil = now + options.LeaseDuration;
             var renewed = await db.Attempts.Where(a => a.State == AttemptState.Claimed && a.LeaseExpiresAt < leaseUntil)
                 .ExecuteUpdateAsync(set => set.SetProperty(a => a.LeaseExpiresAt, leaseUntil), cancellationToken);
-            if (run is not null)
-            {
-                logger.LogWarning("No lease sweep for {Gap}: the coordinator could not hear workers; {Count} claimed attempt(s) get a fresh lease until {Until:O}", gap, renewed, leaseUntil);
-            }
-
+            logger.LogWarning("No lease sweep for {Gap}: the coordinator could not hear workers; {Count} claimed attempt(s) get a fresh lease until {Until:O}", gap, renewed, leaseUntil);
             return 0;
         }
 
@@ -88,6 +90,32 @@ public sealed class LeaseSweeper(
         }
 
         return lost;
+    }
+
+    /// <summary>
+    /// At most one grace per two leases: sweeps that keep running late (a starved scheduler) must not renew every lease
+    /// for ever, or a dead worker's task would never run again.
+    /// </summary>
+    private async Task<bool> TakeGraceAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
+    {
+        var grace = await db.MaintenanceRuns.SingleOrDefaultAsync(r => r.Name == GraceName, cancellationToken);
+        if (grace is not null && now - grace.LastRunAt < 2 * options.LeaseDuration)
+        {
+            logger.LogWarning("The lease sweep runs late, but leases were renewed at {At:O}: they are judged as they stand", grace.LastRunAt);
+            return false;
+        }
+
+        if (grace is null)
+        {
+            db.MaintenanceRuns.Add(new MaintenanceRun { Name = GraceName, LastRunAt = now });
+        }
+        else
+        {
+            grace.LastRunAt = now;
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        return true;
     }
 
     private async Task<bool> DeclareLostAsync(Guid attemptId, DateTime now, CancellationToken cancellationToken)

@@ -77,7 +77,7 @@ public sealed class TracedFarmFixture : IAsyncLifetime
     }
 
     public FarmDbContext CreateDbContext() =>
-        new(new DbContextOptionsBuilder<FarmDbContext>().UseNpgsql(ConnectionString).Options);
+        TestEnvironment.CreateDbContext(ConnectionString);
 
     public List<Activity> Snapshot()
     {

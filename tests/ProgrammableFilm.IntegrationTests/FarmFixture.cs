@@ -76,7 +76,7 @@ public class FarmFixture : IAsyncLifetime
     }
 
     public FarmDbContext CreateDbContext() =>
-        new(new DbContextOptionsBuilder<FarmDbContext>().UseNpgsql(ConnectionString).Options);
+        TestEnvironment.CreateDbContext(ConnectionString);
 
     private async Task MigrateAsync()
     {

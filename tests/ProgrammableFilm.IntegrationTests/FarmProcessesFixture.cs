@@ -24,7 +24,7 @@ public sealed class FarmProcessesFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var port = FreePort();
+        var port = TestEnvironment.FreePort();
         Server = new Uri($"http://127.0.0.1:{port}");
         _environment = new Dictionary<string, string>
         {
@@ -73,12 +73,5 @@ public sealed class FarmProcessesFixture : IAsyncLifetime
         var process = TestEnvironment.StartProject(project, arguments, _environment, _output, project);
         _processes.Add(process);
         return process;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -78,7 +78,7 @@ public sealed class FaultFarmFixture : IAsyncLifetime
     }
 
     public FarmDbContext CreateDbContext() =>
-        new(new DbContextOptionsBuilder<FarmDbContext>().UseNpgsql(ConnectionString).Options);
+        TestEnvironment.CreateDbContext(ConnectionString);
 
     /// <summary>Starts workers (under ids never used before) until two are alive.</summary>
     public async Task EnsureWorkersAsync()

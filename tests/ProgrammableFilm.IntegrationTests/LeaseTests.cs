@@ -97,6 +97,9 @@ public class LeaseTests(FakeClockFarmFixture farm) : IClassFixture<FakeClockFarm
     [Fact]
     public async Task A_coordinator_outage_longer_than_the_lease_loses_no_attempt_whose_worker_keeps_beating()
     {
+        // Regular sweeps for two leases first: a grace given for an earlier test's jump of the clock is then old
+        // enough that this outage gets one of its own.
+        await farm.AdvanceAndSweepAsync(TimeSpan.FromSeconds(62));
         var jobId = await _worker.SubmitAsync("it-outage");
         var first = (await _worker.WaitForAttemptsAsync(jobId, 3))["kf-00000"];
         await _worker.ClaimGrantedAsync(first.Id, "patient");
@@ -111,6 +114,33 @@ public class LeaseTests(FakeClockFarmFixture farm) : IClassFixture<FakeClockFarm
         Assert.Empty(ack.Stop);
         await using var db = farm.CreateDbContext();
         Assert.Equal(AttemptState.Claimed, (await db.Attempts.SingleAsync(a => a.Id == first.Id)).State);
+    }
+
+    [Fact]
+    public async Task Sweeps_that_keep_running_late_get_one_grace_not_one_per_gap()
+    {
+        await farm.AdvanceAndSweepAsync(TimeSpan.FromSeconds(62));
+        var jobId = await _worker.SubmitAsync("it-late-sweeps");
+        var first = (await _worker.WaitForAttemptsAsync(jobId, 3))["kf-00000"];
+        await _worker.ClaimGrantedAsync(first.Id, "silent");
+
+        // Sweeps 20 s apart (a starved scheduler), the worker silent: the first late sweep renews the lease, the
+        // following ones judge it, so the dead worker's task runs again after about two leases, not never.
+        var sweeper = farm.Api.Services.GetRequiredService<LeaseSweeper>();
+        var lostAfter = TimeSpan.Zero;
+        while (lostAfter < TimeSpan.FromMinutes(3))
+        {
+            farm.Clock.Advance(TimeSpan.FromSeconds(20));
+            lostAfter += TimeSpan.FromSeconds(20);
+            await sweeper.SweepAsync(CancellationToken.None);
+            await using var db = farm.CreateDbContext();
+            if ((await db.Attempts.SingleAsync(a => a.Id == first.Id)).State == AttemptState.Lost)
+            {
+                break;
+            }
+        }
+
+        Assert.InRange(lostAfter, TimeSpan.FromSeconds(40), TimeSpan.FromSeconds(80));
     }
 
     [Fact]

@@ -33,8 +33,8 @@ public sealed class ObservedFarmFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Api = new Uri($"http://127.0.0.1:{FreePort()}");
-        Worker = new Uri($"http://127.0.0.1:{FreePort()}");
+        Api = new Uri($"http://127.0.0.1:{TestEnvironment.FreePort()}");
+        Worker = new Uri($"http://127.0.0.1:{TestEnvironment.FreePort()}");
         Environment = new Dictionary<string, string>
         {
             ["Database__ConnectionString"] = await TestEnvironment.CreateDatabaseAsync("pfilm_obs"),
@@ -108,13 +108,6 @@ public sealed class ObservedFarmFixture : IAsyncLifetime
         var process = TestEnvironment.StartProject(project, arguments, Environment, _output, project);
         _processes.Add(process);
         return process;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 

@@ -1,6 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.EntityFrameworkCore;
 using Npgsql;
+using ProgrammableFilm.Data;
 
 namespace ProgrammableFilm.IntegrationTests;
 
@@ -35,6 +39,17 @@ public static class TestEnvironment
         }
 
         return new NpgsqlConnectionStringBuilder(PostgresAdmin) { Database = name }.ConnectionString;
+    }
+
+    public static FarmDbContext CreateDbContext(string connectionString) =>
+        new(new DbContextOptionsBuilder<FarmDbContext>().UseNpgsql(connectionString).Options);
+
+    /// <summary>A TCP port free on 127.0.0.1 right now, for a process the test starts.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public static string CreateTemporaryFolder(string prefix)

@@ -52,8 +52,8 @@ public sealed class TwoCoordinatorFixture : IAsyncLifetime
         Assert.True(migrate.ExitCode == 0, $"migrate failed:\n{Output}");
         migrate.Dispose();
 
-        First.BaseAddress = new Uri($"http://127.0.0.1:{FreePort()}");
-        Second.BaseAddress = new Uri($"http://127.0.0.1:{FreePort()}");
+        First.BaseAddress = new Uri($"http://127.0.0.1:{TestEnvironment.FreePort()}");
+        Second.BaseAddress = new Uri($"http://127.0.0.1:{TestEnvironment.FreePort()}");
         Start("ProgrammableFilm.Api", "coordinator-1", [], ["--urls", First.BaseAddress.ToString()]);
         Start("ProgrammableFilm.Api", "coordinator-2", [], ["--urls", Second.BaseAddress.ToString()]);
         await Task.WhenAll(WaitHealthyAsync(First), WaitHealthyAsync(Second));
@@ -82,7 +82,7 @@ public sealed class TwoCoordinatorFixture : IAsyncLifetime
     }
 
     public FarmDbContext CreateDbContext() =>
-        new(new DbContextOptionsBuilder<FarmDbContext>().UseNpgsql(ConnectionString).Options);
+        TestEnvironment.CreateDbContext(ConnectionString);
 
     private Process Start(string project, string tag, Dictionary<string, string> extra, string[] arguments, Action<string>? onLine = null)
     {
@@ -117,12 +117,5 @@ public sealed class TwoCoordinatorFixture : IAsyncLifetime
             Assert.True(_processes.Take(2).All(p => !p.HasExited), $"a coordinator exited at start-up:\n{Output}");
             await Task.Delay(250);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
