@@ -18,9 +18,9 @@ public static class CliProgram
         root.Subcommands.Add(Commands.Render());
         root.Subcommands.Add(Commands.Submit());
         root.Subcommands.Add(Commands.Status());
-        foreach (var control in ControlCommands.All())
+        foreach (var command in ControlCommands.All().Concat(FarmViewCommands.All()))
         {
-            root.Subcommands.Add(control);
+            root.Subcommands.Add(command);
         }
 
         var parse = root.Parse(args);

@@ -101,6 +101,25 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
     }
 
     [Fact]
+    public async Task Jobs_and_workers_list_the_farm_one_line_each()
+    {
+        var server = farm.Server.ToString();
+        var submitted = await PfilmAsync("submit", "examples/racing-at-dusk.yaml", "--server", server);
+        var jobId = Regex.Match(submitted.StandardOutput, @"Submitted job ([0-9a-f-]{36})").Groups[1].Value;
+
+        var jobs = await PfilmAsync("jobs", "examples", "--server", server);
+        var workers = await PfilmAsync("workers", "--server", server);
+        var badLimit = await PfilmAsync("jobs", "examples", "--limit", "0", "--server", server);
+
+        Assert.True(jobs.ExitCode == 0, jobs.StandardError);
+        Assert.Contains(jobId, jobs.StandardOutput, StringComparison.Ordinal);
+        Assert.True(workers.ExitCode == 0, workers.StandardError);
+        Assert.Contains("farm-worker", workers.StandardOutput, StringComparison.Ordinal);
+        Assert.Matches(@"1 worker\(s\): \d busy, \d idle, 0 lost", workers.StandardOutput);
+        Assert.Equal(2, badLimit.ExitCode);
+    }
+
+    [Fact]
     public async Task Hangfires_dashboard_lists_the_farms_sweeps_to_local_requests()
     {
         using var http = new HttpClient { BaseAddress = farm.Server };
