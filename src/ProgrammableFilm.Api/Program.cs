@@ -15,7 +15,11 @@ if (args.Contains("migrate", StringComparer.Ordinal))
 }
 
 await app.RequireMigratedDatabaseAsync();
-app.UseExceptionHandler();
+app.UseExceptionHandler(new ExceptionHandlerOptions
+{
+    // A request the framework cannot bind (a query value that is not a number, say) is the client's error, not ours.
+    StatusCodeSelector = exception => exception is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
+});
 app.UseStatusCodePages();
 app.MapJobsApi();
 app.MapShotsApi();

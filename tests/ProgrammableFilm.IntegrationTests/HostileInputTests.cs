@@ -166,6 +166,40 @@ public class HostileInputTests(CoordinatorOnlyFixture farm) : IClassFixture<Coor
         await AssertAliveAndNothingWrittenAsync();
     }
 
+    [Theory]
+    [InlineData("POST", "/api/jobs/00000000-0000-0000-0000-000000000000/cancel")]
+    [InlineData("POST", "/api/jobs/00000000-0000-0000-0000-000000000000/pause")]
+    [InlineData("POST", "/api/jobs/00000000-0000-0000-0000-000000000000/resume")]
+    [InlineData("POST", "/api/jobs/00000000-0000-0000-0000-000000000000/retry")]
+    [InlineData("POST", "/api/jobs/not-a-guid/retry")]
+    [InlineData("POST", "/api/shots/00000000-0000-0000-0000-000000000000/cancel")]
+    [InlineData("GET", "/api/jobs/00000000-0000-0000-0000-000000000000/logs")]
+    [InlineData("GET", "/api/jobs/00000000-0000-0000-0000-000000000000/logs?task=%00&attempt=2147483647")]
+    [InlineData("POST", "/api/farm/error-queues/no-such-queue_error/replay")]
+    [InlineData("POST", "/api/farm/error-queues/%2E%2E/replay")]
+    public async Task Job_control_logs_and_error_queues_answer_a_missing_resource_with_a_404_problem(string method, string path)
+    {
+        using var response = await farm.Http.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        await AssertProblemAsync(response, HttpStatusCode.NotFound);
+        await AssertAliveAndNothingWrittenAsync();
+    }
+
+    [Theory]
+    [InlineData("/api/jobs/00000000-0000-0000-0000-000000000000/logs?attempt=abc")]
+    [InlineData("/api/jobs/00000000-0000-0000-0000-000000000000/logs?attempt=99999999999999999999")]
+    [InlineData("/api/projects/it-hostile/jobs?limit=abc")]
+    [InlineData("/api/projects/it-hostile/jobs?limit=0")]
+    [InlineData("/api/projects/it-hostile/jobs?limit=1&offset=-1")]
+    [InlineData("/api/projects/it-hostile/jobs?offset=99999999999999999999")]
+    public async Task Malformed_query_values_are_a_400_problem(string path)
+    {
+        using var response = await farm.Http.GetAsync(path);
+
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest);
+        await AssertAliveAndNothingWrittenAsync();
+    }
+
     [Fact]
     public async Task A_nul_in_the_path_is_a_400_from_kestrel_before_the_app_sees_it()
     {
