@@ -12,7 +12,8 @@ namespace ProgrammableFilm.Coordinator;
 /// <summary>
 /// Database-first dispatch: picks Ready tasks in scheduling order (lane, then priority, then age), gives each a new
 /// attempt in a committed transaction, and only then sends the <c>RenderTask</c>. The pool's queue is kept shallow
-/// (<see cref="CoordinatorOptions.MaxQueuedPerPool"/>) so that the order is decided here, not by the broker.
+/// (two messages per live worker slot, at least <see cref="CoordinatorOptions.MaxQueuedPerPool"/>) so that the order
+/// is decided here, not by the broker.
 /// </summary>
 public sealed class Dispatcher(
     IDbContextFactory<FarmDbContext> contextFactory,

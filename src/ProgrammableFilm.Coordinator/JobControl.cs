@@ -44,9 +44,7 @@ public sealed class JobControl(
                 return ControlResult.Conflict($"job {jobId} is {job.State}; only a queued, waiting or running job can be cancelled");
             }
 
-            await ShotFinisher.CancelUnstartedAsync(db, db.Tasks.Where(t => t.JobId == jobId), "cancelled", now, cancellationToken);
-            await db.Tasks.Where(t => t.JobId == jobId && t.State == RenderTaskState.Running)
-                .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Cancelled).SetProperty(t => t.Error, "cancelled").SetProperty(t => t.UpdatedAt, now), cancellationToken);
+            await CancelTasksAsync(db, db.Tasks.Where(t => t.JobId == jobId), now, cancellationToken);
             await db.Shots.Where(s => s.JobId == jobId && (s.State == ShotState.Queued || s.State == ShotState.Running))
                 .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Cancelled).SetProperty(s => s.Error, "cancelled").SetProperty(s => s.FinishedAt, now), cancellationToken);
             await db.Jobs.Where(j => j.Id == jobId)
@@ -73,9 +71,7 @@ public sealed class JobControl(
                 return ControlResult.Conflict($"shot {shot.Name} is {shot.State}; only a queued or running shot can be cancelled");
             }
 
-            await ShotFinisher.CancelUnstartedAsync(db, db.Tasks.Where(t => t.ShotId == shotId), "cancelled", now, cancellationToken);
-            await db.Tasks.Where(t => t.ShotId == shotId && t.State == RenderTaskState.Running)
-                .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Cancelled).SetProperty(t => t.Error, "cancelled").SetProperty(t => t.UpdatedAt, now), cancellationToken);
+            await CancelTasksAsync(db, db.Tasks.Where(t => t.ShotId == shotId), now, cancellationToken);
             await db.Shots.Where(s => s.Id == shotId)
                 .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Cancelled).SetProperty(s => s.Error, "cancelled").SetProperty(s => s.FinishedAt, now), cancellationToken);
             await finisher.FinishJobIfDoneAsync(db, jobId.Value, now, cancellationToken);
@@ -167,6 +163,17 @@ public sealed class JobControl(
             logger.LogInformation("Job {JobId} retried: {Tasks} task(s) run again", jobId, again.Count);
             return ControlResult.Done;
         }, cancellationToken);
+
+    /// <summary>
+    /// Cancels the tasks that have not ended: those not started at once, the running ones in the database only (their
+    /// workers learn it from their next heartbeat and report the time spent).
+    /// </summary>
+    private static async Task CancelTasksAsync(FarmDbContext db, IQueryable<RenderTask> tasks, DateTime now, CancellationToken cancellationToken)
+    {
+        await ShotFinisher.CancelUnstartedAsync(db, tasks, "cancelled", now, cancellationToken);
+        await tasks.Where(t => t.State == RenderTaskState.Running)
+            .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Cancelled).SetProperty(t => t.Error, "cancelled").SetProperty(t => t.UpdatedAt, now), cancellationToken);
+    }
 
     private async Task<ControlResult> InTransactionAsync(Guid jobId, Func<FarmDbContext, Job, DateTime, Task<ControlResult>> change, CancellationToken cancellationToken)
     {

@@ -110,7 +110,7 @@ public sealed class TaskEvents(
         // Heartbeats keep the fleet's rows current; a claim only registers a worker not seen before.
         if (!context.KnownWorker)
         {
-            await UpsertWorkerAsync(db, claim.WorkerId, claim.Pool, claim.DeviceSku, claim.DeviceCount, claim.Hostname, slots: null, now, cancellationToken);
+            await UpsertWorkerAsync(db, claim.WorkerId, claim.Pool, claim.DeviceSku, claim.DeviceCount, claim.Hostname, slots: null, device: null, now, cancellationToken);
         }
 
         if (context.ShotState == ShotState.Queued)
@@ -124,6 +124,7 @@ public sealed class TaskEvents(
             await db.Jobs.Where(j => j.Id == task.JobId && j.State == JobState.Queued)
                 .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Running), cancellationToken);
         }
+
         await transaction.CommitAsync(cancellationToken);
         return new ClaimDecision(true, "claimed");
     }
@@ -142,12 +143,7 @@ public sealed class TaskEvents(
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        await UpsertWorkerAsync(db, heartbeat.WorkerId, heartbeat.Pool, heartbeat.DeviceSku, heartbeat.DeviceCount, heartbeat.Hostname, heartbeat.Slots, now, cancellationToken);
-        if (heartbeat.DeviceName is not null)
-        {
-            await db.Workers.Where(w => w.Id == heartbeat.WorkerId)
-                .ExecuteUpdateAsync(set => set.SetProperty(w => w.DiffusionEngine, heartbeat.DiffusionEngine).SetProperty(w => w.DeviceName, heartbeat.DeviceName).SetProperty(w => w.DeviceMemoryBytes, heartbeat.DeviceMemoryBytes), cancellationToken);
-        }
+        await UpsertWorkerAsync(db, heartbeat.WorkerId, heartbeat.Pool, heartbeat.DeviceSku, heartbeat.DeviceCount, heartbeat.Hostname, heartbeat.Slots, heartbeat, now, cancellationToken);
 
         var ids = heartbeat.Attempts.Select(a => a.AttemptId).ToList();
         var rows = await (
@@ -187,7 +183,7 @@ public sealed class TaskEvents(
                 continue;
             }
 
-            var fraction = held.Total <= 0 ? 0 : Math.Clamp((double)held.Completed / held.Total, 0, 1);
+            var fraction = Fraction(held.Completed, held.Total);
             await db.Tasks.Where(t => t.Id == row.TaskId && t.CurrentAttemptId == held.AttemptId && t.State == RenderTaskState.Running)
                 .ExecuteUpdateAsync(set => set.SetProperty(t => t.Progress, fraction), cancellationToken);
         }
@@ -199,13 +195,11 @@ public sealed class TaskEvents(
 
     public async Task ProgressAsync(TaskProgressed progress, CancellationToken cancellationToken)
     {
-        var fraction = progress.Total <= 0 ? 0 : Math.Clamp((double)progress.Completed / progress.Total, 0, 1);
+        var fraction = Fraction(progress.Completed, progress.Total);
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await db.Tasks.Where(t => t.CurrentAttemptId == progress.AttemptId && t.State == RenderTaskState.Running)
             .ExecuteUpdateAsync(set => set.SetProperty(t => t.Progress, fraction), cancellationToken);
     }
-
-    public Task SucceededAsync(TaskSucceeded succeeded, CancellationToken cancellationToken) => SucceededAsync([succeeded], cancellationToken);
 
     /// <summary>
     /// Applies a batch of successes in one transaction: commits are the farm's scarce resource, and the many
@@ -220,14 +214,7 @@ public sealed class TaskEvents(
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var ids = reports.Keys.ToList();
-        var contexts = await (
-            from attempt in db.Attempts
-            join task in db.Tasks on attempt.TaskId equals task.Id
-            join job in db.Jobs on task.JobId equals job.Id
-            where ids.Contains(attempt.Id)
-            select new EventContext(attempt, task, job.Project, job.Retries, db.Usage.Any(u => u.AttemptId == attempt.Id)))
-            .AsNoTracking()
-            .ToListAsync(cancellationToken);
+        var contexts = await EventContexts(db, ids).ToListAsync(cancellationToken);
         foreach (var unknown in ids.Except(contexts.Select(c => c.Attempt.Id)))
         {
             logger.LogWarning("TaskSucceeded for unknown attempt {AttemptId} ignored", unknown);
@@ -303,7 +290,7 @@ public sealed class TaskEvents(
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var context = await LoadEventAsync(db, failed.AttemptId, cancellationToken);
+        var context = await EventContexts(db, [failed.AttemptId]).SingleOrDefaultAsync(cancellationToken);
         if (context is null)
         {
             logger.LogWarning("TaskFailed for unknown attempt {AttemptId} ignored", failed.AttemptId);
@@ -388,15 +375,14 @@ public sealed class TaskEvents(
         }
     }
 
-    /// <summary>What a worker's report is applied to, in one round trip.</summary>
-    private static Task<EventContext?> LoadEventAsync(FarmDbContext db, Guid attemptId, CancellationToken cancellationToken) => (
+    /// <summary>What workers' reports are applied to, in one round trip.</summary>
+    private static IQueryable<EventContext> EventContexts(FarmDbContext db, List<Guid> attemptIds) => (
         from attempt in db.Attempts
         join task in db.Tasks on attempt.TaskId equals task.Id
         join job in db.Jobs on task.JobId equals job.Id
-        where attempt.Id == attemptId
+        where attemptIds.Contains(attempt.Id)
         select new EventContext(attempt, task, job.Project, job.Retries, db.Usage.Any(u => u.AttemptId == attempt.Id)))
-        .AsNoTracking()
-        .SingleOrDefaultAsync(cancellationToken);
+        .AsNoTracking();
 
     private sealed record EventContext(Attempt Attempt, Entities.RenderTask Task, string Project, int Retries, bool Billed);
 
@@ -494,6 +480,8 @@ public sealed class TaskEvents(
         }
     }
 
+    private static double Fraction(int completed, int total) => total <= 0 ? 0 : Math.Clamp((double)completed / total, 0, 1);
+
     /// <summary>PostgreSQL text cannot hold NUL; a worker's message is bounded so one attempt cannot bloat the table.</summary>
     private static string Sanitize(string text) =>
         (text.Length > MaxLogLineLength ? text[..MaxLogLineLength] + "…" : text).Replace('\0', '?');
@@ -536,8 +524,12 @@ public sealed class TaskEvents(
         }
     }
 
-    private static async Task UpsertWorkerAsync(FarmDbContext db, string workerId, string pool, string deviceSku, int deviceCount, string hostname, int? slots, DateTime now, CancellationToken cancellationToken)
+    /// <summary>Registers or refreshes a worker; a heartbeat also brings the device it found (a claim does not).</summary>
+    private static async Task UpsertWorkerAsync(FarmDbContext db, string workerId, string pool, string deviceSku, int deviceCount, string hostname, int? slots, WorkerHeartbeat? device, DateTime now, CancellationToken cancellationToken)
     {
+        var engine = device?.DiffusionEngine;
+        var deviceName = device?.DeviceName;
+        var deviceMemory = device?.DeviceName is null ? (long?)null : device.DeviceMemoryBytes;
         var updated = await db.Workers.Where(w => w.Id == workerId)
             .ExecuteUpdateAsync(
                 set => set.SetProperty(w => w.LastSeenAt, now)
@@ -545,11 +537,14 @@ public sealed class TaskEvents(
                     .SetProperty(w => w.DeviceSku, deviceSku)
                     .SetProperty(w => w.DeviceCount, deviceCount)
                     .SetProperty(w => w.Hostname, hostname)
-                    .SetProperty(w => w.Slots, w => slots ?? w.Slots),
+                    .SetProperty(w => w.Slots, w => slots ?? w.Slots)
+                    .SetProperty(w => w.DiffusionEngine, w => deviceName == null ? w.DiffusionEngine : engine)
+                    .SetProperty(w => w.DeviceName, w => deviceName ?? w.DeviceName)
+                    .SetProperty(w => w.DeviceMemoryBytes, w => deviceMemory ?? w.DeviceMemoryBytes),
                 cancellationToken);
         if (updated == 0)
         {
-            db.Workers.Add(new Worker { Id = workerId, Pool = pool, DeviceSku = deviceSku, DeviceCount = deviceCount, Hostname = hostname, Slots = slots ?? 1, FirstSeenAt = now, LastSeenAt = now });
+            db.Workers.Add(new Worker { Id = workerId, Pool = pool, DeviceSku = deviceSku, DeviceCount = deviceCount, Hostname = hostname, Slots = slots ?? 1, FirstSeenAt = now, LastSeenAt = now, DiffusionEngine = engine, DeviceName = deviceName, DeviceMemoryBytes = deviceMemory ?? 0 });
             await db.SaveChangesAsync(cancellationToken);
         }
     }

@@ -38,8 +38,8 @@ public static class TaskGraphWriter
                 await writer.WriteAsync(task.Kind, NpgsqlDbType.Text, cancellationToken);
                 await writer.WriteAsync(task.FirstFrame, NpgsqlDbType.Integer, cancellationToken);
                 await writer.WriteAsync(task.LastFrame, NpgsqlDbType.Integer, cancellationToken);
-                await WriteNullableAsync(writer, task.StartKeyframe, cancellationToken);
-                await WriteNullableAsync(writer, task.EndKeyframe, cancellationToken);
+                await WriteNullableAsync(writer, task.StartKeyframe, NpgsqlDbType.Integer, cancellationToken);
+                await WriteNullableAsync(writer, task.EndKeyframe, NpgsqlDbType.Integer, cancellationToken);
                 await writer.WriteAsync(task.State.ToString(), NpgsqlDbType.Text, cancellationToken);
                 await writer.WriteAsync(task.PendingDependencies, NpgsqlDbType.Integer, cancellationToken);
                 await writer.WriteAsync(task.AttemptCount, NpgsqlDbType.Integer, cancellationToken);
@@ -48,14 +48,7 @@ public static class TaskGraphWriter
                 await writer.WriteAsync(task.Progress, NpgsqlDbType.Double, cancellationToken);
                 await writer.WriteAsync(task.CreatedAt, NpgsqlDbType.TimestampTz, cancellationToken);
                 await writer.WriteAsync(task.UpdatedAt, NpgsqlDbType.TimestampTz, cancellationToken);
-                if (task.ReadyAt is { } ready)
-                {
-                    await writer.WriteAsync(ready, NpgsqlDbType.TimestampTz, cancellationToken);
-                }
-                else
-                {
-                    await writer.WriteNullAsync(cancellationToken);
-                }
+                await WriteNullableAsync(writer, task.ReadyAt, NpgsqlDbType.TimestampTz, cancellationToken);
             }
 
             await writer.CompleteAsync(cancellationToken);
@@ -74,11 +67,12 @@ public static class TaskGraphWriter
         }
     }
 
-    private static async Task WriteNullableAsync(NpgsqlBinaryImporter writer, int? value, CancellationToken cancellationToken)
+    private static async Task WriteNullableAsync<T>(NpgsqlBinaryImporter writer, T? value, NpgsqlDbType type, CancellationToken cancellationToken)
+        where T : struct
     {
-        if (value is { } number)
+        if (value is { } present)
         {
-            await writer.WriteAsync(number, NpgsqlDbType.Integer, cancellationToken);
+            await writer.WriteAsync(present, type, cancellationToken);
         }
         else
         {

@@ -36,7 +36,7 @@ public sealed class HeartbeatService(
                 logger.LogWarning("Heartbeat not acknowledged ({Error}); the next one carries the same state", e.Message);
             }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false) is true);
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
 
     private async Task BeatAsync(CancellationToken cancellationToken)

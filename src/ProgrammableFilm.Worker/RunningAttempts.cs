@@ -81,9 +81,15 @@ public sealed class RunningAttempt : IDisposable
         Total = total;
     }
 
+    /// <summary>Every heartbeat repeats the order until the attempt has ended; the log records it once.</summary>
     public void Stop(string reason)
     {
-        StopReason ??= reason;
+        if (StopReason is not null)
+        {
+            return;
+        }
+
+        StopReason = reason;
         Log("warning", $"stopping: {reason}");
         _stop.Cancel();
     }
