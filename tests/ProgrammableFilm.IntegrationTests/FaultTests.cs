@@ -86,7 +86,9 @@ public class FaultTests(FaultFarmFixture farm, ITestOutputHelper output) : IClas
     public async Task Cancel_mid_render_stops_and_bills_the_running_attempt_and_retry_reruns_only_unfinished_tasks()
     {
         await farm.EnsureWorkersAsync();
-        var jobId = await FarmChecks.SubmitAsync(farm.Http, Project, Spec("cancel-retry", 24));
+        // Four times the steps: on a quiet machine a 10-step segment can finish before the next heartbeat carries
+        // the cancel to its worker, and then there is no running attempt left to stop.
+        var jobId = await FarmChecks.SubmitAsync(farm.Http, Project, Spec("cancel-retry", 24).Replace("steps: 10", "steps: 40", StringComparison.Ordinal));
         var running = await FarmChecks.PollAsync(farm.CreateDbContext, db => ClaimedSegmentAsync(db, jobId), a => a is { DeviceSeconds: > 0 }, TimeSpan.FromSeconds(90), "a segment attempt running on a worker", () => farm.WorkerOutput);
 
         using (var cancel = await farm.Http.PostAsync($"/api/jobs/{jobId}/cancel", null))
