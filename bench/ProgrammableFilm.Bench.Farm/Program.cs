@@ -88,10 +88,14 @@ Console.WriteLine($"| ready → claimed p50 / p99 | {Stats.Format(throughput.Rea
 Console.WriteLine($"| dispatched → claimed p50 / p99 | {Stats.Format(throughput.DispatchedToClaimed.Median)} / {Stats.Format(throughput.DispatchedToClaimed.P99)} | |");
 Console.WriteLine($"| claimed → worker reported (render, write, claim answer) p50 / p99 | {Stats.Format(throughput.ClaimedToReported.Median)} / {Stats.Format(throughput.ClaimedToReported.P99)} | |");
 Console.WriteLine($"| worker reported → coordinator applied p50 / p99 | {Stats.Format(throughput.ReportedToApplied.Median)} / {Stats.Format(throughput.ReportedToApplied.P99)} | |");
+var perTask = throughput.Cpu.Total / throughput.Tasks;
+Console.WriteLine($"| CPU per task: coordinator / workers / PostgreSQL / RabbitMQ / all | {Ms(throughput.Cpu.Coordinator)} / {Ms(throughput.Cpu.Workers)} / {Ms(throughput.Cpu.Postgres)} / {Ms(throughput.Cpu.RabbitMq)} / {Ms(throughput.Cpu.Total)} ms | {Environment.ProcessorCount} cores ÷ CPU per task = {Environment.ProcessorCount / perTask:F0} tasks/s |");
 Console.WriteLine($"| success transactions (tasks per commit) | {throughput.SuccessCommits} ({(double)throughput.Tasks / throughput.SuccessCommits:F1}) | |");
 Console.WriteLine($"| planning and writing the job (submission) | {Stats.Format(throughput.SubmitSeconds)} | |");
 Console.WriteLine($"| planning and writing a 100,010-task job (10 shots × 10,000 frames) | {Stats.Format(throughput.PlanBigSeconds)} | |");
 Console.WriteLine($"farm_tasks_per_second={throughput.TasksPerSecond.ToString("F1", CultureInfo.InvariantCulture)}");
+
+string Ms(double cpuSeconds) => (cpuSeconds / throughput.Tasks * 1000).ToString("F2", CultureInfo.InvariantCulture);
 
 static void Row(string name, Stats stats, double? baseline) =>
     Console.WriteLine($"| {name} | {Stats.Format(stats.Median)} | {Stats.Format(stats.P95)} | {(baseline is { } b ? (stats.Median / b).ToString("F1", CultureInfo.InvariantCulture) + "×" : "1.0×")} |");
@@ -217,7 +221,7 @@ namespace ProgrammableFilm.Bench.Farm
     }
 
     /// <summary>End-to-end task throughput: many one-frame tasks through the whole farm (PostgreSQL, RabbitMQ, worker processes).</summary>
-    public sealed record Throughput(int Tasks, double TasksPerSecond, Stats ReadyToClaimed, double SubmitSeconds, Stats DispatchedToClaimed, Stats ClaimedToReported, Stats ReportedToApplied, int SuccessCommits, double PlanBigSeconds)
+    public sealed record Throughput(int Tasks, double TasksPerSecond, Stats ReadyToClaimed, double SubmitSeconds, Stats DispatchedToClaimed, Stats ClaimedToReported, Stats ReportedToApplied, int SuccessCommits, double PlanBigSeconds, CpuMeter.Sample Cpu)
     {
         public static async Task<Throughput> MeasureAsync(string postgres, string rabbitMq, string workerDll, int workers, int slots, int frames)
         {
@@ -227,6 +231,7 @@ namespace ProgrammableFilm.Bench.Farm
             using var coordinator = await FarmHost.StartCoordinatorAsync(database, rabbitMq, prefix, storage);
             using var processes = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, workers, slots);
             await processes.StartAsync();
+            var cpu = await CpuMeter.ForAsync(database, rabbitMq, processes.Ids);
             var spec = new JobSpec("bench", "throughput", Lane.Batch, 50, [new ShotSpec
             {
                 Name = "many", Prompt = "a red ball rolling in the desert", DurationSeconds = frames / 24.0, Fps = 24, Width = 64, Height = 64,
@@ -235,6 +240,7 @@ namespace ProgrammableFilm.Bench.Farm
             var submitted = Stopwatch.GetTimestamp();
             var job = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, CancellationToken.None);
             var submitSeconds = Stopwatch.GetElapsedTime(submitted).TotalSeconds;
+            var cpuAtStart = cpu.Take();
             var contexts = coordinator.Services.GetRequiredService<IDbContextFactory<FarmDbContext>>();
             while (true)
             {
@@ -246,6 +252,8 @@ namespace ProgrammableFilm.Bench.Farm
 
                 await Task.Delay(200);
             }
+
+            var cpuUsed = cpu.Take() - cpuAtStart;
 
             // Planning a big job: 10 shots of 10,000 one-frame tasks (the spec's largest shot) plus their assemblies.
             var bigShot = spec.Shots[0] with { DurationSeconds = 10_000 / 24.0 };
@@ -275,13 +283,16 @@ namespace ProgrammableFilm.Bench.Farm
                 new Stats([.. rows.Select(r => (r.ReportedAt!.Value - r.ClaimedAt!.Value).TotalSeconds)]),
                 new Stats([.. rows.Select(r => (r.FinishedAt!.Value - r.ReportedAt!.Value).TotalSeconds)]),
                 rows.Select(r => r.FinishedAt).Distinct().Count(),
-                planSeconds);
+                planSeconds,
+                cpuUsed);
         }
     }
 
     public sealed class WorkerProcesses(string dll, string rabbitMq, string prefix, string storageRoot, int count, int slots = 1) : IDisposable
     {
         private readonly List<Process> _processes = [];
+
+        public IReadOnlyList<int> Ids => [.. _processes.Select(p => p.Id)];
 
         public async Task StartAsync()
         {

@@ -34,7 +34,7 @@ public static class CoordinatorExtensions
     /// <summary>Registers the coordinator's consumers on the bus the host configures.</summary>
     public static void AddCoordinatorConsumers(this IBusRegistrationConfigurator bus)
     {
-        bus.AddConsumer<ClaimAttemptConsumer, RequestRetryDefinition<ClaimAttemptConsumer>>();
+        bus.AddConsumer<ClaimAttemptConsumer, ClaimBatchDefinition>();
         bus.AddConsumer<WorkerHeartbeatConsumer, RequestRetryDefinition<WorkerHeartbeatConsumer>>();
         bus.AddConsumer<TaskSucceededConsumer, SuccessBatchDefinition>();
         bus.AddConsumer<TaskFailedConsumer, EventRetryDefinition<TaskFailedConsumer>>();
