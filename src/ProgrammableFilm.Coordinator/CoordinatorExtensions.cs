@@ -26,6 +26,7 @@ public static class CoordinatorExtensions
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<TaskEvents>();
         services.AddSingleton<JobControl>();
+        services.AddSingleton<ProjectShares>();
         services.AddSingleton<Dispatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<Dispatcher>());
         return services;

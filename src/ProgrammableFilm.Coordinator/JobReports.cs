@@ -67,7 +67,7 @@ public sealed record AttemptLog(string Task, int Attempt, Guid AttemptId, string
 public sealed record LogLine(DateTime At, string Level, string Message);
 
 /// <summary>A worker as the fleet view shows it: <c>idle</c>, <c>busy</c> or <c>lost</c> (silent for longer than a lease).</summary>
-public sealed record WorkerStatus(string Id, string Pool, string DeviceSku, int DeviceCount, int Slots, string Hostname, string State, DateTime LastSeenAt, int RunningAttempts, string? DiffusionEngine, string? DeviceName, long DeviceMemoryBytes);
+public sealed record WorkerStatus(string Id, string Pool, string DeviceSku, int DeviceCount, int Slots, string Hostname, string State, DateTime LastSeenAt, int RunningAttempts, string? DiffusionEngine, string? DeviceName, long DeviceMemoryBytes, string? Engines, string? Tags);
 
 /// <summary>One line of a project's job list.</summary>
 public sealed record JobSummary(Guid Id, string? Name, string Lane, int Priority, string State, bool Paused, DateTime CreatedAt, DateTime? FinishedAt, string? Error);
@@ -175,7 +175,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         {
             var count = running.GetValueOrDefault(w.Id);
             var state = w.LastSeenAt < lostBefore ? "lost" : count > 0 ? "busy" : "idle";
-            return new WorkerStatus(w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname, state, w.LastSeenAt, count, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes);
+            return new WorkerStatus(w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname, state, w.LastSeenAt, count, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes, w.Engines, w.Tags);
         }).ToList();
     }
 

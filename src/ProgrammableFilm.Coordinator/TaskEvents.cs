@@ -150,8 +150,9 @@ public sealed class TaskEvents(
                 .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Running), cancellationToken);
         }
 
-        // Heartbeats keep the fleet's rows current; a claim only registers a worker not seen before.
-        foreach (var claim in claims.Where(c => !knownWorkers.Contains(c.WorkerId)).DistinctBy(c => c.WorkerId))
+        // Heartbeats keep the fleet's rows current; a granted claim only registers a worker not seen before (a refused
+        // claimant leaves no trace: the fleet shows the workers that run something).
+        foreach (var claim in won.Select(id => claims[claimant[id]]).Where(c => !knownWorkers.Contains(c.WorkerId)).DistinctBy(c => c.WorkerId))
         {
             await UpsertWorkerAsync(db, claim.WorkerId, claim.Pool, claim.DeviceSku, claim.DeviceCount, claim.Hostname, slots: null, device: null, now, cancellationToken);
         }
@@ -352,6 +353,10 @@ public sealed class TaskEvents(
 
             var decision = FailurePolicy.Decide(failure, task.Failures, context.Retries, task.MaxFrameBatch, task.LastFrame - task.FirstFrame + 1, options.RetryBackoff, options.RetryBackoffMax, reason);
             retryScheduled = await ApplyAsync(db, task, attempt.Id, decision, now, cancellationToken);
+            if (retryScheduled && failure == FailureClass.OutOfMemory)
+            {
+                await RequireMoreMemoryAsync(db, task.Id, attempt.Pool, now, cancellationToken);
+            }
         }
 
         await db.SaveChangesAsync(cancellationToken);
@@ -399,6 +404,25 @@ public sealed class TaskEvents(
             default:
                 return false;
         }
+    }
+
+    /// <summary>
+    /// After running out of memory in a pool, a task asks for more than that pool's devices have, so the dispatcher
+    /// places it in a bigger pool, if a live one exists; otherwise it stays where it can run, with its smaller batch.
+    /// </summary>
+    private async Task RequireMoreMemoryAsync(FarmDbContext db, Guid taskId, string pool, DateTime now, CancellationToken cancellationToken)
+    {
+        var liveSince = now - options.LeaseDuration;
+        var live = db.Workers.Where(w => w.LastSeenAt >= liveSince && w.DeviceMemoryBytes > 0);
+        var poolMemory = await live.Where(w => w.Pool == pool).Select(w => (long?)w.DeviceMemoryBytes).MinAsync(cancellationToken);
+        if (poolMemory is not { } memory || !await live.AnyAsync(w => w.Pool != pool && w.DeviceMemoryBytes > memory, cancellationToken))
+        {
+            return;
+        }
+
+        await db.Tasks.Where(t => t.Id == taskId && t.MinMemoryBytes <= memory)
+            .ExecuteUpdateAsync(set => set.SetProperty(t => t.MinMemoryBytes, memory + 1), cancellationToken);
+        logger.LogInformation("Task {TaskId} ran out of memory in pool {Pool} ({Memory} bytes); it needs a bigger pool now", taskId, pool, memory);
     }
 
     /// <summary>What workers' reports are applied to, in one round trip.</summary>
@@ -629,6 +653,8 @@ public sealed class TaskEvents(
         var engine = device?.DiffusionEngine;
         var deviceName = device?.DeviceName;
         var deviceMemory = device?.DeviceName is null ? (long?)null : device.DeviceMemoryBytes;
+        var engines = device is null ? null : device.Engines.Length == 0 ? null : string.Join(',', device.Engines);
+        var tags = device is null ? null : string.Join(',', device.Tags);
         var updated = await db.Workers.Where(w => w.Id == workerId)
             .ExecuteUpdateAsync(
                 set => set.SetProperty(w => w.LastSeenAt, now)
@@ -639,11 +665,13 @@ public sealed class TaskEvents(
                     .SetProperty(w => w.Slots, w => slots ?? w.Slots)
                     .SetProperty(w => w.DiffusionEngine, w => deviceName == null ? w.DiffusionEngine : engine)
                     .SetProperty(w => w.DeviceName, w => deviceName ?? w.DeviceName)
-                    .SetProperty(w => w.DeviceMemoryBytes, w => deviceMemory ?? w.DeviceMemoryBytes),
+                    .SetProperty(w => w.DeviceMemoryBytes, w => deviceMemory ?? w.DeviceMemoryBytes)
+                    .SetProperty(w => w.Engines, w => device == null ? w.Engines : engines)
+                    .SetProperty(w => w.Tags, w => device == null ? w.Tags : tags),
                 cancellationToken);
         if (updated == 0)
         {
-            db.Workers.Add(new Worker { Id = workerId, Pool = pool, DeviceSku = deviceSku, DeviceCount = deviceCount, Hostname = hostname, Slots = slots ?? 1, FirstSeenAt = now, LastSeenAt = now, DiffusionEngine = engine, DeviceName = deviceName, DeviceMemoryBytes = deviceMemory ?? 0 });
+            db.Workers.Add(new Worker { Id = workerId, Pool = pool, DeviceSku = deviceSku, DeviceCount = deviceCount, Hostname = hostname, Slots = slots ?? 1, FirstSeenAt = now, LastSeenAt = now, DiffusionEngine = engine, DeviceName = deviceName, DeviceMemoryBytes = deviceMemory ?? 0, Engines = engines, Tags = tags });
             await db.SaveChangesAsync(cancellationToken);
         }
     }

@@ -32,6 +32,8 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
 
     public DbSet<MaintenanceRun> MaintenanceRuns => Set<MaintenanceRun>();
 
+    public DbSet<ProjectShare> ProjectShares => Set<ProjectShare>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Job>(job =>
@@ -96,6 +98,12 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
         {
             run.ToTable("maintenance_runs");
             run.HasKey(r => r.Name);
+        });
+
+        modelBuilder.Entity<ProjectShare>(share =>
+        {
+            share.ToTable("project_shares");
+            share.HasKey(s => s.Project);
         });
 
         foreach (var entity in modelBuilder.Model.GetEntityTypes())

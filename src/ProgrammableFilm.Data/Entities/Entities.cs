@@ -194,6 +194,9 @@ public sealed class RenderTask
 
     /// <summary>Frames sampled together; halved by each out-of-memory retry; null leaves it to the worker.</summary>
     public int? MaxFrameBatch { get; set; }
+
+    /// <summary>Device memory the task needs beyond its estimate: raised when it ran out of memory, so it moves to a bigger pool.</summary>
+    public long MinMemoryBytes { get; set; }
 }
 
 public sealed class TaskDependency
@@ -271,6 +274,12 @@ public sealed class Worker
     public string? DeviceName { get; set; }
 
     public long DeviceMemoryBytes { get; set; }
+
+    /// <summary>The engines the worker runs, comma-separated; null: every engine.</summary>
+    public string? Engines { get; set; }
+
+    /// <summary>Free-form labels the operator gave the worker (site, rack, "spot"), comma-separated.</summary>
+    public string? Tags { get; set; }
 }
 
 /// <summary>A job that waits for another job to succeed (spec field <c>after</c>).</summary>
@@ -305,6 +314,16 @@ public sealed class AttemptLogLine
     public required string Level { get; set; }
 
     public required string Message { get; set; }
+}
+
+/// <summary>A project's weight in the fair share of the fleet (1 when it has no row).</summary>
+public sealed class ProjectShare
+{
+    public required string Project { get; set; }
+
+    public double Weight { get; set; }
+
+    public DateTime UpdatedAt { get; set; }
 }
 
 /// <summary>When a maintenance sweep last ran; a long gap means the coordinator could not hear its workers.</summary>
