@@ -351,11 +351,15 @@ public sealed class TaskEvents(
                 await CountWorkerFailureAsync(db, task.JobId, failed.WorkerId, now, cancellationToken);
             }
 
-            var decision = FailurePolicy.Decide(failure, task.Failures, context.Retries, task.MaxFrameBatch, task.LastFrame - task.FirstFrame + 1, options.RetryBackoff, options.RetryBackoffMax, reason);
+            var outgrown = failure == FailureClass.OutOfMemory ? await OutgrownPoolMemoryAsync(db, attempt.Pool, now, cancellationToken) : null;
+            var decision = FailurePolicy.Decide(failure, task.Failures, context.Retries, task.MaxFrameBatch, task.LastFrame - task.FirstFrame + 1, options.RetryBackoff, options.RetryBackoffMax, reason, biggerPoolLive: outgrown is not null);
             retryScheduled = await ApplyAsync(db, task, attempt.Id, decision, now, cancellationToken);
-            if (retryScheduled && failure == FailureClass.OutOfMemory)
+            if (retryScheduled && outgrown is { } memory)
             {
-                await RequireMoreMemoryAsync(db, task.Id, attempt.Pool, now, cancellationToken);
+                // The task now asks for more than that pool's devices have, so the dispatcher places it in a bigger pool.
+                await db.Tasks.Where(t => t.Id == task.Id && t.MinMemoryBytes <= memory)
+                    .ExecuteUpdateAsync(set => set.SetProperty(t => t.MinMemoryBytes, memory + 1), cancellationToken);
+                logger.LogInformation("Task {TaskKey} of job {JobId} ran out of memory in pool {Pool} ({Memory} bytes); it moves to a bigger pool", task.Key, task.JobId, attempt.Pool, memory);
             }
         }
 
@@ -406,23 +410,13 @@ public sealed class TaskEvents(
         }
     }
 
-    /// <summary>
-    /// After running out of memory in a pool, a task asks for more than that pool's devices have, so the dispatcher
-    /// places it in a bigger pool, if a live one exists; otherwise it stays where it can run, with its smaller batch.
-    /// </summary>
-    private async Task RequireMoreMemoryAsync(FarmDbContext db, Guid taskId, string pool, DateTime now, CancellationToken cancellationToken)
+    /// <summary>The memory of a pool's devices if a live pool with bigger ones exists; null when none does (or it is unknown).</summary>
+    private async Task<long?> OutgrownPoolMemoryAsync(FarmDbContext db, string pool, DateTime now, CancellationToken cancellationToken)
     {
         var liveSince = now - options.LeaseDuration;
         var live = db.Workers.Where(w => w.LastSeenAt >= liveSince && w.DeviceMemoryBytes > 0);
         var poolMemory = await live.Where(w => w.Pool == pool).Select(w => (long?)w.DeviceMemoryBytes).MinAsync(cancellationToken);
-        if (poolMemory is not { } memory || !await live.AnyAsync(w => w.Pool != pool && w.DeviceMemoryBytes > memory, cancellationToken))
-        {
-            return;
-        }
-
-        await db.Tasks.Where(t => t.Id == taskId && t.MinMemoryBytes <= memory)
-            .ExecuteUpdateAsync(set => set.SetProperty(t => t.MinMemoryBytes, memory + 1), cancellationToken);
-        logger.LogInformation("Task {TaskId} ran out of memory in pool {Pool} ({Memory} bytes); it needs a bigger pool now", taskId, pool, memory);
+        return poolMemory is { } memory && await live.AnyAsync(w => w.Pool != pool && w.DeviceMemoryBytes > memory, cancellationToken) ? memory : null;
     }
 
     /// <summary>What workers' reports are applied to, in one round trip.</summary>

@@ -86,7 +86,7 @@ public sealed class FairShareTests(FairShareFarmFixture farm) : IClassFixture<Fa
         // Five seconds of one-frame tasks each: both projects have work queued for the whole measured window.
         const string Busy = """
             shots:
-              - {name: busy, prompt: a red ball rolling in the desert, duration: 5, fps: 24, width: 160, height: 90, keyframeInterval: 1}
+              - {name: busy, prompt: a red ball rolling in the desert, duration: 5, fps: 24, width: 160, height: 96, keyframeInterval: 1}
             """;
         var jobs = await Task.WhenAll(_worker.SubmitAsync("it-share-a", Busy), _worker.SubmitAsync("it-share-b", Busy));
 
