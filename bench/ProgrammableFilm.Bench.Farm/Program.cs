@@ -61,6 +61,7 @@ if (!throughputOnly)
     Directory.Delete(storage, true);
 }
 
+var diffusion = throughputOnly ? null : await DiffusionBatch.MeasureAsync(postgres, rabbitMq, workerDll, root);
 var throughput = await Throughput.MeasureAsync(postgres, rabbitMq, workerDll, workers: 2, slots: 4, frames: 2400);
 
 var limit = commit.Median + roundTrip.Median;
@@ -81,6 +82,16 @@ Console.WriteLine("| example shot (3 s, 24 fps, 640×360, procedural) | median w
 Console.WriteLine("| --- | ---: | ---: |");
 Console.WriteLine($"| embedded (SQLite, in-memory bus, 1 in-process worker) | {Stats.Format(new Stats(embedded).Median)} | {embedded.Count} |");
 Console.WriteLine($"| farm (PostgreSQL, RabbitMQ, 2 worker processes) | {Stats.Format(new Stats(farm).Median)} | {farm.Count} |");
+
+if (diffusion is not null)
+{
+    Console.WriteLine();
+    Console.WriteLine($"| diffusion batch: 6 shots × 24 frames at 64×64, 8 steps ({diffusion.Frames} frames) | value | ratio |");
+    Console.WriteLine("| --- | ---: | ---: |");
+    Console.WriteLine($"| engine alone, in this process (frames/s) | {diffusion.EngineFramesPerSecond:F1} | 1.00 |");
+    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, submit → job succeeded (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80) |");
+    Console.WriteLine($"| workers busy rendering (Σ render time ÷ worker wall time, assembly excluded) | {diffusion.WorkerBusyFraction:P1} | target 90% |");
+}
 
 Console.WriteLine();
 Console.WriteLine($"| throughput: one 64×64 procedural shot, {throughput.Tasks} one-frame tasks, 2 workers × 4 slots | value | ratio |");

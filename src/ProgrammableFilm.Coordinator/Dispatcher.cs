@@ -29,6 +29,11 @@ public sealed class Dispatcher(
 {
     private const int QueuedPerSlot = 2;
 
+    /// <summary>The live workers and the projects' weights change slowly; read once a second, not on every pass.</summary>
+    private static readonly TimeSpan FleetViewAge = TimeSpan.FromSeconds(1);
+
+    private FleetView? _fleet;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -83,7 +88,7 @@ public sealed class Dispatcher(
                 group attempt by job.Project into byProject
                 select new { Project = byProject.Key, Count = byProject.Count() })
                 .ToDictionaryAsync(p => p.Project, p => p.Count, StringComparer.Ordinal, cancellationToken);
-            var weights = await db.ProjectShares.AsNoTracking().ToDictionaryAsync(s => s.Project, s => s.Weight, StringComparer.Ordinal, cancellationToken);
+            var weights = (await FleetAsync(db, now, cancellationToken)).Weights;
             var plan = FairShare.Plan(candidates, live, weights, pools);
             if (plan.Count == 0)
             {
@@ -110,10 +115,7 @@ public sealed class Dispatcher(
     /// </summary>
     private async Task<List<PoolCapacity>> PoolCapacitiesAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
     {
-        var liveSince = now - options.LeaseDuration;
-        var workers = await db.Workers.Where(w => w.LastSeenAt >= liveSince)
-            .Select(w => new { w.Pool, w.Slots, w.DeviceMemoryBytes, w.Engines })
-            .ToListAsync(cancellationToken);
+        var workers = (await FleetAsync(db, now, cancellationToken)).Workers;
         var queued = await db.Attempts.Where(a => a.State == AttemptState.Queued)
             .GroupBy(a => a.Pool)
             .Select(g => new { Pool = g.Key, Count = g.Count() })
@@ -131,6 +133,30 @@ public sealed class Dispatcher(
 
         return pools;
     }
+
+    /// <summary>A weight just set here takes effect on the next pass (other coordinators see it within a second).</summary>
+    public void ForgetFleetView() => _fleet = null;
+
+    private async Task<FleetView> FleetAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
+    {
+        // Aged by the machine's clock, not the farm's (which tests may hold still): this is a cache, not a rule.
+        if (_fleet is { } fleet && System.Diagnostics.Stopwatch.GetElapsedTime(fleet.ReadAt) < FleetViewAge)
+        {
+            return fleet;
+        }
+
+        var liveSince = now - options.LeaseDuration;
+        var workers = await db.Workers.Where(w => w.LastSeenAt >= liveSince)
+            .Select(w => new LiveWorker(w.Pool, w.Slots, w.DeviceMemoryBytes, w.Engines))
+            .ToListAsync(cancellationToken);
+        var weights = await db.ProjectShares.AsNoTracking().ToDictionaryAsync(s => s.Project, s => s.Weight, StringComparer.Ordinal, cancellationToken);
+        _fleet = new FleetView(System.Diagnostics.Stopwatch.GetTimestamp(), workers, weights);
+        return _fleet;
+    }
+
+    private sealed record LiveWorker(string Pool, int Slots, long DeviceMemoryBytes, string? Engines);
+
+    private sealed record FleetView(long ReadAt, List<LiveWorker> Workers, Dictionary<string, double> Weights);
 
     private static HashSet<string> WorkerEngines(string? engines) =>
         [.. (engines ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];

@@ -9,7 +9,7 @@ namespace ProgrammableFilm.Coordinator;
 public sealed record ProjectShareStatus(string Project, double Weight, int LiveAttempts, int FleetLiveAttempts);
 
 /// <summary>Reads and sets the projects' weights in the fair share of the fleet (see <see cref="FairShare"/>).</summary>
-public sealed class ProjectShares(IDbContextFactory<FarmDbContext> contextFactory, TimeProvider time)
+public sealed class ProjectShares(IDbContextFactory<FarmDbContext> contextFactory, Dispatcher dispatcher, DispatchSignal signal, TimeProvider time)
 {
     /// <summary>The largest weight: a ratio of a million to one between two projects is already "only this one".</summary>
     public const double MaxWeight = 1_000_000;
@@ -57,6 +57,8 @@ public sealed class ProjectShares(IDbContextFactory<FarmDbContext> contextFactor
             }
         }
 
+        dispatcher.ForgetFleetView();
+        signal.Wake();
         return await GetAsync(project, cancellationToken);
     }
 }
