@@ -23,6 +23,7 @@ public sealed class TaskEvents(
     UsageLedger ledger,
     ShotFinisher shotFinisher,
     DispatchSignal dispatchSignal,
+    Dispatcher dispatcher,
     TimeProvider time,
     ILogger<TaskEvents> logger)
 {
@@ -186,7 +187,7 @@ public sealed class TaskEvents(
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        await UpsertWorkerAsync(db, heartbeat.WorkerId, heartbeat.Pool, heartbeat.DeviceSku, heartbeat.DeviceCount, heartbeat.Hostname, heartbeat.Slots, heartbeat, now, cancellationToken);
+        var joined = await UpsertWorkerAsync(db, heartbeat.WorkerId, heartbeat.Pool, heartbeat.DeviceSku, heartbeat.DeviceCount, heartbeat.Hostname, heartbeat.Slots, heartbeat, now, cancellationToken);
 
         var ids = heartbeat.Attempts.Select(a => a.AttemptId).ToList();
         var rows = await (
@@ -233,6 +234,13 @@ public sealed class TaskEvents(
 
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        if (joined)
+        {
+            // A new worker (or a new pool) gets work now, not when the dispatcher next reads the fleet.
+            dispatcher.ForgetFleetView();
+            dispatchSignal.Wake();
+        }
+
         return new HeartbeatAcknowledged { Stop = [.. stop] };
     }
 
@@ -641,8 +649,11 @@ public sealed class TaskEvents(
         }
     }
 
-    /// <summary>Registers or refreshes a worker; a heartbeat also brings the device it found (a claim does not).</summary>
-    private static async Task UpsertWorkerAsync(FarmDbContext db, string workerId, string pool, string deviceSku, int deviceCount, string hostname, int? slots, WorkerHeartbeat? device, DateTime now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Registers or refreshes a worker; a heartbeat also brings the device it found (a claim does not). True when the
+    /// worker was not known before.
+    /// </summary>
+    private static async Task<bool> UpsertWorkerAsync(FarmDbContext db, string workerId, string pool, string deviceSku, int deviceCount, string hostname, int? slots, WorkerHeartbeat? device, DateTime now, CancellationToken cancellationToken)
     {
         var engine = device?.DiffusionEngine;
         var deviceName = device?.DeviceName;
@@ -668,6 +679,8 @@ public sealed class TaskEvents(
             db.Workers.Add(new Worker { Id = workerId, Pool = pool, DeviceSku = deviceSku, DeviceCount = deviceCount, Hostname = hostname, Slots = slots ?? 1, FirstSeenAt = now, LastSeenAt = now, DiffusionEngine = engine, DeviceName = deviceName, DeviceMemoryBytes = deviceMemory ?? 0, Engines = engines, Tags = tags });
             await db.SaveChangesAsync(cancellationToken);
         }
+
+        return updated == 0;
     }
 }
 
