@@ -63,6 +63,7 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
             AddShot(db, job, spec.Shots[ordinal], ordinal, now, tasks, edges);
         }
 
+        job.TaskCount = tasks.Count;
         await db.SaveChangesAsync(cancellationToken);
         await TaskGraphWriter.WriteAsync(db, tasks, edges, cancellationToken);
         if (job.State == JobState.Waiting && !await ShotFinisher.ReleaseIfReadyAsync(db, job.Id, cancellationToken)
@@ -103,6 +104,7 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
         db.Shots.Add(shot);
 
         var plan = ShotPlanner.Plan(spec);
+        shot.TaskCount = plan.Count;
         var ids = plan.ToDictionary(t => t.Key, _ => Guid.CreateVersion7(), StringComparer.Ordinal);
         foreach (var planned in plan)
         {

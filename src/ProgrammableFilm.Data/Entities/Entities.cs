@@ -84,6 +84,9 @@ public sealed class Job
     /// <summary>Retries allowed per task for transient and out-of-memory failures.</summary>
     public int Retries { get; set; }
 
+    /// <summary>Tasks planned for the job, written with them: status and limits need no count of the plan.</summary>
+    public int TaskCount { get; set; }
+
     public List<Shot> Shots { get; set; } = [];
 }
 
@@ -139,6 +142,9 @@ public sealed class Shot
 
     /// <summary>W3C <c>traceparent</c> of the request that submitted the shot: every attempt's trace links to it.</summary>
     public string? TraceParent { get; set; }
+
+    /// <summary>Tasks planned for the shot.</summary>
+    public int TaskCount { get; set; }
 }
 
 public sealed class RenderTask
@@ -349,4 +355,54 @@ public sealed class UsageRecord
     public required string Outcome { get; set; }
 
     public DateTime RecordedAt { get; set; }
+}
+
+/// <summary>
+/// The usage ledger summed per job, shot and price; a database trigger adds each ledger row in the row's own
+/// transaction, so it is exact. Cost in micro-dollars (the ledger keeps six decimals).
+/// </summary>
+public sealed class UsageRollup
+{
+    public Guid JobId { get; set; }
+
+    public Guid ShotId { get; set; }
+
+    public required string DeviceSku { get; set; }
+
+    public decimal DollarsPerHour { get; set; }
+
+    public bool EnergyEstimated { get; set; }
+
+    public int Attempts { get; set; }
+
+    public long CostMicros { get; set; }
+
+    public double DeviceSeconds { get; set; }
+
+    public double EnergyJoules { get; set; }
+}
+
+/// <summary>A big job's tasks of one shot in one state, as counted at <see cref="TaskCountRollup.CountedAt"/>.</summary>
+public sealed class ShotTaskCount
+{
+    public Guid JobId { get; set; }
+
+    public Guid ShotId { get; set; }
+
+    public RenderTaskState State { get; set; }
+
+    public int Tasks { get; set; }
+
+    /// <summary>Frames the tasks render (an assembly counts one).</summary>
+    public long Weight { get; set; }
+
+    public double WeightedProgress { get; set; }
+}
+
+/// <summary>When a big job's <see cref="ShotTaskCount"/> rows were last counted.</summary>
+public sealed class TaskCountRollup
+{
+    public Guid JobId { get; set; }
+
+    public DateTime CountedAt { get; set; }
 }
