@@ -28,6 +28,8 @@ public static class CoordinatorExtensions
         services.AddSingleton<JobControl>();
         services.AddSingleton<Dispatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<Dispatcher>());
+        services.AddSingleton<BackgroundPlanner>();
+        services.AddHostedService(provider => provider.GetRequiredService<BackgroundPlanner>());
         return services;
     }
 

@@ -34,14 +34,14 @@ public sealed class JobControl(
     TimeProvider time,
     ILogger<JobControl> logger)
 {
-    private static readonly JobState[] Unfinished = [JobState.Queued, JobState.Running, JobState.Waiting];
+    private static readonly JobState[] Unfinished = [JobState.Queued, JobState.Running, JobState.Waiting, JobState.Planning];
 
     public Task<ControlResult> CancelJobAsync(Guid jobId, CancellationToken cancellationToken) =>
         InTransactionAsync(jobId, async (db, job, now) =>
         {
             if (!Unfinished.Contains(job.State))
             {
-                return ControlResult.Conflict($"job {jobId} is {job.State}; only a queued, waiting or running job can be cancelled");
+                return ControlResult.Conflict($"job {jobId} is {job.State}; only a planning, queued, waiting or running job can be cancelled");
             }
 
             await CancelTasksAsync(db, db.Tasks.Where(t => t.JobId == jobId), now, cancellationToken);
@@ -114,6 +114,11 @@ public sealed class JobControl(
             if (job.State is not (JobState.Failed or JobState.Cancelled))
             {
                 return ControlResult.Conflict($"job {jobId} is {job.State}; only a failed or cancelled job can be retried");
+            }
+
+            if (await db.Shots.AnyAsync(s => s.JobId == jobId && s.PlannedAt == null, cancellationToken))
+            {
+                return ControlResult.Conflict($"job {jobId} was cancelled before it was fully planned; submit its spec again");
             }
 
             var again = await db.Tasks.Where(t => t.JobId == jobId && (t.State == RenderTaskState.Failed || t.State == RenderTaskState.Cancelled)).ToListAsync(cancellationToken);

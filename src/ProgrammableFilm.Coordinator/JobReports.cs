@@ -24,7 +24,8 @@ public sealed record JobStatus(
     int Retries = 0,
     IReadOnlyList<Guid>? After = null,
     IReadOnlyList<string>? BlockedWorkers = null,
-    DateTime? CountedAt = null);
+    DateTime? CountedAt = null,
+    int TasksPlanned = 0);
 
 /// <summary>One shot's state and outputs (paths relative to the storage root).</summary>
 public sealed record ShotStatus(
@@ -121,7 +122,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
                 s.State.ToString(),
                 s.Error,
                 s.FrameCount,
-                own.Sum(t => t.Count),
+                s.TaskCount,
                 own.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count),
                 s.State == ShotState.Succeeded ? 1 : ProgressOf(own),
                 s.VideoPath,
@@ -140,7 +141,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             job.Error,
             job.CreatedAt,
             job.FinishedAt,
-            tasks.Sum(t => t.Count),
+            job.TaskCount,
             tasks.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count),
             job.State == JobState.Succeeded ? 1 : ProgressOf(tasks),
             costs.Values.Sum(),
@@ -149,7 +150,8 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             job.Retries,
             await db.JobDependencies.Where(d => d.JobId == jobId).Select(d => d.DependsOnJobId).ToListAsync(cancellationToken),
             await db.JobWorkerFailures.Where(f => f.JobId == jobId && f.BlockedAt != null).Select(f => f.WorkerId).OrderBy(w => w).ToListAsync(cancellationToken),
-            countedAt);
+            countedAt,
+            shots.Where(s => s.PlannedAt != null).Sum(s => s.TaskCount));
     }
 
     /// <summary>Counted in the database: the number of rows read grows with the job, the rows returned with its shots.</summary>

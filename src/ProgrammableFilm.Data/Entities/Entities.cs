@@ -1,9 +1,9 @@
 namespace ProgrammableFilm.Data.Entities;
 
 /// <summary>
-/// Waiting (for the jobs named in its spec's <c>after</c>) → Queued → Running → Succeeded, Failed or Cancelled. A
-/// failed or cancelled job can be retried (back to Queued or Waiting). Pausing is a flag, not a state: a paused job
-/// keeps its state and gets no new dispatch.
+/// Planning (a big job, planned in the background) → Waiting (for the jobs named in its spec's <c>after</c>) → Queued
+/// → Running → Succeeded, Failed or Cancelled. A failed or cancelled job can be retried (back to Queued or Waiting).
+/// Pausing is a flag, not a state: a paused job keeps its state and gets no new dispatch.
 /// </summary>
 public enum JobState
 {
@@ -13,6 +13,7 @@ public enum JobState
     Failed,
     Waiting,
     Cancelled,
+    Planning,
 }
 
 public enum ShotState
@@ -145,6 +146,9 @@ public sealed class Shot
 
     /// <summary>Tasks planned for the shot.</summary>
     public int TaskCount { get; set; }
+
+    /// <summary>When the shot's tasks were written; null while a big job's background planning has not reached it.</summary>
+    public DateTime? PlannedAt { get; set; }
 }
 
 public sealed class RenderTask

@@ -6,6 +6,11 @@ ALTER TABLE shots ADD COLUMN task_count integer NOT NULL DEFAULT 0;
 UPDATE shots SET task_count = (SELECT count(*) FROM tasks WHERE tasks.shot_id = shots.id);
 UPDATE jobs SET task_count = (SELECT count(*) FROM tasks WHERE tasks.job_id = jobs.id);
 
+-- A big job is planned in the background, shot by shot, each shot in its own transaction: planned_at says which
+-- shots are written, so that planning resumes where it stopped after a restart.
+ALTER TABLE shots ADD COLUMN planned_at timestamptz NULL;
+UPDATE shots SET planned_at = now();
+
 -- Logs are paged by task id within a job. UNIQUE (shot_id, key) already serves every lookup by shot, so the
 -- shot index it makes redundant goes: planning writes no more indexes than before.
 DROP INDEX ix_tasks_shot;

@@ -4,6 +4,9 @@ ALTER TABLE shots ADD COLUMN task_count INTEGER NOT NULL DEFAULT 0;
 UPDATE shots SET task_count = (SELECT count(*) FROM tasks WHERE tasks.shot_id = shots.id);
 UPDATE jobs SET task_count = (SELECT count(*) FROM tasks WHERE tasks.job_id = jobs.id);
 
+ALTER TABLE shots ADD COLUMN planned_at TEXT NULL;
+UPDATE shots SET planned_at = strftime('%Y-%m-%d %H:%M:%f', 'now');
+
 DROP INDEX ix_tasks_shot;
 CREATE INDEX ix_tasks_job_order ON tasks (job_id, id);
 
