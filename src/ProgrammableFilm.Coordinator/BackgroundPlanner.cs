@@ -86,6 +86,10 @@ public sealed class BackgroundPlanner(
         var edges = new List<TaskDependency>();
         JobSubmission.PlanShot(job, next, now, tasks, edges);
         await TaskGraphWriter.WriteAsync(db, tasks, edges, cancellationToken);
+        if (job.TaskCount > options.StatusRollupAbove)
+        {
+            await JobReports.RecordPlannedCountsAsync(db, job.Id, tasks, now, cancellationToken);
+        }
 
         var planned = !await db.Shots.AnyAsync(s => s.JobId == job.Id && s.PlannedAt == null, cancellationToken);
         if (planned)

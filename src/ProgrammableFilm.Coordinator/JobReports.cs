@@ -161,6 +161,26 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             .ToListAsync(cancellationToken);
 
     /// <summary>
+    /// Records a big job's newly planned tasks as counted now, in the planning transaction: the plan knows its counts,
+    /// so the status read that follows a submission does not count a hundred thousand tasks it has just written.
+    /// </summary>
+    public static async Task RecordPlannedCountsAsync(FarmDbContext db, Guid jobId, IReadOnlyList<Data.Entities.RenderTask> tasks, DateTime now, CancellationToken cancellationToken)
+    {
+        db.ShotTaskCounts.AddRange(tasks.GroupBy(t => (t.ShotId, t.State)).Select(g => new ShotTaskCount
+        {
+            JobId = jobId,
+            ShotId = g.Key.ShotId,
+            State = g.Key.State,
+            Tasks = g.Count(),
+            Weight = g.Sum(t => t.Kind == "assemble" ? 1L : t.LastFrame - t.FirstFrame + 1),
+        }));
+        await db.SaveChangesAsync(cancellationToken);
+        await db.Database.ExecuteSqlAsync(
+            $"INSERT INTO task_count_rollups (job_id, counted_at) VALUES ({jobId}, {now}) ON CONFLICT (job_id) DO UPDATE SET counted_at = excluded.counted_at",
+            cancellationToken);
+    }
+
+    /// <summary>
     /// Counts a big job's tasks again when the last count is older than <see cref="CoordinatorOptions.StatusRollupMaxAge"/>
     /// and returns when the count in <c>shot_task_counts</c> was taken. One reader recounts: the conditional upsert of
     /// <c>counted_at</c> locks the job's roll-up row, and a reader that waited on it finds it fresh and counts nothing.

@@ -83,6 +83,11 @@ public sealed class JobSubmission(
 
         await db.SaveChangesAsync(cancellationToken);
         await TaskGraphWriter.WriteAsync(db, tasks, edges, cancellationToken);
+        if (taskCount > options.StatusRollupAbove)
+        {
+            await JobReports.RecordPlannedCountsAsync(db, job.Id, tasks, now, cancellationToken);
+        }
+
         if (inBackground)
         {
             await transaction.CommitAsync(cancellationToken);
