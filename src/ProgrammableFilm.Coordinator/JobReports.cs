@@ -180,11 +180,14 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             cancellationToken);
     }
 
+    /// <summary>Advisory lock class of a job's recount; the job id's hash is the key within it.</summary>
+    private const int TaskCountLockClass = 0x7066_0001;
+
     /// <summary>
     /// Counts a big job's tasks again when the last count is older than <see cref="CoordinatorOptions.StatusRollupMaxAge"/>
     /// and returns when the count in <c>shot_task_counts</c> was taken. One reader recounts: the conditional upsert of
-    /// <c>counted_at</c> locks the job's roll-up row, and a reader that waited on it finds it fresh and counts nothing.
-    /// Other readers meanwhile read the previous count, so a poll never waits on a recount it did not win.
+    /// <c>counted_at</c> locks the job's roll-up row, and a reader that got past the advisory lock after it finds it
+    /// fresh and counts nothing. Other readers meanwhile read the previous count, so a poll never waits on a recount.
     /// </summary>
     private async Task<DateTime> RollUpTaskCountsAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
     {
@@ -197,6 +200,15 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        // Readers that find the count stale while another recounts must not queue behind it on the roll-up row's lock:
+        // on PostgreSQL they skip at once (SQLite has one writer and the embedded farm few readers).
+        if (db.Database.IsNpgsql()
+            && !await db.Database.SqlQuery<bool>($"SELECT pg_try_advisory_xact_lock({TaskCountLockClass}, hashtext({jobId}::text)) AS \"Value\"").SingleAsync(cancellationToken))
+        {
+            return counted ?? now;
+        }
+
         var won = await db.Database.ExecuteSqlAsync(
             $"INSERT INTO task_count_rollups (job_id, counted_at) VALUES ({jobId}, {now}) ON CONFLICT (job_id) DO UPDATE SET counted_at = excluded.counted_at WHERE task_count_rollups.counted_at < {staleBefore}",
             cancellationToken);
