@@ -29,6 +29,8 @@ public static class CoordinatorExtensions
         services.AddSingleton<ProjectShares>();
         services.AddSingleton<Dispatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<Dispatcher>());
+        services.AddSingleton<BackgroundPlanner>();
+        services.AddHostedService(provider => provider.GetRequiredService<BackgroundPlanner>());
         return services;
     }
 

@@ -4,6 +4,9 @@ namespace ProgrammableFilm.Api.Apis;
 
 public static class JobControlApi
 {
+    private const int DefaultLogPage = 100;
+    private const int MaxLogPage = 1000;
+
     public static IEndpointRouteBuilder MapJobControlApi(this IEndpointRouteBuilder app)
     {
         var jobs = app.MapGroup("/api/jobs/{jobId:guid}");
@@ -21,7 +24,7 @@ public static class JobControlApi
             .WithSummary("Run a failed or cancelled job again: only its unfinished tasks; succeeded frames are kept.");
         jobs.MapGet("/logs", LogsAsync)
             .WithName("GetJobLogs")
-            .WithSummary("The log lines of the job's attempts, optionally of one task (?task=kf-00012) and one attempt number (?attempt=2).");
+            .WithSummary("The log lines of the job's attempts in task order, a page at a time (?limit=100, at most 1000; ?after=NEXT from the previous page), optionally of one task (?task=kf-00012) and one attempt number (?attempt=2).");
         app.MapPost("/api/shots/{shotId:guid}/cancel", CancelShotAsync)
             .WithName("CancelShot")
             .WithSummary("Cancel one shot of a job; the job's other shots go on.");
@@ -48,8 +51,20 @@ public static class JobControlApi
         return Results.Ok(shot);
     }
 
-    private static async Task<IResult> LogsAsync(Guid jobId, string? task, int? attempt, JobReports reports, CancellationToken cancellationToken) =>
-        await reports.LogsAsync(jobId, task, attempt, cancellationToken) is { } logs ? Results.Ok(logs) : JobsApi.NotFound($"job {jobId}");
+    private static async Task<IResult> LogsAsync(Guid jobId, string? task, int? attempt, int? limit, string? after, JobReports reports, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > MaxLogPage)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid page", detail: $"limit must be 1 to {MaxLogPage}");
+        }
+
+        if (!LogCursor.TryParse(after, out var cursor))
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid page", detail: "after must be the next value of a previous page");
+        }
+
+        return await reports.LogsAsync(jobId, task, attempt, cursor, limit ?? DefaultLogPage, cancellationToken) is { } logs ? Results.Ok(logs) : JobsApi.NotFound($"job {jobId}");
+    }
 
     private static IResult Conflict(string? reason) =>
         Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Not possible in the job's current state", detail: reason);
