@@ -27,6 +27,9 @@ public static class CoordinatorExtensions
         services.AddSingleton<TaskEvents>();
         services.AddSingleton<JobControl>();
         services.AddSingleton<Dispatcher>();
+        services.AddSingleton<Access.ApiKeys>();
+        services.AddSingleton<Access.AuditLog>();
+        services.AddSingleton<Access.ResourceOwners>();
         services.AddHostedService(provider => provider.GetRequiredService<Dispatcher>());
         return services;
     }

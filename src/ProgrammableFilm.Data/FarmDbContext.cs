@@ -32,6 +32,10 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
 
     public DbSet<MaintenanceRun> MaintenanceRuns => Set<MaintenanceRun>();
 
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+
+    public DbSet<AuditEntry> AuditLog => Set<AuditEntry>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Job>(job =>
@@ -96,6 +100,17 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
         {
             run.ToTable("maintenance_runs");
             run.HasKey(r => r.Name);
+        });
+        modelBuilder.Entity<ApiKey>(key =>
+        {
+            key.ToTable("api_keys");
+            key.Property(k => k.Role).HasConversion<string>();
+            key.HasIndex(k => k.Hash).IsUnique();
+        });
+        modelBuilder.Entity<AuditEntry>(entry =>
+        {
+            entry.ToTable("audit_log");
+            entry.Property(e => e.Id).ValueGeneratedOnAdd();
         });
 
         foreach (var entity in modelBuilder.Model.GetEntityTypes())

@@ -1,3 +1,4 @@
+using ProgrammableFilm.Api.Access;
 using ProgrammableFilm.Coordinator;
 
 namespace ProgrammableFilm.Api.Apis;
@@ -6,7 +7,7 @@ public static class FarmApi
 {
     public static IEndpointRouteBuilder MapFarmApi(this IEndpointRouteBuilder app)
     {
-        var farm = app.MapGroup("/api");
+        var farm = app.MapGroup("/api").RequireAdmin();
         farm.MapGet("/workers", (JobReports reports, CancellationToken ct) => reports.WorkersAsync(ct))
             .WithName("ListWorkers")
             .WithSummary("The fleet: every worker seen, its pool, device, state (idle, busy, lost) and last contact.");
