@@ -78,7 +78,7 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
         Assert.StartsWith("pfilm: cannot cancel: ", cancelAgain.StandardError, StringComparison.Ordinal);
         Assert.True(retry.ExitCode == 0, retry.StandardError);
 
-        using var http = new HttpClient { BaseAddress = farm.Server };
+        using var http = new HttpClient { BaseAddress = farm.Server }.WithKey(farm.AdminKey);
         var deadline = DateTime.UtcNow.AddMinutes(2);
         while (!(await http.GetStringAsync($"/api/jobs/{jobId}")).Contains("\"state\":\"Succeeded\"", StringComparison.Ordinal))
         {
@@ -122,13 +122,14 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
     [Fact]
     public async Task Hangfires_dashboard_lists_the_farms_sweeps_to_local_requests()
     {
-        using var http = new HttpClient { BaseAddress = farm.Server };
+        using var http = new HttpClient { BaseAddress = farm.Server }.WithKey(farm.AdminKey);
 
         var recurring = await http.GetStringAsync("/hangfire/recurring");
 
         Assert.All(new[] { "lease-sweep", "republish-unclaimed", "error-queue-watch", "frame-retention" }, job => Assert.Contains(job, recurring, StringComparison.Ordinal));
     }
 
-    private static Task<(int ExitCode, string StandardOutput, string StandardError)> PfilmAsync(params string[] arguments) =>
-        TestEnvironment.RunAsync("bash", ["./pfilm", .. arguments], timeout: TimeSpan.FromMinutes(8));
+    /// <summary>Runs <c>pfilm</c> with the farm's admin key in <c>PFILM_API_KEY</c>, as a CI job would have it.</summary>
+    private Task<(int ExitCode, string StandardOutput, string StandardError)> PfilmAsync(params string[] arguments) =>
+        TestEnvironment.RunAsync("bash", ["./pfilm", .. arguments], timeout: TimeSpan.FromMinutes(8), environment: new Dictionary<string, string> { ["PFILM_API_KEY"] = farm.AdminKey });
 }

@@ -29,6 +29,9 @@ public sealed class ObservedFarmFixture : IAsyncLifetime
 
     public IReadOnlyDictionary<string, string> Environment { get; private set; } = new Dictionary<string, string>();
 
+    /// <summary>An admin key made by the API's <c>create-key</c> verb.</summary>
+    public string AdminKey { get; private set; } = "";
+
     public string Output => string.Join('\n', _output);
 
     public async Task InitializeAsync()
@@ -50,6 +53,7 @@ public sealed class ObservedFarmFixture : IAsyncLifetime
         var migrate = Start("ProgrammableFilm.Api", "migrate");
         await migrate.WaitForExitAsync();
         Assert.True(migrate.ExitCode == 0, $"migrate failed:\n{Output}");
+        AdminKey = await TestKeys.CreateWithVerbAsync(Environment, "--role", "admin", "--name", "observed farm");
         Start("ProgrammableFilm.Api", "--urls", Api.ToString());
         Start("ProgrammableFilm.Worker");
         await WaitForAsync(async () => (await GetHealthAsync(Api, "/health/ready")).Status == HttpStatusCode.OK, TimeSpan.FromSeconds(60), "the API ready");

@@ -97,8 +97,9 @@ public static class AccessExtensions
             return;
         }
 
-        var (what, owner) = await OwnerAsync(http);
-        var denial = AccessPolicy.Decide(http.Caller(), owner, required.Role) switch
+        var caller = http.Caller();
+        var (what, owner) = caller.IsAdmin ? ("", null) : await OwnerAsync(http);
+        var denial = AccessPolicy.Decide(caller, owner, required.Role) switch
         {
             AccessDecision.Allowed => null,
             AccessDecision.Forbidden => Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: $"This needs a {required.Role.ToString().ToLowerInvariant()} key of the project (or an admin key)."),

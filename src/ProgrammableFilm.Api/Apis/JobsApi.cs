@@ -16,7 +16,7 @@ public static class JobsApi
         var api = app.MapGroup("/api");
         api.MapPost("/projects/{project}/jobs", SubmitAsync)
             .WithName("SubmitJob")
-            .WithSummary("Validate a job spec (JSON, or YAML with Content-Type application/yaml), plan it and queue it.")
+            .WithSummary("Validate a job spec (JSON, or YAML with Content-Type application/yaml), plan it and queue it; ?preview=true (or preview: true in the spec) renders a cheap preview.")
             .RequireProjectRole(ApiKeyRole.Submitter);
         api.MapGet("/projects/{project}/jobs", ListAsync)
             .WithName("ListJobs")
@@ -33,15 +33,15 @@ public static class JobsApi
         return app;
     }
 
-    private static async Task<IResult> SubmitAsync(string project, HttpRequest request, JobSubmission submission, JobReports reports, AuditLog audit, CancellationToken cancellationToken)
+    private static async Task<IResult> SubmitAsync(string project, bool? preview, HttpRequest request, JobSubmission submission, JobReports reports, AuditLog audit, CancellationToken cancellationToken)
     {
-        var result = await SubmitSpecAsync(project, request, submission, reports, cancellationToken);
+        var result = await SubmitSpecAsync(project, preview ?? false, request, submission, reports, cancellationToken);
         var (target, outcome) = result is IValueHttpResult { Value: JobStatus job } ? (job.Id.ToString(), "ok") : (project, "invalid");
         await audit.RecordAsync(request.HttpContext.Caller(), project, "job.submit", target, outcome);
         return result;
     }
 
-    private static async Task<IResult> SubmitSpecAsync(string project, HttpRequest request, JobSubmission submission, JobReports reports, CancellationToken cancellationToken)
+    private static async Task<IResult> SubmitSpecAsync(string project, bool preview, HttpRequest request, JobSubmission submission, JobReports reports, CancellationToken cancellationToken)
     {
         if (request.ContentLength > MaxSpecBytes)
         {
@@ -73,7 +73,7 @@ public static class JobsApi
         Data.Entities.Job job;
         try
         {
-            job = await submission.SubmitAsync(result.Spec, cancellationToken);
+            job = await submission.SubmitAsync(preview && !result.Spec.Preview ? PreviewPolicy.Apply(result.Spec) : result.Spec, cancellationToken);
         }
         catch (SpecRejectedException e)
         {

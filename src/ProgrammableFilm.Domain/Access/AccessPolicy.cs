@@ -38,17 +38,18 @@ public enum AccessDecision
 
 public static class AccessPolicy
 {
-    /// <param name="owner">The project that owns the thing, or null when there is no such thing.</param>
+    /// <param name="owner">The project that owns the thing, or null when there is no such thing (not looked up for an admin).</param>
     public static AccessDecision Decide(Caller caller, string? owner, ApiKeyRole required)
     {
-        if (owner is null)
-        {
-            return AccessDecision.NotFound;
-        }
-
+        // An admin may ask about anything; the endpoint itself says whether it exists.
         if (caller.IsAdmin)
         {
             return AccessDecision.Allowed;
+        }
+
+        if (owner is null)
+        {
+            return AccessDecision.NotFound;
         }
 
         if (!string.Equals(caller.Project, owner, StringComparison.Ordinal))
