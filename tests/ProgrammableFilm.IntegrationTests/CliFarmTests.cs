@@ -147,7 +147,8 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
         var probe = await FfprobeResult.ProbeAsync(video);
         Assert.Equal((320, 176, 18, 6.0), (probe.Width, probe.Height, probe.Frames, probe.FramesPerSecond));
         await using var db = TestEnvironment.CreateDbContext(farm.ConnectionString);
-        var shot = await db.Shots.SingleAsync(s => s.Id == Guid.Parse(url.Split('/')[^2]));
+        var shotId = Guid.Parse(url.Split('/')[^2]);
+        var shot = await db.Shots.SingleAsync(s => s.Id == shotId);
         Assert.Equal(5, shot.Steps);
         Assert.Equal("preview", (await db.Jobs.SingleAsync(j => j.Id == shot.JobId)).Lane);
     }

@@ -53,11 +53,13 @@ public sealed class ObservedFarmFixture : IAsyncLifetime
         var migrate = Start("ProgrammableFilm.Api", "migrate");
         await migrate.WaitForExitAsync();
         Assert.True(migrate.ExitCode == 0, $"migrate failed:\n{Output}");
-        AdminKey = await TestKeys.CreateWithVerbAsync(Environment, "--role", "admin", "--name", "observed farm");
         Start("ProgrammableFilm.Api", "--urls", Api.ToString());
         Start("ProgrammableFilm.Worker");
         await WaitForAsync(async () => (await GetHealthAsync(Api, "/health/ready")).Status == HttpStatusCode.OK, TimeSpan.FromSeconds(60), "the API ready");
         await WaitForAsync(async () => (await GetHealthAsync(Worker, "/health/ready")).Status == HttpStatusCode.OK, TimeSpan.FromSeconds(60), "the worker ready");
+
+        // After the API started, as on a new farm: it has said how to make this first key.
+        AdminKey = await TestKeys.CreateWithVerbAsync(Environment, "--role", "admin", "--name", "observed farm");
     }
 
     public async Task DisposeAsync()
