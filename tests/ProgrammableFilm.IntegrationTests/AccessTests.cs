@@ -182,6 +182,9 @@ public class AccessTests(AccessFarmFixture farm)
         // A submitter submits to its own project only; the spec's project must be the URL's.
         var jobId = await FarmChecks.SubmitAsync(submitter, "alpha", AccessFarmFixture.Spec("alpha"));
         await AssertProblemAsync(await submitter.PostAsync("/api/projects/beta/jobs", Yaml(AccessFarmFixture.Spec("beta"))), HttpStatusCode.NotFound);
+        using var beta = farm.Client(farm.BetaProducer);
+        var probe = await AssertProblemAsync(await beta.PostAsync("/api/projects/beta/jobs", Yaml(AccessFarmFixture.Spec("beta").Replace("shots:", $"after: [{farm.AlphaJob}]\nshots:", StringComparison.Ordinal))), HttpStatusCode.BadRequest);
+        Assert.Contains($"there is no job {farm.AlphaJob}", probe.GetProperty("detail").GetString(), StringComparison.Ordinal);
         using (var cancel = await submitter.PostAsync($"/api/jobs/{jobId}/cancel", null))
         {
             Assert.True(cancel.StatusCode is HttpStatusCode.OK or HttpStatusCode.Conflict, $"{(int)cancel.StatusCode}: {await cancel.Content.ReadAsStringAsync()}");
