@@ -14,7 +14,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PFILM=${PFILM:-$ROOT/pfilm}
 OUT=${PFILM_PREVIEW_DIR:-previews}
-: "${PFILM_SERVER:?set PFILM_SERVER to the farm's API address}"
+: "${PFILM_SERVER:?set PFILM_SERVER to the address of the farm API}"
 : "${PFILM_API_KEY:?set PFILM_API_KEY to a submitter key of the project}"
 
 specs=("$@")
