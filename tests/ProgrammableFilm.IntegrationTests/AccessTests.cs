@@ -149,8 +149,9 @@ public class AccessTests(AccessFarmFixture farm)
     }
 
     [Fact]
-    public void Every_endpoint_needs_a_key_and_appears_in_the_openapi_document_unless_it_is_listed_as_open()
+    public async Task Every_endpoint_needs_a_key_and_appears_in_the_openapi_document_unless_it_is_listed_as_open()
     {
+        var documented = (await OperationsAsync()).Select(o => $"{o.Method} {o.Path}").ToHashSet(StringComparer.Ordinal);
         var endpoints = farm.Api.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? ["*"]).Select(m => (Name: $"{m} {Normalize(e.RoutePattern.RawText!)}", Endpoint: e)))
             .ToList();
@@ -158,8 +159,9 @@ public class AccessTests(AccessFarmFixture farm)
         var open = endpoints.Where(e => e.Endpoint.Metadata.GetMetadata<IAllowAnonymous>() is not null).Select(e => e.Name).Order(StringComparer.Ordinal).ToList();
 
         Assert.Equal(OpenEndpoints.Keys.Order(StringComparer.Ordinal), open);
+        // An endpoint the document leaves out (a SignalR hub, say) would escape the walk: list how it is checked.
         Assert.All(endpoints.Where(e => !OpenEndpoints.ContainsKey(e.Name)), e =>
-            Assert.True(e.Endpoint.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IExcludeFromDescriptionMetadata>() is not { ExcludeFromDescription: true }, $"{e.Name} needs a key but is left out of the OpenAPI document, so the walk cannot check it"));
+            Assert.True(documented.Contains(e.Name), $"{e.Name} needs a key but is not in the OpenAPI document, so the walk cannot check it"));
     }
 
     [Fact]
@@ -340,6 +342,8 @@ public class AccessTests(AccessFarmFixture farm)
     private static string Normalize(string pattern)
     {
         var text = System.Text.RegularExpressions.Regex.Replace(pattern, @"\{([^}:]+)(:[^}]*)?\}", "{$1}");
+        // A group's own route (MapPost("") in a group) ends in '/', which the document leaves out.
+        text = text.Length > 1 ? text.TrimEnd('/') : text;
         return text.StartsWith('/') ? text : "/" + text;
     }
 
