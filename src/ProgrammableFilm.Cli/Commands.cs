@@ -20,6 +20,7 @@ public static class ExitCodes
     public const int NotFound = 4;
     public const int NotAllowed = 5;
     public const int JobCancelled = 6;
+    public const int AccessDenied = 7;
     public const int Cancelled = 130;
 }
 
@@ -36,8 +37,9 @@ public static class Commands
             DefaultValueFactory = _ => "auto",
         };
         diffusionEngine.AcceptOnlyFromAmong("auto", "native", "torch");
-        var command = new Command("render", "Render a spec on this machine (embedded mode: SQLite, in-memory bus, in-process workers).") { file, output, workers, diffusionEngine };
-        command.SetAction((parse, cancellationToken) => Guard(() => RenderAsync(parse.GetValue(file)!, parse.GetValue(output)!, parse.GetValue(workers), parse.GetValue(diffusionEngine)!, cancellationToken)));
+        var preview = new Option<bool>("--preview") { Description = "Render a cheap preview: half size, a quarter of the steps, every 4th frame." };
+        var command = new Command("render", "Render a spec on this machine (embedded mode: SQLite, in-memory bus, in-process workers; no server, no key).") { file, output, workers, diffusionEngine, preview };
+        command.SetAction((parse, cancellationToken) => Guard(() => RenderAsync(parse.GetValue(file)!, parse.GetValue(output)!, parse.GetValue(workers), parse.GetValue(diffusionEngine)!, parse.GetValue(preview), cancellationToken)));
         return command;
     }
 
@@ -45,9 +47,11 @@ public static class Commands
     {
         var file = new Argument<FileInfo>("file") { Description = "A shot spec (YAML)." };
         var server = ServerOption();
+        var apiKey = ApiKeyOption();
         var wait = new Option<bool>("--wait") { Description = "Wait for the job to finish, showing progress; exit non-zero if it fails." };
-        var command = new Command("submit", "Submit a spec to a farm.") { file, server, wait };
-        command.SetAction((parse, cancellationToken) => Guard(() => SubmitAsync(parse.GetValue(file)!, parse.GetValue(server)!, parse.GetValue(wait), cancellationToken)));
+        var preview = new Option<bool>("--preview") { Description = "Render a cheap preview: half size, a quarter of the steps, every 4th frame, in the preview lane." };
+        var command = new Command("submit", "Submit a spec to a farm.") { file, server, apiKey, wait, preview };
+        command.SetAction((parse, cancellationToken) => Guard(() => SubmitAsync(parse.GetValue(file)!, Client(parse, server, apiKey, TimeSpan.FromSeconds(60)), parse.GetValue(wait), parse.GetValue(preview), cancellationToken)));
         return command;
     }
 
@@ -55,8 +59,9 @@ public static class Commands
     {
         var job = new Argument<Guid>("job") { Description = "The job id." };
         var server = ServerOption();
-        var command = new Command("status", "Show a job's state, progress and cost.") { job, server };
-        command.SetAction((parse, cancellationToken) => Guard(() => StatusAsync(parse.GetValue(job), parse.GetValue(server)!, cancellationToken)));
+        var apiKey = ApiKeyOption();
+        var command = new Command("status", "Show a job's state, progress and cost.") { job, server, apiKey };
+        command.SetAction((parse, cancellationToken) => Guard(() => StatusAsync(parse.GetValue(job), Client(parse, server, apiKey, TimeSpan.FromSeconds(30)), cancellationToken)));
         return command;
     }
 
@@ -67,6 +72,16 @@ public static class Commands
         Required = Environment.GetEnvironmentVariable("PFILM_SERVER") is not { Length: > 0 },
         CustomParser = result => ParseServer(result.Tokens.Single().Value, result),
     };
+
+    internal static Option<string?> ApiKeyOption() => new("--api-key")
+    {
+        Description = $"The API key (default: ${FarmClient.ApiKeyVariable}; prefer the variable: a command line is visible to other users).",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(FarmClient.ApiKeyVariable),
+    };
+
+    /// <summary>An HTTP client for the command's farm and key; the command disposes it.</summary>
+    internal static HttpClient Client(System.CommandLine.ParseResult parse, Option<Uri> server, Option<string?> apiKey, TimeSpan timeout) =>
+        FarmClient.Create(parse.GetValue(server)!, parse.GetValue(apiKey), timeout);
 
     private static Uri ParseServer(string text, System.CommandLine.Parsing.ArgumentResult? result = null)
     {
@@ -79,7 +94,7 @@ public static class Commands
         return null!;
     }
 
-    private static async Task<int> RenderAsync(FileInfo file, DirectoryInfo output, int workers, string diffusionEngine, CancellationToken cancellationToken)
+    private static async Task<int> RenderAsync(FileInfo file, DirectoryInfo output, int workers, string diffusionEngine, bool preview, CancellationToken cancellationToken)
     {
         if (workers < 1)
         {
@@ -89,6 +104,11 @@ public static class Commands
         if (!TryReadSpec(file, out var spec, out var exitCode))
         {
             return exitCode;
+        }
+
+        if (preview && !spec.Preview)
+        {
+            spec = PreviewPolicy.Apply(spec);
         }
 
         using var host = await EmbeddedFarm.StartAsync(output.FullName, workers, cancellationToken, diffusionEngine);
@@ -118,23 +138,28 @@ public static class Commands
         }
     }
 
-    private static async Task<int> SubmitAsync(FileInfo file, Uri server, bool wait, CancellationToken cancellationToken)
+    private static async Task<int> SubmitAsync(FileInfo file, HttpClient client, bool wait, bool preview, CancellationToken cancellationToken)
     {
+        using var http = client;
         if (!TryReadSpec(file, out var spec, out var exitCode))
         {
             return exitCode;
         }
 
-        using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(60) };
         using var content = new StringContent(await File.ReadAllTextAsync(file.FullName, cancellationToken), System.Text.Encoding.UTF8, "application/yaml");
-        using var response = await http.PostAsync(new Uri($"api/projects/{spec.Project}/jobs", UriKind.Relative), content, cancellationToken);
+        using var response = await http.PostAsync(new Uri($"api/projects/{Uri.EscapeDataString(spec.Project)}/jobs{(preview ? "?preview=true" : "")}", UriKind.Relative), content, cancellationToken);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return Fail(ExitCodes.NotFound, $"there is no project {spec.Project} for this key on {http.BaseAddress}");
+        }
+
         if (!response.IsSuccessStatusCode)
         {
             return Fail((int)response.StatusCode == 400 ? ExitCodes.InvalidInput : ExitCodes.ServerError, $"the server refused the job: {await ProblemText(response, cancellationToken)}");
         }
 
         var submitted = (await response.Content.ReadFromJsonAsync<JobStatus>(SpecJson.Options, cancellationToken))!;
-        Console.WriteLine($"Submitted job {submitted.Id}");
+        Console.WriteLine($"Submitted job {submitted.Id}{(preview ? " (preview)" : "")}");
         if (!wait)
         {
             return ExitCodes.Succeeded;
@@ -143,6 +168,16 @@ public static class Commands
         var status = await JobProgressView.WaitAsync(ct => GetStatusAsync(http, submitted.Id, ct), cancellationToken);
         var cost = await http.GetFromJsonAsync<JobCost>(new Uri($"api/jobs/{submitted.Id}/cost", UriKind.Relative), SpecJson.Options, cancellationToken);
         PrintOutcome(status, cost, relative => relative, null);
+        foreach (var shot in status.Shots.Where(s => s.Video is not null))
+        {
+            Console.WriteLine($"MP4 {shot.Name}: {new Uri(http.BaseAddress!, $"api/shots/{shot.Id}/video")}");
+        }
+
+        if (cost is not null)
+        {
+            Console.WriteLine($"Cost: ${cost.Cost.ToString("F6", CultureInfo.InvariantCulture)} for {cost.DeviceSeconds.ToString("F1", CultureInfo.InvariantCulture)} device-seconds in {cost.Attempts} attempt(s)");
+        }
+
         return Outcome(status);
     }
 
@@ -154,13 +189,13 @@ public static class Commands
         _ => Fail(ExitCodes.JobFailed, $"job {status.Id} failed: {status.Error}"),
     };
 
-    private static async Task<int> StatusAsync(Guid jobId, Uri server, CancellationToken cancellationToken)
+    private static async Task<int> StatusAsync(Guid jobId, HttpClient client, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
+        using var http = client;
         var status = await GetStatusAsync(http, jobId, cancellationToken);
         if (status is null)
         {
-            return Fail(ExitCodes.NotFound, $"there is no job {jobId} on {server}");
+            return Fail(ExitCodes.NotFound, $"there is no job {jobId} on {http.BaseAddress}");
         }
 
         PrintStatus(status);
@@ -289,6 +324,10 @@ public static class Commands
         catch (OperationCanceledException)
         {
             return Fail(ExitCodes.Cancelled, "cancelled");
+        }
+        catch (AccessDeniedException e)
+        {
+            return Fail(ExitCodes.AccessDenied, e.Message);
         }
         catch (HttpRequestException e)
         {

@@ -23,7 +23,8 @@ public static class ControlCommands
     {
         var job = new Argument<Guid>("job") { Description = "The job id (with --shot: the shot id)." };
         var server = Commands.ServerOption();
-        var command = new Command(verb, description) { job, server };
+        var apiKey = Commands.ApiKeyOption();
+        var command = new Command(verb, description) { job, server, apiKey };
         Option<bool>? shot = null;
         if (verb == "cancel")
         {
@@ -35,14 +36,15 @@ public static class ControlCommands
         {
             var id = parse.GetValue(job);
             var path = shot is not null && parse.GetValue(shot) ? $"api/shots/{id}/cancel" : $"api/jobs/{id}/{verb}";
-            return PostAsync(parse.GetValue(server)!, path, verb, id, cancellationToken);
+            return PostAsync(Commands.Client(parse, server, apiKey, TimeSpan.FromSeconds(30)), path, verb, id, cancellationToken);
         }));
         return command;
     }
 
-    private static async Task<int> PostAsync(Uri server, string path, string verb, Guid id, CancellationToken cancellationToken)
+    private static async Task<int> PostAsync(HttpClient client, string path, string verb, Guid id, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
+        using var http = client;
+        var server = http.BaseAddress;
         using var response = await http.PostAsync(new Uri(path, UriKind.Relative), null, cancellationToken);
         switch (response.StatusCode)
         {
@@ -72,14 +74,16 @@ public static class ControlCommands
         var task = new Option<string?>("--task") { Description = "Only this task (its key, e.g. kf-00012 or assemble)." };
         var attempt = new Option<int?>("--attempt") { Description = "Only this attempt number of each task." };
         var server = Commands.ServerOption();
-        var command = new Command("logs", "Show the log lines of a job's attempts (engine progress, warnings, the exception of a failure).") { job, task, attempt, server };
-        command.SetAction((parse, cancellationToken) => Commands.Guard(() => LogsAsync(parse.GetValue(server)!, parse.GetValue(job), parse.GetValue(task), parse.GetValue(attempt), cancellationToken)));
+        var apiKey = Commands.ApiKeyOption();
+        var command = new Command("logs", "Show the log lines of a job's attempts (engine progress, warnings, the exception of a failure).") { job, task, attempt, server, apiKey };
+        command.SetAction((parse, cancellationToken) => Commands.Guard(() => LogsAsync(Commands.Client(parse, server, apiKey, TimeSpan.FromSeconds(30)), parse.GetValue(job), parse.GetValue(task), parse.GetValue(attempt), cancellationToken)));
         return command;
     }
 
-    private static async Task<int> LogsAsync(Uri server, Guid jobId, string? task, int? attempt, CancellationToken cancellationToken)
+    private static async Task<int> LogsAsync(HttpClient client, Guid jobId, string? task, int? attempt, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
+        using var http = client;
+        var server = http.BaseAddress;
         var query = new List<string>();
         if (task is not null)
         {

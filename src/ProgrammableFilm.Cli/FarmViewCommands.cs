@@ -18,20 +18,26 @@ public static class FarmViewCommands
         var project = new Argument<string>("project") { Description = "The project whose jobs to list, newest first." };
         var limit = new Option<int>("--limit") { Description = "Jobs to show (1 to 200).", DefaultValueFactory = _ => 20 };
         var server = Commands.ServerOption();
-        var command = new Command("jobs", "List a project's jobs, newest first.") { project, limit, server };
-        command.SetAction((parse, cancellationToken) => Commands.Guard(() => JobsAsync(parse.GetValue(server)!, parse.GetValue(project)!, parse.GetValue(limit), cancellationToken)));
+        var apiKey = Commands.ApiKeyOption();
+        var command = new Command("jobs", "List a project's jobs, newest first.") { project, limit, server, apiKey };
+        command.SetAction((parse, cancellationToken) => Commands.Guard(() => JobsAsync(Commands.Client(parse, server, apiKey, TimeSpan.FromSeconds(30)), parse.GetValue(project)!, parse.GetValue(limit), cancellationToken)));
         return command;
     }
 
-    private static async Task<int> JobsAsync(Uri server, string project, int limit, CancellationToken cancellationToken)
+    private static async Task<int> JobsAsync(HttpClient client, string project, int limit, CancellationToken cancellationToken)
     {
+        using var http = client;
         if (limit is < 1 or > 200)
         {
             return Commands.Fail(ExitCodes.InvalidInput, "--limit must be 1 to 200");
         }
 
-        using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
         using var response = await http.GetAsync(new Uri($"api/projects/{Uri.EscapeDataString(project)}/jobs?limit={limit.ToString(CultureInfo.InvariantCulture)}", UriKind.Relative), cancellationToken);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return Commands.Fail(ExitCodes.NotFound, $"there is no project {project} for this key on {http.BaseAddress}");
+        }
+
         if (!response.IsSuccessStatusCode)
         {
             return Commands.Fail(ExitCodes.ServerError, $"jobs failed: {await Commands.ProblemText(response, cancellationToken)}");
@@ -51,14 +57,15 @@ public static class FarmViewCommands
     private static Command Workers()
     {
         var server = Commands.ServerOption();
-        var command = new Command("workers", "Show the fleet: each worker's pool, device, state (idle, busy, lost) and last contact.") { server };
-        command.SetAction((parse, cancellationToken) => Commands.Guard(() => WorkersAsync(parse.GetValue(server)!, cancellationToken)));
+        var apiKey = Commands.ApiKeyOption();
+        var command = new Command("workers", "Show the fleet: each worker's pool, device, state (idle, busy, lost) and last contact (admin key).") { server, apiKey };
+        command.SetAction((parse, cancellationToken) => Commands.Guard(() => WorkersAsync(Commands.Client(parse, server, apiKey, TimeSpan.FromSeconds(30)), cancellationToken)));
         return command;
     }
 
-    private static async Task<int> WorkersAsync(Uri server, CancellationToken cancellationToken)
+    private static async Task<int> WorkersAsync(HttpClient client, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
+        using var http = client;
         var workers = await http.GetFromJsonAsync<List<WorkerStatus>>(new Uri("api/workers", UriKind.Relative), SpecJson.Options, cancellationToken) ?? [];
         foreach (var worker in workers)
         {
@@ -75,18 +82,24 @@ public static class FarmViewCommands
         var project = new Argument<string>("project") { Description = "The project whose fair-share weight to show or set." };
         var weight = new Option<double?>("--weight") { Description = "Set the weight (above 0; 1 unless set): weights 3 and 1 give two busy projects 75% and 25% of the device time." };
         var server = Commands.ServerOption();
-        var command = new Command("share", "Show or set a project's fair share of the fleet.") { project, weight, server };
-        command.SetAction((parse, cancellationToken) => Commands.Guard(() => ShareAsync(parse.GetValue(server)!, parse.GetValue(project)!, parse.GetValue(weight), cancellationToken)));
+        var apiKey = Commands.ApiKeyOption();
+        var command = new Command("share", "Show a project's fair share of the fleet, or set it (admin key).") { project, weight, server, apiKey };
+        command.SetAction((parse, cancellationToken) => Commands.Guard(() => ShareAsync(Commands.Client(parse, server, apiKey, TimeSpan.FromSeconds(30)), parse.GetValue(project)!, parse.GetValue(weight), cancellationToken)));
         return command;
     }
 
-    private static async Task<int> ShareAsync(Uri server, string project, double? weight, CancellationToken cancellationToken)
+    private static async Task<int> ShareAsync(HttpClient client, string project, double? weight, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
+        using var http = client;
         var uri = new Uri($"api/projects/{Uri.EscapeDataString(project)}/share", UriKind.Relative);
         using var response = weight is { } value
             ? await http.PutAsJsonAsync(uri, new { weight = value }, cancellationToken)
             : await http.GetAsync(uri, cancellationToken);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return Commands.Fail(ExitCodes.NotFound, $"there is no project {project} for this key on {http.BaseAddress}");
+        }
+
         if (!response.IsSuccessStatusCode)
         {
             return Commands.Fail((int)response.StatusCode == 400 ? ExitCodes.InvalidInput : ExitCodes.ServerError, $"share failed: {await Commands.ProblemText(response, cancellationToken)}");

@@ -28,6 +28,9 @@ public static class CoordinatorExtensions
         services.AddSingleton<JobControl>();
         services.AddSingleton<ProjectShares>();
         services.AddSingleton<Dispatcher>();
+        services.AddSingleton<Access.ApiKeys>();
+        services.AddSingleton<Access.AuditLog>();
+        services.AddSingleton<Access.ResourceOwners>();
         services.AddHostedService(provider => provider.GetRequiredService<Dispatcher>());
         services.AddSingleton<BackgroundPlanner>();
         services.AddHostedService(provider => provider.GetRequiredService<BackgroundPlanner>());

@@ -180,6 +180,24 @@ public sealed class JobControl(
 
     private async Task<ControlResult> InTransactionAsync(Guid jobId, Func<FarmDbContext, Job, DateTime, Task<ControlResult>> change, CancellationToken cancellationToken)
     {
+        // A control request takes the job's tasks and attempts in another order than the dispatcher and the event
+        // handlers do, so PostgreSQL may abort it as a deadlock's victim (found by AccessTests cancelling a job as its
+        // worker started). Nothing of it was committed: run the whole transaction again.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await InOneTransactionAsync(jobId, change, cancellationToken);
+            }
+            catch (Exception e) when (attempt < 3 && (e as Npgsql.PostgresException ?? e.InnerException as Npgsql.PostgresException)?.SqlState == Npgsql.PostgresErrorCodes.DeadlockDetected)
+            {
+                logger.LogInformation("Control request on job {JobId} was a deadlock's victim; running it again", jobId);
+            }
+        }
+    }
+
+    private async Task<ControlResult> InOneTransactionAsync(Guid jobId, Func<FarmDbContext, Job, DateTime, Task<ControlResult>> change, CancellationToken cancellationToken)
+    {
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);

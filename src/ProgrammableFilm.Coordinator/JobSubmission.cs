@@ -56,7 +56,8 @@ public sealed class JobSubmission(
             await ShotFinisher.LockJobAsync(db, dependency, cancellationToken);
         }
 
-        var dependencies = await db.Jobs.Where(j => spec.After.Contains(j.Id)).Select(j => new { j.Id, j.State }).ToListAsync(cancellationToken);
+        // Another project's job is "no such job" here too: a spec must not be a way to probe other projects' ids.
+        var dependencies = await db.Jobs.Where(j => spec.After.Contains(j.Id) && j.Project == spec.Project).Select(j => new { j.Id, j.State }).ToListAsync(cancellationToken);
         var unknown = spec.After.Select((id, index) => (id, index)).Where(x => dependencies.All(d => d.Id != x.id)).ToList();
         if (unknown.Count > 0)
         {

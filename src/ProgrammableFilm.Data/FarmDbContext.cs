@@ -40,6 +40,10 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
 
     public DbSet<TaskCountRollup> TaskCountRollups => Set<TaskCountRollup>();
 
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+
+    public DbSet<AuditEntry> AuditLog => Set<AuditEntry>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Job>(job =>
@@ -126,6 +130,17 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
         {
             share.ToTable("project_shares");
             share.HasKey(s => s.Project);
+        });
+        modelBuilder.Entity<ApiKey>(key =>
+        {
+            key.ToTable("api_keys");
+            key.Property(k => k.Role).HasConversion<string>();
+            key.HasIndex(k => k.Hash).IsUnique();
+        });
+        modelBuilder.Entity<AuditEntry>(entry =>
+        {
+            entry.ToTable("audit_log");
+            entry.Property(e => e.Id).ValueGeneratedOnAdd();
         });
 
         foreach (var entity in modelBuilder.Model.GetEntityTypes())

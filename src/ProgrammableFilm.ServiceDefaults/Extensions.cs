@@ -116,9 +116,11 @@ public static class Extensions
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
-        app.MapHealthChecks(LivePath, new HealthCheckOptions { Predicate = check => check.Tags.Contains(LiveTag), ResponseWriter = HealthReportWriter.WriteAsync });
-        app.MapHealthChecks(ReadyPath, new HealthCheckOptions { Predicate = check => check.Tags.Contains(ReadyTag) && !check.Tags.Contains("masstransit"), ResponseWriter = HealthReportWriter.WriteAsync });
-        app.MapPrometheusScrapingEndpoint(MetricsPath);
+        // Open to anyone who can reach the port, with or without an API key: kubelets probe and Prometheus scrapes
+        // from inside the cluster, and these say nothing about any project.
+        app.MapHealthChecks(LivePath, new HealthCheckOptions { Predicate = check => check.Tags.Contains(LiveTag), ResponseWriter = HealthReportWriter.WriteAsync }).AllowAnonymous();
+        app.MapHealthChecks(ReadyPath, new HealthCheckOptions { Predicate = check => check.Tags.Contains(ReadyTag) && !check.Tags.Contains("masstransit"), ResponseWriter = HealthReportWriter.WriteAsync }).AllowAnonymous();
+        app.MapPrometheusScrapingEndpoint(MetricsPath).AllowAnonymous();
         return app;
     }
 

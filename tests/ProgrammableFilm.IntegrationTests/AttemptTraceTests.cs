@@ -51,7 +51,7 @@ public sealed class TracedFarmFixture : IAsyncLifetime
             builder.UseSetting("Coordinator:PollInterval", "00:00:00.250");
             builder.ConfigureTestServices(s => s.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(Spans)));
         });
-        Http = Api.CreateClient();
+        Http = Api.CreateClient().WithKey(await TestKeys.CreateAsync(ConnectionString));
 
         var worker = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         worker.Configuration.AddInMemoryCollection(new Dictionary<string, string?>

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Microsoft.EntityFrameworkCore;
 
 namespace ProgrammableFilm.IntegrationTests;
 
@@ -78,7 +79,7 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
         Assert.StartsWith("pfilm: cannot cancel: ", cancelAgain.StandardError, StringComparison.Ordinal);
         Assert.True(retry.ExitCode == 0, retry.StandardError);
 
-        using var http = new HttpClient { BaseAddress = farm.Server };
+        using var http = new HttpClient { BaseAddress = farm.Server }.WithKey(farm.AdminKey);
         var deadline = DateTime.UtcNow.AddMinutes(2);
         while (!(await http.GetStringAsync($"/api/jobs/{jobId}")).Contains("\"state\":\"Succeeded\"", StringComparison.Ordinal))
         {
@@ -122,13 +123,91 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
     [Fact]
     public async Task Hangfires_dashboard_lists_the_farms_sweeps_to_local_requests()
     {
-        using var http = new HttpClient { BaseAddress = farm.Server };
+        using var http = new HttpClient { BaseAddress = farm.Server }.WithKey(farm.AdminKey);
 
         var recurring = await http.GetStringAsync("/hangfire/recurring");
 
         Assert.All(new[] { "lease-sweep", "republish-unclaimed", "error-queue-watch", "frame-retention" }, job => Assert.Contains(job, recurring, StringComparison.Ordinal));
     }
 
-    private static Task<(int ExitCode, string StandardOutput, string StandardError)> PfilmAsync(params string[] arguments) =>
-        TestEnvironment.RunAsync("bash", ["./pfilm", .. arguments], timeout: TimeSpan.FromMinutes(8));
+    [Fact]
+    public async Task Submit_preview_and_wait_renders_a_quarter_of_the_frames_at_half_size_and_prints_the_mp4_url_and_the_cost()
+    {
+        var (exitCode, stdout, stderr) = await PfilmAsync("submit", "examples/racing-at-dusk.yaml", "--server", farm.Server.ToString(), "--preview", "--wait");
+
+        Assert.True(exitCode == 0, $"exit {exitCode}\n{stdout}\n{stderr}\n{farm.Output}");
+        Assert.Matches(@"Submitted job [0-9a-f-]{36} \(preview\)", stdout);
+        var url = Regex.Match(stdout, @"^MP4 racing-at-dusk: (http://\S+/api/shots/[0-9a-f-]{36}/video)$", RegexOptions.Multiline).Groups[1].Value;
+        Assert.Matches(@"(?m)^Cost: \$\d+\.\d{6} for \d+\.\d device-seconds in \d+ attempt\(s\)$", stdout);
+
+        // The full shot is 640×360, 72 frames at 24 fps, 20 steps: the preview holds each of 18 frames for 1/6 s.
+        using var http = new HttpClient().WithKey(farm.AdminKey);
+        var video = Path.Combine(farm.StorageRoot, $"preview-{Guid.NewGuid():N}.mp4");
+        await File.WriteAllBytesAsync(video, await http.GetByteArrayAsync(url));
+        var probe = await FfprobeResult.ProbeAsync(video);
+        Assert.Equal((320, 176, 18, 6.0), (probe.Width, probe.Height, probe.Frames, probe.FramesPerSecond));
+        await using var db = TestEnvironment.CreateDbContext(farm.ConnectionString);
+        var shotId = Guid.Parse(url.Split('/')[^2]);
+        var shot = await db.Shots.SingleAsync(s => s.Id == shotId);
+        Assert.Equal(5, shot.Steps);
+        Assert.Equal("preview", (await db.Jobs.SingleAsync(j => j.Id == shot.JobId)).Lane);
+    }
+
+    [Fact]
+    public async Task Without_a_key_the_cli_exits_7_and_with_another_projects_key_4()
+    {
+        var otherProject = await TestKeys.CreateAsync(farm.ConnectionString, "not-examples", Domain.Access.ApiKeyRole.Submitter);
+
+        var noKey = await PfilmAsync(new Dictionary<string, string> { ["PFILM_API_KEY"] = "" }, "submit", "examples/racing-at-dusk.yaml", "--server", farm.Server.ToString());
+        var revokedLooking = await PfilmAsync("status", Guid.NewGuid().ToString(), "--server", farm.Server.ToString(), "--api-key", "pf_00000000_nope");
+        var wrongProject = await PfilmAsync(new Dictionary<string, string> { ["PFILM_API_KEY"] = otherProject }, "submit", "examples/racing-at-dusk.yaml", "--server", farm.Server.ToString());
+        var workers = await PfilmAsync(new Dictionary<string, string> { ["PFILM_API_KEY"] = otherProject }, "workers", "--server", farm.Server.ToString());
+
+        Assert.Equal(7, noKey.ExitCode);
+        Assert.StartsWith("pfilm: the farm needs an API key: set PFILM_API_KEY or pass --api-key", noKey.StandardError, StringComparison.Ordinal);
+        Assert.Equal(7, revokedLooking.ExitCode);
+        Assert.Contains("not known", revokedLooking.StandardError, StringComparison.Ordinal);
+        Assert.Equal(4, wrongProject.ExitCode);
+        Assert.Contains("there is no project examples for this key", wrongProject.StandardError, StringComparison.Ordinal);
+        Assert.Equal(7, workers.ExitCode);
+        Assert.All(new[] { noKey, revokedLooking, wrongProject, workers }, run => Assert.Single(run.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
+    [Fact]
+    public async Task The_ci_preview_script_collects_the_mp4s_of_the_specs_it_previews_and_exits_with_the_first_failure()
+    {
+        var folder = TestEnvironment.CreateTemporaryFolder("pfilm-ci");
+        var broken = Path.Combine(folder, "broken-node.yaml");
+        await File.WriteAllTextAsync(broken, """
+            project: examples
+            shots:
+              - {name: broken-node, prompt: a red ball, duration: 1, fps: 8, width: 64, height: 64, engine: diffusion, steps: 2}
+            """);
+        var environment = new Dictionary<string, string>
+        {
+            ["PFILM_SERVER"] = farm.Server.ToString(),
+            ["PFILM_API_KEY"] = await TestKeys.CreateAsync(farm.ConnectionString, "examples", Domain.Access.ApiKeyRole.Submitter),
+            ["PFILM_PREVIEW_DIR"] = Path.Combine(folder, "previews"),
+        };
+
+        var (exitCode, stdout, stderr) = await TestEnvironment.RunAsync("bash", ["examples/ci/render-previews.sh", "examples/racing-at-dusk.yaml", broken], timeout: TimeSpan.FromMinutes(8), environment: environment);
+        var nothingChanged = await TestEnvironment.RunAsync("bash", ["examples/ci/render-previews.sh"], environment: new Dictionary<string, string>(environment) { ["PFILM_BASE_REF"] = "HEAD" });
+
+        Assert.True(exitCode == 1, $"exit {exitCode}\n{stdout}\n{stderr}\n{farm.Output}");
+        Assert.Contains($"::error file={broken}::preview failed (pfilm exit code 1)", stdout, StringComparison.Ordinal);
+        var probe = await FfprobeResult.ProbeAsync(Path.Combine(folder, "previews", "racing-at-dusk-racing-at-dusk.mp4"));
+        Assert.Equal((320, 176, 18), (probe.Width, probe.Height, probe.Frames));
+        Assert.True(File.Exists(Path.Combine(folder, "previews", "broken-node.log")));
+        Assert.False(File.Exists(Path.Combine(folder, "previews", "broken-node-broken-node.mp4")));
+        Assert.True(nothingChanged.ExitCode == 0, nothingChanged.StandardOutput + nothingChanged.StandardError);
+        Assert.Contains("No shot specs changed", nothingChanged.StandardOutput, StringComparison.Ordinal);
+        Directory.Delete(folder, recursive: true);
+    }
+
+    private Task<(int ExitCode, string StandardOutput, string StandardError)> PfilmAsync(Dictionary<string, string> environment, params string[] arguments) =>
+        TestEnvironment.RunAsync("bash", ["./pfilm", .. arguments], timeout: TimeSpan.FromMinutes(8), environment: environment);
+
+    /// <summary>Runs <c>pfilm</c> with the farm's admin key in <c>PFILM_API_KEY</c>, as a CI job would have it.</summary>
+    private Task<(int ExitCode, string StandardOutput, string StandardError)> PfilmAsync(params string[] arguments) =>
+        TestEnvironment.RunAsync("bash", ["./pfilm", .. arguments], timeout: TimeSpan.FromMinutes(8), environment: new Dictionary<string, string> { ["PFILM_API_KEY"] = farm.AdminKey });
 }

@@ -38,6 +38,9 @@ public class FarmFixture : IAsyncLifetime
 
     public string ConnectionString { get; private set; } = "";
 
+    /// <summary>The farm-wide admin key <see cref="Http"/> sends.</summary>
+    public string AdminKey { get; private set; } = "";
+
     public string StorageRoot { get; } = TestEnvironment.CreateTemporaryFolder("pfilm-storage");
 
     public string QueuePrefix { get; } = $"t{Guid.NewGuid().ToString("N")[..8]}-";
@@ -48,6 +51,7 @@ public class FarmFixture : IAsyncLifetime
     {
         ConnectionString = await TestEnvironment.CreateDatabaseAsync("pfilm_it");
         await MigrateAsync();
+        AdminKey = await TestKeys.CreateAsync(ConnectionString);
         Api = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
         {
             builder.UseSetting("Database:Provider", "postgres");
@@ -63,7 +67,7 @@ public class FarmFixture : IAsyncLifetime
 
             builder.ConfigureTestServices(ConfigureServices);
         });
-        Http = Api.CreateClient();
+        Http = Api.CreateClient().WithKey(AdminKey);
         for (var i = 0; i < WorkerCount; i++)
         {
             await StartWorkerAsync($"worker-{(char)('a' + i)}");

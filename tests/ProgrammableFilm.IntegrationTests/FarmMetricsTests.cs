@@ -29,7 +29,7 @@ public sealed class FarmMetricsTests(ObservedFarmFixture farm)
     [Fact]
     public async Task After_a_render_metrics_hold_the_farm_figures_equal_to_the_ledger_and_the_task_table()
     {
-        using var api = new HttpClient { BaseAddress = farm.Api };
+        using var api = new HttpClient { BaseAddress = farm.Api }.WithKey(farm.AdminKey);
         var jobId = await FarmChecks.SubmitAsync(api, "it-metrics", ShotYaml);
         await FarmChecks.WaitForJobAsync(api, jobId, "Succeeded", TimeSpan.FromMinutes(2), () => farm.Output);
 

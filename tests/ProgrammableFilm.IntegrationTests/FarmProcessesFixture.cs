@@ -22,6 +22,11 @@ public sealed class FarmProcessesFixture : IAsyncLifetime
 
     public string Output => string.Join('\n', _output);
 
+    /// <summary>An admin key made by the API's <c>create-key</c> verb, as the README says.</summary>
+    public string AdminKey { get; private set; } = "";
+
+    public string ConnectionString => _environment["Database__ConnectionString"];
+
     public async Task InitializeAsync()
     {
         var port = TestEnvironment.FreePort();
@@ -39,6 +44,7 @@ public sealed class FarmProcessesFixture : IAsyncLifetime
         var migrate = Start("ProgrammableFilm.Api", "migrate");
         await migrate.WaitForExitAsync();
         Assert.True(migrate.ExitCode == 0, $"migrate failed:\n{Output}");
+        AdminKey = await TestKeys.CreateWithVerbAsync(_environment, "--role", "admin", "--name", "cli tests");
 
         Start("ProgrammableFilm.Api", "--urls", Server.ToString());
         Start("ProgrammableFilm.Worker");

@@ -65,7 +65,7 @@ public sealed class FaultFarmFixture : IAsyncLifetime
             builder.UseSetting("Coordinator:SweepInterval", SweepInterval.ToString());
             builder.UseSetting("Coordinator:RepublishAfter", RepublishAfter.ToString());
         });
-        Http = Api.CreateClient();
+        Http = Api.CreateClient().WithKey(await TestKeys.CreateAsync(ConnectionString));
         await EnsureWorkersAsync();
     }
 

@@ -32,6 +32,19 @@ public sealed class HealthEndpointTests(ObservedFarmFixture farm)
     }
 
     [Fact]
+    public async Task A_new_farm_says_at_start_how_to_make_the_first_key_and_refuses_requests_without_one()
+    {
+        Assert.Contains("No admin API key exists", farm.Output, StringComparison.Ordinal);
+        Assert.Contains("create-key --role admin --name NAME", farm.Output, StringComparison.Ordinal);
+
+        using var anonymous = await farm.Http.GetAsync(new Uri(farm.Api, "/api/workers"));
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        using var admin = new HttpRequestMessage(HttpMethod.Get, new Uri(farm.Api, "/api/workers")) { Headers = { { "Authorization", $"Bearer {farm.AdminKey}" } } };
+        using var workers = await farm.Http.SendAsync(admin);
+        Assert.Equal(HttpStatusCode.OK, workers.StatusCode);
+    }
+
+    [Fact]
     public async Task PostgreSQL_down_makes_the_api_unready_but_live_and_it_recovers()
     {
         await RunHelperAsync("pg-stop");

@@ -29,6 +29,9 @@ public sealed class ObservedFarmFixture : IAsyncLifetime
 
     public IReadOnlyDictionary<string, string> Environment { get; private set; } = new Dictionary<string, string>();
 
+    /// <summary>An admin key made by the API's <c>create-key</c> verb.</summary>
+    public string AdminKey { get; private set; } = "";
+
     public string Output => string.Join('\n', _output);
 
     public async Task InitializeAsync()
@@ -54,6 +57,9 @@ public sealed class ObservedFarmFixture : IAsyncLifetime
         Start("ProgrammableFilm.Worker");
         await WaitForAsync(async () => (await GetHealthAsync(Api, "/health/ready")).Status == HttpStatusCode.OK, TimeSpan.FromSeconds(60), "the API ready");
         await WaitForAsync(async () => (await GetHealthAsync(Worker, "/health/ready")).Status == HttpStatusCode.OK, TimeSpan.FromSeconds(60), "the worker ready");
+
+        // After the API started, as on a new farm: it has said how to make this first key.
+        AdminKey = await TestKeys.CreateWithVerbAsync(Environment, "--role", "admin", "--name", "observed farm");
     }
 
     public async Task DisposeAsync()

@@ -51,6 +51,9 @@ public sealed class TwoCoordinatorFixture : IAsyncLifetime
         await migrate.WaitForExitAsync();
         Assert.True(migrate.ExitCode == 0, $"migrate failed:\n{Output}");
         migrate.Dispose();
+        var adminKey = await TestKeys.CreateAsync(ConnectionString);
+        First.WithKey(adminKey);
+        Second.WithKey(adminKey);
 
         First.BaseAddress = new Uri($"http://127.0.0.1:{TestEnvironment.FreePort()}");
         Second.BaseAddress = new Uri($"http://127.0.0.1:{TestEnvironment.FreePort()}");

@@ -1,4 +1,7 @@
+using ProgrammableFilm.Api.Access;
 using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Coordinator.Access;
+using ProgrammableFilm.Domain.Access;
 
 namespace ProgrammableFilm.Api.Apis;
 
@@ -6,7 +9,7 @@ public static class FarmApi
 {
     public static IEndpointRouteBuilder MapFarmApi(this IEndpointRouteBuilder app)
     {
-        var farm = app.MapGroup("/api");
+        var farm = app.MapGroup("/api").RequireAdmin();
         farm.MapGet("/workers", (JobReports reports, CancellationToken ct) => reports.WorkersAsync(ct))
             .WithName("ListWorkers")
             .WithSummary("The fleet: every worker seen, its pool, device, state (idle, busy, lost) and last contact.");
@@ -16,9 +19,11 @@ public static class FarmApi
         farm.MapPost("/farm/error-queues/{queue}/replay", ReplayAsync)
             .WithName("ReplayErrorQueue")
             .WithSummary("Move every message of one _error queue back to the queue it failed on.");
-        farm.MapGet("/projects/{project}/share", (string project, ProjectShares shares, CancellationToken ct) => shares.GetAsync(project, ct))
+        // A project's own keys may read its share; setting weights between productions is the farm's decision.
+        app.MapGet("/api/projects/{project}/share", (string project, ProjectShares shares, CancellationToken ct) => shares.GetAsync(project, ct))
             .WithName("GetProjectShare")
-            .WithSummary("A project's fair-share weight (1 unless set) and its live attempts against the fleet's.");
+            .WithSummary("A project's fair-share weight (1 unless set) and its live attempts against the fleet's.")
+            .RequireProjectRole(ApiKeyRole.Viewer);
         farm.MapPut("/projects/{project}/share", SetShareAsync)
             .WithName("SetProjectShare")
             .WithSummary("Set a project's fair-share weight: with weights 3 and 1, two busy projects get 75% and 25% of the device time.");
@@ -28,19 +33,23 @@ public static class FarmApi
     /// <summary>The body of <c>PUT /api/projects/{project}/share</c>.</summary>
     public sealed record ShareRequest(double? Weight);
 
-    private static async Task<IResult> SetShareAsync(string project, ShareRequest? request, ProjectShares shares, CancellationToken cancellationToken)
+    private static async Task<IResult> SetShareAsync(string project, ShareRequest? request, ProjectShares shares, AuditLog audit, HttpContext http, CancellationToken cancellationToken)
     {
         if (request?.Weight is not { } weight)
         {
+            await audit.RecordAsync(http.Caller(), project, "share.set", project, "invalid");
             return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid share", detail: "the body must be {\"weight\": N}");
         }
 
         try
         {
-            return Results.Ok(await shares.SetAsync(project, weight, cancellationToken));
+            var share = await shares.SetAsync(project, weight, cancellationToken);
+            await audit.RecordAsync(http.Caller(), project, "share.set", project, "ok");
+            return Results.Ok(share);
         }
         catch (ArgumentOutOfRangeException e)
         {
+            await audit.RecordAsync(http.Caller(), project, "share.set", project, "invalid");
             return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid share", detail: e.Message.Split(" (Parameter", 2)[0]);
         }
     }

@@ -1,4 +1,7 @@
+using ProgrammableFilm.Api.Access;
 using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Coordinator.Access;
+using ProgrammableFilm.Domain.Access;
 
 namespace ProgrammableFilm.Api.Apis;
 
@@ -10,38 +13,48 @@ public static class JobControlApi
     public static IEndpointRouteBuilder MapJobControlApi(this IEndpointRouteBuilder app)
     {
         var jobs = app.MapGroup("/api/jobs/{jobId:guid}");
-        jobs.MapPost("/cancel", (Guid jobId, JobControl control, JobReports reports, CancellationToken ct) => ApplyAsync(jobId, control.CancelJobAsync(jobId, ct), reports, ct))
+        var control = jobs.MapGroup("").RequireProjectRole(ApiKeyRole.Submitter);
+        control.MapPost("/cancel", (Guid jobId, JobControl control, JobReports reports, AuditLog audit, HttpContext http, CancellationToken ct) => ApplyAsync("job.cancel", jobId, control.CancelJobAsync(jobId, ct), reports, audit, http, ct))
             .WithName("CancelJob")
             .WithSummary("Cancel a job: running attempts stop between sampler steps and are billed for the time they ran; outputs are kept.");
-        jobs.MapPost("/pause", (Guid jobId, JobControl control, JobReports reports, CancellationToken ct) => ApplyAsync(jobId, control.PauseAsync(jobId, ct), reports, ct))
+        control.MapPost("/pause", (Guid jobId, JobControl control, JobReports reports, AuditLog audit, HttpContext http, CancellationToken ct) => ApplyAsync("job.pause", jobId, control.PauseAsync(jobId, ct), reports, audit, http, ct))
             .WithName("PauseJob")
             .WithSummary("Pause a job: nothing new is dispatched; running attempts finish.");
-        jobs.MapPost("/resume", (Guid jobId, JobControl control, JobReports reports, CancellationToken ct) => ApplyAsync(jobId, control.ResumeAsync(jobId, ct), reports, ct))
+        control.MapPost("/resume", (Guid jobId, JobControl control, JobReports reports, AuditLog audit, HttpContext http, CancellationToken ct) => ApplyAsync("job.resume", jobId, control.ResumeAsync(jobId, ct), reports, audit, http, ct))
             .WithName("ResumeJob")
             .WithSummary("Resume a paused job.");
-        jobs.MapPost("/retry", (Guid jobId, JobControl control, JobReports reports, CancellationToken ct) => ApplyAsync(jobId, control.RetryAsync(jobId, ct), reports, ct))
+        control.MapPost("/retry", (Guid jobId, JobControl control, JobReports reports, AuditLog audit, HttpContext http, CancellationToken ct) => ApplyAsync("job.retry", jobId, control.RetryAsync(jobId, ct), reports, audit, http, ct))
             .WithName("RetryJob")
             .WithSummary("Run a failed or cancelled job again: only its unfinished tasks; succeeded frames are kept.");
         jobs.MapGet("/logs", LogsAsync)
             .WithName("GetJobLogs")
-            .WithSummary("The log lines of the job's attempts in task order, a page at a time (?limit=100, at most 1000; ?after=NEXT from the previous page), optionally of one task (?task=kf-00012) and one attempt number (?attempt=2).");
+            .WithSummary("The log lines of the job's attempts in task order, a page at a time (?limit=100, at most 1000; ?after=NEXT from the previous page), optionally of one task (?task=kf-00012) and one attempt number (?attempt=2).")
+            .RequireProjectRole(ApiKeyRole.Viewer);
         app.MapPost("/api/shots/{shotId:guid}/cancel", CancelShotAsync)
             .WithName("CancelShot")
-            .WithSummary("Cancel one shot of a job; the job's other shots go on.");
+            .WithSummary("Cancel one shot of a job; the job's other shots go on.")
+            .RequireProjectRole(ApiKeyRole.Submitter);
         return app;
     }
 
-    private static async Task<IResult> ApplyAsync(Guid jobId, Task<ControlResult> control, JobReports reports, CancellationToken cancellationToken) =>
-        await control switch
+    private static async Task<IResult> ApplyAsync(string action, Guid jobId, Task<ControlResult> control, JobReports reports, AuditLog audit, HttpContext http, CancellationToken cancellationToken)
+    {
+        var result = await control;
+        var caller = http.Caller();
+        await audit.RecordAsync(caller, await ProjectAsync(http, caller, cancellationToken), action, jobId.ToString(), Outcome(result));
+        return result switch
         {
             { Outcome: ControlOutcome.NotFound } => JobsApi.NotFound($"job {jobId}"),
             { Outcome: ControlOutcome.Conflict, Reason: var reason } => Conflict(reason),
             _ => Results.Ok(await reports.StatusAsync(jobId, cancellationToken)),
         };
+    }
 
-    private static async Task<IResult> CancelShotAsync(Guid shotId, JobControl control, JobReports reports, CancellationToken cancellationToken)
+    private static async Task<IResult> CancelShotAsync(Guid shotId, JobControl control, JobReports reports, AuditLog audit, HttpContext http, CancellationToken cancellationToken)
     {
         var result = await control.CancelShotAsync(shotId, cancellationToken);
+        var caller = http.Caller();
+        await audit.RecordAsync(caller, caller.Project ?? await http.RequestServices.GetRequiredService<ResourceOwners>().OfShotAsync(shotId, cancellationToken), "shot.cancel", shotId.ToString(), Outcome(result));
         if (result.Outcome != ControlOutcome.Done)
         {
             return result.Outcome == ControlOutcome.NotFound ? JobsApi.NotFound($"shot {shotId}") : Conflict(result.Reason);
@@ -65,6 +78,17 @@ public static class JobControlApi
 
         return await reports.LogsAsync(jobId, task, attempt, cursor, limit ?? DefaultLogPage, cancellationToken) is { } logs ? Results.Ok(logs) : JobsApi.NotFound($"job {jobId}");
     }
+
+    /// <summary>The job's project: the caller's own, or for an admin key the job's (the access filter has seen that it exists).</summary>
+    private static async Task<string?> ProjectAsync(HttpContext http, Caller caller, CancellationToken cancellationToken) =>
+        caller.Project ?? await http.RequestServices.GetRequiredService<ResourceOwners>().OfJobAsync(Guid.Parse((string)http.Request.RouteValues["jobId"]!), cancellationToken);
+
+    private static string Outcome(ControlResult result) => result.Outcome switch
+    {
+        ControlOutcome.Done => "ok",
+        ControlOutcome.NotFound => "not-found",
+        _ => $"conflict: {result.Reason}",
+    };
 
     private static IResult Conflict(string? reason) =>
         Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Not possible in the job's current state", detail: reason);

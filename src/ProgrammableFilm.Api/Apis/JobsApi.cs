@@ -1,4 +1,7 @@
+using ProgrammableFilm.Api.Access;
 using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Coordinator.Access;
+using ProgrammableFilm.Domain.Access;
 using ProgrammableFilm.Domain.Specs;
 
 namespace ProgrammableFilm.Api.Apis;
@@ -13,20 +16,32 @@ public static class JobsApi
         var api = app.MapGroup("/api");
         api.MapPost("/projects/{project}/jobs", SubmitAsync)
             .WithName("SubmitJob")
-            .WithSummary("Validate a job spec (JSON, or YAML with Content-Type application/yaml), plan it and queue it.");
+            .WithSummary("Validate a job spec (JSON, or YAML with Content-Type application/yaml), plan it and queue it; ?preview=true (or preview: true in the spec) renders a cheap preview.")
+            .RequireProjectRole(ApiKeyRole.Submitter);
         api.MapGet("/projects/{project}/jobs", ListAsync)
             .WithName("ListJobs")
-            .WithSummary("A project's jobs, newest first, a page at a time (?limit=50&offset=0; limit at most 200).");
+            .WithSummary("A project's jobs, newest first, a page at a time (?limit=50&offset=0; limit at most 200).")
+            .RequireProjectRole(ApiKeyRole.Viewer);
         api.MapGet("/jobs/{jobId:guid}", StatusAsync)
             .WithName("GetJob")
-            .WithSummary("A job's state, progress, shots and cost so far.");
+            .WithSummary("A job's state, progress, shots and cost so far.")
+            .RequireProjectRole(ApiKeyRole.Viewer);
         api.MapGet("/jobs/{jobId:guid}/cost", CostAsync)
             .WithName("GetJobCost")
-            .WithSummary("What a job cost, from the usage ledger: per shot and per device SKU.");
+            .WithSummary("What a job cost, from the usage ledger: per shot and per device SKU.")
+            .RequireProjectRole(ApiKeyRole.Viewer);
         return app;
     }
 
-    private static async Task<IResult> SubmitAsync(string project, HttpRequest request, JobSubmission submission, JobReports reports, CancellationToken cancellationToken)
+    private static async Task<IResult> SubmitAsync(string project, bool? preview, HttpRequest request, JobSubmission submission, JobReports reports, AuditLog audit, CancellationToken cancellationToken)
+    {
+        var result = await SubmitSpecAsync(project, preview ?? false, request, submission, reports, cancellationToken);
+        var (target, outcome) = result is IValueHttpResult { Value: JobStatus job } ? (job.Id.ToString(), "ok") : (project, "invalid");
+        await audit.RecordAsync(request.HttpContext.Caller(), project, "job.submit", target, outcome);
+        return result;
+    }
+
+    private static async Task<IResult> SubmitSpecAsync(string project, bool preview, HttpRequest request, JobSubmission submission, JobReports reports, CancellationToken cancellationToken)
     {
         if (request.ContentLength > MaxSpecBytes)
         {
@@ -58,7 +73,7 @@ public static class JobsApi
         Data.Entities.Job job;
         try
         {
-            job = await submission.SubmitAsync(result.Spec, cancellationToken);
+            job = await submission.SubmitAsync(preview && !result.Spec.Preview ? PreviewPolicy.Apply(result.Spec) : result.Spec, cancellationToken);
         }
         catch (SpecRejectedException e)
         {

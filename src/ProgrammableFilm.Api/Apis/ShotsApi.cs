@@ -1,4 +1,6 @@
+using ProgrammableFilm.Api.Access;
 using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Domain.Access;
 using ProgrammableFilm.Storage;
 
 namespace ProgrammableFilm.Api.Apis;
@@ -7,7 +9,7 @@ public static class ShotsApi
 {
     public static IEndpointRouteBuilder MapShotsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/shots/{shotId:guid}");
+        var api = app.MapGroup("/api/shots/{shotId:guid}").RequireProjectRole(ApiKeyRole.Viewer);
         api.MapGet("/video", VideoAsync).WithName("GetShotVideo").WithSummary("The shot's H.264 MP4, once assembled.");
         api.MapGet("/manifest", ManifestAsync).WithName("GetShotManifest").WithSummary("The shot's provenance manifest.");
         api.MapGet("/frames/{frame:int}", FrameAsync).WithName("GetShotFrame").WithSummary("One rendered frame as PNG.");

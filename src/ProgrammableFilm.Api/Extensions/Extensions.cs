@@ -38,7 +38,7 @@ public static class Extensions
         });
     }
 
-    /// <summary>Hangfire's dashboard of the farm's sweeps, at <c>/hangfire</c>: local requests only until the API has authentication.</summary>
+    /// <summary>Hangfire's dashboard of the farm's sweeps, at <c>/hangfire</c>: local requests only (a browser sends no API key; use a port-forward).</summary>
     public static void MapMaintenanceDashboard(this WebApplication app) => app.UseHangfireDashboard("/hangfire");
 
     /// <summary>The explicit migration step: <c>ProgrammableFilm.Api migrate</c>.</summary>

@@ -429,3 +429,49 @@ public sealed class TaskCountRollup
 
     public DateTime CountedAt { get; set; }
 }
+
+/// <summary>An API key: only its SHA-256 hash is stored; <see cref="Prefix"/> names it in lists.</summary>
+public sealed class ApiKey
+{
+    public Guid Id { get; set; }
+
+    public required string Name { get; set; }
+
+    public required string Prefix { get; set; }
+
+    public required string Hash { get; set; }
+
+    /// <summary>Null for a farm-wide admin key.</summary>
+    public string? Project { get; set; }
+
+    public Domain.Access.ApiKeyRole Role { get; set; }
+
+    public DateTime CreatedAt { get; set; }
+
+    /// <summary>The key that created this one; null for a key made by the <c>create-key</c> verb.</summary>
+    public Guid? CreatedBy { get; set; }
+
+    public DateTime? ExpiresAt { get; set; }
+
+    public DateTime? RevokedAt { get; set; }
+}
+
+/// <summary>One line of the append-only audit log: who (key), where (project), what (action, target), how it ended.</summary>
+public sealed class AuditEntry
+{
+    public long Id { get; set; }
+
+    public DateTime At { get; set; }
+
+    public Guid? KeyId { get; set; }
+
+    public string? KeyPrefix { get; set; }
+
+    public string? Project { get; set; }
+
+    public required string Action { get; set; }
+
+    public required string Target { get; set; }
+
+    public required string Outcome { get; set; }
+}

@@ -8,6 +8,9 @@ public sealed record JobSpec(string Project, string? Name, Lane Lane, int Priori
 
     /// <summary>Jobs this one waits for; the spec reader checks only their form, submission checks that they exist.</summary>
     public IReadOnlyList<Guid> After { get; init; } = [];
+
+    /// <summary>The shots were reduced by <see cref="PreviewPolicy"/>: what a CI run renders to check a spec.</summary>
+    public bool Preview { get; init; }
 }
 
 /// <summary>A validated shot.</summary>

@@ -19,7 +19,7 @@ public sealed record SpecReadResult(JobSpec? Spec, IReadOnlyList<SpecError> Erro
 /// </summary>
 public static partial class JobSpecReader
 {
-    private static readonly string[] JobFields = ["project", "name", "lane", "priority", "retries", "after", "shots"];
+    private static readonly string[] JobFields = ["project", "name", "lane", "priority", "retries", "after", "preview", "shots"];
     private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval"];
 
     /// <summary>Reads YAML text (a spec file).</summary>
@@ -44,6 +44,7 @@ public static partial class JobSpecReader
         var priority = fields.Integer("priority", SpecLimits.MinPriority, SpecLimits.MaxPriority, SpecLimits.DefaultPriority);
         var retries = fields.Integer("retries", 0, SpecLimits.MaxRetries, SpecLimits.DefaultRetries);
         var after = fields.JobIds("after", SpecLimits.MaxJobDependencies);
+        var preview = fields.Choice("preview", ["true", "false"], "false");
         var shots = ReadShots(fields.Node("shots"), project, errors);
 
         if (errors.Count > 0)
@@ -56,7 +57,7 @@ public static partial class JobSpecReader
             Retries = (int)retries!,
             After = after,
         };
-        return new SpecReadResult(spec, []);
+        return new SpecReadResult(preview == "true" ? PreviewPolicy.Apply(spec) : spec, []);
     }
 
     private static SpecReadResult ReadText(Func<SpecNode> parse)

@@ -1,0 +1,57 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using ProgrammableFilm.Coordinator.Access;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Domain.Access;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary>Keys and the audit log on the embedded database (SQLite): the same services, the other migration.</summary>
+public sealed class AccessOnSqliteTests : IAsyncLifetime
+{
+    private readonly string _folder = TestEnvironment.CreateTemporaryFolder("pfilm-access-sqlite");
+    private ServiceProvider _services = null!;
+
+    public async Task InitializeAsync()
+    {
+        _services = new ServiceCollection()
+            .AddFarmData(DatabaseOptions.Sqlite(Path.Combine(_folder, "pfilm.db")))
+            .AddSingleton(TimeProvider.System)
+            .AddSingleton<ApiKeys>()
+            .AddSingleton<AuditLog>()
+            .BuildServiceProvider();
+        await _services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _services.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    [Fact]
+    public async Task Keys_authenticate_expire_and_revoke_and_the_audit_log_refuses_changes()
+    {
+        var keys = _services.GetRequiredService<ApiKeys>();
+        var audit = _services.GetRequiredService<AuditLog>();
+        var viewer = await keys.CreateAsync("v", "alpha", ApiKeyRole.Viewer, DateTime.UtcNow.AddHours(1), null, CancellationToken.None);
+        var expired = await keys.CreateAsync("e", "alpha", ApiKeyRole.Viewer, DateTime.UtcNow.AddSeconds(-1), null, CancellationToken.None);
+
+        var (caller, _) = await keys.AuthenticateAsync(viewer.Key, CancellationToken.None);
+        Assert.Equal(("alpha", ApiKeyRole.Viewer), (caller!.Project, caller.Role));
+        Assert.Equal(KeyRejection.Expired, (await keys.AuthenticateAsync(expired.Key, CancellationToken.None)).Rejection);
+        Assert.False(await keys.AnyUsableAdminKeyAsync(CancellationToken.None));
+        Assert.NotNull(await keys.RevokeAsync(viewer.Info.Id, "alpha", CancellationToken.None));
+        Assert.Equal(KeyRejection.Revoked, (await keys.AuthenticateAsync(viewer.Key, CancellationToken.None)).Rejection);
+        Assert.Null(await keys.RevokeAsync(viewer.Info.Id, "beta", CancellationToken.None));
+
+        await audit.RecordAsync(caller, "alpha", "job.submit", "j1", "ok");
+        await audit.RecordAsync(null, "beta", "job.submit", "j2", "ok");
+        var page = await audit.ListAsync("alpha", 10, null, CancellationToken.None);
+        Assert.Equal(("job.submit", "j1", viewer.Info.Prefix), (page.Entries.Single().Action, page.Entries.Single().Target, page.Entries.Single().KeyPrefix));
+        await using var db = _services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContext();
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => db.Database.ExecuteSqlRawAsync("DELETE FROM audit_log"));
+        Assert.Contains("append-only", error.Message, StringComparison.Ordinal);
+    }
+}
