@@ -1,11 +1,16 @@
 using ProgrammableFilm.Api.Apis;
 using ProgrammableFilm.Api.Extensions;
 using ProgrammableFilm.ServiceDefaults;
+using Scalar.AspNetCore;
 
 // Settings sit beside the binaries, wherever the process is started from.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+builder.AddBuildTimeDocumentSettings();
 builder.AddServiceDefaults("pfilm-api");
 builder.AddFarmServices();
+builder.Services.AddFarmOpenApi();
+builder.Services.AddDashboard();
+builder.RemoveBackgroundWorkWhenDescribing();
 
 var app = builder.Build();
 if (args.Contains("migrate", StringComparer.Ordinal))
@@ -14,13 +19,18 @@ if (args.Contains("migrate", StringComparer.Ordinal))
     return;
 }
 
-await app.RequireMigratedDatabaseAsync();
+if (!OpenApiExtensions.GeneratingDocument)
+{
+    await app.RequireMigratedDatabaseAsync();
+}
+
 app.UseExceptionHandler(new ExceptionHandlerOptions
 {
     // A request the framework cannot bind (a query value that is not a number, say) is the client's error, not ours.
     StatusCodeSelector = exception => exception is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
 });
 app.UseStatusCodePages();
+app.MapDashboard();
 app.MapJobsApi();
 app.MapShotsApi();
 app.MapJobControlApi();
@@ -28,6 +38,9 @@ app.MapFarmApi();
 app.MapMaintenanceDashboard();
 app.MapDefaultEndpoints();
 app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).ExcludeFromDescription();
+app.MapOpenApi();
+// The reference page loads its script from this process and no fonts: it works with no internet.
+app.MapScalarApiReference("/api-docs", options => options.WithTitle("ProgrammableFilm API").DisableDefaultFonts());
 
 await app.RunAsync();
 
