@@ -217,16 +217,25 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
         }
 
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
-        var live = await db.Jobs.AsNoTracking()
-            .Where(j => projects.Contains(j.Project) && (ActiveStates.Contains(j.State) || j.FinishedAt >= finishedSince))
-            .Select(j => new { j.Id, j.Project, j.Name, j.State, j.Paused, j.Error })
-            .ToListAsync(cancellationToken);
-        if (live.Count == 0)
+        return await ProgressAsync(db, db.Jobs.Where(j => projects.Contains(j.Project) && (ActiveStates.Contains(j.State) || j.FinishedAt >= finishedSince)), cancellationToken);
+    }
+
+    /// <summary>Progress and cost of a project's newest <paramref name="limit"/> jobs, newest first.</summary>
+    public async Task<IReadOnlyList<JobProgress>> ProjectJobsAsync(string project, int limit, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        return await ProgressAsync(db, db.Jobs.Where(j => j.Project == project).OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Take(limit), cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<JobProgress>> ProgressAsync(FarmDbContext db, IQueryable<Job> jobs, CancellationToken cancellationToken)
+    {
+        var rows = await jobs.AsNoTracking().Select(j => new { j.Id, j.Project, j.Name, j.State, j.Paused, j.Error }).ToListAsync(cancellationToken);
+        if (rows.Count == 0)
         {
             return [];
         }
 
-        var ids = live.Select(j => j.Id).ToList();
+        var ids = rows.Select(j => j.Id).ToList();
         var tasks = await db.Tasks.Where(t => ids.Contains(t.JobId))
             .GroupBy(t => new { t.JobId, t.State, Assemble = t.Kind == "assemble" })
             .Select(g => new { g.Key.JobId, g.Key.State, Count = g.Count(), Weight = g.Key.Assemble ? g.Count() : g.Sum(t => t.LastFrame - t.FirstFrame + 1), Done = g.Key.Assemble ? g.Sum(t => t.Progress) : g.Sum(t => (t.LastFrame - t.FirstFrame + 1) * t.Progress) })
@@ -243,7 +252,7 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
                 .GroupBy(u => u.JobId).ToDictionary(g => g.Key, g => g.Sum(u => u.Cost));
         }
 
-        return live.Select(j =>
+        return rows.Select(j =>
         {
             var own = tasks.Where(t => t.JobId == j.Id).ToList();
             var weight = own.Sum(t => t.Weight);

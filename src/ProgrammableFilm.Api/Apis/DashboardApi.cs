@@ -31,6 +31,11 @@ public static class DashboardApi
             .WithSummary("A project's spend from the usage ledger per time bucket (?bucket=minute|hour|day, default hour; ?from= and ?to= ISO 8601 UTC, default the last 2 hours, 7 days or 90 days); empty buckets are left out.")
             .Produces<SpendSeries>()
             .ProducesValidationProblem();
+        api.MapGet("/projects/{project}/jobs/progress", ProjectJobsAsync)
+            .WithName("ListProjectJobProgress")
+            .WithSummary("Progress, state and cost so far of a project's newest jobs (?limit=50, at most 200), newest first: the same values the live hub pushes as 'job'.")
+            .Produces<IReadOnlyList<JobProgress>>()
+            .ProducesValidationProblem();
         api.MapGet("/fleet", (DashboardReports reports, CancellationToken ct) => reports.FleetAsync(ct))
             .WithName("GetFleet")
             .WithSummary("The fleet per pool (live and lost workers, slots in use, utilisation, tasks waiting per lane) and every worker.")
@@ -94,6 +99,11 @@ public static class DashboardApi
         errors[field] = ["must be an ISO 8601 time, such as 2026-11-30T18:00:00Z"];
         return null;
     }
+
+    private static async Task<IResult> ProjectJobsAsync(string project, int? limit, DashboardReports reports, CancellationToken cancellationToken) =>
+        limit is < 1 or > 200
+            ? Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["must be 1 to 200"] }, detail: "limit: must be 1 to 200", title: "Invalid job list query")
+            : Results.Ok(await reports.ProjectJobsAsync(project, limit ?? 50, cancellationToken));
 
     private static async Task<IResult> TimelineAsync(Guid shotId, int? limit, DashboardReports reports, CancellationToken cancellationToken)
     {

@@ -9,16 +9,16 @@ public static class JobControlApi
         var jobs = app.MapGroup("/api/jobs/{jobId:guid}").WithTags("Job control");
         jobs.MapPost("/cancel", (Guid jobId, JobControl control, JobReports reports, CancellationToken ct) => ApplyAsync(jobId, control.CancelJobAsync(jobId, ct), reports, ct))
             .WithName("CancelJob")
-            .WithSummary("Cancel a job: running attempts stop between sampler steps and are billed for the time they ran
+            .WithSummary("Cancel a job: running attempts stop between sampler steps and are billed for the time they ran; outputs are kept.")
             .Produces<JobStatus>()
             .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status409Conflict); outputs are kept.");
+            .ProducesProblem(StatusCodes.Status409Conflict);
         jobs.MapPost("/pause", (Guid jobId, JobControl control, JobReports reports, CancellationToken ct) => ApplyAsync(jobId, control.PauseAsync(jobId, ct), reports, ct))
             .WithName("PauseJob")
-            .WithSummary("Pause a job: nothing new is dispatched
+            .WithSummary("Pause a job: nothing new is dispatched; running attempts finish.")
             .Produces<JobStatus>()
             .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status409Conflict); running attempts finish.");
+            .ProducesProblem(StatusCodes.Status409Conflict);
         jobs.MapPost("/resume", (Guid jobId, JobControl control, JobReports reports, CancellationToken ct) => ApplyAsync(jobId, control.ResumeAsync(jobId, ct), reports, ct))
             .WithName("ResumeJob")
             .WithSummary("Resume a paused job.")
@@ -27,10 +27,10 @@ public static class JobControlApi
             .ProducesProblem(StatusCodes.Status409Conflict);
         jobs.MapPost("/retry", (Guid jobId, JobControl control, JobReports reports, CancellationToken ct) => ApplyAsync(jobId, control.RetryAsync(jobId, ct), reports, ct))
             .WithName("RetryJob")
-            .WithSummary("Run a failed or cancelled job again: only its unfinished tasks
+            .WithSummary("Run a failed or cancelled job again: only its unfinished tasks; succeeded frames are kept.")
             .Produces<JobStatus>()
             .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status409Conflict); succeeded frames are kept.");
+            .ProducesProblem(StatusCodes.Status409Conflict);
         jobs.MapGet("/logs", LogsAsync)
             .WithName("GetJobLogs")
             .WithSummary("The log lines of the job's attempts, optionally of one task (?task=kf-00012) and one attempt number (?attempt=2).")
@@ -38,11 +38,11 @@ public static class JobControlApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         app.MapPost("/api/shots/{shotId:guid}/cancel", CancelShotAsync)
             .WithName("CancelShot")
-            .WithSummary("Cancel one shot of a job
+            .WithSummary("Cancel one shot of a job; the job's other shots go on.")
             .WithTags("Job control")
             .Produces<ShotFiles>()
             .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status409Conflict); the job's other shots go on.");
+            .ProducesProblem(StatusCodes.Status409Conflict);
         return app;
     }
 
