@@ -7,10 +7,13 @@ const banner = document.getElementById("banner");
 const live = document.getElementById("live");
 let page = { dispose() {} };
 
-const money = (v) => "$" + Number(v ?? 0).toFixed(Math.abs(v) >= 100 ? 2 : 4);
+// Cents for dollars; sub-cent attempt costs (a CPU core-second is a millionth of a dollar) keep six places.
+const money = (v) => "$" + Number(v ?? 0).toFixed(Math.abs(v ?? 0) >= 1 ? 2 : Math.abs(v ?? 0) >= 0.01 ? 4 : 6);
 const pct = (v) => (100 * (v ?? 0)).toFixed(1) + "%";
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const when = (t) => (t ? new Date(t).toLocaleString() : "");
+// CO2e shows once the ledger carries it (co2eGrams in the project summary).
+const energy = (p) => `${p.energyKwh.toFixed(4)} kWh${p.co2eGrams != null ? `, ${(p.co2eGrams / 1000).toFixed(3)} kg CO2e` : ""}`;
 const bar = (progress, state) => `<span class="bar" data-state="${esc(state)}" data-progress="${progress}"><span style="width:${pct(progress)}"></span></span> ${pct(progress)}`;
 
 /** GET as JSON; null when the endpoint or the thing is absent (404), so optional parts just do not show. */
@@ -81,7 +84,7 @@ async function projectsPage() {
     ${projects.map((p, i) => `<tr data-project="${esc(p.project)}"><td><a href="#/projects/${encodeURIComponent(p.project)}">${esc(p.project)}</a></td>
       <td class="num">${p.jobs}</td><td class="num">${p.activeJobs}</td><td class="num spent">${money(p.spentUsd)}</td>
       <td class="num">${money(p.burnUsdPerHour)}/h</td><td class="num">${(p.deviceSeconds / 3600).toFixed(3)} h</td>
-      <td class="num">${p.energyKwh.toFixed(4)} kWh</td>
+      <td class="num">${energy(p)}</td>
       <td>${budgets[i] && budgets[i].limitUsd != null ? `<span class="state ${esc(budgets[i].state)}">${money(budgets[i].spentUsd)} of ${money(budgets[i].limitUsd)}</span>` : '<span class="muted">none</span>'}</td></tr>`).join("")}
     </tbody></table>
     ${projects.length ? "" : '<p class="muted">No jobs yet: submit one with <code>pfilm submit</code> or POST /api/projects/{project}/jobs.</p>'}
@@ -123,7 +126,7 @@ async function projectPage(project) {
       <div class="stat"><small>spent</small><b id="spent">${money(summary.spentUsd)}</b></div>
       <div class="stat"><small>burn rate (last hour)</small><b>${money(summary.burnUsdPerHour)}/h</b></div>
       <div class="stat"><small>budget</small><b>${budget && budget.limitUsd != null ? money(budget.limitUsd) : "none"}</b></div>
-      <div class="stat"><small>energy</small><b>${summary.energyKwh.toFixed(4)} kWh</b></div>
+      <div class="stat"><small>energy</small><b>${energy(summary)}</b></div>
       <div class="stat"><small>jobs (active)</small><b>${summary.jobs} (${summary.activeJobs})</b></div>` : "";
     // Cumulative spend from the window's start, with the budget as a flat line when there is one.
     const xs = [], cumulative = [], perBucket = [], limit = [];
@@ -143,7 +146,7 @@ async function projectPage(project) {
       series: [{}, { label: "spent (cumulative)", stroke: "#2f6fde", width: 2, value: (u, v) => (v == null ? "" : money(v)) },
         { label: `per ${bucket}`, stroke: "#2e9d5b", paths: uPlot.paths.bars({ size: [0.6, 40] }), fill: "rgba(46,157,91,.25)", value: (u, v) => (v == null ? "" : money(v)) },
         { label: "budget", stroke: "#c8372d", dash: [6, 4], value: (u, v) => (v == null ? "" : money(v)) }],
-      axes: [{}, { values: (u, ticks) => ticks.map((t) => "$" + t.toFixed(t < 1 ? 4 : 2)), size: 70 }],
+      axes: [{}, { values: (u, ticks) => ticks.map((t) => "$" + Number(t.toPrecision(3))), size: 80 }],
     }, data, element);
   };
   const drawJobs = async () => {
@@ -255,8 +258,9 @@ async function fleetPage() {
   const chart = new uPlot({
     width: Math.min(1150, element.clientWidth - 16), height: 200,
     series: [{}, { label: "utilisation", stroke: "#2f6fde", scale: "%", value: (u, v) => (v == null ? "" : pct(v)) }, { label: "queued tasks", stroke: "#d98e04", scale: "n" }],
-    scales: { "%": { range: [0, 1] } },
-    axes: [{}, { scale: "%", values: (u, t) => t.map(pct) }, { scale: "n", side: 1 }],
+    // At least the last five minutes on the time axis, so that the first few points do not span years.
+    scales: { x: { time: true, range: (u, min, max) => [Math.min(min, max - 300), max] }, "%": { range: [0, 1] }, n: { range: (u, min, max) => [0, Math.max(4, max)] } },
+    axes: [{}, { scale: "%", values: (u, t) => t.map(pct), size: 60 }, { scale: "n", side: 1 }],
   }, history, element);
   const draw = (f) => {
     renderPools(f);
