@@ -39,8 +39,9 @@ app.MapMaintenanceDashboard();
 app.MapDefaultEndpoints();
 app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).ExcludeFromDescription();
 app.MapOpenApi();
-// The reference page loads its script from this process and no fonts: it works with no internet.
-app.MapScalarApiReference("/api-docs", options => options.WithTitle("ProgrammableFilm API").DisableDefaultFonts());
+// The reference page loads its script from this process and no fonts: it works with no internet. Its AI agent and
+// developer tools (share, SDK generation) are hosted services of scalar.com: off.
+app.MapScalarApiReference("/api-docs", options => options.WithTitle("ProgrammableFilm API").DisableDefaultFonts().DisableAgent().HideDeveloperTools());
 
 await app.RunAsync();
 
