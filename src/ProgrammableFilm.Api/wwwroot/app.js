@@ -258,8 +258,7 @@ async function fleetPage() {
   const chart = new uPlot({
     width: Math.min(1150, element.clientWidth - 16), height: 200,
     series: [{}, { label: "utilisation", stroke: "#2f6fde", scale: "%", value: (u, v) => (v == null ? "" : pct(v)) }, { label: "queued tasks", stroke: "#d98e04", scale: "n" }],
-    // At least the last five minutes on the time axis, so that the first few points do not span years.
-    scales: { x: { time: true, range: (u, min, max) => [Math.min(min, max - 300), max] }, "%": { range: [0, 1] }, n: { range: (u, min, max) => [0, Math.max(4, max)] } },
+    scales: { "%": { range: [0, 1] }, n: { range: (u, min, max) => [0, Math.max(4, max)] } },
     axes: [{}, { scale: "%", values: (u, t) => t.map(pct), size: 60 }, { scale: "n", side: 1 }],
   }, history, element);
   const draw = (f) => {
@@ -272,6 +271,9 @@ async function fleetPage() {
     history[2].push(f.pools.reduce((s, p) => s + p.queuedPreview + p.queuedBatch, 0));
     element.dataset.points = String(history[0].length);
     chart.setData(history);
+    // At least the last five minutes on the time axis, so that the first few points do not span years.
+    const now = history[0][history[0].length - 1];
+    chart.setScale("x", { min: Math.min(history[0][0], now - 300), max: now });
   };
   draw(fleet);
   const off = on("fleet", draw);
