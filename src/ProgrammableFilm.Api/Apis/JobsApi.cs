@@ -14,7 +14,6 @@ public static class JobsApi
         api.MapPost("/projects/{project}/jobs", SubmitAsync)
             .WithName("SubmitJob")
             .WithSummary("Validate a job spec (JSON, or YAML with Content-Type application/yaml), plan it and queue it.")
-            .Accepts<string>("application/json", "application/yaml")
             .Produces<JobStatus>(StatusCodes.Status201Created)
             .ProducesValidationProblem();
         api.MapGet("/projects/{project}/jobs", ListAsync)

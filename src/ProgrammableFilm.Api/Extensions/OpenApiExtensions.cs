@@ -19,6 +19,21 @@ public static class OpenApiExtensions
             // The served document names the host it was fetched from; the committed one must not depend on it.
             document.Servers = [];
             return Task.CompletedTask;
+        }).AddOperationTransformer((operation, _, _) =>
+        {
+            // The handler reads the body itself (JSON or YAML by Content-Type): declaring it with Accepts would make
+            // routing answer other content types with 415 instead of the handler's 400 problem.
+            if (operation.OperationId == "SubmitJob")
+            {
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Description = "The job spec (README, \"The shot spec\"): JSON, or YAML with Content-Type application/yaml.",
+                    Content = new Dictionary<string, OpenApiMediaType> { ["application/json"] = new(), ["application/yaml"] = new() },
+                };
+            }
+
+            return Task.CompletedTask;
         }));
 
     /// <summary>True inside the build's document generator: the app is described, never started.</summary>
