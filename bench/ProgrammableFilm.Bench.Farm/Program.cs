@@ -28,6 +28,8 @@ const int Repetitions = 3;
 
 var commit = await Baselines.PostgresCommitAsync(postgres, 300);
 var roundTrip = await Baselines.RabbitMqRoundTripAsync(rabbitMq, 300);
+var rawRabbitMq = await RawLimits.RabbitMqMessagesPerSecondAsync(rabbitMq, 20_000);
+var rawPostgres = await RawLimits.PostgresTransitionsPerSecondAsync(postgres, connections: 8, TimeSpan.FromSeconds(5));
 
 var embedded = new List<double>();
 for (var i = 0; i < (throughputOnly ? 0 : Repetitions); i++)
@@ -59,6 +61,7 @@ if (!throughputOnly)
     Directory.Delete(storage, true);
 }
 
+var diffusion = throughputOnly ? null : await DiffusionBatch.MeasureAsync(postgres, rabbitMq, workerDll, root);
 var throughput = await Throughput.MeasureAsync(postgres, rabbitMq, workerDll, workers: 2, slots: 4, frames: 2400);
 
 var limit = commit.Median + roundTrip.Median;
@@ -80,18 +83,38 @@ Console.WriteLine("| --- | ---: | ---: |");
 Console.WriteLine($"| embedded (SQLite, in-memory bus, 1 in-process worker) | {Stats.Format(new Stats(embedded).Median)} | {embedded.Count} |");
 Console.WriteLine($"| farm (PostgreSQL, RabbitMQ, 2 worker processes) | {Stats.Format(new Stats(farm).Median)} | {farm.Count} |");
 
+if (diffusion is not null)
+{
+    Console.WriteLine();
+    Console.WriteLine($"| diffusion batch: 6 shots × 24 frames at 64×64, 8 steps ({diffusion.Frames} frames) | value | ratio |");
+    Console.WriteLine("| --- | ---: | ---: |");
+    Console.WriteLine($"| engine alone, in this process (frames/s) | {diffusion.EngineFramesPerSecond:F1} | 1.00 |");
+    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, submit → job succeeded (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80) |");
+    Console.WriteLine($"| workers busy rendering (Σ render time ÷ worker wall time, assembly excluded) | {diffusion.WorkerBusyFraction:P1} | target 90% |");
+}
+
 Console.WriteLine();
-Console.WriteLine($"| throughput: one 64×64 procedural shot, {throughput.Tasks} one-frame tasks, 2 workers × 4 slots | value | ratio to a raw limit |");
+Console.WriteLine($"| throughput: one 64×64 procedural shot, {throughput.Tasks} one-frame tasks, 2 workers × 4 slots | value | ratio |");
 Console.WriteLine("| --- | ---: | ---: |");
-Console.WriteLine($"| farm tasks/s (first claim → last frame task succeeded) | {throughput.TasksPerSecond:F0} | {throughput.TasksPerSecond * limit:F2} of 1 / (commit + round trip) = {1 / limit:F0}/s |");
-Console.WriteLine($"| ready → claimed p50 / p99 | {Stats.Format(throughput.ReadyToClaimed.Median)} / {Stats.Format(throughput.ReadyToClaimed.P99)} | |");
+Console.WriteLine($"| raw limit: RabbitMQ persistent messages, published with confirms and consumed with acks | {rawRabbitMq:F0} msg/s | |");
+Console.WriteLine($"| raw limit: PostgreSQL durable one-row transitions (8 connections, one UPDATE per commit) | {rawPostgres:F0} /s | |");
+Console.WriteLine($"| farm tasks/s (first claim → last frame task succeeded) | {throughput.TasksPerSecond:F0} | {throughput.TasksPerSecond / rawRabbitMq:F3} of RabbitMQ's msg/s, {throughput.TasksPerSecond / rawPostgres:F3} of PostgreSQL's transitions/s |");
+var perTask = throughput.Cpu.Total / throughput.Tasks;
+Console.WriteLine($"| CPU per task: coordinator / workers / PostgreSQL / RabbitMQ / all (ms) | {Ms(throughput.Cpu.Coordinator)} / {Ms(throughput.Cpu.Workers)} / {Ms(throughput.Cpu.Postgres)} / {Ms(throughput.Cpu.RabbitMq)} / {Ms(throughput.Cpu.Total)} | {Environment.ProcessorCount} cores ÷ CPU per task = {Environment.ProcessorCount / perTask:F0} tasks/s |");
+Console.WriteLine($"| workers' slots busy rendering (Σ device-seconds ÷ slot-seconds) | {throughput.WorkerBusyFraction:P1} | |");
+Console.WriteLine($"| mean idle gap of a slot between two tasks | {Stats.Format(throughput.IdleGapSeconds)} | |");
+Console.WriteLine($"| ready → claimed with idle workers p50 / p99 (30 single tasks) | {Stats.Format(throughput.IdleReadyToClaimed.Median)} / {Stats.Format(throughput.IdleReadyToClaimed.P99)} | |");
+Console.WriteLine($"| ready → claimed under the backlog p50 / p99 (includes waiting for a free slot) | {Stats.Format(throughput.ReadyToClaimed.Median)} / {Stats.Format(throughput.ReadyToClaimed.P99)} | |");
 Console.WriteLine($"| dispatched → claimed p50 / p99 | {Stats.Format(throughput.DispatchedToClaimed.Median)} / {Stats.Format(throughput.DispatchedToClaimed.P99)} | |");
-Console.WriteLine($"| claimed → worker reported (render, write, claim answer) p50 / p99 | {Stats.Format(throughput.ClaimedToReported.Median)} / {Stats.Format(throughput.ClaimedToReported.P99)} | |");
+Console.WriteLine($"| claimed → worker reported (waiting for a slot, render, write) p50 / p99 | {Stats.Format(throughput.ClaimedToReported.Median)} / {Stats.Format(throughput.ClaimedToReported.P99)} | |");
 Console.WriteLine($"| worker reported → coordinator applied p50 / p99 | {Stats.Format(throughput.ReportedToApplied.Median)} / {Stats.Format(throughput.ReportedToApplied.P99)} | |");
 Console.WriteLine($"| success transactions (tasks per commit) | {throughput.SuccessCommits} ({(double)throughput.Tasks / throughput.SuccessCommits:F1}) | |");
 Console.WriteLine($"| planning and writing the job (submission) | {Stats.Format(throughput.SubmitSeconds)} | |");
-Console.WriteLine($"| planning and writing a 100,010-task job (10 shots × 10,000 frames) | {Stats.Format(throughput.PlanBigSeconds)} | |");
+Console.WriteLine($"| planning and writing a 100,010-task job (10 shots × 10,000 frames) | {Stats.Format(throughput.PlanBigSeconds)} | {throughput.PlanBigSeconds / 2:F2} of the 2 s target |");
+Console.WriteLine($"| preview job's first task: ready → dispatched, behind that 100,010-task backlog | {Stats.Format(throughput.PreviewFirstDispatchSeconds)} | |");
 Console.WriteLine($"farm_tasks_per_second={throughput.TasksPerSecond.ToString("F1", CultureInfo.InvariantCulture)}");
+
+string Ms(double cpuSeconds) => (cpuSeconds / throughput.Tasks * 1000).ToString("F2", CultureInfo.InvariantCulture);
 
 static void Row(string name, Stats stats, double? baseline) =>
     Console.WriteLine($"| {name} | {Stats.Format(stats.Median)} | {Stats.Format(stats.P95)} | {(baseline is { } b ? (stats.Median / b).ToString("F1", CultureInfo.InvariantCulture) + "×" : "1.0×")} |");
@@ -217,7 +240,8 @@ namespace ProgrammableFilm.Bench.Farm
     }
 
     /// <summary>End-to-end task throughput: many one-frame tasks through the whole farm (PostgreSQL, RabbitMQ, worker processes).</summary>
-    public sealed record Throughput(int Tasks, double TasksPerSecond, Stats ReadyToClaimed, double SubmitSeconds, Stats DispatchedToClaimed, Stats ClaimedToReported, Stats ReportedToApplied, int SuccessCommits, double PlanBigSeconds)
+    public sealed record Throughput(int Tasks, double TasksPerSecond, Stats ReadyToClaimed, double SubmitSeconds, Stats DispatchedToClaimed, Stats ClaimedToReported, Stats ReportedToApplied, int SuccessCommits, double PlanBigSeconds, CpuMeter.Sample Cpu,
+        double WorkerBusyFraction, double IdleGapSeconds, Stats IdleReadyToClaimed, double PreviewFirstDispatchSeconds)
     {
         public static async Task<Throughput> MeasureAsync(string postgres, string rabbitMq, string workerDll, int workers, int slots, int frames)
         {
@@ -227,6 +251,7 @@ namespace ProgrammableFilm.Bench.Farm
             using var coordinator = await FarmHost.StartCoordinatorAsync(database, rabbitMq, prefix, storage);
             using var processes = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, workers, slots);
             await processes.StartAsync();
+            var cpu = await CpuMeter.ForAsync(database, rabbitMq, processes.Ids);
             var spec = new JobSpec("bench", "throughput", Lane.Batch, 50, [new ShotSpec
             {
                 Name = "many", Prompt = "a red ball rolling in the desert", DurationSeconds = frames / 24.0, Fps = 24, Width = 64, Height = 64,
@@ -235,6 +260,7 @@ namespace ProgrammableFilm.Bench.Farm
             var submitted = Stopwatch.GetTimestamp();
             var job = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, CancellationToken.None);
             var submitSeconds = Stopwatch.GetElapsedTime(submitted).TotalSeconds;
+            var cpuAtStart = cpu.Take();
             var contexts = coordinator.Services.GetRequiredService<IDbContextFactory<FarmDbContext>>();
             while (true)
             {
@@ -247,23 +273,80 @@ namespace ProgrammableFilm.Bench.Farm
                 await Task.Delay(200);
             }
 
+            var cpuUsed = cpu.Take() - cpuAtStart;
+
+            // With the workers idle again: how long a task that becomes Ready waits for a worker to claim it.
+            var idle = new List<double>();
+            var single = spec with { Name = "idle", Shots = [spec.Shots[0] with { DurationSeconds = 1 / 24.0 }] };
+            for (var i = 0; i < 30; i++)
+            {
+                var one = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(single, CancellationToken.None);
+                while (true)
+                {
+                    await using var db = await contexts.CreateDbContextAsync();
+                    var claimed = await (
+                        from task in db.Tasks
+                        join attempt in db.Attempts on task.CurrentAttemptId equals attempt.Id
+                        where task.JobId == one.Id && task.Kind == "keyframe" && attempt.ClaimedAt != null
+                        select new { task.ReadyAt, attempt.ClaimedAt })
+                        .FirstOrDefaultAsync();
+                    if (claimed is not null)
+                    {
+                        idle.Add((claimed.ClaimedAt!.Value - claimed.ReadyAt!.Value).TotalSeconds);
+                        break;
+                    }
+
+                    await Task.Delay(5);
+                }
+
+                await Task.Delay(50);
+            }
+
             // Planning a big job: 10 shots of 10,000 one-frame tasks (the spec's largest shot) plus their assemblies.
+            // It stays queued as a backlog for the preview job after it.
             var bigShot = spec.Shots[0] with { DurationSeconds = 10_000 / 24.0 };
             var big = spec with { Name = "big", Shots = [.. Enumerable.Range(0, 10).Select(i => bigShot with { Name = $"big-{i}" })] };
             var planning = Stopwatch.GetTimestamp();
             await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(big, CancellationToken.None);
             var planSeconds = Stopwatch.GetElapsedTime(planning).TotalSeconds;
 
+            await Task.Delay(1000);
+            var preview = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(single with { Name = "preview", Lane = Lane.Preview }, CancellationToken.None);
+            double previewSeconds;
+            while (true)
+            {
+                await using var db = await contexts.CreateDbContextAsync();
+                var dispatched = await (
+                    from task in db.Tasks
+                    join attempt in db.Attempts on task.CurrentAttemptId equals attempt.Id
+                    where task.JobId == preview.Id && task.Kind == "keyframe"
+                    select new { task.ReadyAt, attempt.CreatedAt })
+                    .FirstOrDefaultAsync();
+                if (dispatched is not null)
+                {
+                    previewSeconds = (dispatched.CreatedAt - dispatched.ReadyAt!.Value).TotalSeconds;
+                    break;
+                }
+
+                await Task.Delay(5);
+            }
+
             await using var check = await contexts.CreateDbContextAsync();
             var rows = await (
                 from task in check.Tasks
                 join attempt in check.Attempts on task.CurrentAttemptId equals attempt.Id
                 where task.JobId == job.Id && task.Kind == "keyframe"
-                select new { task.ReadyAt, attempt.CreatedAt, attempt.ClaimedAt, attempt.ReportedAt, attempt.FinishedAt })
+                select new { task.ReadyAt, attempt.CreatedAt, attempt.ClaimedAt, attempt.ReportedAt, attempt.FinishedAt, attempt.WorkerId, attempt.DeviceSeconds })
                 .AsNoTracking()
                 .ToListAsync();
             var first = rows.Min(r => r.ClaimedAt!.Value);
             var last = rows.Max(r => r.FinishedAt!.Value);
+
+            // Each worker's slots were busy rendering for the sum of its attempts' device-seconds (one device each);
+            // the rest of their time in the window went between tasks.
+            var window = (last - first).TotalSeconds;
+            var busy = rows.Sum(r => r.DeviceSeconds);
+            var slotSeconds = workers * slots * window;
             await coordinator.StopAsync();
             Directory.Delete(storage, true);
             return new Throughput(
@@ -275,13 +358,20 @@ namespace ProgrammableFilm.Bench.Farm
                 new Stats([.. rows.Select(r => (r.ReportedAt!.Value - r.ClaimedAt!.Value).TotalSeconds)]),
                 new Stats([.. rows.Select(r => (r.FinishedAt!.Value - r.ReportedAt!.Value).TotalSeconds)]),
                 rows.Select(r => r.FinishedAt).Distinct().Count(),
-                planSeconds);
+                planSeconds,
+                cpuUsed,
+                busy / slotSeconds,
+                (slotSeconds - busy) / rows.Count,
+                new Stats(idle),
+                previewSeconds);
         }
     }
 
     public sealed class WorkerProcesses(string dll, string rabbitMq, string prefix, string storageRoot, int count, int slots = 1) : IDisposable
     {
         private readonly List<Process> _processes = [];
+
+        public IReadOnlyList<int> Ids => [.. _processes.Select(p => p.Id)];
 
         public async Task StartAsync()
         {

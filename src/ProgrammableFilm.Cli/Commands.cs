@@ -241,6 +241,11 @@ public static class Commands
     internal static void PrintStatus(JobStatus status)
     {
         AnsiConsole.MarkupLineInterpolated($"Job [bold]{status.Id}[/] ({status.Project}, {status.Lane}): {status.State}, {status.Progress:P0}, {status.TasksSucceeded}/{status.TasksTotal} tasks, ${status.Cost.ToString("F6", CultureInfo.InvariantCulture)}");
+        if (status.State == "Planning")
+        {
+            Console.WriteLine($"Planning: {status.TasksPlanned}/{status.TasksTotal} tasks written; nothing is dispatched until every shot is planned");
+        }
+
         var table = new Table().AddColumns("shot", "engine", "state", "progress", "frames", "cost (USD)", "video");
         foreach (var shot in status.Shots)
         {

@@ -91,30 +91,47 @@ public static class ControlCommands
             query.Add($"attempt={number.ToString(CultureInfo.InvariantCulture)}");
         }
 
-        using var response = await http.GetAsync(new Uri($"api/jobs/{jobId}/logs{(query.Count > 0 ? "?" + string.Join('&', query) : "")}", UriKind.Relative), cancellationToken);
-        if (response.StatusCode == HttpStatusCode.NotFound)
+        // The server pages a job's logs; follow the pages so that the output is the whole log, printed as it arrives.
+        var printed = 0;
+        string? after = null;
+        do
         {
-            return Commands.Fail(ExitCodes.NotFound, $"there is no job {jobId} on {server}");
-        }
+            var page = new List<string>(query);
+            if (after is not null)
+            {
+                page.Add($"after={Uri.EscapeDataString(after)}");
+            }
 
-        if (!response.IsSuccessStatusCode)
-        {
-            return Commands.Fail(ExitCodes.ServerError, $"logs failed: {await Commands.ProblemText(response, cancellationToken)}");
-        }
+            using var response = await http.GetAsync(new Uri($"api/jobs/{jobId}/logs{(page.Count > 0 ? "?" + string.Join('&', page) : "")}", UriKind.Relative), cancellationToken);
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                return Commands.Fail(ExitCodes.NotFound, $"there is no job {jobId} on {server}");
+            }
 
-        var logs = await response.Content.ReadFromJsonAsync<List<AttemptLog>>(SpecJson.Options, cancellationToken) ?? [];
-        if (logs.Count == 0)
+            if (!response.IsSuccessStatusCode)
+            {
+                return Commands.Fail(ExitCodes.ServerError, $"logs failed: {await Commands.ProblemText(response, cancellationToken)}");
+            }
+
+            var logs = await response.Content.ReadFromJsonAsync<LogPage>(SpecJson.Options, cancellationToken);
+            foreach (var log in logs?.Attempts ?? [])
+            {
+                AnsiConsole.MarkupLineInterpolated($"[bold]{log.Task} attempt {log.Attempt}[/] ({log.State}{(log.Worker is null ? "" : $" on {log.Worker}")}){(log.Error is null ? "" : $": {log.Error}")}");
+                foreach (var line in log.Lines)
+                {
+                    Console.WriteLine($"  {line.At:HH:mm:ss.fff} {line.Level,-7} {line.Message}");
+                }
+
+                printed++;
+            }
+
+            after = logs?.Next;
+        }
+        while (after is not null);
+
+        if (printed == 0)
         {
             return Commands.Fail(ExitCodes.NotFound, $"job {jobId} has no attempt{(task is null ? "" : $" of task {task}")}{(attempt is null ? "" : $" numbered {attempt}")}");
-        }
-
-        foreach (var log in logs)
-        {
-            AnsiConsole.MarkupLineInterpolated($"[bold]{log.Task} attempt {log.Attempt}[/] ({log.State}{(log.Worker is null ? "" : $" on {log.Worker}")}){(log.Error is null ? "" : $": {log.Error}")}");
-            foreach (var line in log.Lines)
-            {
-                Console.WriteLine($"  {line.At:HH:mm:ss.fff} {line.Level,-7} {line.Message}");
-            }
         }
 
         return ExitCodes.Succeeded;

@@ -5,10 +5,13 @@ using ProgrammableFilm.Coordinator;
 
 namespace ProgrammableFilm.Cli;
 
-/// <summary><c>pfilm jobs PROJECT</c> and <c>pfilm workers</c>: what a farm is doing, one line per job or worker.</summary>
+/// <summary>
+/// <c>pfilm jobs PROJECT</c>, <c>pfilm workers</c> and <c>pfilm share PROJECT</c>: what a farm is doing, one line per
+/// job or worker, and how it shares the fleet between projects.
+/// </summary>
 public static class FarmViewCommands
 {
-    public static IEnumerable<Command> All() => [Jobs(), Workers()];
+    public static IEnumerable<Command> All() => [Jobs(), Workers(), Share()];
 
     private static Command Jobs()
     {
@@ -64,6 +67,33 @@ public static class FarmViewCommands
         }
 
         Console.WriteLine($"{workers.Count} worker(s): {workers.Count(w => w.State == "busy")} busy, {workers.Count(w => w.State == "idle")} idle, {workers.Count(w => w.State == "lost")} lost");
+        return ExitCodes.Succeeded;
+    }
+
+    private static Command Share()
+    {
+        var project = new Argument<string>("project") { Description = "The project whose fair-share weight to show or set." };
+        var weight = new Option<double?>("--weight") { Description = "Set the weight (above 0; 1 unless set): weights 3 and 1 give two busy projects 75% and 25% of the device time." };
+        var server = Commands.ServerOption();
+        var command = new Command("share", "Show or set a project's fair share of the fleet.") { project, weight, server };
+        command.SetAction((parse, cancellationToken) => Commands.Guard(() => ShareAsync(parse.GetValue(server)!, parse.GetValue(project)!, parse.GetValue(weight), cancellationToken)));
+        return command;
+    }
+
+    private static async Task<int> ShareAsync(Uri server, string project, double? weight, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
+        var uri = new Uri($"api/projects/{Uri.EscapeDataString(project)}/share", UriKind.Relative);
+        using var response = weight is { } value
+            ? await http.PutAsJsonAsync(uri, new { weight = value }, cancellationToken)
+            : await http.GetAsync(uri, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            return Commands.Fail((int)response.StatusCode == 400 ? ExitCodes.InvalidInput : ExitCodes.ServerError, $"share failed: {await Commands.ProblemText(response, cancellationToken)}");
+        }
+
+        var share = (await response.Content.ReadFromJsonAsync<ProjectShareStatus>(SpecJson.Options, cancellationToken))!;
+        Console.WriteLine($"{share.Project}: weight {share.Weight.ToString("0.###", CultureInfo.InvariantCulture)}, {share.LiveAttempts} of the fleet's {share.FleetLiveAttempts} live attempt(s)");
         return ExitCodes.Succeeded;
     }
 }

@@ -28,7 +28,9 @@ public static class JobProgressView
                     foreach (var shot in last.Shots)
                     {
                         bars[shot.Id].Value = shot.Progress;
-                        bars[shot.Id].Description = Markup.Escape($"{shot.Name} {shot.TasksSucceeded}/{shot.TasksTotal} tasks");
+                        bars[shot.Id].Description = Markup.Escape(last.State == "Planning"
+                            ? $"{shot.Name} planning: job {last.TasksPlanned}/{last.TasksTotal} tasks written"
+                            : $"{shot.Name} {shot.TasksSucceeded}/{shot.TasksTotal} tasks");
                     }
 
                     if (IsFinished(last))

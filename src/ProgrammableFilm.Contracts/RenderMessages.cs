@@ -252,6 +252,12 @@ public sealed record WorkerHeartbeat
 
     /// <summary>That device's memory in bytes (GPU memory, or the RAM available to the worker); 0 when unknown.</summary>
     public long DeviceMemoryBytes { get; init; }
+
+    /// <summary>The engines the worker runs (<c>procedural</c>, <c>diffusion</c>); empty from an older worker: every engine.</summary>
+    public string[] Engines { get; init; } = [];
+
+    /// <summary>Labels the operator gave the worker (site, rack, "spot").</summary>
+    public string[] Tags { get; init; } = [];
 }
 
 /// <summary>An attempt a worker holds, as of one heartbeat.</summary>

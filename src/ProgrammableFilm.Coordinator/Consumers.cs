@@ -3,20 +3,19 @@ using ProgrammableFilm.Contracts;
 
 namespace ProgrammableFilm.Coordinator;
 
-/// <summary>Answers a worker's claim. Idempotency key: the attempt id; a second claim of the same attempt is refused.</summary>
-public sealed class ClaimAttemptConsumer(TaskEvents events) : IConsumer<ClaimAttempt>
+/// <summary>
+/// Answers workers' claims, a batch at a time. Idempotency key: the attempt id; a second claim of the same attempt by
+/// another worker is refused.
+/// </summary>
+public sealed class ClaimAttemptConsumer(TaskEvents events) : IConsumer<Batch<ClaimAttempt>>
 {
-    public async Task Consume(ConsumeContext<ClaimAttempt> context)
+    public async Task Consume(ConsumeContext<Batch<ClaimAttempt>> context)
     {
-        var decision = await events.ClaimAsync(context.Message, context.CancellationToken);
-        if (decision.Granted)
-        {
-            await context.RespondAsync(new AttemptClaimGranted { AttemptId = context.Message.AttemptId });
-        }
-        else
-        {
-            await context.RespondAsync(new AttemptClaimRefused { AttemptId = context.Message.AttemptId, Reason = decision.Reason });
-        }
+        var requests = context.Message.ToList();
+        var decisions = await events.ClaimAsync([.. requests.Select(r => r.Message)], context.CancellationToken);
+        await Task.WhenAll(requests.Select((request, i) => decisions[i].Granted
+            ? request.RespondAsync(new AttemptClaimGranted { AttemptId = request.Message.AttemptId })
+            : request.RespondAsync(new AttemptClaimRefused { AttemptId = request.Message.AttemptId, Reason = decisions[i].Reason })));
     }
 }
 
@@ -76,12 +75,28 @@ public sealed class SuccessBatchDefinition : ConsumerDefinition<TaskSucceededCon
 }
 
 /// <summary>
-/// Retries a request only while its sender still waits (its timeout is under a minute): an unanswered claim is sent
-/// again by the republish sweep, an unanswered heartbeat by the next beat.
+/// Claims arrive from every slot of every worker; a batch (up to 100, waiting at most 2 ms after the first) is decided in
+/// one transaction. A request is retried only while its sender still waits (its timeout is under a minute): an
+/// unanswered claim is sent again by the republish sweep.
+/// </summary>
+public sealed class ClaimBatchDefinition : ConsumerDefinition<ClaimAttemptConsumer>
+{
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<ClaimAttemptConsumer> consumerConfigurator, IRegistrationContext context)
+    {
+        consumerConfigurator.Options<BatchOptions>(batch => batch.SetMessageLimit(100).SetTimeLimit(TimeSpan.FromMilliseconds(2)).SetConcurrencyLimit(2));
+        consumerConfigurator.UseMessageRetry(RequestRetry);
+    }
+
+    internal static void RequestRetry(IRetryConfigurator retry) => retry.Intervals(100, 500, 1000, 2000, 5000, 5000, 5000, 5000);
+}
+
+/// <summary>
+/// Retries a request only while its sender still waits (its timeout is under a minute): an unanswered heartbeat is
+/// sent again by the next beat.
 /// </summary>
 public sealed class RequestRetryDefinition<TConsumer> : ConsumerDefinition<TConsumer>
     where TConsumer : class, IConsumer
 {
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<TConsumer> consumerConfigurator, IRegistrationContext context) =>
-        endpointConfigurator.UseMessageRetry(retry => retry.Intervals(100, 500, 1000, 2000, 5000, 5000, 5000, 5000));
+        endpointConfigurator.UseMessageRetry(ClaimBatchDefinition.RequestRetry);
 }

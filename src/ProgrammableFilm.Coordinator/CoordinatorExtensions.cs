@@ -26,15 +26,18 @@ public static class CoordinatorExtensions
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<TaskEvents>();
         services.AddSingleton<JobControl>();
+        services.AddSingleton<ProjectShares>();
         services.AddSingleton<Dispatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<Dispatcher>());
+        services.AddSingleton<BackgroundPlanner>();
+        services.AddHostedService(provider => provider.GetRequiredService<BackgroundPlanner>());
         return services;
     }
 
     /// <summary>Registers the coordinator's consumers on the bus the host configures.</summary>
     public static void AddCoordinatorConsumers(this IBusRegistrationConfigurator bus)
     {
-        bus.AddConsumer<ClaimAttemptConsumer, RequestRetryDefinition<ClaimAttemptConsumer>>();
+        bus.AddConsumer<ClaimAttemptConsumer, ClaimBatchDefinition>();
         bus.AddConsumer<WorkerHeartbeatConsumer, RequestRetryDefinition<WorkerHeartbeatConsumer>>();
         bus.AddConsumer<TaskSucceededConsumer, SuccessBatchDefinition>();
         bus.AddConsumer<TaskFailedConsumer, EventRetryDefinition<TaskFailedConsumer>>();

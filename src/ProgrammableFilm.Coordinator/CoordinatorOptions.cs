@@ -41,6 +41,21 @@ public sealed record CoordinatorOptions
     /// <summary>Intermediate frames of a finished shot are deleted this long after it finished (its MP4 and manifest stay).</summary>
     public TimeSpan FrameRetention { get; init; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// A job with more tasks than this shows task counts from a roll-up at most <see cref="StatusRollupMaxAge"/> old
+    /// instead of counting its tasks on every status read.
+    /// </summary>
+    public int StatusRollupAbove { get; init; } = 5_000;
+
+    /// <summary>How stale a big job's task counts may be; the first status read after that counts them again.</summary>
+    public TimeSpan StatusRollupMaxAge { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// A job of more tasks than this is accepted at once as <c>Planning</c> and planned in the background, a shot per
+    /// transaction; smaller jobs are planned inside the submitting request.
+    /// </summary>
+    public int PlanInBackgroundAbove { get; init; } = 200_000;
+
     /// <summary>The pool that runs each engine's tasks.</summary>
     public string Pool { get; init; } = "cpu";
 
@@ -69,6 +84,9 @@ public sealed record CoordinatorOptions
             BlocklistThreshold = section.GetValue("BlocklistThreshold", options.BlocklistThreshold),
             BlocklistForgiveAfter = section.GetValue("BlocklistForgiveAfter", options.BlocklistForgiveAfter),
             FrameRetention = section.GetValue("FrameRetention", options.FrameRetention),
+            StatusRollupAbove = section.GetValue("StatusRollupAbove", options.StatusRollupAbove),
+            StatusRollupMaxAge = section.GetValue("StatusRollupMaxAge", options.StatusRollupMaxAge),
+            PlanInBackgroundAbove = section.GetValue("PlanInBackgroundAbove", options.PlanInBackgroundAbove),
             Pool = section.GetValue("Pool", options.Pool)!,
             Prices = prices.Count == 0 ? PriceTable.Default : new PriceTable(PriceTable.Default.Prices.Where(d => prices.All(p => p.Sku != d.Sku)).Concat(prices)),
         };

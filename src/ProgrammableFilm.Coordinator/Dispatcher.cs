@@ -4,16 +4,18 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ProgrammableFilm.Data;
 using ProgrammableFilm.Data.Entities;
+using ProgrammableFilm.Domain.Scheduling;
 using ProgrammableFilm.Messaging;
 using Contract = ProgrammableFilm.Contracts;
 
 namespace ProgrammableFilm.Coordinator;
 
 /// <summary>
-/// Database-first dispatch: picks Ready tasks in scheduling order (lane, then priority, then age), gives each a new
-/// attempt in a committed transaction, and only then sends the <c>RenderTask</c>. The pool's queue is kept shallow
-/// (two messages per live worker slot, at least <see cref="CoordinatorOptions.MaxQueuedPerPool"/>) so that the order
-/// is decided here, not by the broker.
+/// Database-first dispatch: picks Ready tasks in scheduling order (lane, then the projects' fair share, then priority,
+/// then age; see <see cref="FairShare"/>), places each in the smallest pool of live workers that fits it, gives it a
+/// new attempt in a committed transaction, and only then sends the <c>RenderTask</c> to that pool's queue. Each queue
+/// is kept shallow (two messages per live worker slot, at least <see cref="CoordinatorOptions.MaxQueuedPerPool"/>) so
+/// that the order is decided here, not by the broker.
 /// </summary>
 public sealed class Dispatcher(
     IDbContextFactory<FarmDbContext> contextFactory,
@@ -26,6 +28,11 @@ public sealed class Dispatcher(
     ILogger<Dispatcher> logger) : BackgroundService
 {
     private const int QueuedPerSlot = 2;
+
+    /// <summary>The live workers and the projects' weights change slowly; read once a second, not on every pass.</summary>
+    private static readonly TimeSpan FleetViewAge = TimeSpan.FromSeconds(1);
+
+    private FleetView? _fleet;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -52,36 +59,38 @@ public sealed class Dispatcher(
         }
     }
 
-    /// <summary>Dispatches until the pool's queue is full or nothing is Ready; returns the number dispatched.</summary>
+    /// <summary>Dispatches until every pool's queue is full or nothing Ready fits; returns the number dispatched.</summary>
     public async Task<int> DispatchReadyAsync(CancellationToken cancellationToken)
     {
         var dispatched = 0;
         while (true)
         {
             await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
-            // A few messages per live worker slot: enough that no slot waits for the next dispatch pass, few enough
-            // that the order is still decided here rather than by the broker's FIFO.
             var now = time.GetUtcNow().UtcDateTime;
-            var liveSince = now - options.LeaseDuration;
-            var slots = await db.Workers.Where(w => w.Pool == options.Pool && w.LastSeenAt >= liveSince).SumAsync(w => w.Slots, cancellationToken);
-            var queued = await db.Attempts.CountAsync(a => a.Pool == options.Pool && a.State == AttemptState.Queued, cancellationToken);
-            var room = Math.Max(options.MaxQueuedPerPool, QueuedPerSlot * slots) - queued;
+            var pools = await PoolCapacitiesAsync(db, now, cancellationToken);
+            var room = pools.Sum(p => Math.Max(0, p.Room));
             if (room <= 0)
             {
                 return dispatched;
             }
 
-            // A task waits out its retry backoff; a paused, waiting or finished job gets no new attempts.
-            var candidates = await (
-                from task in db.Tasks
-                join job in db.Jobs on task.JobId equals job.Id
-                where task.State == RenderTaskState.Ready && (task.NotBefore == null || task.NotBefore <= now)
-                    && (job.State == JobState.Queued || job.State == JobState.Running) && !job.Paused
-                orderby task.Lane, task.Priority descending, task.CreatedAt, task.FirstFrame
-                select task.Id)
-                .Take(room)
-                .ToListAsync(cancellationToken);
+            var candidates = await ReadyCandidatesAsync(db, room, now, cancellationToken);
             if (candidates.Count == 0)
+            {
+                return dispatched;
+            }
+
+            var live = await (
+                from attempt in db.Attempts
+                join task in db.Tasks on attempt.TaskId equals task.Id
+                join job in db.Jobs on task.JobId equals job.Id
+                where attempt.State == AttemptState.Queued || attempt.State == AttemptState.Claimed
+                group attempt by job.Project into byProject
+                select new { Project = byProject.Key, Count = byProject.Count() })
+                .ToDictionaryAsync(p => p.Project, p => p.Count, StringComparer.Ordinal, cancellationToken);
+            var weights = (await FleetAsync(db, now, cancellationToken)).Weights;
+            var plan = FairShare.Plan(candidates, live, weights, pools);
+            if (plan.Count == 0)
             {
                 return dispatched;
             }
@@ -89,22 +98,157 @@ public sealed class Dispatcher(
             // Crash point: the attempts are committed as Queued but may never be sent. RepublishUnclaimedAsync sends
             // them again later; the worker's claim makes a second delivery harmless. The sends go out together: each
             // waits for the broker's confirm, and one at a time that wait is the pass's cost.
-            var messages = await CreateAttemptsAsync(candidates, cancellationToken);
-            await Task.WhenAll(messages.Select(message => SendAsync(message, cancellationToken)));
+            var messages = await CreateAttemptsAsync(plan, cancellationToken);
+            await Task.WhenAll(messages.Select(sent => SendAsync(sent.Message, sent.Pool, cancellationToken)));
             dispatched += messages.Count;
+            if (messages.Count == 0)
+            {
+                return dispatched;
+            }
         }
     }
 
     /// <summary>
-    /// Gives each candidate a new attempt, all in one transaction (commits are the scarce resource). A candidate that
-    /// is no longer Ready (another dispatcher took it) is skipped.
+    /// The pools of the live workers, each with room for a few messages per slot: enough that no slot waits for the
+    /// next dispatch pass, few enough that the order is still decided here rather than by the broker's FIFO. Before
+    /// any worker has been seen, the coordinator's own pool takes <see cref="CoordinatorOptions.MaxQueuedPerPool"/>.
     /// </summary>
-    private async Task<List<Contract.RenderTask>> CreateAttemptsAsync(IReadOnlyList<Guid> candidates, CancellationToken cancellationToken)
+    private async Task<List<PoolCapacity>> PoolCapacitiesAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
+    {
+        var workers = (await FleetAsync(db, now, cancellationToken)).Workers;
+        var queued = await db.Attempts.Where(a => a.State == AttemptState.Queued)
+            .GroupBy(a => a.Pool)
+            .Select(g => new { Pool = g.Key, Count = g.Count() })
+            .ToDictionaryAsync(g => g.Pool, g => g.Count, StringComparer.Ordinal, cancellationToken);
+        var pools = workers.GroupBy(w => w.Pool, StringComparer.Ordinal).Select(pool => new PoolCapacity(
+            pool.Key,
+            Math.Max(options.MaxQueuedPerPool, QueuedPerSlot * pool.Sum(w => w.Slots)) - queued.GetValueOrDefault(pool.Key),
+            pool.Any(w => w.DeviceMemoryBytes == 0) ? 0 : pool.Min(w => w.DeviceMemoryBytes),
+            pool.Any(w => w.Engines is null) ? null : pool.Select(w => WorkerEngines(w.Engines)).Aggregate((all, each) => [.. all.Intersect(each, StringComparer.Ordinal)])))
+            .ToList();
+        if (pools.Count == 0)
+        {
+            pools.Add(new PoolCapacity(options.Pool, options.MaxQueuedPerPool - queued.GetValueOrDefault(options.Pool), 0, null));
+        }
+
+        return pools;
+    }
+
+    /// <summary>A weight just set here takes effect on the next pass (other coordinators see it within a second).</summary>
+    public void ForgetFleetView() => _fleet = null;
+
+    private async Task<FleetView> FleetAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
+    {
+        // Aged by the machine's clock, not the farm's (which tests may hold still): this is a cache, not a rule.
+        if (_fleet is { } fleet && System.Diagnostics.Stopwatch.GetElapsedTime(fleet.ReadAt) < FleetViewAge)
+        {
+            return fleet;
+        }
+
+        var liveSince = now - options.LeaseDuration;
+        var workers = await db.Workers.Where(w => w.LastSeenAt >= liveSince)
+            .Select(w => new LiveWorker(w.Pool, w.Slots, w.DeviceMemoryBytes, w.Engines))
+            .ToListAsync(cancellationToken);
+        var weights = await db.ProjectShares.AsNoTracking().ToDictionaryAsync(s => s.Project, s => s.Weight, StringComparer.Ordinal, cancellationToken);
+        _fleet = new FleetView(System.Diagnostics.Stopwatch.GetTimestamp(), workers, weights);
+        return _fleet;
+    }
+
+    private sealed record LiveWorker(string Pool, int Slots, long DeviceMemoryBytes, string? Engines);
+
+    private sealed record FleetView(long ReadAt, List<LiveWorker> Workers, Dictionary<string, double> Weights);
+
+    private static HashSet<string> WorkerEngines(string? engines) =>
+        [.. (engines ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+
+    /// <summary>
+    /// Each runnable job's next Ready tasks in its own order, at most <paramref name="room"/> per job, so that a job with
+    /// a million tasks queued hides nobody else's work; the order across jobs and projects is the fair share's.
+    /// A task waits out its retry backoff; a paused, waiting or finished job gets no new attempts.
+    /// </summary>
+    private static async Task<List<ReadyTask>> ReadyCandidatesAsync(FarmDbContext db, int room, DateTime now, CancellationToken cancellationToken)
+    {
+        List<CandidateRow> rows;
+        if (db.Database.IsNpgsql())
+        {
+            rows = await db.Database.SqlQuery<CandidateRow>($"""
+                SELECT t.id AS "Id", j.project AS "Project", t.lane AS "Lane", t.priority AS "Priority", t.created_at AS "CreatedAt",
+                       t.first_frame AS "FirstFrame", t.last_frame AS "LastFrame", t.max_frame_batch AS "MaxFrameBatch",
+                       t.min_memory_bytes AS "MinMemoryBytes", s.engine AS "Engine", s.width AS "Width", s.height AS "Height"
+                FROM jobs AS j
+                CROSS JOIN LATERAL (
+                    SELECT * FROM tasks AS r
+                    WHERE r.job_id = j.id AND r.state = 'Ready' AND (r.not_before IS NULL OR r.not_before <= {now})
+                    ORDER BY r.lane, r.priority DESC, r.created_at, r.first_frame
+                    LIMIT {room}) AS t
+                JOIN shots AS s ON s.id = t.shot_id
+                WHERE j.state IN ('Queued', 'Running') AND NOT j.paused
+                """).ToListAsync(cancellationToken);
+        }
+        else
+        {
+            // Embedded mode serves one studio machine: the plain dispatch order is enough there.
+            rows = await (
+                from task in db.Tasks
+                join job in db.Jobs on task.JobId equals job.Id
+                join shot in db.Shots on task.ShotId equals shot.Id
+                where task.State == RenderTaskState.Ready && (task.NotBefore == null || task.NotBefore <= now)
+                    && (job.State == JobState.Queued || job.State == JobState.Running) && !job.Paused
+                orderby task.Lane, task.Priority descending, task.CreatedAt, task.FirstFrame
+                select new CandidateRow
+                {
+                    Id = task.Id, Project = job.Project, Lane = task.Lane, Priority = task.Priority, CreatedAt = task.CreatedAt,
+                    FirstFrame = task.FirstFrame, LastFrame = task.LastFrame, MaxFrameBatch = task.MaxFrameBatch,
+                    MinMemoryBytes = task.MinMemoryBytes, Engine = shot.Engine, Width = shot.Width, Height = shot.Height,
+                })
+                .Take(room)
+                .ToListAsync(cancellationToken);
+        }
+
+        return [.. rows.Select(row => new ReadyTask(
+            row.Id, row.Project, row.Lane, row.Priority, row.CreatedAt, row.FirstFrame, row.Engine,
+            Math.Max(row.MinMemoryBytes, TaskRequirements.MinimumMemoryBytes(row.Engine, row.Width, row.Height, Math.Min(row.LastFrame - row.FirstFrame + 1, row.MaxFrameBatch ?? int.MaxValue)))))];
+    }
+
+    /// <summary>A Ready task as the candidate query reads it.</summary>
+    private sealed class CandidateRow
+    {
+        public Guid Id { get; init; }
+
+        public required string Project { get; init; }
+
+        public int Lane { get; init; }
+
+        public int Priority { get; init; }
+
+        public DateTime CreatedAt { get; init; }
+
+        public int FirstFrame { get; init; }
+
+        public int LastFrame { get; init; }
+
+        public int? MaxFrameBatch { get; init; }
+
+        public long MinMemoryBytes { get; init; }
+
+        public required string Engine { get; init; }
+
+        public int Width { get; init; }
+
+        public int Height { get; init; }
+    }
+
+    /// <summary>
+    /// Gives each planned task a new attempt in its pool, all in one transaction (commits are the scarce resource). A
+    /// task that is no longer Ready (another dispatcher took it) is skipped.
+    /// </summary>
+    private async Task<List<(Contract.RenderTask Message, string Pool)>> CreateAttemptsAsync(IReadOnlyList<(ReadyTask Task, string Pool)> plan, CancellationToken cancellationToken)
     {
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var now = time.GetUtcNow().UtcDateTime;
-        var proposed = candidates.Select(taskId => (AttemptId: Guid.CreateVersion7(), TaskId: taskId)).ToList();
+        var pools = plan.ToDictionary(p => p.Task.Id, p => p.Pool);
+        var proposed = plan.Select(p => (AttemptId: Guid.CreateVersion7(), TaskId: p.Task.Id)).ToList();
         var taken = await TakeReadyAsync(db, proposed, now, cancellationToken);
 
         var takenIds = taken.Select(t => t.TaskId).ToList();
@@ -115,7 +259,7 @@ public sealed class Dispatcher(
             select new { Task = task, Shot = shot })
             .AsNoTracking()
             .ToDictionaryAsync(row => row.Task.Id, cancellationToken);
-        var messages = new List<Contract.RenderTask>(taken.Count);
+        var messages = new List<(Contract.RenderTask, string)>(taken.Count);
         foreach (var (attemptId, taskId) in taken)
         {
             var row = rows[taskId];
@@ -125,12 +269,12 @@ public sealed class Dispatcher(
                 TaskId = taskId,
                 Number = row.Task.AttemptCount,
                 State = AttemptState.Queued,
-                Pool = options.Pool,
+                Pool = pools[taskId],
                 CreatedAt = now,
                 PublishedAt = now,
             });
-            messages.Add(ToMessage(attemptId, row.Task, row.Shot));
-            metrics.Dispatched(row.Task, options.Pool, now);
+            messages.Add((ToMessage(attemptId, row.Task, row.Shot), pools[taskId]));
+            metrics.Dispatched(row.Task, pools[taskId], now);
         }
 
         await db.SaveChangesAsync(cancellationToken);
@@ -193,7 +337,7 @@ public sealed class Dispatcher(
             join task in db.Tasks on attempt.TaskId equals task.Id
             join shot in db.Shots on task.ShotId equals shot.Id
             where attempt.State == AttemptState.Queued && attempt.PublishedAt < staleBefore && task.CurrentAttemptId == attempt.Id
-            select new { AttemptId = attempt.Id, Task = task, Shot = shot })
+            select new { AttemptId = attempt.Id, attempt.Pool, Task = task, Shot = shot })
             .AsNoTracking()
             .ToListAsync(cancellationToken);
         foreach (var item in stale)
@@ -202,17 +346,17 @@ public sealed class Dispatcher(
             // Marked first: a send that fails is retried by a later sweep, and whoever sees the copy sees the mark.
             await db.Attempts.Where(a => a.Id == item.AttemptId && a.State == AttemptState.Queued)
                 .ExecuteUpdateAsync(set => set.SetProperty(a => a.PublishedAt, now), cancellationToken);
-            await SendAsync(ToMessage(item.AttemptId, item.Task, item.Shot), cancellationToken);
+            await SendAsync(ToMessage(item.AttemptId, item.Task, item.Shot), item.Pool, cancellationToken);
         }
 
         return stale.Count;
     }
 
     /// <summary>Sends one attempt in its own trace (an async method, so concurrent sends do not share a current span).</summary>
-    private async Task SendAsync(Contract.RenderTask message, CancellationToken cancellationToken)
+    private async Task SendAsync(Contract.RenderTask message, string pool, CancellationToken cancellationToken)
     {
         using var activity = FarmMetrics.StartDispatch(message);
-        var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{busOptions.RenderQueue(options.Pool)}"));
+        var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{busOptions.RenderQueue(pool)}"));
         await endpoint.Send(message, cancellationToken);
     }
 

@@ -34,14 +34,14 @@ public sealed class JobControl(
     TimeProvider time,
     ILogger<JobControl> logger)
 {
-    private static readonly JobState[] Unfinished = [JobState.Queued, JobState.Running, JobState.Waiting];
+    private static readonly JobState[] Unfinished = [JobState.Queued, JobState.Running, JobState.Waiting, JobState.Planning];
 
     public Task<ControlResult> CancelJobAsync(Guid jobId, CancellationToken cancellationToken) =>
         InTransactionAsync(jobId, async (db, job, now) =>
         {
             if (!Unfinished.Contains(job.State))
             {
-                return ControlResult.Conflict($"job {jobId} is {job.State}; only a queued, waiting or running job can be cancelled");
+                return ControlResult.Conflict($"job {jobId} is {job.State}; only a planning, queued, waiting or running job can be cancelled");
             }
 
             await CancelTasksAsync(db, db.Tasks.Where(t => t.JobId == jobId), now, cancellationToken);
@@ -116,28 +116,31 @@ public sealed class JobControl(
                 return ControlResult.Conflict($"job {jobId} is {job.State}; only a failed or cancelled job can be retried");
             }
 
-            var again = await db.Tasks.Where(t => t.JobId == jobId && (t.State == RenderTaskState.Failed || t.State == RenderTaskState.Cancelled)).ToListAsync(cancellationToken);
-            var againIds = again.Select(t => t.Id).ToList();
-            var pending = await db.TaskDependencies.Where(d => againIds.Contains(d.TaskId))
-                .Join(db.Tasks, d => d.DependsOnTaskId, t => t.Id, (d, t) => new { d.TaskId, t.State })
-                .Where(x => x.State != RenderTaskState.Succeeded)
-                .GroupBy(x => x.TaskId)
-                .Select(g => new { TaskId = g.Key, Count = g.Count() })
-                .ToDictionaryAsync(x => x.TaskId, x => x.Count, cancellationToken);
-            foreach (var task in again)
+            if (await db.Shots.AnyAsync(s => s.JobId == jobId && s.PlannedAt == null, cancellationToken))
             {
-                task.PendingDependencies = pending.GetValueOrDefault(task.Id);
-                task.State = task.PendingDependencies == 0 ? RenderTaskState.Ready : RenderTaskState.Blocked;
-                task.ReadyAt = task.PendingDependencies == 0 ? now : null;
-                task.CurrentAttemptId = null;
-                task.Failures = 0;
-                task.NotBefore = null;
-                task.Progress = 0;
-                task.Error = null;
-                task.UpdatedAt = now;
+                return ControlResult.Conflict($"job {jobId} was cancelled before it was fully planned; submit its spec again");
             }
 
-            await db.SaveChangesAsync(cancellationToken);
+            // Two set-based updates, not a load of the tasks: a cancelled job may hold a million. The first counts each
+            // task's unfinished dependencies as they are before this retry; the second moves the tasks by that count.
+            var again = db.Tasks.Where(t => t.JobId == jobId && (t.State == RenderTaskState.Failed || t.State == RenderTaskState.Cancelled));
+            await again.ExecuteUpdateAsync(
+                set => set.SetProperty(
+                    t => t.PendingDependencies,
+                    t => db.TaskDependencies.Where(d => d.TaskId == t.Id)
+                        .Join(db.Tasks, d => d.DependsOnTaskId, dependency => dependency.Id, (d, dependency) => dependency.State)
+                        .Count(state => state != RenderTaskState.Succeeded)),
+                cancellationToken);
+            var count = await again.ExecuteUpdateAsync(
+                set => set.SetProperty(t => t.State, t => t.PendingDependencies == 0 ? RenderTaskState.Ready : RenderTaskState.Blocked)
+                    .SetProperty(t => t.ReadyAt, t => t.PendingDependencies == 0 ? now : null)
+                    .SetProperty(t => t.CurrentAttemptId, (Guid?)null)
+                    .SetProperty(t => t.Failures, 0)
+                    .SetProperty(t => t.NotBefore, (DateTime?)null)
+                    .SetProperty(t => t.Progress, 0)
+                    .SetProperty(t => t.Error, (string?)null)
+                    .SetProperty(t => t.UpdatedAt, now),
+                cancellationToken);
             await db.Shots.Where(s => s.JobId == jobId && (s.State == ShotState.Failed || s.State == ShotState.Cancelled))
                 .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Queued).SetProperty(s => s.Error, (string?)null).SetProperty(s => s.FinishedAt, (DateTime?)null), cancellationToken);
             await db.JobWorkerFailures.Where(f => f.JobId == jobId).ExecuteDeleteAsync(cancellationToken);
@@ -160,7 +163,7 @@ public sealed class JobControl(
                 }
             }
 
-            logger.LogInformation("Job {JobId} retried: {Tasks} task(s) run again", jobId, again.Count);
+            logger.LogInformation("Job {JobId} retried: {Tasks} task(s) run again", jobId, count);
             return ControlResult.Done;
         }, cancellationToken);
 

@@ -23,7 +23,9 @@ public sealed record JobStatus(
     bool Paused = false,
     int Retries = 0,
     IReadOnlyList<Guid>? After = null,
-    IReadOnlyList<string>? BlockedWorkers = null);
+    IReadOnlyList<string>? BlockedWorkers = null,
+    DateTime? CountedAt = null,
+    int TasksPlanned = 0);
 
 /// <summary>One shot's state and outputs (paths relative to the storage root).</summary>
 public sealed record ShotStatus(
@@ -61,13 +63,19 @@ public sealed record ShotCost(Guid ShotId, string Name, decimal Cost, double Dev
 
 public sealed record SkuCost(string DeviceSku, decimal DollarsPerHour, decimal Cost, double DeviceSeconds);
 
+/// <summary>
+/// A page of a job's attempt logs in task order; <see cref="Next"/> is the <c>after</c> cursor of the next page, if
+/// any.
+/// </summary>
+public sealed record LogPage(IReadOnlyList<AttemptLog> Attempts, string? Next);
+
 /// <summary>One attempt's log.</summary>
 public sealed record AttemptLog(string Task, int Attempt, Guid AttemptId, string State, string? Worker, string? FailureClass, string? Error, IReadOnlyList<LogLine> Lines);
 
 public sealed record LogLine(DateTime At, string Level, string Message);
 
 /// <summary>A worker as the fleet view shows it: <c>idle</c>, <c>busy</c> or <c>lost</c> (silent for longer than a lease).</summary>
-public sealed record WorkerStatus(string Id, string Pool, string DeviceSku, int DeviceCount, int Slots, string Hostname, string State, DateTime LastSeenAt, int RunningAttempts, string? DiffusionEngine, string? DeviceName, long DeviceMemoryBytes);
+public sealed record WorkerStatus(string Id, string Pool, string DeviceSku, int DeviceCount, int Slots, string Hostname, string State, DateTime LastSeenAt, int RunningAttempts, string? DiffusionEngine, string? DeviceName, long DeviceMemoryBytes, string? Engines, string? Tags);
 
 /// <summary>One line of a project's job list.</summary>
 public sealed record JobSummary(Guid Id, string? Name, string Lane, int Priority, string State, bool Paused, DateTime CreatedAt, DateTime? FinishedAt, string? Error);
@@ -88,12 +96,20 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         }
 
         var shots = await db.Shots.AsNoTracking().Where(s => s.JobId == jobId).OrderBy(s => s.Ordinal).ToListAsync(cancellationToken);
+        DateTime? countedAt = null;
+        List<TaskGroup> tasks;
+        if (job.TaskCount > options.StatusRollupAbove)
+        {
+            countedAt = await RollUpTaskCountsAsync(db, jobId, cancellationToken);
+            tasks = await db.ShotTaskCounts.AsNoTracking().Where(c => c.JobId == jobId)
+                .Select(c => new TaskGroup(c.ShotId, c.State, c.Tasks, c.Weight, c.WeightedProgress))
+                .ToListAsync(cancellationToken);
+        }
+        else
+        {
+            tasks = await CountTasksAsync(db.Tasks.AsNoTracking().Where(t => t.JobId == jobId), cancellationToken);
+        }
 
-        // Aggregated in the database: a job may hold a million tasks, and the status is polled by every client.
-        var tasks = await db.Tasks.AsNoTracking().Where(t => t.JobId == jobId)
-            .GroupBy(t => new { t.ShotId, t.State, Assemble = t.Kind == "assemble" })
-            .Select(g => new TaskGroup(g.Key.ShotId, g.Key.State, g.Count(), g.Key.Assemble ? g.Count() : g.Sum(t => t.LastFrame - t.FirstFrame + 1), g.Key.Assemble ? g.Sum(t => t.Progress) : g.Sum(t => (t.LastFrame - t.FirstFrame + 1) * t.Progress)))
-            .ToListAsync(cancellationToken);
         var costs = await CostPerShotAsync(db, jobId, cancellationToken);
 
         var shotStatuses = shots.Select(s =>
@@ -106,7 +122,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
                 s.State.ToString(),
                 s.Error,
                 s.FrameCount,
-                own.Sum(t => t.Count),
+                s.TaskCount,
                 own.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count),
                 s.State == ShotState.Succeeded ? 1 : ProgressOf(own),
                 s.VideoPath,
@@ -125,7 +141,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             job.Error,
             job.CreatedAt,
             job.FinishedAt,
-            tasks.Sum(t => t.Count),
+            job.TaskCount,
             tasks.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count),
             job.State == JobState.Succeeded ? 1 : ProgressOf(tasks),
             costs.Values.Sum(),
@@ -133,11 +149,95 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             job.Paused,
             job.Retries,
             await db.JobDependencies.Where(d => d.JobId == jobId).Select(d => d.DependsOnJobId).ToListAsync(cancellationToken),
-            await db.JobWorkerFailures.Where(f => f.JobId == jobId && f.BlockedAt != null).Select(f => f.WorkerId).OrderBy(w => w).ToListAsync(cancellationToken));
+            await db.JobWorkerFailures.Where(f => f.JobId == jobId && f.BlockedAt != null).Select(f => f.WorkerId).OrderBy(w => w).ToListAsync(cancellationToken),
+            countedAt,
+            shots.Where(s => s.PlannedAt != null).Sum(s => s.TaskCount));
     }
 
-    /// <summary>The logs of a job's attempts, optionally of one task (by key) and one attempt number; null for an unknown job.</summary>
-    public async Task<IReadOnlyList<AttemptLog>?> LogsAsync(Guid jobId, string? taskKey, int? attemptNumber, CancellationToken cancellationToken)
+    /// <summary>Counted in the database: the number of rows read grows with the job, the rows returned with its shots.</summary>
+    private static Task<List<TaskGroup>> CountTasksAsync(IQueryable<Data.Entities.RenderTask> tasks, CancellationToken cancellationToken) =>
+        tasks.GroupBy(t => new { t.ShotId, t.State, Assemble = t.Kind == "assemble" })
+            .Select(g => new TaskGroup(g.Key.ShotId, g.Key.State, g.Count(), g.Key.Assemble ? g.Count() : g.Sum(t => t.LastFrame - t.FirstFrame + 1), g.Key.Assemble ? g.Sum(t => t.Progress) : g.Sum(t => (t.LastFrame - t.FirstFrame + 1) * t.Progress)))
+            .ToListAsync(cancellationToken);
+
+    /// <summary>
+    /// Records a big job's newly planned tasks as counted now, in the planning transaction: the plan knows its counts,
+    /// so the status read that follows a submission does not count a hundred thousand tasks it has just written.
+    /// </summary>
+    public static async Task RecordPlannedCountsAsync(FarmDbContext db, Guid jobId, IReadOnlyList<Data.Entities.RenderTask> tasks, DateTime now, CancellationToken cancellationToken)
+    {
+        db.ShotTaskCounts.AddRange(tasks.GroupBy(t => (t.ShotId, t.State)).Select(g => new ShotTaskCount
+        {
+            JobId = jobId,
+            ShotId = g.Key.ShotId,
+            State = g.Key.State,
+            Tasks = g.Count(),
+            Weight = g.Sum(t => t.Kind == "assemble" ? 1L : t.LastFrame - t.FirstFrame + 1),
+        }));
+        await db.SaveChangesAsync(cancellationToken);
+        await db.Database.ExecuteSqlAsync(
+            $"INSERT INTO task_count_rollups (job_id, counted_at) VALUES ({jobId}, {now}) ON CONFLICT (job_id) DO UPDATE SET counted_at = excluded.counted_at",
+            cancellationToken);
+    }
+
+    /// <summary>Advisory lock class of a job's recount; the job id's hash is the key within it.</summary>
+    private const int TaskCountLockClass = 0x7066_0001;
+
+    /// <summary>
+    /// Counts a big job's tasks again when the last count is older than <see cref="CoordinatorOptions.StatusRollupMaxAge"/>
+    /// and returns when the count in <c>shot_task_counts</c> was taken. One reader recounts: the conditional upsert of
+    /// <c>counted_at</c> locks the job's roll-up row, and a reader that got past the advisory lock after it finds it
+    /// fresh and counts nothing. Other readers meanwhile read the previous count, so a poll never waits on a recount.
+    /// </summary>
+    private async Task<DateTime> RollUpTaskCountsAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var staleBefore = now - options.StatusRollupMaxAge;
+        var counted = await db.TaskCountRollups.AsNoTracking().Where(r => r.JobId == jobId).Select(r => (DateTime?)r.CountedAt).SingleOrDefaultAsync(cancellationToken);
+        if (counted is { } at && at >= staleBefore)
+        {
+            return at;
+        }
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        // Readers that find the count stale while another recounts must not queue behind it on the roll-up row's lock:
+        // on PostgreSQL they skip at once (SQLite has one writer and the embedded farm few readers).
+        if (db.Database.IsNpgsql()
+            && !await db.Database.SqlQuery<bool>($"SELECT pg_try_advisory_xact_lock({TaskCountLockClass}, hashtext({jobId}::text)) AS \"Value\"").SingleAsync(cancellationToken))
+        {
+            return counted ?? now;
+        }
+
+        var won = await db.Database.ExecuteSqlAsync(
+            $"INSERT INTO task_count_rollups (job_id, counted_at) VALUES ({jobId}, {now}) ON CONFLICT (job_id) DO UPDATE SET counted_at = excluded.counted_at WHERE task_count_rollups.counted_at < {staleBefore}",
+            cancellationToken);
+        if (won == 0)
+        {
+            return counted ?? now;
+        }
+
+        await db.Database.ExecuteSqlAsync($"DELETE FROM shot_task_counts WHERE job_id = {jobId}", cancellationToken);
+        await db.Database.ExecuteSqlAsync(
+            $"""
+            INSERT INTO shot_task_counts (job_id, shot_id, state, tasks, weight, weighted_progress)
+            SELECT job_id, shot_id, state, count(*),
+                   sum(CASE WHEN kind = 'assemble' THEN 1 ELSE last_frame - first_frame + 1 END),
+                   sum(CASE WHEN kind = 'assemble' THEN progress ELSE (last_frame - first_frame + 1) * progress END)
+            FROM tasks WHERE job_id = {jobId} GROUP BY job_id, shot_id, state
+            """,
+            cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return now;
+    }
+
+    /// <summary>
+    /// A page of the logs of a job's attempts, optionally of one task (by key) and one attempt number, in task order
+    /// after the cursor <paramref name="after"/> (from the previous page's <see cref="LogPage.Next"/>); null for an
+    /// unknown job. The page walks the job's tasks by id (index on job and id), so a page costs the same whether the
+    /// job has ten tasks or a million.
+    /// </summary>
+    public async Task<LogPage?> LogsAsync(Guid jobId, string? taskKey, int? attemptNumber, LogCursor after, int limit, CancellationToken cancellationToken)
     {
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         if (!await db.Jobs.AnyAsync(j => j.Id == jobId, cancellationToken))
@@ -145,20 +245,27 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             return null;
         }
 
+        var afterTask = after.TaskId;
+        var afterNumber = after.Number;
+        var tasks = db.Tasks.FromSql($"SELECT * FROM tasks WHERE job_id = {jobId} AND id >= {afterTask}");
         var attempts = await (
-            from attempt in db.Attempts
-            join task in db.Tasks on attempt.TaskId equals task.Id
-            where task.JobId == jobId && (taskKey == null || task.Key == taskKey) && (attemptNumber == null || attempt.Number == attemptNumber)
-            orderby task.FirstFrame, task.Kind, attempt.Number
-            select new { task.Key, attempt.Number, attempt.Id, attempt.State, attempt.WorkerId, attempt.FailureClass, attempt.Error })
+            from task in tasks
+            join attempt in db.Attempts on task.Id equals attempt.TaskId
+            where (taskKey == null || task.Key == taskKey) && (attemptNumber == null || attempt.Number == attemptNumber)
+                && (task.Id != afterTask || attempt.Number > afterNumber)
+            orderby task.Id, attempt.Number
+            select new { TaskId = task.Id, task.Key, attempt.Number, attempt.Id, attempt.State, attempt.WorkerId, attempt.FailureClass, attempt.Error })
             .AsNoTracking()
+            .Take(limit + 1)
             .ToListAsync(cancellationToken);
-        var ids = attempts.Select(a => a.Id).ToList();
+        var page = attempts.Take(limit).ToList();
+        var ids = page.Select(a => a.Id).ToList();
         var lines = (await db.AttemptLogLines.AsNoTracking().Where(l => ids.Contains(l.AttemptId)).ToListAsync(cancellationToken))
             .ToLookup(l => l.AttemptId);
-        return attempts
-            .Select(a => new AttemptLog(a.Key, a.Number, a.Id, a.State.ToString(), a.WorkerId, a.FailureClass, a.Error, lines[a.Id].OrderBy(l => l.Seq).Select(l => new LogLine(l.LoggedAt, l.Level, l.Message)).ToList()))
-            .ToList();
+        var next = attempts.Count > limit ? new LogCursor(page[^1].TaskId, page[^1].Number).ToString() : null;
+        return new LogPage(
+            page.Select(a => new AttemptLog(a.Key, a.Number, a.Id, a.State.ToString(), a.WorkerId, a.FailureClass, a.Error, lines[a.Id].OrderBy(l => l.Seq).Select(l => new LogLine(l.LoggedAt, l.Level, l.Message)).ToList())).ToList(),
+            next);
     }
 
     /// <summary>The fleet: every worker seen, with its state and the attempts it runs.</summary>
@@ -175,7 +282,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         {
             var count = running.GetValueOrDefault(w.Id);
             var state = w.LastSeenAt < lostBefore ? "lost" : count > 0 ? "busy" : "idle";
-            return new WorkerStatus(w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname, state, w.LastSeenAt, count, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes);
+            return new WorkerStatus(w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname, state, w.LastSeenAt, count, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes, w.Engines, w.Tags);
         }).ToList();
     }
 
@@ -208,21 +315,14 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         return total == 0 ? 0 : done / total;
     }
 
-    /// <summary>
-    /// Cost per shot from the ledger. PostgreSQL sums the decimals; SQLite cannot, so there (embedded, small jobs) the
-    /// rows are summed here.
-    /// </summary>
-    private static async Task<Dictionary<Guid, decimal>> CostPerShotAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
-    {
-        var usage = db.Usage.AsNoTracking().Where(u => u.JobId == jobId);
-        if (db.Database.IsNpgsql())
-        {
-            return await usage.GroupBy(u => u.ShotId).Select(g => new { ShotId = g.Key, Cost = g.Sum(u => u.Cost) }).ToDictionaryAsync(g => g.ShotId, g => g.Cost, cancellationToken);
-        }
+    /// <summary>Cost per shot from the ledger's roll-up (a few rows per shot, however many attempts ran).</summary>
+    private static async Task<Dictionary<Guid, decimal>> CostPerShotAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken) =>
+        (await db.UsageRollups.AsNoTracking().Where(u => u.JobId == jobId).GroupBy(u => u.ShotId)
+            .Select(g => new { ShotId = g.Key, CostMicros = g.Sum(u => u.CostMicros) })
+            .ToListAsync(cancellationToken))
+        .ToDictionary(g => g.ShotId, g => Dollars(g.CostMicros));
 
-        return (await usage.Select(u => new { u.ShotId, u.Cost }).ToListAsync(cancellationToken))
-            .GroupBy(u => u.ShotId).ToDictionary(g => g.Key, g => g.Sum(u => u.Cost));
-    }
+    private static decimal Dollars(long micros) => micros / 1_000_000m;
 
     public async Task<JobCost?> CostAsync(Guid jobId, CancellationToken cancellationToken)
     {
@@ -230,7 +330,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         return await CostAsync(db, jobId, cancellationToken);
     }
 
-    /// <summary>Cost from the ledger. Sums are taken here, in decimal, because SQLite cannot sum decimals.</summary>
+    /// <summary>Cost from the ledger's roll-up.</summary>
     public static async Task<JobCost?> CostAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
     {
         var job = await db.Jobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == jobId, cancellationToken);
@@ -262,28 +362,41 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
                 .ToList());
     }
 
-    /// <summary>
-    /// The job's ledger summed per shot, price and energy kind: in the database on PostgreSQL (a big job has millions
-    /// of rows), here on SQLite, which cannot sum decimals.
-    /// </summary>
-    private static async Task<List<UsageGroup>> UsageGroupsAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
-    {
-        var usage = db.Usage.AsNoTracking().Where(u => u.JobId == jobId);
-        if (db.Database.IsNpgsql())
-        {
-            return await usage.GroupBy(u => new { u.ShotId, u.DeviceSku, u.DollarsPerHour, u.EnergyEstimated })
-                .Select(g => new UsageGroup(g.Key.ShotId, g.Key.DeviceSku, g.Key.DollarsPerHour, g.Key.EnergyEstimated, g.Count(), g.Sum(u => u.Cost), g.Sum(u => u.DeviceSeconds), g.Sum(u => u.EnergyJoules)))
-                .ToListAsync(cancellationToken);
-        }
-
-        return (await usage.ToListAsync(cancellationToken))
-            .GroupBy(u => (u.ShotId, u.DeviceSku, u.DollarsPerHour, u.EnergyEstimated))
-            .Select(g => new UsageGroup(g.Key.ShotId, g.Key.DeviceSku, g.Key.DollarsPerHour, g.Key.EnergyEstimated, g.Count(), g.Sum(u => u.Cost), g.Sum(u => u.DeviceSeconds), g.Sum(u => u.EnergyJoules)))
+    /// <summary>The job's ledger summed per shot, price and energy kind: its roll-up rows, kept by a trigger on the ledger.</summary>
+    private static async Task<List<UsageGroup>> UsageGroupsAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken) =>
+        (await db.UsageRollups.AsNoTracking().Where(u => u.JobId == jobId).ToListAsync(cancellationToken))
+            .Select(u => new UsageGroup(u.ShotId, u.DeviceSku, u.DollarsPerHour, u.EnergyEstimated, u.Attempts, Dollars(u.CostMicros), u.DeviceSeconds, u.EnergyJoules))
             .ToList();
-    }
 
     private sealed record UsageGroup(Guid ShotId, string DeviceSku, decimal DollarsPerHour, bool EnergyEstimated, int Attempts, decimal Cost, double DeviceSeconds, double EnergyJoules);
 
     /// <summary>Tasks of one shot in one state: how many, their weight (frames; assembly counts one) and weighted progress.</summary>
-    private sealed record TaskGroup(Guid ShotId, RenderTaskState State, int Count, int Weight, double WeightedProgress);
+    private sealed record TaskGroup(Guid ShotId, RenderTaskState State, int Count, long Weight, double WeightedProgress);
+}
+
+/// <summary>Where a page of attempt logs ends: the task (ids are time-ordered, so this is plan order) and attempt number.</summary>
+public readonly record struct LogCursor(Guid TaskId, int Number)
+{
+    public static LogCursor Start => new(Guid.Empty, 0);
+
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{TaskId:N}.{Number}");
+
+    public static bool TryParse(string? text, out LogCursor cursor)
+    {
+        cursor = Start;
+        if (text is null)
+        {
+            return true;
+        }
+
+        var dot = text.IndexOf('.', StringComparison.Ordinal);
+        if (dot < 0 || !Guid.TryParseExact(text.AsSpan(0, dot), "N", out var task)
+            || !int.TryParse(text.AsSpan(dot + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number))
+        {
+            return false;
+        }
+
+        cursor = new LogCursor(task, number);
+        return true;
+    }
 }

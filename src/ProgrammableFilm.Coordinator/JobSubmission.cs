@@ -15,13 +15,25 @@ public sealed class SpecRejectedException(IReadOnlyList<SpecError> errors)
     public IReadOnlyList<SpecError> Errors { get; } = errors;
 }
 
-/// <summary>Writes a validated job, its shots and every shot's task graph in one transaction.</summary>
-public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactory, ShotFinisher finisher, TimeProvider time, DispatchSignal dispatchSignal)
+/// <summary>
+/// Writes a validated job, its shots and every shot's task graph in one transaction; a job of more than
+/// <see cref="CoordinatorOptions.PlanInBackgroundAbove"/> tasks is written as <see cref="JobState.Planning"/> with its
+/// shots only, and <see cref="BackgroundPlanner"/> writes the task graphs.
+/// </summary>
+public sealed class JobSubmission(
+    IDbContextFactory<FarmDbContext> contextFactory,
+    ShotFinisher finisher,
+    TimeProvider time,
+    DispatchSignal dispatchSignal,
+    BackgroundPlanner planner,
+    CoordinatorOptions options)
 {
     /// <summary>Plans and writes the job; throws <see cref="SpecRejectedException"/>, having written nothing, when <c>after</c> names a job that does not exist.</summary>
     public async Task<Job> SubmitAsync(JobSpec spec, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
+        var taskCount = spec.Shots.Sum(s => ShotPlanner.TaskCount(s.FrameCount, s.KeyframeInterval));
+        var inBackground = taskCount > options.PlanInBackgroundAbove;
         var job = new Job
         {
             Id = Guid.CreateVersion7(),
@@ -29,10 +41,11 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
             Name = spec.Name,
             Lane = spec.Lane.ToString().ToLowerInvariant(),
             Priority = spec.Priority,
-            State = spec.After.Count == 0 ? JobState.Queued : JobState.Waiting,
+            State = inBackground ? JobState.Planning : spec.After.Count == 0 ? JobState.Queued : JobState.Waiting,
             Retries = spec.Retries,
             SpecJson = JsonSerializer.Serialize(spec, SpecJson.Options),
             CreatedAt = now,
+            TaskCount = taskCount,
         };
 
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
@@ -60,11 +73,28 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
         var edges = new List<TaskDependency>();
         for (var ordinal = 0; ordinal < spec.Shots.Count; ordinal++)
         {
-            AddShot(db, job, spec.Shots[ordinal], ordinal, now, tasks, edges);
+            var shot = AddShot(db, job, spec.Shots[ordinal], ordinal);
+            if (!inBackground)
+            {
+                shot.PlannedAt = now;
+                PlanShot(job, shot, now, tasks, edges);
+            }
         }
 
         await db.SaveChangesAsync(cancellationToken);
         await TaskGraphWriter.WriteAsync(db, tasks, edges, cancellationToken);
+        if (taskCount > options.StatusRollupAbove)
+        {
+            await JobReports.RecordPlannedCountsAsync(db, job.Id, tasks, now, cancellationToken);
+        }
+
+        if (inBackground)
+        {
+            await transaction.CommitAsync(cancellationToken);
+            planner.Wake();
+            return job;
+        }
+
         if (job.State == JobState.Waiting && !await ShotFinisher.ReleaseIfReadyAsync(db, job.Id, cancellationToken)
             && dependencies.FirstOrDefault(d => d.State is JobState.Failed or JobState.Cancelled) is { } failed)
         {
@@ -77,7 +107,7 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
         return job;
     }
 
-    private static void AddShot(FarmDbContext db, Job job, ShotSpec spec, int ordinal, DateTime now, List<RenderTask> tasks, List<TaskDependency> edges)
+    private static Shot AddShot(FarmDbContext db, Job job, ShotSpec spec, int ordinal)
     {
         var shot = new Shot
         {
@@ -99,10 +129,16 @@ public sealed class JobSubmission(IDbContextFactory<FarmDbContext> contextFactor
             State = ShotState.Queued,
             Folder = ShotStorage.ShotFolder(job.Id, spec.Name),
             TraceParent = System.Diagnostics.Activity.Current?.Id,
+            TaskCount = ShotPlanner.TaskCount(spec.FrameCount, spec.KeyframeInterval),
         };
         db.Shots.Add(shot);
+        return shot;
+    }
 
-        var plan = ShotPlanner.Plan(spec);
+    /// <summary>The shot's task graph: tasks without dependencies start Ready, the rest Blocked with their count.</summary>
+    internal static void PlanShot(Job job, Shot shot, DateTime now, List<RenderTask> tasks, List<TaskDependency> edges)
+    {
+        var plan = ShotPlanner.Plan(shot.FrameCount, shot.KeyframeInterval);
         var ids = plan.ToDictionary(t => t.Key, _ => Guid.CreateVersion7(), StringComparer.Ordinal);
         foreach (var planned in plan)
         {

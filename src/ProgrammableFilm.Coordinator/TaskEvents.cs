@@ -23,111 +23,155 @@ public sealed class TaskEvents(
     UsageLedger ledger,
     ShotFinisher shotFinisher,
     DispatchSignal dispatchSignal,
+    Dispatcher dispatcher,
     TimeProvider time,
     ILogger<TaskEvents> logger)
 {
     private const int MaxLogLineLength = 4000;
 
-    public async Task<ClaimDecision> ClaimAsync(ClaimAttempt claim, CancellationToken cancellationToken)
+    /// <summary>
+    /// Decides a batch of claims in one transaction: claims are the farm's hottest path, and a round trip per claim
+    /// per step was what limited it. The decisions come back in the order of <paramref name="claims"/>. Of several
+    /// claims of one attempt (a redelivered message, a duplicated request), in this batch or a concurrent one, only
+    /// one worker wins; the same worker asking again is granted again (it runs an attempt at most once however often
+    /// it is granted).
+    /// </summary>
+    public async Task<ClaimDecision[]> ClaimAsync(IReadOnlyList<ClaimAttempt> claims, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        // Everything the decision needs in one round trip: claims are the farm's hottest path.
-        var context = await (
+        var attemptIds = claims.Select(c => c.AttemptId).Distinct().ToList();
+        var workerIds = claims.Select(c => c.WorkerId).Distinct().ToList();
+        var contexts = await (
             from a in db.Attempts
             join t in db.Tasks on a.TaskId equals t.Id
             join job in db.Jobs on t.JobId equals job.Id
             join shot in db.Shots on t.ShotId equals shot.Id
-            where a.Id == claim.AttemptId
-            select new
-            {
-                Attempt = a,
-                Task = t,
-                JobState = job.State,
-                job.Paused,
-                ShotState = shot.State,
-                Blocked = db.JobWorkerFailures.Any(f => f.JobId == job.Id && f.WorkerId == claim.WorkerId && f.BlockedAt != null),
-                KnownWorker = db.Workers.Any(w => w.Id == claim.WorkerId),
-            })
+            where attemptIds.Contains(a.Id)
+            select new { Attempt = a, Task = t, JobState = job.State, job.Paused, ShotState = shot.State })
             .AsNoTracking()
-            .SingleOrDefaultAsync(cancellationToken);
-        if (context is null)
+            .ToDictionaryAsync(c => c.Attempt.Id, cancellationToken);
+        var jobIds = contexts.Values.Select(c => c.Task.JobId).Distinct().ToList();
+        var blocked = (await db.JobWorkerFailures
+            .Where(f => jobIds.Contains(f.JobId) && workerIds.Contains(f.WorkerId) && f.BlockedAt != null)
+            .Select(f => new { f.JobId, f.WorkerId })
+            .ToListAsync(cancellationToken)).Select(f => (f.JobId, f.WorkerId)).ToHashSet();
+        var knownWorkers = await db.Workers.Where(w => workerIds.Contains(w.Id)).Select(w => w.Id).ToListAsync(cancellationToken);
+
+        var decisions = new ClaimDecision?[claims.Count];
+        var claimant = new Dictionary<Guid, int>();
+        var superseded = false;
+        for (var i = 0; i < claims.Count; i++)
         {
-            return new ClaimDecision(false, "unknown attempt");
+            var claim = claims[i];
+            if (!contexts.TryGetValue(claim.AttemptId, out var context))
+            {
+                decisions[i] = new ClaimDecision(false, "unknown attempt");
+            }
+            else if (context.Attempt.State != AttemptState.Queued)
+            {
+                decisions[i] = Repeated(context.Attempt.State, context.Attempt.WorkerId, claim.WorkerId);
+            }
+            else if (!claimant.ContainsKey(claim.AttemptId))
+            {
+                var refusal = context.JobState is not (JobState.Queued or JobState.Running) ? $"job is {context.JobState}"
+                    : context.Paused ? "job is paused"
+                    : blocked.Contains((context.Task.JobId, claim.WorkerId)) && await IsBlockedAsync(db, context.Task.JobId, claim.WorkerId, claim.Pool, now, cancellationToken) ? $"worker {claim.WorkerId} is blocked for job {context.Task.JobId} after repeated failures"
+                    : null;
+                if (refusal is not null)
+                {
+                    // The attempt will never run: retire it and hand the task back to the dispatcher, which gives it
+                    // a new attempt when the job may run again (another worker is likely to take that one).
+                    await SupersedeAsync(db, claim.AttemptId, context.Task.Id, refusal, now, cancellationToken);
+                    decisions[i] = new ClaimDecision(false, refusal);
+                    superseded = true;
+                }
+
+                claimant[claim.AttemptId] = i;
+            }
         }
 
-        var (attempt, task) = (context.Attempt, context.Task);
-        if (attempt.State != AttemptState.Queued)
+        // Only one claim can move an attempt out of Queued: of two concurrent claims, the second updates no row.
+        var contested = claimant.Where(c => decisions[c.Value] is null).ToList();
+        foreach (var byWorker in contested.GroupBy(c => claims[c.Value].WorkerId, StringComparer.Ordinal))
         {
-            // A redelivered message finds its attempt Claimed (or already finished) and is refused, unless the same
-            // worker asks again: a duplicated request, whose first answer may be lost (the worker runs an attempt
-            // at most once however often it is granted).
-            return Repeated(attempt.State, attempt.WorkerId, claim.WorkerId);
+            var ids = byWorker.Select(c => c.Key).ToList();
+            await db.Attempts
+                .Where(a => ids.Contains(a.Id) && a.State == AttemptState.Queued)
+                .ExecuteUpdateAsync(
+                    set => set.SetProperty(a => a.State, AttemptState.Claimed)
+                        .SetProperty(a => a.WorkerId, byWorker.Key)
+                        .SetProperty(a => a.ClaimedAt, now)
+                        .SetProperty(a => a.LastHeartbeatAt, now)
+                        .SetProperty(a => a.LeaseExpiresAt, now + options.LeaseDuration),
+                    cancellationToken);
         }
 
-        var refusal = context.JobState is not (JobState.Queued or JobState.Running) ? $"job is {context.JobState}"
-            : context.Paused ? "job is paused"
-            : context.Blocked && await IsBlockedAsync(db, task.JobId, claim.WorkerId, claim.Pool, now, cancellationToken) ? $"worker {claim.WorkerId} is blocked for job {task.JobId} after repeated failures"
-            : null;
-        if (refusal is not null)
+        var contestedIds = contested.Select(c => c.Key).ToList();
+        var holders = await db.Attempts.Where(a => contestedIds.Contains(a.Id)).Select(a => new { a.Id, a.State, a.WorkerId }).ToDictionaryAsync(a => a.Id, cancellationToken);
+        var won = contested.Where(c => holders[c.Key].State == AttemptState.Claimed && holders[c.Key].WorkerId == claims[c.Value].WorkerId).Select(c => c.Key).ToList();
+        foreach (var (attemptId, index) in contested)
         {
-            // The attempt will never run: retire it and hand the task back to the dispatcher, which gives it a new
-            // attempt when the job may run again (another worker is likely to take that one).
-            await SupersedeAsync(db, attempt.Id, task.Id, refusal, now, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
-            dispatchSignal.Wake();
-            return new ClaimDecision(false, refusal);
+            var holder = holders[attemptId];
+            decisions[index] = won.Contains(attemptId) ? new ClaimDecision(true, "claimed") : Repeated(holder.State, holder.WorkerId, claims[index].WorkerId);
         }
 
-        // Only one claim can move the attempt out of Queued: of two concurrent claims, the second updates no row.
-        var claimed = await db.Attempts
-            .Where(a => a.Id == claim.AttemptId && a.State == AttemptState.Queued)
-            .ExecuteUpdateAsync(
-                set => set.SetProperty(a => a.State, AttemptState.Claimed)
-                    .SetProperty(a => a.WorkerId, claim.WorkerId)
-                    .SetProperty(a => a.ClaimedAt, now)
-                    .SetProperty(a => a.LastHeartbeatAt, now)
-                    .SetProperty(a => a.LeaseExpiresAt, now + options.LeaseDuration),
-                cancellationToken);
-        if (claimed == 0)
-        {
-            var winner = await db.Attempts.Where(a => a.Id == claim.AttemptId).Select(a => new { a.State, a.WorkerId }).SingleAsync(cancellationToken);
-            return Repeated(winner.State, winner.WorkerId, claim.WorkerId);
-        }
-
-        var running = await db.Tasks
-            .Where(t => t.Id == task.Id && t.CurrentAttemptId == claim.AttemptId && t.State == RenderTaskState.Dispatched)
+        var started = await db.Tasks
+            .Where(t => won.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Dispatched)
             .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Running).SetProperty(t => t.UpdatedAt, now), cancellationToken);
-        if (running == 0)
+        if (started < won.Count)
         {
-            await transaction.RollbackAsync(cancellationToken);
-            await db.Attempts.Where(a => a.Id == claim.AttemptId && a.State == AttemptState.Queued)
+            // Some tasks moved on while their attempts waited (cancelled, or given a newer attempt): those attempts
+            // never run. A task a concurrent claim of the same worker already started is still running.
+            var running = await db.Tasks.Where(t => won.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Running).Select(t => t.CurrentAttemptId!.Value).ToListAsync(cancellationToken);
+            var stale = won.Except(running).ToList();
+            await db.Attempts.Where(a => stale.Contains(a.Id) && a.State == AttemptState.Claimed)
                 .ExecuteUpdateAsync(set => set.SetProperty(a => a.State, AttemptState.Superseded).SetProperty(a => a.FinishedAt, now), cancellationToken);
-            return new ClaimDecision(false, "attempt was superseded");
+            foreach (var attemptId in stale)
+            {
+                decisions[claimant[attemptId]] = new ClaimDecision(false, "attempt was superseded");
+            }
+
+            won = running;
         }
 
-        // Heartbeats keep the fleet's rows current; a claim only registers a worker not seen before.
-        if (!context.KnownWorker)
+        var granted = won.Select(id => contexts[id]).ToList();
+        var startedShots = granted.Where(c => c.ShotState == ShotState.Queued).Select(c => c.Task.ShotId).Distinct().ToList();
+        if (startedShots.Count > 0)
+        {
+            await db.Shots.Where(s => startedShots.Contains(s.Id) && s.State == ShotState.Queued)
+                .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Running), cancellationToken);
+        }
+
+        var startedJobs = granted.Where(c => c.JobState == JobState.Queued).Select(c => c.Task.JobId).Distinct().ToList();
+        if (startedJobs.Count > 0)
+        {
+            await db.Jobs.Where(j => startedJobs.Contains(j.Id) && j.State == JobState.Queued)
+                .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Running), cancellationToken);
+        }
+
+        // Heartbeats keep the fleet's rows current; a granted claim only registers a worker not seen before (a refused
+        // claimant leaves no trace: the fleet shows the workers that run something).
+        foreach (var claim in won.Select(id => claims[claimant[id]]).Where(c => !knownWorkers.Contains(c.WorkerId)).DistinctBy(c => c.WorkerId))
         {
             await UpsertWorkerAsync(db, claim.WorkerId, claim.Pool, claim.DeviceSku, claim.DeviceCount, claim.Hostname, slots: null, device: null, now, cancellationToken);
         }
 
-        if (context.ShotState == ShotState.Queued)
-        {
-            await db.Shots.Where(s => s.Id == task.ShotId && s.State == ShotState.Queued)
-                .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Running), cancellationToken);
-        }
-
-        if (context.JobState == JobState.Queued)
-        {
-            await db.Jobs.Where(j => j.Id == task.JobId && j.State == JobState.Queued)
-                .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Running), cancellationToken);
-        }
-
         await transaction.CommitAsync(cancellationToken);
-        return new ClaimDecision(true, "claimed");
+        if (superseded)
+        {
+            dispatchSignal.Wake();
+        }
+
+        // A later claim of an attempt already decided in this batch follows the first one's outcome.
+        return [.. claims.Select((claim, i) => decisions[i] ?? FollowFirst(decisions[claimant[claim.AttemptId]]!, claims[claimant[claim.AttemptId]].WorkerId, claim.WorkerId))];
     }
+
+    private static ClaimDecision FollowFirst(ClaimDecision first, string firstWorker, string worker) =>
+        !first.Granted ? first
+            : string.Equals(firstWorker, worker, StringComparison.Ordinal) ? new ClaimDecision(true, "already claimed by this worker")
+            : new ClaimDecision(false, "attempt is Claimed, not Queued");
 
     private static ClaimDecision Repeated(AttemptState state, string? holder, string claimant) =>
         state == AttemptState.Claimed && string.Equals(holder, claimant, StringComparison.Ordinal)
@@ -143,7 +187,7 @@ public sealed class TaskEvents(
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        await UpsertWorkerAsync(db, heartbeat.WorkerId, heartbeat.Pool, heartbeat.DeviceSku, heartbeat.DeviceCount, heartbeat.Hostname, heartbeat.Slots, heartbeat, now, cancellationToken);
+        var joined = await UpsertWorkerAsync(db, heartbeat.WorkerId, heartbeat.Pool, heartbeat.DeviceSku, heartbeat.DeviceCount, heartbeat.Hostname, heartbeat.Slots, heartbeat, now, cancellationToken);
 
         var ids = heartbeat.Attempts.Select(a => a.AttemptId).ToList();
         var rows = await (
@@ -162,7 +206,7 @@ public sealed class TaskEvents(
                 continue;
             }
 
-            await StoreLogAsync(db, held.AttemptId, held.Log, cancellationToken);
+            await StoreLogAsync(db, [(held.AttemptId, held.Log)], cancellationToken);
             if (row.State != AttemptState.Claimed || !string.Equals(row.WorkerId, heartbeat.WorkerId, StringComparison.Ordinal))
             {
                 stop.Add(new StopAttempt { AttemptId = held.AttemptId, Reason = $"attempt is {row.State}" });
@@ -190,6 +234,13 @@ public sealed class TaskEvents(
 
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        if (joined)
+        {
+            // A new worker (or a new pool) gets work now, not when the dispatcher next reads the fleet.
+            dispatcher.ForgetFleetView();
+            dispatchSignal.Wake();
+        }
+
         return new HeartbeatAcknowledged { Stop = [.. stop] };
     }
 
@@ -220,50 +271,34 @@ public sealed class TaskEvents(
             logger.LogWarning("TaskSucceeded for unknown attempt {AttemptId} ignored", unknown);
         }
 
+        var live = contexts.Where(c => c.Attempt.State == AttemptState.Claimed).ToList();
+        foreach (var context in contexts.Where(c => !c.Billed))
+        {
+            var succeeded = reports[context.Attempt.Id];
+            ledger.Append(db, context.Attempt, context.Task, context.Project, succeeded.WorkerId, succeeded.Usage, "succeeded", now);
+        }
+
+        await StoreLogAsync(db, [.. contexts.Select(c => (c.Attempt.Id, reports[c.Attempt.Id].Log))], cancellationToken);
+        var finished = await FinishSucceededAttemptsAsync(db, [.. live.Select(c => reports[c.Attempt.Id])], now, cancellationToken);
+        var wonAttempts = await SucceedTasksAsync(db, finished, now, cancellationToken);
         var released = new List<Guid>();
         var assembled = new List<(Guid ShotId, TaskSucceeded Report)>();
-        foreach (var context in contexts)
+        foreach (var context in live.Where(c => wonAttempts.Contains(c.Attempt.Id)))
         {
-            var (attempt, task, succeeded) = (context.Attempt, context.Task, reports[context.Attempt.Id]);
-            if (!context.Billed)
+            released.Add(context.Task.Id);
+            if (context.Task.Kind == "assemble")
             {
-                ledger.Append(db, attempt, task, context.Project, succeeded.WorkerId, succeeded.Usage, "succeeded", now);
+                assembled.Add((context.Task.ShotId, reports[context.Attempt.Id]));
             }
+        }
 
-            await StoreLogAsync(db, attempt.Id, succeeded.Log, cancellationToken);
-            var result = JsonSerializer.Serialize(new AttemptResult(succeeded.Outputs, succeeded.Metrics, succeeded.Facts, succeeded.UnknownWords), SpecJson.Options);
-            var finished = await db.Attempts
-                .Where(a => a.Id == attempt.Id && a.State == AttemptState.Claimed)
-                .ExecuteUpdateAsync(
-                    set => set.SetProperty(a => a.State, AttemptState.Succeeded)
-                        .SetProperty(a => a.FinishedAt, now)
-                        .SetProperty(a => a.ReportedAt, succeeded.ReportedAt)
-                        .SetProperty(a => a.DeviceSeconds, succeeded.Usage.DeviceSeconds)
-                        .SetProperty(a => a.ResultJson, result),
-                    cancellationToken);
-            if (finished == 0)
-            {
-                continue;
-            }
-
-            var won = await db.Tasks
-                .Where(t => t.Id == task.Id && t.CurrentAttemptId == attempt.Id && t.State == RenderTaskState.Running)
-                .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Succeeded).SetProperty(t => t.Progress, 1.0).SetProperty(t => t.UpdatedAt, now), cancellationToken) == 1;
-            if (won)
-            {
-                released.Add(task.Id);
-                if (task.Kind == "assemble")
-                {
-                    assembled.Add((task.ShotId, succeeded));
-                }
-            }
-            else if (task.Kind != "assemble")
-            {
-                // Cancelled while it was finishing: its frames are written and paid for, so a retry of the job keeps
-                // them instead of rendering (and billing) them again. Dependants stay as the cancellation left them.
-                await db.Tasks.Where(t => t.Id == task.Id && t.CurrentAttemptId == attempt.Id && t.State == RenderTaskState.Cancelled)
-                    .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Succeeded).SetProperty(t => t.Progress, 1.0).SetProperty(t => t.Error, (string?)null).SetProperty(t => t.UpdatedAt, now), cancellationToken);
-            }
+        // Cancelled while they were finishing: their frames are written and paid for, so a retry of the job keeps them
+        // instead of rendering (and billing) them again. Dependants stay as the cancellation left them.
+        var keptAfterCancel = finished.Except(wonAttempts).ToList();
+        if (keptAfterCancel.Count > 0)
+        {
+            await db.Tasks.Where(t => keptAfterCancel.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Cancelled && t.Kind != "assemble")
+                .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Succeeded).SetProperty(t => t.Progress, 1.0).SetProperty(t => t.Error, (string?)null).SetProperty(t => t.UpdatedAt, now), cancellationToken);
         }
 
         await ReleaseDependantsAsync(db, released, now, cancellationToken);
@@ -304,7 +339,7 @@ public sealed class TaskEvents(
             ledger.Append(db, attempt, task, context.Project, failed.WorkerId, failed.Usage, failure == FailureClass.Cancelled ? "cancelled" : "failed", now);
         }
 
-        await StoreLogAsync(db, attempt.Id, failed.Log, cancellationToken);
+        await StoreLogAsync(db, [(attempt.Id, failed.Log)], cancellationToken);
         var reason = $"{task.Key} ({failed.Classification}): {Sanitize(failed.Reason)}";
         var finished = await db.Attempts
             .Where(a => a.Id == attempt.Id && a.State == AttemptState.Claimed)
@@ -324,8 +359,16 @@ public sealed class TaskEvents(
                 await CountWorkerFailureAsync(db, task.JobId, failed.WorkerId, now, cancellationToken);
             }
 
-            var decision = FailurePolicy.Decide(failure, task.Failures, context.Retries, task.MaxFrameBatch, task.LastFrame - task.FirstFrame + 1, options.RetryBackoff, options.RetryBackoffMax, reason);
+            var outgrown = failure == FailureClass.OutOfMemory ? await OutgrownPoolMemoryAsync(db, attempt.Pool, now, cancellationToken) : null;
+            var decision = FailurePolicy.Decide(failure, task.Failures, context.Retries, task.MaxFrameBatch, task.LastFrame - task.FirstFrame + 1, options.RetryBackoff, options.RetryBackoffMax, reason, biggerPoolLive: outgrown is not null);
             retryScheduled = await ApplyAsync(db, task, attempt.Id, decision, now, cancellationToken);
+            if (retryScheduled && outgrown is { } memory)
+            {
+                // The task now asks for more than that pool's devices have, so the dispatcher places it in a bigger pool.
+                await db.Tasks.Where(t => t.Id == task.Id && t.MinMemoryBytes <= memory)
+                    .ExecuteUpdateAsync(set => set.SetProperty(t => t.MinMemoryBytes, memory + 1), cancellationToken);
+                logger.LogInformation("Task {TaskKey} of job {JobId} ran out of memory in pool {Pool} ({Memory} bytes); it moves to a bigger pool", task.Key, task.JobId, attempt.Pool, memory);
+            }
         }
 
         await db.SaveChangesAsync(cancellationToken);
@@ -373,6 +416,15 @@ public sealed class TaskEvents(
             default:
                 return false;
         }
+    }
+
+    /// <summary>The memory of a pool's devices if a live pool with bigger ones exists; null when none does (or it is unknown).</summary>
+    private async Task<long?> OutgrownPoolMemoryAsync(FarmDbContext db, string pool, DateTime now, CancellationToken cancellationToken)
+    {
+        var liveSince = now - options.LeaseDuration;
+        var live = db.Workers.Where(w => w.LastSeenAt >= liveSince && w.DeviceMemoryBytes > 0);
+        var poolMemory = await live.Where(w => w.Pool == pool).Select(w => (long?)w.DeviceMemoryBytes).MinAsync(cancellationToken);
+        return poolMemory is { } memory && await live.AnyAsync(w => w.Pool != pool && w.DeviceMemoryBytes > memory, cancellationToken) ? memory : null;
     }
 
     /// <summary>What workers' reports are applied to, in one round trip.</summary>
@@ -445,11 +497,13 @@ public sealed class TaskEvents(
     }
 
     /// <summary>
-    /// Keeps each numbered line once (a line resent after a lost acknowledgement is skipped); the lines are written by
-    /// the caller's <c>SaveChanges</c>.
+    /// Keeps each numbered line once (a line resent after a lost acknowledgement is skipped), for a batch of attempts
+    /// in one statement on PostgreSQL; on SQLite the lines are written by the caller's <c>SaveChanges</c>.
     /// </summary>
-    private static async Task StoreLogAsync(FarmDbContext db, Guid attemptId, IReadOnlyCollection<AttemptLogEntry> lines, CancellationToken cancellationToken)
+    private static async Task StoreLogAsync(FarmDbContext db, IReadOnlyCollection<(Guid AttemptId, AttemptLogEntry[] Lines)> logs, CancellationToken cancellationToken)
     {
+        // A heartbeat and the final report may carry the same unacknowledged lines at the same moment.
+        var lines = logs.SelectMany(log => log.Lines.DistinctBy(l => l.Seq).Select(line => (log.AttemptId, Line: line))).ToList();
         if (lines.Count == 0)
         {
             return;
@@ -457,27 +511,98 @@ public sealed class TaskEvents(
 
         if (db.Database.IsNpgsql())
         {
-            // A heartbeat and the final report may carry the same unacknowledged lines at the same moment.
-            var ordered = lines.DistinctBy(l => l.Seq).ToList();
-            int[] seqNumbers = [.. ordered.Select(l => l.Seq)];
-            DateTime[] times = [.. ordered.Select(l => l.At)];
-            string[] levels = [.. ordered.Select(l => Sanitize(l.Level))];
-            string[] messages = [.. ordered.Select(l => Sanitize(l.Message))];
+            Guid[] attemptIds = [.. lines.Select(l => l.AttemptId)];
+            int[] seqNumbers = [.. lines.Select(l => l.Line.Seq)];
+            DateTime[] times = [.. lines.Select(l => l.Line.At)];
+            string[] levels = [.. lines.Select(l => Sanitize(l.Line.Level))];
+            string[] messages = [.. lines.Select(l => Sanitize(l.Line.Message))];
             await db.Database.ExecuteSqlAsync($"""
                 INSERT INTO attempt_log_lines (attempt_id, seq, logged_at, level, message)
-                SELECT {attemptId}, line.seq, line.logged_at, line.level, line.message
-                FROM unnest({seqNumbers}, {times}, {levels}, {messages}) AS line(seq, logged_at, level, message)
+                SELECT line.attempt_id, line.seq, line.logged_at, line.level, line.message
+                FROM unnest({attemptIds}, {seqNumbers}, {times}, {levels}, {messages}) AS line(attempt_id, seq, logged_at, level, message)
                 ON CONFLICT DO NOTHING
                 """, cancellationToken);
             return;
         }
 
-        var seqs = lines.Select(l => l.Seq).ToList();
-        var stored = await db.AttemptLogLines.Where(l => l.AttemptId == attemptId && seqs.Contains(l.Seq)).Select(l => l.Seq).ToListAsync(cancellationToken);
-        foreach (var line in lines.Where(l => !stored.Contains(l.Seq)).DistinctBy(l => l.Seq))
+        foreach (var log in lines.GroupBy(l => l.AttemptId))
         {
-            db.AttemptLogLines.Add(new AttemptLogLine { AttemptId = attemptId, Seq = line.Seq, LoggedAt = line.At, Level = Sanitize(line.Level), Message = Sanitize(line.Message) });
+            var seqs = log.Select(l => l.Line.Seq).ToList();
+            var stored = await db.AttemptLogLines.Where(l => l.AttemptId == log.Key && seqs.Contains(l.Seq)).Select(l => l.Seq).ToListAsync(cancellationToken);
+            foreach (var (_, line) in log.Where(l => !stored.Contains(l.Line.Seq)))
+            {
+                db.AttemptLogLines.Add(new AttemptLogLine { AttemptId = log.Key, Seq = line.Seq, LoggedAt = line.At, Level = Sanitize(line.Level), Message = Sanitize(line.Message) });
+            }
         }
+    }
+
+    /// <summary>Moves the reported attempts still Claimed to Succeeded; returns those it moved.</summary>
+    private static async Task<List<Guid>> FinishSucceededAttemptsAsync(FarmDbContext db, List<TaskSucceeded> reports, DateTime now, CancellationToken cancellationToken)
+    {
+        var results = reports.Select(r => JsonSerializer.Serialize(new AttemptResult(r.Outputs, r.Metrics, r.Facts, r.UnknownWords), SpecJson.Options)).ToArray();
+        if (db.Database.IsNpgsql())
+        {
+            Guid[] ids = [.. reports.Select(r => r.AttemptId)];
+            DateTime[] reportedAt = [.. reports.Select(r => r.ReportedAt)];
+            double[] deviceSeconds = [.. reports.Select(r => r.Usage.DeviceSeconds)];
+            return await db.Database.SqlQuery<Guid>($"""
+                UPDATE attempts AS a
+                SET state = 'Succeeded', finished_at = {now}, reported_at = v.reported_at, device_seconds = v.device_seconds, result_json = v.result_json
+                FROM unnest({ids}, {reportedAt}, {deviceSeconds}, {results}) AS v(id, reported_at, device_seconds, result_json)
+                WHERE a.id = v.id AND a.state = 'Claimed'
+                RETURNING a.id AS "Value"
+                """).ToListAsync(cancellationToken);
+        }
+
+        var finished = new List<Guid>();
+        for (var i = 0; i < reports.Count; i++)
+        {
+            var (report, result) = (reports[i], results[i]);
+            var updated = await db.Attempts
+                .Where(a => a.Id == report.AttemptId && a.State == AttemptState.Claimed)
+                .ExecuteUpdateAsync(
+                    set => set.SetProperty(a => a.State, AttemptState.Succeeded)
+                        .SetProperty(a => a.FinishedAt, now)
+                        .SetProperty(a => a.ReportedAt, report.ReportedAt)
+                        .SetProperty(a => a.DeviceSeconds, report.Usage.DeviceSeconds)
+                        .SetProperty(a => a.ResultJson, result),
+                    cancellationToken);
+            if (updated == 1)
+            {
+                finished.Add(report.AttemptId);
+            }
+        }
+
+        return finished;
+    }
+
+    /// <summary>
+    /// Moves the Running tasks whose current attempt just succeeded to Succeeded; returns those attempts. A task
+    /// cancelled or given a newer attempt meanwhile is left alone.
+    /// </summary>
+    private static async Task<HashSet<Guid>> SucceedTasksAsync(FarmDbContext db, List<Guid> attempts, DateTime now, CancellationToken cancellationToken)
+    {
+        if (attempts.Count == 0)
+        {
+            return [];
+        }
+
+        if (db.Database.IsNpgsql())
+        {
+            Guid[] ids = [.. attempts];
+            return [.. await db.Database.SqlQuery<Guid>($"""
+                UPDATE tasks AS t
+                SET state = 'Succeeded', progress = 1, updated_at = {now}
+                WHERE t.current_attempt_id = ANY({ids}) AND t.state = 'Running'
+                RETURNING t.current_attempt_id AS "Value"
+                """).ToListAsync(cancellationToken)];
+        }
+
+        // SQLite runs one writer at a time: nothing changes between this read and the update.
+        var running = await db.Tasks.Where(t => attempts.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Running).Select(t => t.CurrentAttemptId!.Value).ToListAsync(cancellationToken);
+        await db.Tasks.Where(t => running.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Running)
+            .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Succeeded).SetProperty(t => t.Progress, 1.0).SetProperty(t => t.UpdatedAt, now), cancellationToken);
+        return [.. running];
     }
 
     private static double Fraction(int completed, int total) => total <= 0 ? 0 : Math.Clamp((double)completed / total, 0, 1);
@@ -524,12 +649,17 @@ public sealed class TaskEvents(
         }
     }
 
-    /// <summary>Registers or refreshes a worker; a heartbeat also brings the device it found (a claim does not).</summary>
-    private static async Task UpsertWorkerAsync(FarmDbContext db, string workerId, string pool, string deviceSku, int deviceCount, string hostname, int? slots, WorkerHeartbeat? device, DateTime now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Registers or refreshes a worker; a heartbeat also brings the device it found (a claim does not). True when the
+    /// worker was not known before.
+    /// </summary>
+    private static async Task<bool> UpsertWorkerAsync(FarmDbContext db, string workerId, string pool, string deviceSku, int deviceCount, string hostname, int? slots, WorkerHeartbeat? device, DateTime now, CancellationToken cancellationToken)
     {
         var engine = device?.DiffusionEngine;
         var deviceName = device?.DeviceName;
         var deviceMemory = device?.DeviceName is null ? (long?)null : device.DeviceMemoryBytes;
+        var engines = device is null ? null : device.Engines.Length == 0 ? null : string.Join(',', device.Engines);
+        var tags = device is null ? null : string.Join(',', device.Tags);
         var updated = await db.Workers.Where(w => w.Id == workerId)
             .ExecuteUpdateAsync(
                 set => set.SetProperty(w => w.LastSeenAt, now)
@@ -540,13 +670,17 @@ public sealed class TaskEvents(
                     .SetProperty(w => w.Slots, w => slots ?? w.Slots)
                     .SetProperty(w => w.DiffusionEngine, w => deviceName == null ? w.DiffusionEngine : engine)
                     .SetProperty(w => w.DeviceName, w => deviceName ?? w.DeviceName)
-                    .SetProperty(w => w.DeviceMemoryBytes, w => deviceMemory ?? w.DeviceMemoryBytes),
+                    .SetProperty(w => w.DeviceMemoryBytes, w => deviceMemory ?? w.DeviceMemoryBytes)
+                    .SetProperty(w => w.Engines, w => device == null ? w.Engines : engines)
+                    .SetProperty(w => w.Tags, w => device == null ? w.Tags : tags),
                 cancellationToken);
         if (updated == 0)
         {
-            db.Workers.Add(new Worker { Id = workerId, Pool = pool, DeviceSku = deviceSku, DeviceCount = deviceCount, Hostname = hostname, Slots = slots ?? 1, FirstSeenAt = now, LastSeenAt = now, DiffusionEngine = engine, DeviceName = deviceName, DeviceMemoryBytes = deviceMemory ?? 0 });
+            db.Workers.Add(new Worker { Id = workerId, Pool = pool, DeviceSku = deviceSku, DeviceCount = deviceCount, Hostname = hostname, Slots = slots ?? 1, FirstSeenAt = now, LastSeenAt = now, DiffusionEngine = engine, DeviceName = deviceName, DeviceMemoryBytes = deviceMemory ?? 0, Engines = engines, Tags = tags });
             await db.SaveChangesAsync(cancellationToken);
         }
+
+        return updated == 0;
     }
 }
 

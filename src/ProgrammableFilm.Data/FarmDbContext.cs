@@ -32,6 +32,14 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
 
     public DbSet<MaintenanceRun> MaintenanceRuns => Set<MaintenanceRun>();
 
+    public DbSet<ProjectShare> ProjectShares => Set<ProjectShare>();
+
+    public DbSet<UsageRollup> UsageRollups => Set<UsageRollup>();
+
+    public DbSet<ShotTaskCount> ShotTaskCounts => Set<ShotTaskCount>();
+
+    public DbSet<TaskCountRollup> TaskCountRollups => Set<TaskCountRollup>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Job>(job =>
@@ -96,6 +104,28 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
         {
             run.ToTable("maintenance_runs");
             run.HasKey(r => r.Name);
+        });
+        modelBuilder.Entity<UsageRollup>(rollup =>
+        {
+            rollup.ToTable("usage_rollups");
+            rollup.HasKey(r => new { r.JobId, r.ShotId, r.DeviceSku, r.DollarsPerHour, r.EnergyEstimated });
+        });
+        modelBuilder.Entity<ShotTaskCount>(count =>
+        {
+            count.ToTable("shot_task_counts");
+            count.HasKey(c => new { c.JobId, c.ShotId, c.State });
+            count.Property(c => c.State).HasConversion<string>();
+        });
+        modelBuilder.Entity<TaskCountRollup>(rollup =>
+        {
+            rollup.ToTable("task_count_rollups");
+            rollup.HasKey(r => r.JobId);
+        });
+
+        modelBuilder.Entity<ProjectShare>(share =>
+        {
+            share.ToTable("project_shares");
+            share.HasKey(s => s.Project);
         });
 
         foreach (var entity in modelBuilder.Model.GetEntityTypes())

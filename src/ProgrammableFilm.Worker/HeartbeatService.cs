@@ -53,7 +53,9 @@ public sealed class HeartbeatService(
             Attempts = [.. held.Select(h => new HeldAttempt { AttemptId = h.Attempt.AttemptId, Completed = h.Attempt.Completed, Total = h.Attempt.Total, DeviceSeconds = h.Attempt.DeviceSeconds, Log = h.Log })],
             DiffusionEngine = device.DiffusionEngine,
             DeviceName = device.Name,
-            DeviceMemoryBytes = device.MemoryBytes,
+            DeviceMemoryBytes = options.DeviceMemoryBytes ?? device.MemoryBytes,
+            Engines = [.. options.Engines],
+            Tags = [.. options.Tags],
         };
         var response = await heartbeats.GetResponse<HeartbeatAcknowledged>(heartbeat, cancellationToken, RequestTimeout.After(s: (int)Math.Max(5, options.HeartbeatInterval.TotalSeconds * 3)));
         foreach (var (attempt, log) in held.Where(h => h.Log.Length > 0))

@@ -43,6 +43,9 @@ public static class WorkerProgram
         builder.AddServiceDefaults("pfilm-worker");
         builder.Services.AddHealthChecks().AddFarmReadinessChecks(new FarmDependencies { RabbitMqUri = busOptions.RabbitMqUri, StorageRoot = storageRoot });
         builder.Services.AddRenderWorker(workerOptions, new ShotStorage(storageRoot));
+
+        // Registered before the bus, whose hosted service starts after it: no message is taken before the model is in.
+        builder.Services.AddHostedService<DiffusionWarmup>();
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddRenderWorkerConsumer(workerOptions, busOptions);

@@ -40,6 +40,18 @@ public sealed record WorkerOptions
     /// </summary>
     public string DiffusionEngine { get; init; } = "auto";
 
+    /// <summary>
+    /// The device memory the scheduler places work by (<c>Worker:DeviceMemoryMiB</c>); null reports what the device
+    /// says. Set it to keep headroom on a shared GPU, or to describe a pool of a certain size.
+    /// </summary>
+    public long? DeviceMemoryBytes { get; init; }
+
+    /// <summary>The engines this worker offers (<c>Worker:Engines</c>, comma-separated); a pool gets only tasks all its workers can run.</summary>
+    public IReadOnlyList<string> Engines { get; init; } = ["procedural", "diffusion"];
+
+    /// <summary>Labels for the fleet view (<c>Worker:Tags</c>, comma-separated), such as the site or <c>spot</c>.</summary>
+    public IReadOnlyList<string> Tags { get; init; } = [];
+
     public static WorkerOptions FromConfiguration(IConfiguration configuration)
     {
         var defaults = new WorkerOptions();
@@ -56,6 +68,12 @@ public sealed record WorkerOptions
             ModelPath = section["ModelPath"],
             HttpUrls = section["HttpUrls"] is { Length: > 0 } urls ? urls : null,
             DiffusionEngine = section["DiffusionEngine"] ?? defaults.DiffusionEngine,
+            DeviceMemoryBytes = section.GetValue<long?>("DeviceMemoryMiB") * 1024 * 1024,
+            Engines = List(section["Engines"]) is { Count: > 0 } engines ? engines : defaults.Engines,
+            Tags = List(section["Tags"]),
         };
     }
+
+    private static List<string> List(string? commaSeparated) =>
+        [.. (commaSeparated ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 }

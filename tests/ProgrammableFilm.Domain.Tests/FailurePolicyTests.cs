@@ -88,4 +88,10 @@ public class FailurePolicyTests
         Assert.True(WorkerBlocklist.Blocks(3, threshold: 3));
         Assert.False(WorkerBlocklist.Blocks(30, threshold: 0));
     }
+
+    [Fact]
+    public void Out_of_memory_with_a_bigger_pool_live_moves_the_task_there_with_its_batch_as_it_was()
+    {
+        Assert.Equal(new FailureDecision.Retry(TimeSpan.Zero, 1), FailurePolicy.Decide(FailureClass.OutOfMemory, 0, 3, maxFrameBatch: 1, frames: 11, Base, Max, "oom", biggerPoolLive: true));
+    }
 }

@@ -22,6 +22,7 @@ public class ShotPlannerTests
         Assert.Equal(Enumerable.Range(0, frameCount), rendered.Order());
         var assemble = Assert.Single(plan, t => t.Kind == TaskKind.Assemble);
         Assert.Equal(Enumerable.Range(0, frameCount), assemble.Frames);
+        Assert.Equal(plan.Count, ShotPlanner.TaskCount(frameCount, interval));
     }
 
     [Fact]

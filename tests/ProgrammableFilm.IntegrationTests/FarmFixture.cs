@@ -21,6 +21,9 @@ public class FarmFixture : IAsyncLifetime
 
     protected virtual int WorkerCount => 2;
 
+    /// <summary>Settings every worker process gets besides its id, queues and storage (keys such as <c>Worker__Slots</c>).</summary>
+    protected virtual IReadOnlyDictionary<string, string> WorkerSettings => new Dictionary<string, string>();
+
     /// <summary>Settings a subclass adds to or overrides on the API host (configuration keys such as <c>Coordinator:RepublishAfter</c>).</summary>
     protected virtual IReadOnlyDictionary<string, string> ExtraSettings => new Dictionary<string, string>();
 
@@ -99,6 +102,11 @@ public class FarmFixture : IAsyncLifetime
             ["Worker__DeviceCount"] = "1",
             ["Logging__LogLevel__Default"] = "Information",
         };
+        foreach (var (key, value) in WorkerSettings)
+        {
+            environment[key] = value;
+        }
+
         _workers.Add(await TestEnvironment.StartWorkerAsync(workerId, environment, _workerOutput));
     }
 }

@@ -115,7 +115,7 @@ public class FaultTests(FaultFarmFixture farm, ITestOutputHelper output) : IClas
             Assert.True(bill.DeviceSeconds > 0, "the cancelled attempt ran, so it is billed for the time it ran");
         }
 
-        var logs = (await farm.Http.GetFromJsonAsync<List<AttemptLog>>($"/api/jobs/{jobId}/logs", SpecJson.Options))!;
+        var logs = (await farm.Http.GetFromJsonAsync<LogPage>($"/api/jobs/{jobId}/logs", SpecJson.Options))!.Attempts;
         var log = Assert.Single(logs, l => l.AttemptId == running!.Id);
         Assert.Equal("Cancelled", log.State);
         Assert.Contains(log.Lines, line => line.Message.Contains("task is Cancelled", StringComparison.Ordinal));

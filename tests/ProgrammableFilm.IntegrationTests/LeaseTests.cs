@@ -254,9 +254,9 @@ public class LeaseTests(FakeClockFarmFixture farm) : IClassFixture<FakeClockFarm
         await _worker.Bus.Publish(WorkerDouble.Failed(attempt.Id, 1, "fatal", "bad prompt", "chatty") with { Log = [Line(3, "step 2/4"), Line(4, "error: bad prompt\u0000")] });
         await _worker.WaitUntilEventsHandledAsync();
 
-        var logs = await farm.Http.GetFromJsonAsync<List<AttemptLog>>($"/api/jobs/{jobId}/logs?task=kf-00012&attempt=1", SpecJson.Options);
+        var logs = await farm.Http.GetFromJsonAsync<LogPage>($"/api/jobs/{jobId}/logs?task=kf-00012&attempt=1", SpecJson.Options);
 
-        var log = Assert.Single(logs!);
+        var log = Assert.Single(logs!.Attempts);
         Assert.Equal(("kf-00012", 1, "Failed", "chatty"), (log.Task, log.Attempt, log.State, log.Worker));
         Assert.Equal(["claimed", "step 1/4", "step 2/4", "error: bad prompt?"], log.Lines.Select(l => l.Message));
         using var unknown = await farm.Http.GetAsync($"/api/jobs/{Guid.NewGuid()}/logs");

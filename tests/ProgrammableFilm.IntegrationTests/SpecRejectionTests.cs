@@ -29,7 +29,14 @@ public class SpecRejectionTests(CoordinatorOnlyFixture farm) : IClassFixture<Coo
         { "application/json", Valid[..40], "$", "malformed JSON" },
         { "application/yaml", "project: it-bad\nshots:\n  - name: [unclosed\n", "$", "malformed YAML" },
         { "application/yaml", "project: other-project\nshots:\n  - {name: s, prompt: p, duration: 1, fps: 1, width: 64, height: 64}\n", "project", "does not match" },
+        { "application/json", TooManyTasks, "shots", "the job plans 1000100 tasks; a job holds at most 1000000" },
     };
+
+    /// <summary>100 shots of 10,000 one-frame keyframes and an assembly each: every shot is valid, the job is 100 tasks too big.</summary>
+    private static string TooManyTasks => $$"""
+        {"project": "it-bad", "shots": [{{string.Join(", ", Enumerable.Range(0, 100).Select(i =>
+            $$"""{"name": "s{{i}}", "prompt": "a red cube", "duration": 100, "fps": 100, "width": 64, "height": 64, "keyframeInterval": 1}"""))}}]}
+        """;
 
     [Theory]
     [MemberData(nameof(BadSpecs))]

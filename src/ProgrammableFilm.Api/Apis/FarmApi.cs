@@ -20,7 +20,36 @@ public static class FarmApi
             .WithSummary("Move every message of one _error queue back to the queue it failed on.")
             .Produces<ReplayResult>()
             .ProducesProblem(StatusCodes.Status404NotFound);
+        farm.MapGet("/projects/{project}/share", (string project, ProjectShares shares, CancellationToken ct) => shares.GetAsync(project, ct))
+            .WithName("GetProjectShare")
+            .WithSummary("A project's fair-share weight (1 unless set) and its live attempts against the fleet's.")
+            .Produces<ProjectShareStatus>();
+        farm.MapPut("/projects/{project}/share", SetShareAsync)
+            .WithName("SetProjectShare")
+            .WithSummary("Set a project's fair-share weight: with weights 3 and 1, two busy projects get 75% and 25% of the device time.")
+            .Produces<ProjectShareStatus>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         return app;
+    }
+
+    /// <summary>The body of <c>PUT /api/projects/{project}/share</c>.</summary>
+    public sealed record ShareRequest(double? Weight);
+
+    private static async Task<IResult> SetShareAsync(string project, ShareRequest? request, ProjectShares shares, CancellationToken cancellationToken)
+    {
+        if (request?.Weight is not { } weight)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid share", detail: "the body must be {\"weight\": N}");
+        }
+
+        try
+        {
+            return Results.Ok(await shares.SetAsync(project, weight, cancellationToken));
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid share", detail: e.Message.Split(" (Parameter", 2)[0]);
+        }
     }
 
     private static async Task<IResult> ReplayAsync(string queue, ErrorQueues queues, CancellationToken cancellationToken) =>

@@ -4,6 +4,9 @@ namespace ProgrammableFilm.Api.Apis;
 
 public static class JobControlApi
 {
+    private const int DefaultLogPage = 100;
+    private const int MaxLogPage = 1000;
+
     public static IEndpointRouteBuilder MapJobControlApi(this IEndpointRouteBuilder app)
     {
         var jobs = app.MapGroup("/api/jobs/{jobId:guid}").WithTags("Job control");
@@ -33,8 +36,9 @@ public static class JobControlApi
             .ProducesProblem(StatusCodes.Status409Conflict);
         jobs.MapGet("/logs", LogsAsync)
             .WithName("GetJobLogs")
-            .WithSummary("The log lines of the job's attempts, optionally of one task (?task=kf-00012) and one attempt number (?attempt=2).")
-            .Produces<IReadOnlyList<AttemptLog>>()
+            .WithSummary("The log lines of the job's attempts in task order, a page at a time (?limit=100, at most 1000; ?after=NEXT from the previous page), optionally of one task (?task=kf-00012) and one attempt number (?attempt=2).")
+            .Produces<LogPage>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
         app.MapPost("/api/shots/{shotId:guid}/cancel", CancelShotAsync)
             .WithName("CancelShot")
@@ -66,8 +70,20 @@ public static class JobControlApi
         return Results.Ok(shot);
     }
 
-    private static async Task<IResult> LogsAsync(Guid jobId, string? task, int? attempt, JobReports reports, CancellationToken cancellationToken) =>
-        await reports.LogsAsync(jobId, task, attempt, cancellationToken) is { } logs ? Results.Ok(logs) : JobsApi.NotFound($"job {jobId}");
+    private static async Task<IResult> LogsAsync(Guid jobId, string? task, int? attempt, int? limit, string? after, JobReports reports, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > MaxLogPage)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid page", detail: $"limit must be 1 to {MaxLogPage}");
+        }
+
+        if (!LogCursor.TryParse(after, out var cursor))
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid page", detail: "after must be the next value of a previous page");
+        }
+
+        return await reports.LogsAsync(jobId, task, attempt, cursor, limit ?? DefaultLogPage, cancellationToken) is { } logs ? Results.Ok(logs) : JobsApi.NotFound($"job {jobId}");
+    }
 
     private static IResult Conflict(string? reason) =>
         Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Not possible in the job's current state", detail: reason);

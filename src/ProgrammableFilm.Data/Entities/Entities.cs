@@ -1,9 +1,9 @@
 namespace ProgrammableFilm.Data.Entities;
 
 /// <summary>
-/// Waiting (for the jobs named in its spec's <c>after</c>) → Queued → Running → Succeeded, Failed or Cancelled. A
-/// failed or cancelled job can be retried (back to Queued or Waiting). Pausing is a flag, not a state: a paused job
-/// keeps its state and gets no new dispatch.
+/// Planning (a big job, planned in the background) → Waiting (for the jobs named in its spec's <c>after</c>) → Queued
+/// → Running → Succeeded, Failed or Cancelled. A failed or cancelled job can be retried (back to Queued or Waiting).
+/// Pausing is a flag, not a state: a paused job keeps its state and gets no new dispatch.
 /// </summary>
 public enum JobState
 {
@@ -13,6 +13,7 @@ public enum JobState
     Failed,
     Waiting,
     Cancelled,
+    Planning,
 }
 
 public enum ShotState
@@ -84,6 +85,9 @@ public sealed class Job
     /// <summary>Retries allowed per task for transient and out-of-memory failures.</summary>
     public int Retries { get; set; }
 
+    /// <summary>Tasks planned for the job, written with them: status and limits need no count of the plan.</summary>
+    public int TaskCount { get; set; }
+
     public List<Shot> Shots { get; set; } = [];
 }
 
@@ -139,6 +143,12 @@ public sealed class Shot
 
     /// <summary>W3C <c>traceparent</c> of the request that submitted the shot: every attempt's trace links to it.</summary>
     public string? TraceParent { get; set; }
+
+    /// <summary>Tasks planned for the shot.</summary>
+    public int TaskCount { get; set; }
+
+    /// <summary>When the shot's tasks were written; null while a big job's background planning has not reached it.</summary>
+    public DateTime? PlannedAt { get; set; }
 }
 
 public sealed class RenderTask
@@ -194,6 +204,9 @@ public sealed class RenderTask
 
     /// <summary>Frames sampled together; halved by each out-of-memory retry; null leaves it to the worker.</summary>
     public int? MaxFrameBatch { get; set; }
+
+    /// <summary>Device memory the task needs beyond its estimate: raised when it ran out of memory, so it moves to a bigger pool.</summary>
+    public long MinMemoryBytes { get; set; }
 }
 
 public sealed class TaskDependency
@@ -271,6 +284,12 @@ public sealed class Worker
     public string? DeviceName { get; set; }
 
     public long DeviceMemoryBytes { get; set; }
+
+    /// <summary>The engines the worker runs, comma-separated; null: every engine.</summary>
+    public string? Engines { get; set; }
+
+    /// <summary>Free-form labels the operator gave the worker (site, rack, "spot"), comma-separated.</summary>
+    public string? Tags { get; set; }
 }
 
 /// <summary>A job that waits for another job to succeed (spec field <c>after</c>).</summary>
@@ -305,6 +324,16 @@ public sealed class AttemptLogLine
     public required string Level { get; set; }
 
     public required string Message { get; set; }
+}
+
+/// <summary>A project's weight in the fair share of the fleet (1 when it has no row).</summary>
+public sealed class ProjectShare
+{
+    public required string Project { get; set; }
+
+    public double Weight { get; set; }
+
+    public DateTime UpdatedAt { get; set; }
 }
 
 /// <summary>When a maintenance sweep last ran; a long gap means the coordinator could not hear its workers.</summary>
@@ -349,4 +378,54 @@ public sealed class UsageRecord
     public required string Outcome { get; set; }
 
     public DateTime RecordedAt { get; set; }
+}
+
+/// <summary>
+/// The usage ledger summed per job, shot and price; a database trigger adds each ledger row in the row's own
+/// transaction, so it is exact. Cost in micro-dollars (the ledger keeps six decimals).
+/// </summary>
+public sealed class UsageRollup
+{
+    public Guid JobId { get; set; }
+
+    public Guid ShotId { get; set; }
+
+    public required string DeviceSku { get; set; }
+
+    public decimal DollarsPerHour { get; set; }
+
+    public bool EnergyEstimated { get; set; }
+
+    public int Attempts { get; set; }
+
+    public long CostMicros { get; set; }
+
+    public double DeviceSeconds { get; set; }
+
+    public double EnergyJoules { get; set; }
+}
+
+/// <summary>A big job's tasks of one shot in one state, as counted at <see cref="TaskCountRollup.CountedAt"/>.</summary>
+public sealed class ShotTaskCount
+{
+    public Guid JobId { get; set; }
+
+    public Guid ShotId { get; set; }
+
+    public RenderTaskState State { get; set; }
+
+    public int Tasks { get; set; }
+
+    /// <summary>Frames the tasks render (an assembly counts one).</summary>
+    public long Weight { get; set; }
+
+    public double WeightedProgress { get; set; }
+}
+
+/// <summary>When a big job's <see cref="ShotTaskCount"/> rows were last counted.</summary>
+public sealed class TaskCountRollup
+{
+    public Guid JobId { get; set; }
+
+    public DateTime CountedAt { get; set; }
 }

@@ -49,6 +49,22 @@ public static class ShotPlanner
 
     public static IReadOnlyList<PlannedTask> Plan(ShotSpec shot) => Plan(shot.FrameCount, shot.KeyframeInterval);
 
+    /// <summary>The number of tasks <see cref="Plan(int, int)"/> makes, without making them.</summary>
+    public static int TaskCount(int frameCount, int keyframeInterval)
+    {
+        var keyframes = Keyframes(frameCount, keyframeInterval);
+        var segments = 0;
+        for (var i = 0; i + 1 < keyframes.Count; i++)
+        {
+            if (keyframes[i + 1] - keyframes[i] >= 2)
+            {
+                segments++;
+            }
+        }
+
+        return keyframes.Count + segments + 1;
+    }
+
     public static IReadOnlyList<int> Keyframes(int frameCount, int keyframeInterval)
     {
         var keyframes = new List<int>();

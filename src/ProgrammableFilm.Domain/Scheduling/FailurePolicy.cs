@@ -42,9 +42,11 @@ public static class FailurePolicy
 
     /// <summary>
     /// Decides a failed attempt's task. <paramref name="failuresBefore"/> counts the task's earlier transient and
-    /// out-of-memory failures; <paramref name="retries"/> is the job's allowance per task.
+    /// out-of-memory failures; <paramref name="retries"/> is the job's allowance per task. Out of memory with a
+    /// pool of bigger devices live (<paramref name="biggerPoolLive"/>), the task moves there with its batch as it was;
+    /// otherwise it tries again where it was, with half the frames per batch.
     /// </summary>
-    public static FailureDecision Decide(FailureClass failure, int failuresBefore, int retries, int? maxFrameBatch, int frames, TimeSpan backoffBase, TimeSpan backoffMax, string reason)
+    public static FailureDecision Decide(FailureClass failure, int failuresBefore, int retries, int? maxFrameBatch, int frames, TimeSpan backoffBase, TimeSpan backoffMax, string reason, bool biggerPoolLive = false)
     {
         switch (failure)
         {
@@ -61,6 +63,11 @@ public static class FailurePolicy
 
         if (failure == FailureClass.OutOfMemory)
         {
+            if (biggerPoolLive)
+            {
+                return new FailureDecision.Retry(TimeSpan.Zero, maxFrameBatch);
+            }
+
             var batch = maxFrameBatch ?? frames;
             if (batch <= 1)
             {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using ProgrammableFilm.Domain.Planning;
 
 namespace ProgrammableFilm.Domain.Specs;
 
@@ -114,6 +115,12 @@ public static partial class JobSpecReader
             }
 
             shots.Add(shot);
+        }
+
+        var tasks = shots.Sum(s => (long)ShotPlanner.TaskCount(s.FrameCount, s.KeyframeInterval));
+        if (tasks > SpecLimits.MaxTasksPerJob)
+        {
+            errors.Add(new SpecError("shots", $"the job plans {tasks} tasks; a job holds at most {SpecLimits.MaxTasksPerJob} (split it into several jobs, or raise keyframeInterval)"));
         }
 
         return shots;

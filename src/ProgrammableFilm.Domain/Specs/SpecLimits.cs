@@ -26,6 +26,13 @@ public static class SpecLimits
     public const int MaxJobDependencies = 20;
 
     /// <summary>
+    /// Tasks a job may plan (every shot's keyframes, segments and assembly). The largest valid shots (10,000 one-frame
+    /// keyframes) allow 100 of them to plan 1,000,100; the bound keeps one job's plan to what PostgreSQL writes in
+    /// one transaction in seconds, not minutes.
+    /// </summary>
+    public const int MaxTasksPerJob = 1_000_000;
+
+    /// <summary>
     /// Nesting a spec may use. A valid spec nests 3 levels (job, shots, shot); the bound keeps the parsers' work
     /// proportional to the text and stops a 10,000-deep document long before any stack could overflow.
     /// </summary>

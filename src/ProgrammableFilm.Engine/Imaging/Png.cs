@@ -27,7 +27,7 @@ public static class Png
         WriteChunk(stream, "IHDR", header);
 
         using var compressed = new MemoryStream();
-        using (var zlib = new ZLibStream(compressed, CompressionLevel.Optimal, leaveOpen: true))
+        using (var zlib = new ZLibStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
         {
             var stride = image.Width * 3;
             var filtered = new byte[stride + 1];

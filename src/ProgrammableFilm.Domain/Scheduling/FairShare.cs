@@ -1,0 +1,91 @@
+namespace ProgrammableFilm.Domain.Scheduling;
+
+/// <summary>A Ready task the dispatcher may send, with what its order and placement depend on.</summary>
+public sealed record ReadyTask(Guid Id, string Project, int Lane, int Priority, DateTime CreatedAt, int FirstFrame, string Engine, long MinimumMemoryBytes);
+
+/// <summary>A pool of live workers as the dispatcher sees it: how much it may still queue and what it can run.</summary>
+public sealed record PoolCapacity(string Name, int Room, long MemoryBytes, IReadOnlySet<string>? Engines)
+{
+    /// <summary>Unknown memory (0: no heartbeat yet) is trusted; an engine list of null means every engine.</summary>
+    public bool Fits(ReadyTask task) =>
+        (MemoryBytes == 0 || MemoryBytes >= task.MinimumMemoryBytes) && (Engines is null || Engines.Contains(task.Engine));
+}
+
+/// <summary>
+/// The dispatch order: lane first (preview before batch), then fair share between projects, then priority, then age.
+/// Fair share is by occupancy: the next task goes to the project with the fewest live attempts (queued or running) per
+/// unit of weight. Occupancy integrated over time is device time, so two projects with weights 3 and 1 that both keep
+/// the fleet busy get 75% and 25% of its device-seconds; a project with nothing Ready takes no share, so the others
+/// burst into its slots, and a project with no live attempts always comes first, so none starves.
+/// </summary>
+public static class FairShare
+{
+    public const double DefaultWeight = 1.0;
+
+    /// <summary>
+    /// Picks up to the pools' room from <paramref name="candidates"/> and the pool each goes to: the smallest pool
+    /// that fits it (big devices stay free for big work). A task no pool with room can run is skipped this pass.
+    /// </summary>
+    public static IReadOnlyList<(ReadyTask Task, string Pool)> Plan(
+        IEnumerable<ReadyTask> candidates,
+        IReadOnlyDictionary<string, int> liveByProject,
+        IReadOnlyDictionary<string, double> weights,
+        IReadOnlyList<PoolCapacity> pools)
+    {
+        var room = pools.ToDictionary(p => p.Name, p => p.Room, StringComparer.Ordinal);
+        var bySize = pools.OrderBy(p => p.MemoryBytes == 0 ? long.MaxValue : p.MemoryBytes).ThenBy(p => p.Name, StringComparer.Ordinal).ToList();
+        var occupancy = new Dictionary<string, int>(liveByProject, StringComparer.Ordinal);
+        var plan = new List<(ReadyTask, string)>();
+        foreach (var lane in candidates.GroupBy(t => t.Lane).OrderBy(g => g.Key))
+        {
+            var queues = lane.GroupBy(t => t.Project, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => new Queue<ReadyTask>(g.OrderByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.FirstFrame)), StringComparer.Ordinal);
+            while (queues.Count > 0 && room.Values.Any(r => r > 0))
+            {
+                var project = queues
+                    .OrderBy(q => Occupancy(occupancy, q.Key) / Weight(weights, q.Key))
+                    .ThenByDescending(q => q.Value.Peek().Priority)
+                    .ThenBy(q => q.Value.Peek().CreatedAt)
+                    .ThenBy(q => q.Key, StringComparer.Ordinal)
+                    .First().Key;
+                var queue = queues[project];
+                var task = queue.Dequeue();
+                if (queue.Count == 0)
+                {
+                    queues.Remove(project);
+                }
+
+                if (bySize.FirstOrDefault(p => room[p.Name] > 0 && p.Fits(task)) is { } pool)
+                {
+                    room[pool.Name]--;
+                    occupancy[project] = Occupancy(occupancy, project) + 1;
+                    plan.Add((task, pool.Name));
+                }
+            }
+        }
+
+        return plan;
+    }
+
+    private static int Occupancy(Dictionary<string, int> occupancy, string project) => occupancy.GetValueOrDefault(project);
+
+    private static double Weight(IReadOnlyDictionary<string, double> weights, string project) =>
+        weights.TryGetValue(project, out var weight) && weight > 0 ? weight : DefaultWeight;
+}
+
+/// <summary>What a task needs from a device, derived from its engine and frame size.</summary>
+public static class TaskRequirements
+{
+    private const long MiB = 1024 * 1024;
+
+    /// <summary>
+    /// The least device memory a task can run in: the engine's resident part (the diffusion model's weights and
+    /// workspace, or the procedural renderer's buffers) plus its activations, which grow with the frame and the
+    /// frames sampled together. An estimate on the safe side; an out-of-memory failure raises it for the next attempt.
+    /// </summary>
+    public static long MinimumMemoryBytes(string engine, int width, int height, int framesPerBatch)
+    {
+        var pixels = (long)Math.Max(1, width) * Math.Max(1, height) * Math.Max(1, framesPerBatch);
+        return engine == "diffusion" ? (512 * MiB) + (pixels * 256) : (64 * MiB) + (pixels * 16);
+    }
+}

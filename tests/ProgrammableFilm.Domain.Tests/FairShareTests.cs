@@ -1,0 +1,90 @@
+using ProgrammableFilm.Domain.Scheduling;
+
+namespace ProgrammableFilm.Domain.Tests;
+
+public sealed class FairShareTests
+{
+    private static readonly DateTime Start = new(2026, 11, 30, 12, 0, 0, DateTimeKind.Utc);
+
+    private static IEnumerable<ReadyTask> Backlog(string project, int count, int lane = 1, int priority = 50, string engine = "procedural", long memory = 0, int ageOffset = 0) =>
+        Enumerable.Range(0, count).Select(i => new ReadyTask(Guid.NewGuid(), project, lane, priority, Start.AddSeconds(ageOffset + i), i, engine, memory));
+
+    private static readonly PoolCapacity Cpu = new("cpu", 100, 0, null);
+
+    [Fact]
+    public void Two_saturating_projects_with_weights_three_to_one_share_the_room_three_to_one()
+    {
+        var plan = FairShare.Plan([.. Backlog("film-a", 500), .. Backlog("film-b", 500)], new Dictionary<string, int>(), new Dictionary<string, double> { ["film-a"] = 3, ["film-b"] = 1 }, [Cpu]);
+
+        Assert.Equal(100, plan.Count);
+        Assert.Equal(75, plan.Count(p => p.Task.Project == "film-a"));
+    }
+
+    [Fact]
+    public void Live_attempts_count_against_a_project_so_the_share_holds_over_passes()
+    {
+        var live = new Dictionary<string, int> { ["film-a"] = 30, ["film-b"] = 0 };
+        var plan = FairShare.Plan([.. Backlog("film-a", 50), .. Backlog("film-b", 50)], live, new Dictionary<string, double> { ["film-a"] = 3, ["film-b"] = 1 }, [Cpu with { Room = 10 }]);
+
+        // 30 live for a against 0 for b: b catches up to its quarter (10 of 40) before a gets more.
+        Assert.All(plan, p => Assert.Equal("film-b", p.Task.Project));
+    }
+
+    [Fact]
+    public void A_project_alone_bursts_into_the_whole_fleet()
+    {
+        var plan = FairShare.Plan(Backlog("film-b", 500), new Dictionary<string, int> { ["film-a"] = 0 }, new Dictionary<string, double> { ["film-a"] = 3, ["film-b"] = 1 }, [Cpu]);
+
+        Assert.Equal(100, plan.Count);
+    }
+
+    [Fact]
+    public void The_preview_lane_goes_before_any_batch_work_whatever_the_share()
+    {
+        var plan = FairShare.Plan([.. Backlog("film-a", 500, lane: 1), .. Backlog("film-b", 1, lane: 0, ageOffset: 10_000)], new Dictionary<string, int> { ["film-b"] = 1000 }, new Dictionary<string, double>(), [Cpu with { Room = 1 }]);
+
+        Assert.Equal("film-b", Assert.Single(plan).Task.Project);
+    }
+
+    [Fact]
+    public void Within_a_project_priority_then_age_decides()
+    {
+        var old = Backlog("film-a", 1, priority: 10).Single();
+        var urgent = Backlog("film-a", 1, priority: 90, ageOffset: 100).Single();
+        var plan = FairShare.Plan([old, urgent], new Dictionary<string, int>(), new Dictionary<string, double>(), [Cpu with { Room = 1 }]);
+
+        Assert.Equal(urgent.Id, Assert.Single(plan).Task.Id);
+    }
+
+    [Fact]
+    public void A_task_goes_to_the_smallest_pool_it_fits_and_never_to_one_too_small()
+    {
+        var small = new PoolCapacity("gpu-16g", 10, 16L << 30, null);
+        var large = new PoolCapacity("gpu-80g", 10, 80L << 30, null);
+        var light = Backlog("film-a", 1, engine: "diffusion", memory: 1L << 30).Single();
+        var heavy = Backlog("film-a", 1, engine: "diffusion", memory: 40L << 30, ageOffset: 5).Single();
+        var huge = Backlog("film-a", 1, engine: "diffusion", memory: 100L << 30, ageOffset: 9).Single();
+
+        var plan = FairShare.Plan([light, heavy, huge], new Dictionary<string, int>(), new Dictionary<string, double>(), [large, small]);
+
+        Assert.Equal("gpu-16g", plan.Single(p => p.Task.Id == light.Id).Pool);
+        Assert.Equal("gpu-80g", plan.Single(p => p.Task.Id == heavy.Id).Pool);
+        Assert.DoesNotContain(plan, p => p.Task.Id == huge.Id);
+    }
+
+    [Fact]
+    public void A_pool_without_the_task_engine_is_passed_over()
+    {
+        var previz = new PoolCapacity("previz", 10, 0, new HashSet<string> { "procedural" });
+        var task = Backlog("film-a", 1, engine: "diffusion").Single();
+
+        Assert.Empty(FairShare.Plan([task], new Dictionary<string, int>(), new Dictionary<string, double>(), [previz]));
+    }
+
+    [Fact]
+    public void Diffusion_needs_more_memory_than_procedural_and_more_for_bigger_frames()
+    {
+        Assert.True(TaskRequirements.MinimumMemoryBytes("diffusion", 64, 64, 1) > TaskRequirements.MinimumMemoryBytes("procedural", 64, 64, 1));
+        Assert.True(TaskRequirements.MinimumMemoryBytes("diffusion", 1920, 1080, 8) > TaskRequirements.MinimumMemoryBytes("diffusion", 640, 360, 8));
+    }
+}

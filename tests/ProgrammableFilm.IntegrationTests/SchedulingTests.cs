@@ -1,0 +1,105 @@
+using System.Net;
+using System.Net.Http.Json;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using ProgrammableFilm.Contracts;
+using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Data.Entities;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary>Placement by pool: engines and device memory decide where a task may go, and running out of memory moves it up.</summary>
+public sealed class PlacementTests(CoordinatorOnlyFixture farm) : IClassFixture<CoordinatorOnlyFixture>
+{
+    private const long MiB = 1024 * 1024;
+    private readonly WorkerDouble _worker = new(farm);
+
+    private async Task AdvertiseAsync(string workerId, string pool, long memoryBytes, params string[] engines)
+    {
+        var client = _worker.Bus.CreateRequestClient<WorkerHeartbeat>(new Uri($"queue:{farm.QueuePrefix}worker-heartbeat"));
+        await client.GetResponse<HeartbeatAcknowledged>(new WorkerHeartbeat
+        {
+            WorkerId = workerId, Pool = pool, DeviceSku = "test-gpu", DeviceCount = 1, Slots = 2, Hostname = "test",
+            DeviceName = "test device", DeviceMemoryBytes = memoryBytes, Engines = engines, Tags = ["site-a"], Attempts = [],
+        });
+    }
+
+    [Fact]
+    public async Task Tasks_go_to_the_smallest_pool_that_runs_their_engine_and_an_out_of_memory_retry_goes_to_a_bigger_pool()
+    {
+        await AdvertiseAsync("previz-1", "previz", 256 * MiB, "procedural");
+        await AdvertiseAsync("small-1", "gpu-small", 1024 * MiB, "procedural", "diffusion");
+        await AdvertiseAsync("big-1", "gpu-big", 16384 * MiB, "procedural", "diffusion");
+
+        var procedural = await _worker.SubmitAsync("it-placement");
+        var diffusion = await _worker.SubmitAsync("it-placement", """
+            shots:
+              - {name: dream, prompt: a red ball rolling in the desert, duration: 1, fps: 24, width: 64, height: 64, keyframeInterval: 12, engine: diffusion, steps: 2}
+            """);
+
+        var previz = await _worker.WaitForAttemptsAsync(procedural, 3);
+        Assert.All(previz.Values, a => Assert.Equal("previz", a.Pool));
+        var dreams = await _worker.WaitForAttemptsAsync(diffusion, 3);
+        Assert.All(dreams.Values, a => Assert.Equal("gpu-small", a.Pool));
+
+        var first = dreams["kf-00000"];
+        await _worker.ClaimGrantedAsync(first.Id, "small-1");
+        await _worker.Bus.Publish(WorkerDouble.Failed(first.Id, 0.5, "out-of-memory", "CUDA out of memory", "small-1"));
+
+        var retried = await _worker.WaitForAsync(
+            db => db.Attempts.Where(a => a.TaskId == first.TaskId).OrderBy(a => a.Number).ToListAsync(),
+            attempts => attempts.Count == 2);
+        Assert.Equal(["gpu-small", "gpu-big"], retried.Select(a => a.Pool));
+        await using var db = farm.CreateDbContext();
+        var task = await db.Tasks.SingleAsync(t => t.Id == first.TaskId);
+        Assert.Equal(1024 * MiB + 1, task.MinMemoryBytes);
+
+        var fleet = await farm.Http.GetFromJsonAsync<List<WorkerStatus>>("/api/workers");
+        var small = Assert.Single(fleet!, w => w.Id == "small-1");
+        Assert.Equal(1024 * MiB, small.DeviceMemoryBytes);
+    }
+}
+
+/// <summary>One worker with four slots shared by two projects that both keep it busy.</summary>
+public sealed class FairShareFarmFixture : FarmFixture
+{
+    protected override int WorkerCount => 1;
+
+    protected override IReadOnlyDictionary<string, string> WorkerSettings => new Dictionary<string, string> { ["Worker__Slots"] = "4" };
+}
+
+public sealed class FairShareTests(FairShareFarmFixture farm) : IClassFixture<FairShareFarmFixture>
+{
+    private readonly WorkerDouble _worker = new(farm);
+
+    [Fact]
+    public async Task Two_busy_projects_with_weights_three_to_one_get_three_quarters_and_a_quarter_of_the_device_time()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await farm.Http.PutAsJsonAsync("/api/projects/it-share-a/share", new { weight = 3 })).StatusCode);
+        var shown = await farm.Http.GetFromJsonAsync<ProjectShareStatus>("/api/projects/it-share-a/share");
+        Assert.Equal(3, shown!.Weight);
+        var rejected = await farm.Http.PutAsJsonAsync("/api/projects/it-share-a/share", new { weight = -1 });
+        Assert.Equal(HttpStatusCode.BadRequest, rejected.StatusCode);
+        Assert.Contains("weight must be", await rejected.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // Five seconds of one-frame tasks each: both projects have work queued for the whole measured window.
+        const string Busy = """
+            shots:
+              - {name: busy, prompt: a red ball rolling in the desert, duration: 5, fps: 24, width: 160, height: 96, keyframeInterval: 1}
+            """;
+        var jobs = await Task.WhenAll(_worker.SubmitAsync("it-share-a", Busy), _worker.SubmitAsync("it-share-b", Busy));
+
+        // Measured while both still have Ready work: from the first claim until one project's last claim.
+        var attempts = await _worker.WaitForAsync(
+            db => (from attempt in db.Attempts
+                   join task in db.Tasks on attempt.TaskId equals task.Id
+                   where jobs.Contains(task.JobId) && task.Kind == "keyframe"
+                   select new { task.JobId, attempt.ClaimedAt, attempt.DeviceSeconds, attempt.State }).ToListAsync(),
+            list => list.Count(a => a.JobId == jobs[0] && a.State == AttemptState.Succeeded) >= 120);
+        var window = attempts.Where(a => a.JobId == jobs[0]).Max(a => a.ClaimedAt!.Value);
+        var measured = attempts.Where(a => a.State == AttemptState.Succeeded && a.ClaimedAt <= window).ToList();
+        var shareA = measured.Where(a => a.JobId == jobs[0]).Sum(a => a.DeviceSeconds) / measured.Sum(a => a.DeviceSeconds);
+        Assert.InRange(shareA, 0.70, 0.80);
+    }
+}
