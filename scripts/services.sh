@@ -3,7 +3,7 @@
 # unique names and a private temp directory, so several instances can run side
 # by side on one machine. See docs/testing.md.
 #
-#   scripts/services.sh install            install postgresql, rabbitmq-server, ffmpeg if missing
+#   scripts/services.sh install            install postgresql, rabbitmq-server, ffmpeg, chromium if missing
 #   scripts/services.sh start [DIR]        start both; prints DIR on stdout (state + env file in it)
 #   scripts/services.sh stop DIR           stop both, kill leftovers, rm -rf DIR
 #   scripts/services.sh env DIR            print the export lines
@@ -30,6 +30,8 @@ svc_install() {
   [[ -x $PFILM_PG_BIN_DEFAULT/initdb ]] && command -v psql >/dev/null || need+=(postgresql)
   [[ -x $PFILM_RABBIT_BIN/rabbitmq-server ]] || need+=(rabbitmq-server)
   command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need+=(ffmpeg)
+  # The dashboard's browser tests drive Debian's Chromium (never a browser Playwright downloads).
+  [[ -x /usr/bin/chromium ]] || need+=(chromium)
   ((${#need[@]})) || return 0
   if [[ $(id -u) != 0 ]]; then
     svc_log "missing packages: ${need[*]}. Install them with:"

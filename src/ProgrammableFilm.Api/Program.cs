@@ -2,13 +2,17 @@ using ProgrammableFilm.Api.Access;
 using ProgrammableFilm.Api.Apis;
 using ProgrammableFilm.Api.Extensions;
 using ProgrammableFilm.ServiceDefaults;
+using Scalar.AspNetCore;
 
 // Settings sit beside the binaries, wherever the process is started from.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+builder.AddBuildTimeDocumentSettings();
 builder.AddServiceDefaults("pfilm-api");
 builder.AddFarmServices();
 builder.AddFarmAccess();
-builder.Services.AddOpenApi();
+builder.Services.AddFarmOpenApi();
+builder.Services.AddDashboard();
+builder.RemoveBackgroundWorkWhenDescribing();
 
 var app = builder.Build();
 if (args.Contains("migrate", StringComparer.Ordinal))
@@ -23,16 +27,21 @@ if (args.FirstOrDefault() == "create-key")
     return;
 }
 
-await app.RequireMigratedDatabaseAsync();
-await app.ExplainFirstKeyAsync();
+if (!OpenApiExtensions.GeneratingDocument)
+{
+    await app.RequireMigratedDatabaseAsync();
+    await app.ExplainFirstKeyAsync();
+}
+
 app.UseExceptionHandler(new ExceptionHandlerOptions
 {
     // A request the framework cannot bind (a query value that is not a number, say) is the client's error, not ours.
     StatusCodeSelector = exception => exception is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
 });
 app.UseStatusCodePages();
+// The dashboard's static files are public (its data is not: the page sends a key with every request).
+app.MapDashboard();
 app.UseFarmAccess();
-app.MapOpenApi().AllowAnonymous();
 app.MapJobsApi();
 app.MapShotsApi();
 app.MapJobControlApi();
@@ -42,6 +51,10 @@ app.MapAuditApi();
 app.MapMaintenanceDashboard();
 app.MapDefaultEndpoints();
 app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).ExcludeFromDescription().AllowAnonymous();
+app.MapOpenApi().AllowAnonymous();
+// The reference page loads its script from this process and no fonts: it works with no internet. Its AI agent and
+// developer tools (share, SDK generation) are hosted services of scalar.com: off.
+app.MapScalarApiReference("/api-docs", options => options.WithTitle("ProgrammableFilm API").DisableDefaultFonts().DisableAgent().HideDeveloperTools()).AllowAnonymous();
 
 await app.RunAsync();
 

@@ -17,12 +17,26 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
 {
     public const string SchemeName = "ApiKey";
     public const string KeyHeader = "X-Api-Key";
+
+    /// <summary>Where the dashboard's live hub is served (<c>Dashboard.FarmHub.Path</c>).</summary>
+    public const string HubPath = "/hubs";
+
+    private static bool TakesKeyInQuery(HttpRequest request) =>
+        request.Path.StartsWithSegments(HubPath)
+        || (HttpMethods.IsGet(request.Method) && request.Path.StartsWithSegments("/api/shots") && (request.Path.Value!.EndsWith("/video", StringComparison.Ordinal) || request.Path.Value.Contains("/frames/", StringComparison.Ordinal)));
     private const string RejectionItem = "pfilm.key-rejection";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var bearer = Request.Headers.Authorization;
         var apiKey = Request.Headers[KeyHeader];
+        // A browser sets no headers on a WebSocket, an <img> or a <video>: the dashboard's hub connection and its frames
+        // and players send the key as access_token (only there: a key in an address can end up in a proxy's log).
+        if (bearer.Count == 0 && apiKey.Count == 0 && TakesKeyInQuery(Request) && Request.Query["access_token"] is { Count: 1 } token)
+        {
+            apiKey = token;
+        }
+
         if (bearer.Count == 0 && apiKey.Count == 0)
         {
             return AuthenticateResult.NoResult();

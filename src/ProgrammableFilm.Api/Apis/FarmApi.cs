@@ -9,24 +9,32 @@ public static class FarmApi
 {
     public static IEndpointRouteBuilder MapFarmApi(this IEndpointRouteBuilder app)
     {
-        var farm = app.MapGroup("/api").RequireAdmin();
+        var farm = app.MapGroup("/api").WithTags("Farm").RequireAdmin();
         farm.MapGet("/workers", (JobReports reports, CancellationToken ct) => reports.WorkersAsync(ct))
             .WithName("ListWorkers")
-            .WithSummary("The fleet: every worker seen, its pool, device, state (idle, busy, lost) and last contact.");
+            .WithSummary("The fleet: every worker seen, its pool, device, state (idle, busy, lost) and last contact.")
+            .Produces<IReadOnlyList<WorkerStatus>>();
         farm.MapGet("/farm/error-queues", (ErrorQueues queues, CancellationToken ct) => queues.CountAsync(ct))
             .WithName("ListErrorQueues")
-            .WithSummary("Messages in the farm's _error queues (should be none); replay them once their cause is fixed.");
+            .WithSummary("Messages in the farm's _error queues (should be none); replay them once their cause is fixed.")
+            .Produces<IReadOnlyList<ErrorQueueCount>>();
         farm.MapPost("/farm/error-queues/{queue}/replay", ReplayAsync)
             .WithName("ReplayErrorQueue")
-            .WithSummary("Move every message of one _error queue back to the queue it failed on.");
+            .WithSummary("Move every message of one _error queue back to the queue it failed on.")
+            .Produces<ReplayResult>()
+            .ProducesProblem(StatusCodes.Status404NotFound);
         // A project's own keys may read its share; setting weights between productions is the farm's decision.
         app.MapGet("/api/projects/{project}/share", (string project, ProjectShares shares, CancellationToken ct) => shares.GetAsync(project, ct))
             .WithName("GetProjectShare")
             .WithSummary("A project's fair-share weight (1 unless set) and its live attempts against the fleet's.")
+            .WithTags("Farm")
+            .Produces<ProjectShareStatus>()
             .RequireProjectRole(ApiKeyRole.Viewer);
         farm.MapPut("/projects/{project}/share", SetShareAsync)
             .WithName("SetProjectShare")
-            .WithSummary("Set a project's fair-share weight: with weights 3 and 1, two busy projects get 75% and 25% of the device time.");
+            .WithSummary("Set a project's fair-share weight: with weights 3 and 1, two busy projects get 75% and 25% of the device time.")
+            .Produces<ProjectShareStatus>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         return app;
     }
 
@@ -56,6 +64,9 @@ public static class FarmApi
 
     private static async Task<IResult> ReplayAsync(string queue, ErrorQueues queues, CancellationToken cancellationToken) =>
         await queues.ReplayAsync(queue, cancellationToken) is { } moved
-            ? Results.Ok(new { queue, replayed = moved })
+            ? Results.Ok(new ReplayResult(queue, moved))
             : JobsApi.NotFound($"error queue '{queue}' in this farm");
 }
+
+/// <summary>How many messages one replay moved back.</summary>
+public sealed record ReplayResult(string Queue, int Replayed);

@@ -12,27 +12,46 @@ public static class JobControlApi
 
     public static IEndpointRouteBuilder MapJobControlApi(this IEndpointRouteBuilder app)
     {
-        var jobs = app.MapGroup("/api/jobs/{jobId:guid}");
+        var jobs = app.MapGroup("/api/jobs/{jobId:guid}").WithTags("Job control");
         var control = jobs.MapGroup("").RequireProjectRole(ApiKeyRole.Submitter);
         control.MapPost("/cancel", (Guid jobId, JobControl control, JobReports reports, AuditLog audit, HttpContext http, CancellationToken ct) => ApplyAsync("job.cancel", jobId, control.CancelJobAsync(jobId, ct), reports, audit, http, ct))
             .WithName("CancelJob")
-            .WithSummary("Cancel a job: running attempts stop between sampler steps and are billed for the time they ran; outputs are kept.");
+            .WithSummary("Cancel a job: running attempts stop between sampler steps and are billed for the time they ran; outputs are kept.")
+            .Produces<JobStatus>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
         control.MapPost("/pause", (Guid jobId, JobControl control, JobReports reports, AuditLog audit, HttpContext http, CancellationToken ct) => ApplyAsync("job.pause", jobId, control.PauseAsync(jobId, ct), reports, audit, http, ct))
             .WithName("PauseJob")
-            .WithSummary("Pause a job: nothing new is dispatched; running attempts finish.");
+            .WithSummary("Pause a job: nothing new is dispatched; running attempts finish.")
+            .Produces<JobStatus>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
         control.MapPost("/resume", (Guid jobId, JobControl control, JobReports reports, AuditLog audit, HttpContext http, CancellationToken ct) => ApplyAsync("job.resume", jobId, control.ResumeAsync(jobId, ct), reports, audit, http, ct))
             .WithName("ResumeJob")
-            .WithSummary("Resume a paused job.");
+            .WithSummary("Resume a paused job.")
+            .Produces<JobStatus>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
         control.MapPost("/retry", (Guid jobId, JobControl control, JobReports reports, AuditLog audit, HttpContext http, CancellationToken ct) => ApplyAsync("job.retry", jobId, control.RetryAsync(jobId, ct), reports, audit, http, ct))
             .WithName("RetryJob")
-            .WithSummary("Run a failed or cancelled job again: only its unfinished tasks; succeeded frames are kept.");
+            .WithSummary("Run a failed or cancelled job again: only its unfinished tasks; succeeded frames are kept.")
+            .Produces<JobStatus>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
         jobs.MapGet("/logs", LogsAsync)
             .WithName("GetJobLogs")
             .WithSummary("The log lines of the job's attempts in task order, a page at a time (?limit=100, at most 1000; ?after=NEXT from the previous page), optionally of one task (?task=kf-00012) and one attempt number (?attempt=2).")
+            .Produces<LogPage>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
             .RequireProjectRole(ApiKeyRole.Viewer);
         app.MapPost("/api/shots/{shotId:guid}/cancel", CancelShotAsync)
             .WithName("CancelShot")
             .WithSummary("Cancel one shot of a job; the job's other shots go on.")
+            .WithTags("Job control")
+            .Produces<ShotFiles>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .RequireProjectRole(ApiKeyRole.Submitter);
         return app;
     }

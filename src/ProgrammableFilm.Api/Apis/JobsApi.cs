@@ -13,22 +13,30 @@ public static class JobsApi
 
     public static IEndpointRouteBuilder MapJobsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api");
+        var api = app.MapGroup("/api").WithTags("Jobs");
         api.MapPost("/projects/{project}/jobs", SubmitAsync)
             .WithName("SubmitJob")
             .WithSummary("Validate a job spec (JSON, or YAML with Content-Type application/yaml), plan it and queue it; ?preview=true (or preview: true in the spec) renders a cheap preview.")
+            .Produces<JobStatus>(StatusCodes.Status201Created)
+            .ProducesValidationProblem()
             .RequireProjectRole(ApiKeyRole.Submitter);
         api.MapGet("/projects/{project}/jobs", ListAsync)
             .WithName("ListJobs")
             .WithSummary("A project's jobs, newest first, a page at a time (?limit=50&offset=0; limit at most 200).")
+            .Produces<JobPage>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
             .RequireProjectRole(ApiKeyRole.Viewer);
         api.MapGet("/jobs/{jobId:guid}", StatusAsync)
             .WithName("GetJob")
             .WithSummary("A job's state, progress, shots and cost so far.")
+            .Produces<JobStatus>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
             .RequireProjectRole(ApiKeyRole.Viewer);
         api.MapGet("/jobs/{jobId:guid}/cost", CostAsync)
             .WithName("GetJobCost")
             .WithSummary("What a job cost, from the usage ledger: per shot and per device SKU.")
+            .Produces<JobCost>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
             .RequireProjectRole(ApiKeyRole.Viewer);
         return app;
     }

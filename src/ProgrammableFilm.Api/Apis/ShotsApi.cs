@@ -9,10 +9,16 @@ public static class ShotsApi
 {
     public static IEndpointRouteBuilder MapShotsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/shots/{shotId:guid}").RequireProjectRole(ApiKeyRole.Viewer);
-        api.MapGet("/video", VideoAsync).WithName("GetShotVideo").WithSummary("The shot's H.264 MP4, once assembled.");
-        api.MapGet("/manifest", ManifestAsync).WithName("GetShotManifest").WithSummary("The shot's provenance manifest.");
-        api.MapGet("/frames/{frame:int}", FrameAsync).WithName("GetShotFrame").WithSummary("One rendered frame as PNG.");
+        var api = app.MapGroup("/api/shots/{shotId:guid}").WithTags("Shots").RequireProjectRole(ApiKeyRole.Viewer);
+        api.MapGet("/video", VideoAsync).WithName("GetShotVideo").WithSummary("The shot's H.264 MP4, once assembled (range requests supported).")
+            .Produces(StatusCodes.Status200OK, contentType: "video/mp4")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapGet("/manifest", ManifestAsync).WithName("GetShotManifest").WithSummary("The shot's provenance manifest.")
+            .Produces(StatusCodes.Status200OK, contentType: "application/json")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapGet("/frames/{frame:int}", FrameAsync).WithName("GetShotFrame").WithSummary("One rendered frame as PNG.")
+            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
 

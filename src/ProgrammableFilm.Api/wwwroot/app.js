@@ -1,0 +1,323 @@
+// The dashboard: hash routes (#/, #/projects/P, #/jobs/ID, #/fleet) over the farm's read endpoints. Pages load
+// their data once; after that only the hub's pushes (fleet, job, spend) change them: no polling.
+"use strict";
+
+const view = document.getElementById("view");
+const banner = document.getElementById("banner");
+const live = document.getElementById("live");
+let page = { dispose() {} };
+
+// Cents for dollars; sub-cent attempt costs (a CPU core-second is a millionth of a dollar) keep six places.
+const money = (v) => "$" + Number(v ?? 0).toFixed(Math.abs(v ?? 0) >= 1 ? 2 : Math.abs(v ?? 0) >= 0.01 ? 4 : 6);
+const pct = (v) => (100 * (v ?? 0)).toFixed(1) + "%";
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const when = (t) => (t ? new Date(t).toLocaleString() : "");
+// CO2e shows once the ledger carries it (co2eGrams in the project summary).
+const energy = (p) => `${p.energyKwh.toFixed(4)} kWh${p.co2eGrams != null ? `, ${(p.co2eGrams / 1000).toFixed(3)} kg CO2e` : ""}`;
+const bar = (progress, state) => `<span class="bar" data-state="${esc(state)}" data-progress="${progress}"><span style="width:${pct(progress)}"></span></span> ${pct(progress)}`;
+
+// The farm answers only with an API key. It comes once in the address (#key=… is never sent to the server) or from
+// a prompt, and stays in this browser's local storage.
+const keyName = "pfilm-api-key";
+const keyInAddress = new URLSearchParams(location.hash.split("?")[1] ?? "").get("key");
+if (keyInAddress) {
+  localStorage.setItem(keyName, keyInAddress);
+  history.replaceState(null, "", location.hash.split("?")[0] || "#/");
+}
+function apiKey() {
+  let key = localStorage.getItem(keyName);
+  if (!key) {
+    key = (prompt("API key for this farm (viewer or better):") ?? "").trim();
+    if (key) localStorage.setItem(keyName, key);
+  }
+  return key ?? "";
+}
+
+/** GET as JSON; null when the endpoint or the thing is absent (404), so optional parts just do not show. */
+async function api(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json", "X-Api-Key": apiKey() } });
+  if (response.status === 401) {
+    localStorage.removeItem(keyName);
+    throw new Error(`${path}: the API key was refused; reload to enter another`);
+  }
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+/** Runs fn at most once per wait, after the last call: a burst of pushes costs one reload. */
+function debounce(fn, wait = 300) {
+  let timer;
+  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), wait); };
+}
+
+// ---- live channel
+const hub = new signalR.HubConnectionBuilder().withUrl("/hubs/farm", { accessTokenFactory: apiKey }).withAutomaticReconnect().build();
+const watched = new Set();
+const handlers = { fleet: [], job: [], spend: [] };
+for (const name of Object.keys(handlers)) hub.on(name, (message) => handlers[name].forEach((h) => h(message)));
+function on(name, handler) { handlers[name].push(handler); return () => handlers[name].splice(handlers[name].indexOf(handler), 1); }
+
+async function watch(projects) {
+  for (const p of projects) {
+    if (watched.has(p)) continue;
+    watched.add(p);
+    if (hub.state === "Connected") await hub.invoke("WatchProject", p).catch(() => watched.delete(p));
+  }
+}
+
+function setLive(state, text) { live.dataset.state = state; live.textContent = text; }
+hub.onreconnecting(() => setLive("reconnecting", "reconnecting…"));
+hub.onreconnected(async () => {
+  setLive("live", "live");
+  for (const p of watched) await hub.invoke("WatchProject", p);
+  route(); // anything missed while away is read again
+});
+hub.onclose(() => setLive("closed", "offline: reload the page"));
+const connected = hub.start().then(async () => {
+  setLive("live", "live");
+  for (const p of watched) await hub.invoke("WatchProject", p);
+}).catch(() => setLive("closed", "live updates unavailable"));
+
+// ---- budget banner (GET /api/projects/{p}/budget; absent endpoint or no budget: no banner)
+async function showBudget(project) {
+  const budget = await api(`/api/projects/${encodeURIComponent(project)}/budget`).catch(() => null);
+  if (budget && (budget.state === "soft" || budget.state === "hard")) {
+    banner.hidden = false;
+    banner.dataset.state = budget.state;
+    banner.textContent = budget.state === "hard"
+      ? `Project ${project} reached its budget: ${money(budget.spentUsd)} of ${money(budget.limitUsd)}. Nothing new is dispatched until the budget is raised.`
+      : `Project ${project} has spent ${money(budget.spentUsd)} of its ${money(budget.limitUsd)} budget (${pct(budget.spentUsd / budget.limitUsd)}).`;
+  } else {
+    banner.hidden = true;
+    delete banner.dataset.state;
+  }
+  return budget;
+}
+
+// ---- pages
+async function projectsPage() {
+  const [projects, fleet] = await Promise.all([api("/api/projects"), api("/api/fleet")]);
+  const budgets = await Promise.all(projects.map((p) => api(`/api/projects/${encodeURIComponent(p.project)}/budget`).catch(() => null)));
+  view.innerHTML = `<h1>Projects</h1>
+    <table id="projects"><thead><tr><th>project</th><th class="num">jobs</th><th class="num">active</th><th class="num">spent</th>
+      <th class="num">burn rate</th><th class="num">device time</th><th class="num">energy</th><th>budget</th></tr></thead><tbody>
+    ${projects.map((p, i) => `<tr data-project="${esc(p.project)}"><td><a href="#/projects/${encodeURIComponent(p.project)}">${esc(p.project)}</a></td>
+      <td class="num">${p.jobs}</td><td class="num">${p.activeJobs}</td><td class="num spent">${money(p.spentUsd)}</td>
+      <td class="num">${money(p.burnUsdPerHour)}/h</td><td class="num">${(p.deviceSeconds / 3600).toFixed(3)} h</td>
+      <td class="num">${energy(p)}</td>
+      <td>${budgets[i] && budgets[i].limitUsd != null ? `<span class="state ${esc(budgets[i].state)}">${money(budgets[i].spentUsd)} of ${money(budgets[i].limitUsd)}</span>` : '<span class="muted">none</span>'}</td></tr>`).join("")}
+    </tbody></table>
+    ${projects.length ? "" : '<p class="muted">No jobs yet: submit one with <code>pfilm submit</code> or POST /api/projects/{project}/jobs.</p>'}
+    <h2>Fleet</h2><div id="pools"></div>`;
+  renderPools(fleet);
+  await watch(projects.map((p) => p.project));
+  const reload = debounce(route, 500);
+  const offs = [on("fleet", renderPools), on("spend", reload), on("job", (j) => { if (!projects.some((p) => p.project === j.project)) reload(); })];
+  return { dispose() { offs.forEach((off) => off()); } };
+}
+
+function renderPools(fleet) {
+  const target = document.getElementById("pools");
+  if (!target || !fleet) return;
+  target.innerHTML = `<table class="pools"><thead><tr><th>pool</th><th class="num">workers</th><th class="num">lost</th><th class="num">slots</th>
+    <th class="num">busy</th><th>utilisation</th><th class="num">queued preview</th><th class="num">queued batch</th></tr></thead><tbody>
+    ${fleet.pools.map((p) => `<tr data-pool="${esc(p.pool)}"><td>${esc(p.pool)}</td><td class="num">${p.liveWorkers}</td><td class="num">${p.lostWorkers}</td>
+      <td class="num">${p.slots}</td><td class="num busy">${p.busySlots}</td><td>${bar(p.utilization, "")}</td>
+      <td class="num">${p.queuedPreview}</td><td class="num">${p.queuedBatch}</td></tr>`).join("")}</tbody></table>`;
+}
+
+async function projectPage(project) {
+  await watch([project]);
+  let bucket = sessionStorage.getItem("bucket") || "minute";
+  view.innerHTML = `<h1>Project ${esc(project)}</h1>
+    <div class="stats" id="stats"></div>
+    <h2>Spend <select id="bucket">${["minute", "hour", "day"].map((b) => `<option ${b === bucket ? "selected" : ""}>${b}</option>`).join("")}</select></h2>
+    <div class="chart" id="spend-chart"></div>
+    <h2>Jobs</h2><table id="jobs"><thead><tr><th>job</th><th>state</th><th>progress</th><th class="num">tasks</th><th class="num">cost so far</th></tr></thead><tbody></tbody></table>`;
+  let chart = null;
+  const drawSpend = async () => {
+    const [series, budget, projects] = await Promise.all([
+      api(`/api/projects/${encodeURIComponent(project)}/spend/series?bucket=${bucket}`),
+      showBudget(project),
+      api("/api/projects"),
+    ]);
+    const summary = projects.find((p) => p.project === project);
+    document.getElementById("stats").innerHTML = summary ? `
+      <div class="stat"><small>spent</small><b id="spent">${money(summary.spentUsd)}</b></div>
+      <div class="stat"><small>burn rate (last hour)</small><b>${money(summary.burnUsdPerHour)}/h</b></div>
+      <div class="stat"><small>budget</small><b>${budget && budget.limitUsd != null ? money(budget.limitUsd) : "none"}</b></div>
+      <div class="stat"><small>energy</small><b>${energy(summary)}</b></div>
+      <div class="stat"><small>jobs (active)</small><b>${summary.jobs} (${summary.activeJobs})</b></div>` : "";
+    // Cumulative spend from the window's start, with the budget as a flat line when there is one.
+    const xs = [], cumulative = [], perBucket = [], limit = [];
+    let total = 0;
+    for (const p of series.points) {
+      total += p.costUsd;
+      xs.push(Date.parse(p.at) / 1000); cumulative.push(total); perBucket.push(p.costUsd);
+      limit.push(budget && budget.limitUsd != null ? budget.limitUsd : null);
+    }
+    const element = document.getElementById("spend-chart");
+    element.dataset.points = String(xs.length);
+    const data = [xs, cumulative, perBucket, limit];
+    if (chart) { chart.setData(data); return; }
+    element.innerHTML = xs.length ? "" : '<p class="muted">Nothing billed in this window yet.</p>';
+    chart = new uPlot({
+      width: Math.min(1150, element.clientWidth - 16), height: 260,
+      series: [{}, { label: "spent (cumulative)", stroke: "#2f6fde", width: 2, value: (u, v) => (v == null ? "" : money(v)) },
+        { label: `per ${bucket}`, stroke: "#2e9d5b", paths: uPlot.paths.bars({ size: [0.6, 40] }), fill: "rgba(46,157,91,.25)", value: (u, v) => (v == null ? "" : money(v)) },
+        { label: "budget", stroke: "#c8372d", dash: [6, 4], value: (u, v) => (v == null ? "" : money(v)) }],
+      axes: [{}, { values: (u, ticks) => ticks.map((t) => "$" + Number(t.toPrecision(3))), size: 80 }],
+    }, data, element);
+  };
+  const drawJobs = async () => {
+    const jobs = await api(`/api/projects/${encodeURIComponent(project)}/jobs/progress?limit=50`);
+    document.querySelector("#jobs tbody").innerHTML = jobs.map(jobRow).join("");
+  };
+  document.getElementById("bucket").onchange = (e) => { bucket = e.target.value; sessionStorage.setItem("bucket", bucket); chart?.destroy(); chart = null; drawSpend(); };
+  await Promise.all([drawSpend(), drawJobs()]);
+  const offs = [
+    on("spend", debounce((m) => m.project === project && drawSpend(), 500)),
+    on("job", (job) => {
+      if (job.project !== project) return;
+      const row = document.querySelector(`#jobs tr[data-job="${job.id}"]`);
+      if (row) row.outerHTML = jobRow(job); else drawJobs();
+    }),
+  ];
+  return { dispose() { offs.forEach((off) => off()); chart?.destroy(); } };
+}
+
+function jobRow(job) {
+  return `<tr data-job="${job.id}"><td><a href="#/jobs/${job.id}">${esc(job.name || job.id)}</a></td>
+    <td><span class="state ${esc(job.state)}">${esc(job.state)}${job.paused ? " (paused)" : ""}</span> ${job.error ? `<span class="muted">${esc(job.error)}</span>` : ""}</td>
+    <td>${bar(job.progress, job.state)}</td><td class="num">${job.tasksSucceeded}/${job.tasksTotal}</td><td class="num cost">${money(job.costUsd)}</td></tr>`;
+}
+
+async function jobPage(id) {
+  const job = await api(`/api/jobs/${id}`);
+  if (!job) { view.innerHTML = `<h1>No job ${esc(id)}</h1>`; return { dispose() {} }; }
+  await watch([job.project]);
+  await showBudget(job.project);
+  view.innerHTML = `<h1>${esc(job.name || "Job")} <span class="muted">in <a href="#/projects/${encodeURIComponent(job.project)}">${esc(job.project)}</a></span></h1>
+    <div class="stats" id="job-stats"></div><div id="quote"></div><div id="shots"></div>`;
+  const drawHeader = (j) => {
+    document.getElementById("job-stats").innerHTML = `
+      <div class="stat"><small>state</small><b><span class="state ${esc(j.state)}" id="job-state">${esc(j.state)}${j.paused ? " (paused)" : ""}</span></b></div>
+      <div class="stat"><small>progress</small><b id="job-progress">${bar(j.progress, j.state)}</b></div>
+      <div class="stat"><small>tasks</small><b>${j.tasksSucceeded}/${j.tasksTotal}</b></div>
+      <div class="stat"><small>cost so far</small><b id="job-cost">${money(j.costUsd ?? j.cost)}</b></div>
+      ${j.error ? `<div class="stat"><small>error</small><b class="muted">${esc(j.error)}</b></div>` : ""}`;
+  };
+  const drawQuote = async () => {
+    const quote = await api(`/api/jobs/${id}/quote`).catch(() => null);
+    document.getElementById("quote").innerHTML = quote ? `<div class="stats">
+      <div class="stat"><small>quote</small><b id="quote-cost">${money(quote.costUsd)}</b><small>${money(quote.lowUsd)} to ${money(quote.highUsd)}</small></div>
+      <div class="stat"><small>actual</small><b id="quote-actual">${quote.actualCostUsd != null ? money(quote.actualCostUsd) : "rendering"}</b>
+        <small>${quote.errorFraction != null ? `${quote.errorFraction >= 0 ? "+" : ""}${pct(quote.errorFraction)} against the quote` : ""}</small></div>
+      <div class="stat"><small>quoted device time</small><b>${(quote.deviceSeconds / 3600).toFixed(3)} h</b><small>wall ${Math.round(quote.wallSeconds)} s, ${Number(quote.energyKwh ?? 0).toFixed(4)} kWh</small></div></div>` : "";
+  };
+  const drawShots = async (j) => {
+    const timelines = await Promise.all(j.shots.map((s) => api(`/api/shots/${s.id}/timeline?limit=500`)));
+    document.getElementById("shots").innerHTML = j.shots.map((s, i) => shotCard(s, timelines[i])).join("");
+  };
+  drawHeader(job);
+  await Promise.all([drawQuote(), drawShots(job)]);
+  const reload = debounce(async () => {
+    const fresh = await api(`/api/jobs/${id}`);
+    drawHeader(fresh);
+    await drawShots(fresh);
+    if (fresh.finishedAt) await drawQuote();
+  }, 700);
+  const offs = [
+    on("job", (j) => { if (j.id === id) { drawHeader(j); reload(); } }),
+    on("spend", debounce((m) => m.project === job.project && showBudget(job.project), 500)),
+  ];
+  return { dispose() { offs.forEach((off) => off()); } };
+}
+
+function shotCard(shot, timeline) {
+  const keyframes = timeline ? timeline.keyframes : [];
+  const step = Math.max(1, Math.ceil(keyframes.length / 10));
+  const thumbs = keyframes.filter((_, i) => i % step === 0).map((f) =>
+    `<figure><img loading="lazy" alt="frame ${f}" src="/api/shots/${shot.id}/frames/${f}?access_token=${encodeURIComponent(apiKey())}" onerror="this.parentElement.remove()"><figcaption>${f}</figcaption></figure>`).join("");
+  return `<section class="shot" data-shot="${shot.id}">
+    <header><b>${esc(shot.name)}</b><span class="state ${esc(shot.state)}">${esc(shot.state)}</span>${bar(shot.progress, shot.state)}
+      <span>${shot.frameCount} frames, ${esc(shot.engine)}</span><span class="shot-cost">${money(shot.cost)}</span>
+      ${shot.flicker != null ? `<span class="muted">flicker ${shot.flicker.toFixed(4)}</span>` : ""}</header>
+    ${shot.error ? `<p class="muted">${esc(shot.error)}</p>` : ""}
+    <div class="thumbs">${thumbs}</div>
+    ${shot.video ? `<video controls preload="metadata" src="/api/shots/${shot.id}/video?access_token=${encodeURIComponent(apiKey())}"></video>` : ""}
+    ${timeline ? timelineOf(timeline) : ""}
+  </section>`;
+}
+
+/** The attempts on a shared time axis, one row per task (retries share their task's row). */
+function timelineOf(timeline) {
+  const attempts = timeline.attempts;
+  if (!attempts.length) return '<p class="muted">No attempts yet.</p>';
+  const now = Date.now();
+  const start = (a) => Date.parse(a.claimedAt || a.createdAt);
+  const end = (a) => (a.finishedAt ? Date.parse(a.finishedAt) : now);
+  const t0 = Math.min(...attempts.map(start)), t1 = Math.max(...attempts.map(end), t0 + 1);
+  const rows = new Map();
+  for (const a of attempts) (rows.get(a.task) || rows.set(a.task, []).get(a.task)).push(a);
+  const x = (t) => ((100 * (t - t0)) / (t1 - t0)).toFixed(2);
+  return `<div class="timeline" data-attempts="${attempts.length}"><p class="muted">attempts over ${((t1 - t0) / 1000).toFixed(1)} s${timeline.truncated ? " (first 500)" : ""}</p>
+    ${[...rows].map(([task, list]) => `<div class="row"><label>${esc(task)}</label><div class="lane">${list.map((a) =>
+      `<span class="span ${esc(a.state)}" style="left:${x(start(a))}%;width:${(x(end(a)) - x(start(a))).toFixed(2)}%"
+        title="${esc(`${a.task} #${a.number} ${a.state} on ${a.worker ?? "?"}: ${a.deviceSeconds.toFixed(2)} device-s${a.costUsd != null ? ", " + money(a.costUsd) : ""}${a.failureClass ? ", " + a.failureClass : ""}`)}"></span>`).join("")}</div></div>`).join("")}
+  </div>`;
+}
+
+async function fleetPage() {
+  const fleet = await api("/api/fleet");
+  view.innerHTML = `<h1>Fleet</h1><div id="pools"></div>
+    <h2>Utilisation and queue depth since this page opened</h2><div class="chart" id="fleet-chart"></div>
+    <h2>Workers</h2><table id="workers"><thead><tr><th>worker</th><th>pool</th><th>device</th><th>state</th><th class="num">running</th><th>last seen</th></tr></thead><tbody></tbody></table>`;
+  const history = [[], [], []];
+  const element = document.getElementById("fleet-chart");
+  const chart = new uPlot({
+    width: Math.min(1150, element.clientWidth - 16), height: 200,
+    series: [{}, { label: "utilisation", stroke: "#2f6fde", scale: "%", value: (u, v) => (v == null ? "" : pct(v)) }, { label: "queued tasks", stroke: "#d98e04", scale: "n" }],
+    scales: { "%": { range: [0, 1] }, n: { range: (u, min, max) => [0, Math.max(4, max)] } },
+    axes: [{}, { scale: "%", values: (u, t) => t.map(pct), size: 60 }, { scale: "n", side: 1 }],
+  }, history, element);
+  const draw = (f) => {
+    renderPools(f);
+    document.querySelector("#workers tbody").innerHTML = f.workers.map((w) => `<tr data-worker="${esc(w.id)}"><td>${esc(w.id)}</td><td>${esc(w.pool)}</td>
+      <td>${esc(w.deviceName || w.deviceSku)} ×${w.deviceCount}</td><td><span class="state ${esc(w.state)}">${esc(w.state)}</span></td>
+      <td class="num">${w.runningAttempts}/${w.slots}</td><td>${when(w.lastSeenAt)}</td></tr>`).join("");
+    const slots = f.pools.reduce((s, p) => s + p.slots, 0), busy = f.pools.reduce((s, p) => s + p.busySlots, 0);
+    history[0].push(Date.now() / 1000); history[1].push(slots ? busy / slots : 0);
+    history[2].push(f.pools.reduce((s, p) => s + p.queuedPreview + p.queuedBatch, 0));
+    element.dataset.points = String(history[0].length);
+    chart.setData(history);
+    // At least the last five minutes on the time axis, so that the first few points do not span years.
+    const now = history[0][history[0].length - 1];
+    chart.setScale("x", { min: Math.min(history[0][0], now - 300), max: now });
+  };
+  draw(fleet);
+  const off = on("fleet", draw);
+  return { dispose() { off(); chart.destroy(); } };
+}
+
+async function route() {
+  page.dispose();
+  page = { dispose() {} };
+  banner.hidden = true;
+  const hash = location.hash.replace(/^#/, "") || "/";
+  let match;
+  try {
+    await connected;
+    if ((match = hash.match(/^\/projects\/([^/]+)$/))) page = await projectPage(decodeURIComponent(match[1]));
+    else if ((match = hash.match(/^\/jobs\/([0-9a-f-]{36})$/i))) page = await jobPage(match[1]);
+    else if (hash === "/fleet") page = await fleetPage();
+    else page = await projectsPage();
+    document.body.dataset.loaded = hash;
+  } catch (error) {
+    view.innerHTML = `<h1>Could not load this page</h1><p class="muted">${esc(error.message)}</p>`;
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,291 @@
+using Microsoft.EntityFrameworkCore;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Data.Entities;
+
+namespace ProgrammableFilm.Coordinator;
+
+/// <summary>One project as the dashboard lists it: its jobs and what it spent, in total and over the last hour.</summary>
+public sealed record ProjectSummary(string Project, int Jobs, int ActiveJobs, DateTime LastJobAt, decimal SpentUsd, decimal BurnUsdPerHour, double DeviceSeconds, double EnergyKwh);
+
+/// <summary>The ledger rows of one time bucket, summed; <see cref="At"/> is the bucket's start (UTC).</summary>
+public sealed record SpendPoint(DateTime At, decimal CostUsd, double DeviceSeconds, double EnergyKwh, int Attempts);
+
+/// <summary>A project's spend per time bucket in [<see cref="From"/>, <see cref="To"/>); empty buckets are left out.</summary>
+public sealed record SpendSeries(string Project, string Bucket, DateTime From, DateTime To, decimal TotalUsd, IReadOnlyList<SpendPoint> Points);
+
+/// <summary>One worker pool: live and lost workers, slots in use, and tasks waiting for it per lane.</summary>
+public sealed record PoolSummary(string Pool, int LiveWorkers, int LostWorkers, int Slots, int BusySlots, double Utilization, int QueuedPreview, int QueuedBatch);
+
+public sealed record FleetSummary(IReadOnlyList<PoolSummary> Pools, IReadOnlyList<WorkerStatus> Workers);
+
+/// <summary>One attempt on a shot's timeline, with what the ledger billed for it (null while it has not ended).</summary>
+public sealed record AttemptSpan(Guid Id, string Task, string Kind, int Number, string State, string? Worker, DateTime CreatedAt, DateTime? ClaimedAt, DateTime? FinishedAt, double DeviceSeconds, decimal? CostUsd, string? FailureClass);
+
+/// <summary>A shot's rendered keyframes (frame numbers) and its attempts, oldest first; <see cref="Truncated"/> when more exist.</summary>
+public sealed record ShotTimeline(Guid ShotId, Guid JobId, IReadOnlyList<int> Keyframes, IReadOnlyList<AttemptSpan> Attempts, bool Truncated);
+
+/// <summary>What the dashboard shows of a job while it renders; pushed whenever one of these values changes.</summary>
+public sealed record JobProgress(Guid Id, string Project, string? Name, string State, bool Paused, double Progress, int TasksTotal, int TasksSucceeded, decimal CostUsd, string? Error);
+
+/// <summary>A spend-series bucket width.</summary>
+public enum SpendBucket
+{
+    Minute,
+    Hour,
+    Day,
+}
+
+/// <summary>
+/// The dashboard's read side. Everything is aggregated in the database on PostgreSQL (a job may hold a million tasks,
+/// the ledger ten million rows); on SQLite (embedded, small farms) decimal sums are taken here because SQLite cannot
+/// sum decimals.
+/// </summary>
+public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFactory, JobReports jobs, CoordinatorOptions options, TimeProvider time)
+{
+    /// <summary>The most buckets one series may hold: a chart has no use for more points than pixels.</summary>
+    public const int MaxBuckets = 2000;
+
+    /// <summary>At most this many attempts are listed per shot timeline.</summary>
+    public const int MaxTimelineAttempts = 1000;
+
+    private const double JoulesPerKilowattHour = 3.6e6;
+    private static readonly TimeSpan LostWorkerWindow = TimeSpan.FromHours(1);
+    private static readonly JobState[] ActiveStates = [JobState.Queued, JobState.Running, JobState.Waiting];
+
+    public static TimeSpan Width(SpendBucket bucket) => bucket switch
+    {
+        SpendBucket.Minute => TimeSpan.FromMinutes(1),
+        SpendBucket.Hour => TimeSpan.FromHours(1),
+        _ => TimeSpan.FromDays(1),
+    };
+
+    /// <summary>The window a series covers when the caller names none: enough buckets for a readable chart.</summary>
+    public static TimeSpan DefaultWindow(SpendBucket bucket) => bucket switch
+    {
+        SpendBucket.Minute => TimeSpan.FromHours(2),
+        SpendBucket.Hour => TimeSpan.FromDays(7),
+        _ => TimeSpan.FromDays(90),
+    };
+
+    /// <summary>Every project that has a job, most recently active first.</summary>
+    public async Task<IReadOnlyList<ProjectSummary>> ProjectsAsync(CancellationToken cancellationToken)
+    {
+        var since = time.GetUtcNow().UtcDateTime.AddHours(-1);
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var jobCounts = await db.Jobs.GroupBy(j => j.Project)
+            .Select(g => new { Project = g.Key, Jobs = g.Count(), Active = g.Count(j => ActiveStates.Contains(j.State)), Last = g.Max(j => j.CreatedAt) })
+            .ToListAsync(cancellationToken);
+        List<(string Project, decimal Cost, decimal LastHour, double DeviceSeconds, double Joules)> spend;
+        if (db.Database.IsNpgsql())
+        {
+            spend = (await db.Usage.GroupBy(u => u.Project)
+                    .Select(g => new { Project = g.Key, Cost = g.Sum(u => u.Cost), LastHour = g.Sum(u => u.RecordedAt >= since ? u.Cost : 0m), DeviceSeconds = g.Sum(u => u.DeviceSeconds), Joules = g.Sum(u => u.EnergyJoules) })
+                    .ToListAsync(cancellationToken))
+                .Select(s => (s.Project, s.Cost, s.LastHour, s.DeviceSeconds, s.Joules)).ToList();
+        }
+        else
+        {
+            spend = (await db.Usage.Select(u => new { u.Project, u.Cost, u.RecordedAt, u.DeviceSeconds, u.EnergyJoules }).ToListAsync(cancellationToken))
+                .GroupBy(u => u.Project)
+                .Select(g => (g.Key, g.Sum(u => u.Cost), g.Where(u => u.RecordedAt >= since).Sum(u => u.Cost), g.Sum(u => u.DeviceSeconds), g.Sum(u => u.EnergyJoules))).ToList();
+        }
+
+        var byProject = spend.ToDictionary(s => s.Project, StringComparer.Ordinal);
+        return jobCounts.Select(j =>
+            {
+                var found = byProject.TryGetValue(j.Project, out var s);
+                return new ProjectSummary(j.Project, j.Jobs, j.Active, j.Last, found ? s.Cost : 0, found ? s.LastHour : 0, found ? s.DeviceSeconds : 0, found ? s.Joules / JoulesPerKilowattHour : 0);
+            })
+            .OrderByDescending(p => p.LastJobAt).ThenBy(p => p.Project, StringComparer.Ordinal)
+            .ToList();
+    }
+
+    /// <summary>The project's ledger summed per bucket (aligned to the Unix epoch, UTC) within [from, to).</summary>
+    public async Task<SpendSeries> SpendAsync(string project, SpendBucket bucket, DateTime from, DateTime to, CancellationToken cancellationToken)
+    {
+        var width = Width(bucket);
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        List<SpendPoint> points;
+        if (db.Database.IsNpgsql())
+        {
+            // date_bin (PostgreSQL 14+) buckets by any width; the (project, recorded_at) index serves the range.
+            var rows = await db.Database.SqlQuery<SpendRow>($"""
+                SELECT date_bin({width}, recorded_at, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS "At", sum(cost) AS "CostUsd",
+                       sum(device_seconds) AS "DeviceSeconds", sum(energy_joules) / 3600000.0 AS "EnergyKwh", count(*)::int AS "Attempts"
+                FROM usage_ledger
+                WHERE project = {project} AND recorded_at >= {from} AND recorded_at < {to}
+                GROUP BY 1 ORDER BY 1
+                """).ToListAsync(cancellationToken);
+            points = rows.Select(r => new SpendPoint(DateTime.SpecifyKind(r.At, DateTimeKind.Utc), r.CostUsd, r.DeviceSeconds, r.EnergyKwh, r.Attempts)).ToList();
+        }
+        else
+        {
+            var rows = await db.Usage.Where(u => u.Project == project && u.RecordedAt >= from && u.RecordedAt < to)
+                .Select(u => new { u.RecordedAt, u.Cost, u.DeviceSeconds, u.EnergyJoules })
+                .ToListAsync(cancellationToken);
+            points = rows.GroupBy(r => new DateTime(r.RecordedAt.Ticks - (r.RecordedAt.Ticks % width.Ticks), DateTimeKind.Utc))
+                .OrderBy(g => g.Key)
+                .Select(g => new SpendPoint(g.Key, g.Sum(r => r.Cost), g.Sum(r => r.DeviceSeconds), g.Sum(r => r.EnergyJoules) / JoulesPerKilowattHour, g.Count()))
+                .ToList();
+        }
+
+        return new SpendSeries(project, bucket.ToString().ToLowerInvariant(), from, to, points.Sum(p => p.CostUsd), points);
+    }
+
+    /// <summary>Workers, pools, slots in use and queue depth per pool and lane (Ready tasks count for the coordinator's pool).</summary>
+    public async Task<FleetSummary> FleetAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var liveSince = now - options.LeaseDuration;
+        var lostSince = now - LostWorkerWindow;
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var ready = await db.Tasks.Where(t => t.State == RenderTaskState.Ready).GroupBy(t => t.Lane).Select(g => new { Lane = g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
+        var queued = await (
+            from attempt in db.Attempts
+            join task in db.Tasks on attempt.TaskId equals task.Id
+            where attempt.State == AttemptState.Queued
+            group attempt by new { attempt.Pool, task.Lane } into g
+            select new { g.Key.Pool, g.Key.Lane, Count = g.Count() })
+            .ToListAsync(cancellationToken);
+        var workers = await db.Workers.Where(w => w.LastSeenAt >= lostSince)
+            .GroupBy(w => new { w.Pool, Live = w.LastSeenAt >= liveSince })
+            .Select(g => new { g.Key.Pool, g.Key.Live, Count = g.Count(), Slots = g.Sum(w => w.Slots) })
+            .ToListAsync(cancellationToken);
+        var busy = await db.Attempts.Where(a => a.State == AttemptState.Claimed).GroupBy(a => a.Pool).Select(g => new { Pool = g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
+
+        var waiting = ready.Select(r => (Pool: options.Pool, r.Lane, r.Count)).Concat(queued.Select(q => (q.Pool, q.Lane, q.Count))).ToList();
+        var pools = workers.Select(w => w.Pool).Concat(busy.Select(b => b.Pool)).Concat(waiting.Select(w => w.Pool)).Append(options.Pool)
+            .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var summaries = pools.Select(pool =>
+        {
+            var slots = workers.Where(w => w.Pool == pool && w.Live).Sum(w => w.Slots);
+            var inUse = busy.Where(b => b.Pool == pool).Sum(b => b.Count);
+            return new PoolSummary(
+                pool,
+                workers.Where(w => w.Pool == pool && w.Live).Sum(w => w.Count),
+                workers.Where(w => w.Pool == pool && !w.Live).Sum(w => w.Count),
+                slots,
+                inUse,
+                slots > 0 ? Math.Min(1, (double)inUse / slots) : 0,
+                waiting.Where(w => w.Pool == pool && w.Lane == 0).Sum(w => w.Count),
+                waiting.Where(w => w.Pool == pool && w.Lane != 0).Sum(w => w.Count));
+        }).ToList();
+        return new FleetSummary(summaries, await jobs.WorkersAsync(cancellationToken));
+    }
+
+    /// <summary>A shot's keyframes and attempts; null for an unknown shot.</summary>
+    public async Task<ShotTimeline?> TimelineAsync(Guid shotId, int limit, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var shot = await db.Shots.AsNoTracking().Where(s => s.Id == shotId).Select(s => new { s.Id, s.JobId }).SingleOrDefaultAsync(cancellationToken);
+        if (shot is null)
+        {
+            return null;
+        }
+
+        var keyframes = await db.Tasks.Where(t => t.ShotId == shotId && t.Kind == "keyframe" && t.State == RenderTaskState.Succeeded)
+            .OrderBy(t => t.FirstFrame).Select(t => t.FirstFrame).ToListAsync(cancellationToken);
+        var attempts = await (
+                from attempt in db.Attempts
+                join task in db.Tasks on attempt.TaskId equals task.Id
+                where task.ShotId == shotId
+                orderby attempt.CreatedAt, attempt.Id
+                select new { attempt.Id, task.Key, task.Kind, attempt.Number, attempt.State, attempt.WorkerId, attempt.CreatedAt, attempt.ClaimedAt, attempt.FinishedAt, attempt.DeviceSeconds, attempt.FailureClass })
+            .AsNoTracking()
+            .Take(limit + 1)
+            .ToListAsync(cancellationToken);
+        var ids = attempts.Select(a => a.Id).ToList();
+        var billed = (await db.Usage.Where(u => u.ShotId == shotId && ids.Contains(u.AttemptId)).Select(u => new { u.AttemptId, u.Cost, u.DeviceSeconds }).ToListAsync(cancellationToken))
+            .ToDictionary(u => u.AttemptId);
+        var spans = attempts.Take(limit).Select(a =>
+        {
+            var bill = billed.GetValueOrDefault(a.Id);
+            return new AttemptSpan(a.Id, a.Key, a.Kind, a.Number, a.State.ToString(), a.WorkerId, a.CreatedAt, a.ClaimedAt, a.FinishedAt, bill?.DeviceSeconds ?? a.DeviceSeconds, bill?.Cost, a.FailureClass);
+        }).ToList();
+        return new ShotTimeline(shot.Id, shot.JobId, keyframes, spans, attempts.Count > limit);
+    }
+
+    /// <summary>
+    /// Progress and cost of the jobs of <paramref name="projects"/> that are unfinished or finished since
+    /// <paramref name="finishedSince"/>: the live view's change detection, three grouped queries whatever the job sizes.
+    /// </summary>
+    public async Task<IReadOnlyList<JobProgress>> LiveJobsAsync(IReadOnlyCollection<string> projects, DateTime finishedSince, CancellationToken cancellationToken)
+    {
+        if (projects.Count == 0)
+        {
+            return [];
+        }
+
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        return await ProgressAsync(db, db.Jobs.Where(j => projects.Contains(j.Project) && (ActiveStates.Contains(j.State) || j.FinishedAt >= finishedSince)), cancellationToken);
+    }
+
+    /// <summary>Progress and cost of a project's newest <paramref name="limit"/> jobs, newest first.</summary>
+    public async Task<IReadOnlyList<JobProgress>> ProjectJobsAsync(string project, int limit, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        return await ProgressAsync(db, db.Jobs.Where(j => j.Project == project).OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Take(limit), cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<JobProgress>> ProgressAsync(FarmDbContext db, IQueryable<Job> jobs, CancellationToken cancellationToken)
+    {
+        var rows = await jobs.AsNoTracking().Select(j => new { j.Id, j.Project, j.Name, j.State, j.Paused, j.Error }).ToListAsync(cancellationToken);
+        if (rows.Count == 0)
+        {
+            return [];
+        }
+
+        var ids = rows.Select(j => j.Id).ToList();
+        var tasks = await db.Tasks.Where(t => ids.Contains(t.JobId))
+            .GroupBy(t => new { t.JobId, t.State, Assemble = t.Kind == "assemble" })
+            .Select(g => new { g.Key.JobId, g.Key.State, Count = g.Count(), Weight = g.Key.Assemble ? g.Count() : g.Sum(t => t.LastFrame - t.FirstFrame + 1), Done = g.Key.Assemble ? g.Sum(t => t.Progress) : g.Sum(t => (t.LastFrame - t.FirstFrame + 1) * t.Progress) })
+            .ToListAsync(cancellationToken);
+        Dictionary<Guid, decimal> costs;
+        if (db.Database.IsNpgsql())
+        {
+            costs = await db.Usage.Where(u => ids.Contains(u.JobId)).GroupBy(u => u.JobId).Select(g => new { JobId = g.Key, Cost = g.Sum(u => u.Cost) })
+                .ToDictionaryAsync(g => g.JobId, g => g.Cost, cancellationToken);
+        }
+        else
+        {
+            costs = (await db.Usage.Where(u => ids.Contains(u.JobId)).Select(u => new { u.JobId, u.Cost }).ToListAsync(cancellationToken))
+                .GroupBy(u => u.JobId).ToDictionary(g => g.Key, g => g.Sum(u => u.Cost));
+        }
+
+        return rows.Select(j =>
+        {
+            var own = tasks.Where(t => t.JobId == j.Id).ToList();
+            var weight = own.Sum(t => t.Weight);
+            var done = own.Sum(t => t.State == RenderTaskState.Succeeded ? t.Weight : t.Done);
+            var progress = j.State == JobState.Succeeded ? 1 : weight == 0 ? 0 : done / weight;
+            return new JobProgress(j.Id, j.Project, j.Name, j.State.ToString(), j.Paused, progress, own.Sum(t => t.Count), own.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count), costs.GetValueOrDefault(j.Id), j.Error);
+        }).ToList();
+    }
+
+    /// <summary>The newest ledger row id: the live view pushes spend only when it moves.</summary>
+    public async Task<long> LastLedgerIdAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        return await db.Usage.MaxAsync(u => (long?)u.Id, cancellationToken) ?? 0;
+    }
+
+    /// <summary>The projects with ledger rows after <paramref name="afterId"/>.</summary>
+    public async Task<IReadOnlyList<string>> ProjectsBilledAfterAsync(long afterId, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        return await db.Usage.Where(u => u.Id > afterId).Select(u => u.Project).Distinct().ToListAsync(cancellationToken);
+    }
+
+    private sealed class SpendRow
+    {
+        public DateTime At { get; init; }
+
+        public decimal CostUsd { get; init; }
+
+        public double DeviceSeconds { get; init; }
+
+        public double EnergyKwh { get; init; }
+
+        public int Attempts { get; init; }
+    }
+}

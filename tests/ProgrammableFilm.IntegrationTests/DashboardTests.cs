@@ -1,0 +1,219 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Playwright;
+using ProgrammableFilm.Coordinator;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary>The dashboard in Chromium against a real farm: real renders, live pushes, charts, the budget banner.</summary>
+public class DashboardTests(DashboardFixture farm) : IClassFixture<DashboardFixture>
+{
+    /// <summary>240 frames in 40 tasks over two workers: a few seconds of rendering, long enough to watch it move.</summary>
+    private const string Spec = """
+        name: dusk chase
+        shots:
+          - name: chase
+            prompt: a red car racing left to right at dusk
+            duration: 10
+            fps: 24
+            width: 320
+            height: 192
+            engine: procedural
+            keyframeInterval: 12
+        """;
+
+    private readonly ConcurrentQueue<string> _problems = new();
+
+    [Fact]
+    public async Task The_job_page_moves_while_the_job_renders_and_then_shows_its_shots_cost_and_attempts()
+    {
+        var page = await farm.NewPageAsync(_problems);
+        // The job page opens first, on an empty project list, so every change after that must arrive by push.
+        await page.GotoAsync("/#/fleet");
+        await page.WaitForSelectorAsync("body[data-loaded='/fleet']");
+        var jobId = await SubmitAsync("dash-live");
+        await page.GotoAsync($"/#/jobs/{jobId}");
+        await page.WaitForSelectorAsync($"body[data-loaded='/jobs/{jobId}']");
+        await page.EvaluateAsync("""
+            () => {
+              window.seen = [];
+              const record = () => { const bar = document.querySelector('#job-progress .bar'); if (bar) window.seen.push(Number(bar.dataset.progress)); };
+              new MutationObserver(record).observe(document.getElementById('job-stats'), { childList: true, subtree: true });
+              record();
+            }
+            """);
+        await page.WaitForSelectorAsync("#job-state:text('Succeeded')", new PageWaitForSelectorOptions { Timeout = 120_000 });
+        await page.WaitForSelectorAsync($"section.shot video[src='/api/shots/{await ShotIdAsync(jobId)}/video']", new PageWaitForSelectorOptions { Timeout = 10_000 });
+
+        var seen = await page.EvaluateAsync<double[]>("() => window.seen");
+        Assert.Contains(seen, p => p is > 0 and < 1);
+        Assert.Equal(1, seen[^1]);
+        Assert.True(seen.SequenceEqual(seen.Order()), $"progress went backwards: {string.Join(", ", seen)}");
+        // Pushed, not polled: once nothing changes, the page asks for nothing.
+        var quiet = new ConcurrentQueue<string>();
+        await Task.Delay(1500);
+        page.Request += (_, request) =>
+        {
+            if (request.Url.Contains("/api/", StringComparison.Ordinal) && !request.Url.EndsWith("/video", StringComparison.Ordinal))
+            {
+                quiet.Enqueue(request.Url);
+            }
+        };
+        await Task.Delay(3000);
+        Assert.True(quiet.IsEmpty, $"requests while nothing changed:\n{string.Join('\n', quiet)}");
+
+        var cost = await farm.Http.GetFromJsonAsync<JobCost>($"/api/jobs/{jobId}/cost", SpecJson.Options);
+        Assert.True(cost!.Cost > 0);
+        await AssertShowsAsync(page.Locator("#job-cost"), cost.Cost);
+        await AssertShowsAsync(page.Locator(".shot-cost"), cost.Shots[0].Cost);
+        await Assertions.Expect(page.Locator(".timeline")).ToHaveAttributeAsync("data-attempts", cost.Attempts.ToString(CultureInfo.InvariantCulture));
+        var thumbnails = page.Locator(".thumbs img");
+        Assert.Equal(await KeyframeCountAsync(jobId), await thumbnails.CountAsync());
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('.thumbs img')].every(i => i.complete && i.naturalWidth === 320)");
+        await page.WaitForFunctionAsync("() => document.querySelector('video').readyState >= 1 && document.querySelector('video').duration > 9.9");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(farm.ScreenshotFolder, "dashboard-job.png"), FullPage = true });
+
+        await page.GotoAsync("/#/");
+        await page.WaitForSelectorAsync("body[data-loaded='/']");
+        await AssertShowsAsync(page.Locator("tr[data-project='dash-live'] .spent"), await ProjectSpendAsync("dash-live"));
+        await page.GotoAsync("/#/fleet");
+        await page.WaitForSelectorAsync("body[data-loaded='/fleet']");
+        await Assertions.Expect(page.Locator("#workers tr[data-worker]")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator("tr[data-pool='cpu']")).ToBeVisibleAsync();
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(farm.ScreenshotFolder, "dashboard-fleet.png"), FullPage = true });
+        Assert.Empty(_problems);
+    }
+
+    [Fact]
+    public async Task The_spend_chart_has_a_point_per_billed_minute_and_updates_when_a_render_bills_more()
+    {
+        var first = await SubmitAsync("dash-chart");
+        await WaitForJobAsync(first);
+        var page = await farm.NewPageAsync(_problems);
+        await page.GotoAsync("/#/projects/dash-chart");
+        await page.WaitForSelectorAsync("body[data-loaded='/projects/dash-chart']");
+        var series = await farm.Http.GetFromJsonAsync<SpendSeries>("/api/projects/dash-chart/spend/series?bucket=minute", SpecJson.Options);
+        Assert.NotEmpty(series!.Points);
+        await Assertions.Expect(page.Locator("#spend-chart")).ToHaveAttributeAsync("data-points", series.Points.Count.ToString(CultureInfo.InvariantCulture));
+        await Assertions.Expect(page.Locator("#spend-chart canvas")).ToHaveCountAsync(1);
+        await AssertShowsAsync(page.Locator("#spent"), series.TotalUsd);
+
+        // A second render: the chart and the total follow by push.
+        var second = await SubmitAsync("dash-chart");
+        await Assertions.Expect(page.Locator($"#jobs tr[data-job='{second}']")).ToBeVisibleAsync();
+        await WaitForJobAsync(second);
+        var total = await ProjectSpendAsync("dash-chart");
+        await AssertShowsAsync(page.Locator("#spent"), total);
+        await AssertShowsAsync(page.Locator($"#jobs tr[data-job='{second}'] .cost"), (await farm.Http.GetFromJsonAsync<JobCost>($"/api/jobs/{second}/cost", SpecJson.Options))!.Cost);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(farm.ScreenshotFolder, "dashboard-project.png"), FullPage = true });
+        Assert.Empty(_problems);
+    }
+
+    /// <summary>Needs <c>GET/PUT /api/projects/{p}/budget</c> (issue 13, item 3).</summary>
+    [Fact]
+    public async Task A_budget_banner_appears_when_the_soft_limit_is_crossed()
+    {
+        var first = await SubmitAsync("dash-budget");
+        await WaitForJobAsync(first);
+        var spent = await ProjectSpendAsync("dash-budget");
+        // Two such renders land at about 90% of this limit: past the soft threshold (80%), short of the limit.
+        var limit = Math.Round(spent * 2 / 0.9m, 6);
+        using var put = await farm.Http.PutAsJsonAsync("/api/projects/dash-budget/budget", new { limitUsd = limit, softFraction = 0.8 });
+        Assert.True(put.StatusCode == HttpStatusCode.OK, $"PUT /api/projects/dash-budget/budget answered {(int)put.StatusCode}: the budget endpoint (money branch) is missing");
+
+        var page = await farm.NewPageAsync(_problems);
+        await page.GotoAsync("/#/projects/dash-budget");
+        await page.WaitForSelectorAsync("body[data-loaded='/projects/dash-budget']");
+        await Assertions.Expect(page.Locator("#banner")).ToBeHiddenAsync();
+
+        await WaitForJobAsync(await SubmitAsync("dash-budget"));
+        var banner = page.Locator("#banner");
+        await Assertions.Expect(banner).ToBeVisibleAsync(new LocatorAssertionsToBeVisibleOptions { Timeout = 15_000 });
+        var budget = await farm.Http.GetFromJsonAsync<JsonElement>("/api/projects/dash-budget/budget");
+        var state = budget.GetProperty("state").GetString();
+        Assert.Contains(state, new[] { "soft", "hard" });
+        await Assertions.Expect(banner).ToHaveAttributeAsync("data-state", state!);
+        await Assertions.Expect(banner).ToContainTextAsync("dash-budget");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(farm.ScreenshotFolder, "dashboard-budget.png"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task The_api_reference_renders_the_served_document_without_leaving_the_machine()
+    {
+        var page = await farm.NewPageAsync(_problems);
+        var requests = new ConcurrentQueue<string>();
+        page.Request += (_, request) => requests.Enqueue(request.Url);
+        await page.GotoAsync("/api-docs", new PageGotoOptions { WaitUntil = WaitUntilState.NetworkIdle });
+
+        await Assertions.Expect(page.GetByText("ProgrammableFilm API").First).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByText("Pause a job: nothing new is dispatched; running attempts finish.").First).ToBeVisibleAsync();
+        var outside = requests.Where(u => !u.StartsWith(farm.Server.ToString(), StringComparison.Ordinal) && !u.StartsWith("data:", StringComparison.Ordinal) && !u.StartsWith("blob:", StringComparison.Ordinal)).ToList();
+        Assert.True(outside.Count == 0, $"the reference page fetched from outside this machine:\n{string.Join('\n', outside)}");
+        Assert.Contains(requests, u => u.EndsWith("/openapi/v1.json", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Waits (pushes arrive within seconds) until <paramref name="locator"/> shows <paramref name="expected"/> dollars as the
+    /// dashboard formats them: cents from a dollar up, four places from a cent, six below, so within half the last place.
+    /// </summary>
+    private static async Task AssertShowsAsync(ILocator locator, decimal expected)
+    {
+        var halfPlace = Math.Abs(expected) >= 1 ? 0.005m : Math.Abs(expected) >= 0.01m ? 0.00005m : 0.0000005m;
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        string text;
+        while (true)
+        {
+            text = await locator.InnerTextAsync();
+            if (text.StartsWith('$') && decimal.TryParse(text[1..], NumberStyles.Number, CultureInfo.InvariantCulture, out var shown) && Math.Abs(shown - expected) <= halfPlace + 0.000000001m)
+            {
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"the page shows {text}, the API says ${expected}");
+            await Task.Delay(200);
+        }
+    }
+
+    private async Task<Guid> SubmitAsync(string project)
+    {
+        using var content = new StringContent($"project: {project}\n{Spec}", Encoding.UTF8, "application/yaml");
+        using var response = await farm.Http.PostAsync($"/api/projects/{project}/jobs", content);
+        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        return Guid.Parse(response.Headers.Location!.OriginalString.Split('/')[^1]);
+    }
+
+    private async Task<JobStatus> WaitForJobAsync(Guid jobId)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (true)
+        {
+            var status = (await farm.Http.GetFromJsonAsync<JobStatus>($"/api/jobs/{jobId}", SpecJson.Options))!;
+            if (status.State is "Succeeded" or "Failed" or "Cancelled")
+            {
+                Assert.True(status.State == "Succeeded", $"{status.State}: {status.Error}\n{farm.Output}");
+                return status;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} still {status.State}\n{farm.Output}");
+            await Task.Delay(200);
+        }
+    }
+
+    private async Task<Guid> ShotIdAsync(Guid jobId) => (await farm.Http.GetFromJsonAsync<JobStatus>($"/api/jobs/{jobId}", SpecJson.Options))!.Shots[0].Id;
+
+    /// <summary>The page shows at most ten thumbnails: every keyframe, or every second, third... when there are more.</summary>
+    private async Task<int> KeyframeCountAsync(Guid jobId)
+    {
+        var keyframes = (await farm.Http.GetFromJsonAsync<ShotTimeline>($"/api/shots/{await ShotIdAsync(jobId)}/timeline", SpecJson.Options))!.Keyframes.Count;
+        Assert.True(keyframes > 1);
+        var step = (keyframes + 9) / 10;
+        return (keyframes + step - 1) / step;
+    }
+
+    private async Task<decimal> ProjectSpendAsync(string project) =>
+        (await farm.Http.GetFromJsonAsync<List<ProjectSummary>>("/api/projects", SpecJson.Options))!.Single(p => p.Project == project).SpentUsd;
+}
