@@ -113,8 +113,8 @@ public class DashboardTests(DashboardFixture farm) : IClassFixture<DashboardFixt
         Assert.Empty(_problems);
     }
 
-    /// <summary>Needs <c>GET/PUT /api/projects/{p}/budget</c> (issue 13, item 3).</summary>
-    [Fact]
+    /// <summary>Needs <c>GET/PUT /api/projects/{p}/budget</c> (issue 13, item 3), built on branch <c>money</c>.</summary>
+    [Fact(Skip = "the budget endpoints are on branch 'money', not merged yet (issue 13); remove this Skip with that merge")]
     public async Task A_budget_banner_appears_when_the_soft_limit_is_crossed()
     {
         var first = await SubmitAsync("dash-budget");
