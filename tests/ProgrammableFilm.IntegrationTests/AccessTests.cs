@@ -87,7 +87,7 @@ public class AccessTests(AccessFarmFixture farm)
     private static readonly Dictionary<string, string> UndocumentedChecked = new(StringComparer.Ordinal)
     {
         ["* /hubs/farm"] = "SignalR hub: The_live_hub_needs_a_key_and_admits_a_project_key_to_its_own_project_only",
-        ["POST /hubs/farm/negotiate"] = "SignalR negotiation: The_live_hub_needs_a_key_and_admits_a_project_key_to_its_own_project_only",
+        ["* /hubs/farm/negotiate"] = "SignalR negotiation: The_live_hub_needs_a_key_and_admits_a_project_key_to_its_own_project_only",
     };
 
     /// <summary>Farm endpoints: a project's key is refused with 403 (there is no project id to hide).</summary>

@@ -47,7 +47,7 @@ public class DashboardTests(DashboardFixture farm) : IClassFixture<DashboardFixt
             }
             """);
         await page.WaitForSelectorAsync("#job-state:text('Succeeded')", new PageWaitForSelectorOptions { Timeout = 120_000 });
-        await page.WaitForSelectorAsync($"section.shot video[src='/api/shots/{await ShotIdAsync(jobId)}/video']", new PageWaitForSelectorOptions { Timeout = 10_000 });
+        await page.WaitForSelectorAsync($"section.shot video[src^='/api/shots/{await ShotIdAsync(jobId)}/video?access_token=']", new PageWaitForSelectorOptions { Timeout = 10_000 });
 
         var seen = await page.EvaluateAsync<double[]>("() => window.seen");
         Assert.Contains(seen, p => p is > 0 and < 1);

@@ -22,7 +22,8 @@ public static class KeysApi
             .WithSummary("The project's keys: name, prefix, role, expiry, revocation; never the key.");
         project.MapDelete("/{keyId:guid}", (string project, Guid keyId, ApiKeys keys, AuditLog audit, HttpContext http, CancellationToken ct) => RevokeAsync(project, keyId, keys, audit, http, ct))
             .WithName("RevokeProjectKey")
-            .WithSummary("Revoke one of the project's keys: it stops working at once; its row stays for the audit log.");
+            .WithSummary("Revoke one of the project's keys: it stops working at once; its row stays for the audit log.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
 
         var farm = app.MapGroup("/api/keys").RequireAdmin();
         farm.MapPost("", (CreateKeyRequest request, ApiKeys keys, AuditLog audit, HttpContext http, TimeProvider time, CancellationToken ct) => CreateAsync(null, request, keys, audit, http, time, ct))
@@ -33,7 +34,8 @@ public static class KeysApi
             .WithSummary("Every key of the farm (admins only).");
         farm.MapDelete("/{keyId:guid}", (Guid keyId, ApiKeys keys, AuditLog audit, HttpContext http, CancellationToken ct) => RevokeAsync(null, keyId, keys, audit, http, ct))
             .WithName("RevokeKey")
-            .WithSummary("Revoke any key of the farm (admins only).");
+            .WithSummary("Revoke any key of the farm (admins only).")
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
 
