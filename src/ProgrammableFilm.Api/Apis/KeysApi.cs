@@ -23,6 +23,7 @@ public static class KeysApi
         project.MapDelete("/{keyId:guid}", (string project, Guid keyId, ApiKeys keys, AuditLog audit, HttpContext http, CancellationToken ct) => RevokeAsync(project, keyId, keys, audit, http, ct))
             .WithName("RevokeProjectKey")
             .WithSummary("Revoke one of the project's keys: it stops working at once; its row stays for the audit log.")
+            .Produces<ApiKeyInfo>()
             .ProducesProblem(StatusCodes.Status404NotFound);
 
         var farm = app.MapGroup("/api/keys").RequireAdmin();
@@ -35,6 +36,7 @@ public static class KeysApi
         farm.MapDelete("/{keyId:guid}", (Guid keyId, ApiKeys keys, AuditLog audit, HttpContext http, CancellationToken ct) => RevokeAsync(null, keyId, keys, audit, http, ct))
             .WithName("RevokeKey")
             .WithSummary("Revoke any key of the farm (admins only).")
+            .Produces<ApiKeyInfo>()
             .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
