@@ -22,10 +22,7 @@ public sealed class CpuMeter
         await connection.OpenAsync();
         var backend = Convert.ToInt32(await new NpgsqlCommand("SELECT pg_backend_pid()", connection).ExecuteScalarAsync(), CultureInfo.InvariantCulture);
         var port = new Uri(rabbitMqUri).Port.ToString(CultureInfo.InvariantCulture);
-        var rabbit = Directory.EnumerateDirectories("/proc")
-            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
-            .Where(pid => pid > 0)
-            .FirstOrDefault(pid => Comm(pid) == "beam.smp" && Environ(pid).Contains($"RABBITMQ_NODE_PORT={port}", StringComparer.Ordinal));
+        var rabbit = Processes().FirstOrDefault(pid => Comm(pid) == "beam.smp" && Environ(pid).Contains($"RABBITMQ_NODE_PORT={port}", StringComparer.Ordinal));
         return new CpuMeter(Stat(backend)?.Parent ?? 0, rabbit == 0 ? null : rabbit, workers);
     }
 
@@ -52,35 +49,20 @@ public sealed class CpuMeter
         .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
         .Where(pid => pid > 0);
 
-    private static string Comm(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/comm").Trim();
-        }
-        catch (IOException)
-        {
-            return "";
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return "";
-        }
-    }
+    private static string Comm(int pid) => ReadProc(pid, "comm").Trim();
 
-    private static string[] Environ(int pid)
+    private static string[] Environ(int pid) => ReadProc(pid, "environ").Split('\0');
+
+    /// <summary>A process may exit, or belong to another user, between listing /proc and reading it.</summary>
+    private static string ReadProc(int pid, string file)
     {
         try
         {
-            return File.ReadAllText($"/proc/{pid}/environ").Split('\0');
+            return File.ReadAllText($"/proc/{pid}/{file}");
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return [];
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return [];
+            return "";
         }
     }
 

@@ -44,6 +44,9 @@ public sealed class Farm : IDisposable
 
     public Uri Api { get; }
 
+    /// <summary>The admin key the script's requests send.</summary>
+    public string AdminKey { get; private set; } = "";
+
     public string Database { get; }
 
     public bool DuplicateDelivery { get; }
@@ -76,6 +79,14 @@ public sealed class Farm : IDisposable
                 throw new InvalidOperationException($"the migration step failed; see {farm._logs}/g{generation}-migrate.log");
             }
 
+            // The API needs a key (issue 11): an admin key made by the API's own verb, as the README says.
+            using (var createKey = farm.Start("ProgrammableFilm.Api", ["create-key", "--role", "admin", "--name", "faults"], $"g{generation}-create-key", null))
+            {
+                await createKey.WaitForExitAsync(cancellationToken);
+            }
+
+            farm.AdminKey = File.ReadLines(Path.Combine(farm._logs, $"g{generation}-create-key.log")).FirstOrDefault(l => l.StartsWith("pf_", StringComparison.Ordinal))
+                ?? throw new InvalidOperationException($"create-key printed no key; see {farm._logs}/g{generation}-create-key.log");
             await farm.StartApiAsync(cancellationToken);
             await Task.WhenAll(Enumerable.Range(0, settings.Workers).Select(_ => farm.StartWorkerAsync(cancellationToken)));
             return farm;

@@ -16,7 +16,11 @@ public sealed class FarmApi : IDisposable
 {
     private readonly HttpClient _http;
 
-    public FarmApi(Uri address) => _http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(15) };
+    public FarmApi(Uri address, string key)
+    {
+        _http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(15) };
+        _http.DefaultRequestHeaders.Add("X-Api-Key", key);
+    }
 
     /// <summary>Whether <c>GET /api/workers</c> exists; false after it answered 404 once.</summary>
     public bool HasWorkersEndpoint { get; private set; } = true;

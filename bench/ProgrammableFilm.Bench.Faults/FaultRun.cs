@@ -186,7 +186,7 @@ public sealed class FaultRun(Settings settings) : IAsyncDisposable
         Log.Line($"starting farm {generation} (API + {settings.Workers} workers{(duplicateDelivery ? ", every message delivered twice" : "")})");
         var database = await FarmDatabase.CreateAsync(settings.PostgresAdmin, $"faults_{_runId}_g{generation}");
         Farm = await Farm.StartAsync(settings, _runFolder, generation, database, duplicateDelivery, cancellationToken);
-        Api = new FarmApi(Farm.Api);
+        Api = new FarmApi(Farm.Api, Farm.AdminKey);
         Database = new FarmDatabase(database);
         return Farm;
     }

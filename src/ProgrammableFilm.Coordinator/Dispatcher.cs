@@ -80,14 +80,7 @@ public sealed class Dispatcher(
                 return dispatched;
             }
 
-            var live = await (
-                from attempt in db.Attempts
-                join task in db.Tasks on attempt.TaskId equals task.Id
-                join job in db.Jobs on task.JobId equals job.Id
-                where attempt.State == AttemptState.Queued || attempt.State == AttemptState.Claimed
-                group attempt by job.Project into byProject
-                select new { Project = byProject.Key, Count = byProject.Count() })
-                .ToDictionaryAsync(p => p.Project, p => p.Count, StringComparer.Ordinal, cancellationToken);
+            var live = await LiveAttemptsByProjectAsync(db, cancellationToken);
             var weights = (await FleetAsync(db, now, cancellationToken)).Weights;
             var plan = FairShare.Plan(candidates, live, weights, pools);
             if (plan.Count == 0)
@@ -133,6 +126,16 @@ public sealed class Dispatcher(
 
         return pools;
     }
+
+    /// <summary>Queued or claimed attempts per project: what the fair share counts against each project's weight.</summary>
+    public static Task<Dictionary<string, int>> LiveAttemptsByProjectAsync(FarmDbContext db, CancellationToken cancellationToken) => (
+        from attempt in db.Attempts
+        join task in db.Tasks on attempt.TaskId equals task.Id
+        join job in db.Jobs on task.JobId equals job.Id
+        where attempt.State == AttemptState.Queued || attempt.State == AttemptState.Claimed
+        group attempt by job.Project into byProject
+        select new { Project = byProject.Key, Count = byProject.Count() })
+        .ToDictionaryAsync(p => p.Project, p => p.Count, StringComparer.Ordinal, cancellationToken);
 
     /// <summary>A weight just set here takes effect on the next pass (other coordinators see it within a second).</summary>
     public void ForgetFleetView() => _fleet = null;

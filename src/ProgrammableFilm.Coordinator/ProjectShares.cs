@@ -18,15 +18,8 @@ public sealed class ProjectShares(IDbContextFactory<FarmDbContext> contextFactor
     {
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         var weight = await db.ProjectShares.Where(s => s.Project == project).Select(s => (double?)s.Weight).SingleOrDefaultAsync(cancellationToken) ?? FairShare.DefaultWeight;
-        var live = await (
-            from attempt in db.Attempts
-            join task in db.Tasks on attempt.TaskId equals task.Id
-            join job in db.Jobs on task.JobId equals job.Id
-            where attempt.State == AttemptState.Queued || attempt.State == AttemptState.Claimed
-            group job by job.Project into byProject
-            select new { Project = byProject.Key, Count = byProject.Count() })
-            .ToListAsync(cancellationToken);
-        return new ProjectShareStatus(project, weight, live.Where(p => p.Project == project).Sum(p => p.Count), live.Sum(p => p.Count));
+        var live = await Dispatcher.LiveAttemptsByProjectAsync(db, cancellationToken);
+        return new ProjectShareStatus(project, weight, live.GetValueOrDefault(project), live.Values.Sum());
     }
 
     /// <summary>Sets the weight; the dispatcher's next pass uses it. Throws <see cref="ArgumentOutOfRangeException"/> for a weight that is not a positive number up to <see cref="MaxWeight"/>.</summary>
