@@ -1,4 +1,5 @@
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ProgrammableFilm.Messaging;
 
@@ -13,20 +14,23 @@ public static class DuplicateDelivery
     /// <summary>Marks the copy for whoever reads it (logs, tests).</summary>
     public const string CopyHeader = "PF-Fault-Duplicate";
 
-    // The filters run before the caller's own pipe sets the copy's headers, so a header cannot tell them that the
-    // message in hand is the copy; this flag flows down the copy's send call instead.
+    // The copy is sent from the observer of the original's send, so it would be observed and copied in turn; this flag
+    // flows down the copy's send call to stop that.
     private static readonly AsyncLocal<bool> SendingCopy = new();
 
-    /// <summary>Adds the send and publish filters that duplicate every outgoing message.</summary>
+    /// <summary>
+    /// Connects the observers that duplicate every outgoing message. Observers, not send filters: a send filter runs
+    /// before the caller's pipe sets the request id and response address, so a copy made there is a request nobody can
+    /// answer, which a real redelivery never is.
+    /// </summary>
     public static void DeliverEveryMessageTwice(this IBusFactoryConfigurator transport, IRegistrationContext context)
     {
-        transport.UseSendFilter(typeof(DuplicateSendFilter<>), context);
-        transport.UsePublishFilter(typeof(DuplicatePublishFilter<>), context);
+        var copier = new Copier(() => context.GetRequiredService<IBus>());
+        transport.ConnectSendObserver(copier);
+        transport.ConnectPublishObserver(copier);
     }
 
-    internal static bool IsCopy => SendingCopy.Value;
-
-    internal static async Task SendCopyAsync(Func<Task> send)
+    private static async Task SendCopyAsync(Func<Task> send)
     {
         SendingCopy.Value = true;
         try
@@ -43,7 +47,7 @@ public static class DuplicateDelivery
     /// The copy keeps the envelope: the same request id makes a duplicated request a second request the responder must
     /// refuse or answer identically, while the requester completes on whichever response arrives first.
     /// </summary>
-    internal static void CopyEnvelope(SendContext original, SendContext copy)
+    private static void CopyEnvelope(SendContext original, SendContext copy)
     {
         copy.MessageId = original.MessageId;
         copy.RequestId = original.RequestId;
@@ -62,44 +66,43 @@ public static class DuplicateDelivery
 
         copy.Headers.Set(CopyHeader, "true");
     }
-}
 
-/// <summary>
-/// Sends a copy of each sent message (commands, claim requests, responses). A send filter only prepares the message:
-/// the transport writes the original after the pipe returns, so the copy is a second send through the bus.
-/// </summary>
-public sealed class DuplicateSendFilter<T>(IBus bus) : IFilter<SendContext<T>>
-    where T : class
-{
-    public async Task Send(SendContext<T> context, IPipe<SendContext<T>> next)
+    /// <summary>Sends a copy of each sent message (commands, requests, responses) and publishes a copy of each event.</summary>
+    private sealed class Copier(Func<IBus> bus) : ISendObserver, IPublishObserver
     {
-        await next.Send(context);
-        if (DuplicateDelivery.IsCopy || context.DestinationAddress is not { } destination)
+        public async Task PostSend<T>(SendContext<T> context)
+            where T : class
         {
-            return;
+            if (SendingCopy.Value || context.DestinationAddress is not { } destination)
+            {
+                return;
+            }
+
+            var endpoint = await bus().GetSendEndpoint(destination);
+            await SendCopyAsync(() => endpoint.Send(context.Message, copy => CopyEnvelope(context, copy), context.CancellationToken));
         }
 
-        var endpoint = await bus.GetSendEndpoint(destination);
-        await DuplicateDelivery.SendCopyAsync(() => endpoint.Send(context.Message, copy => DuplicateDelivery.CopyEnvelope(context, copy), context.CancellationToken));
-    }
-
-    public void Probe(ProbeContext context) => context.CreateFilterScope("duplicateDelivery");
-}
-
-/// <summary>Publishes a copy of each published event, so every subscriber receives it twice.</summary>
-public sealed class DuplicatePublishFilter<T>(IBus bus) : IFilter<PublishContext<T>>
-    where T : class
-{
-    public async Task Send(PublishContext<T> context, IPipe<PublishContext<T>> next)
-    {
-        await next.Send(context);
-        if (DuplicateDelivery.IsCopy)
+        public async Task PostPublish<T>(PublishContext<T> context)
+            where T : class
         {
-            return;
+            if (SendingCopy.Value)
+            {
+                return;
+            }
+
+            await SendCopyAsync(() => bus().Publish(context.Message, copy => CopyEnvelope(context, copy), context.CancellationToken));
         }
 
-        await DuplicateDelivery.SendCopyAsync(() => bus.Publish(context.Message, copy => DuplicateDelivery.CopyEnvelope(context, copy), context.CancellationToken));
-    }
+        public Task PreSend<T>(SendContext<T> context)
+            where T : class => Task.CompletedTask;
 
-    public void Probe(ProbeContext context) => context.CreateFilterScope("duplicateDelivery");
+        public Task SendFault<T>(SendContext<T> context, Exception exception)
+            where T : class => Task.CompletedTask;
+
+        public Task PrePublish<T>(PublishContext<T> context)
+            where T : class => Task.CompletedTask;
+
+        public Task PublishFault<T>(PublishContext<T> context, Exception exception)
+            where T : class => Task.CompletedTask;
+    }
 }

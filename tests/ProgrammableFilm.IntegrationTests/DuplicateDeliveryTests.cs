@@ -57,6 +57,7 @@ public class DuplicateDeliveryTests
             await Task.Delay(TimeSpan.FromSeconds(1));
             Assert.Equal((expected, expected, expected), (counts.Of("command"), counts.Of("event"), counts.Of("request")));
             Assert.Equal(duplicate, counts.SawCopyHeader);
+            Assert.Equal(0, counts.UnanswerableRequests);
         }
         finally
         {
@@ -67,14 +68,23 @@ public class DuplicateDeliveryTests
     public sealed class DeliveryCounts
     {
         private readonly ConcurrentDictionary<string, int> _counts = new(StringComparer.Ordinal);
+        private int _unanswerable;
 
         public bool SawCopyHeader { get; private set; }
+
+        /// <summary>Requests arriving without the request id or response address a redelivered request keeps.</summary>
+        public int UnanswerableRequests => _unanswerable;
 
         public int Of(string kind) => _counts.GetValueOrDefault(kind);
 
         public void Record(string kind, ConsumeContext context)
         {
             SawCopyHeader |= context.Headers.TryGetHeader(DuplicateDelivery.CopyHeader, out _);
+            if (kind == "request" && (context.RequestId is null || context.ResponseAddress is null))
+            {
+                Interlocked.Increment(ref _unanswerable);
+            }
+
             _counts.AddOrUpdate(kind, 1, (_, n) => n + 1);
         }
 
