@@ -121,6 +121,13 @@ public sealed class JobControl(
                 return ControlResult.Conflict($"job {jobId} was cancelled before it was fully planned; submit its spec again");
             }
 
+            // A task whose attempt a worker has not yet stopped (its heartbeat has not carried the cancel yet, or the
+            // attempt waits for a slot there) runs on with that attempt: a new attempt beside it would be a second live
+            // attempt of one task. Should the worker stop it after all, its cancelled report hands the task back.
+            var resumed = await db.Tasks
+                .Where(t => t.JobId == jobId && t.State == RenderTaskState.Cancelled && db.Attempts.Any(a => a.Id == t.CurrentAttemptId && a.State == AttemptState.Claimed))
+                .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Running).SetProperty(t => t.Error, (string?)null).SetProperty(t => t.UpdatedAt, now), cancellationToken);
+
             // Two set-based updates, not a load of the tasks: a cancelled job may hold a million. The first counts each
             // task's unfinished dependencies as they are before this retry; the second moves the tasks by that count.
             var again = db.Tasks.Where(t => t.JobId == jobId && (t.State == RenderTaskState.Failed || t.State == RenderTaskState.Cancelled));
@@ -147,7 +154,7 @@ public sealed class JobControl(
             var waits = await db.JobDependencies.AnyAsync(d => d.JobId == jobId, cancellationToken);
             await db.Jobs.Where(j => j.Id == jobId)
                 .ExecuteUpdateAsync(
-                    set => set.SetProperty(j => j.State, waits ? JobState.Waiting : JobState.Queued)
+                    set => set.SetProperty(j => j.State, waits ? JobState.Waiting : resumed > 0 ? JobState.Running : JobState.Queued)
                         .SetProperty(j => j.Error, (string?)null)
                         .SetProperty(j => j.FinishedAt, (DateTime?)null)
                         .SetProperty(j => j.Paused, false),
@@ -163,7 +170,7 @@ public sealed class JobControl(
                 }
             }
 
-            logger.LogInformation("Job {JobId} retried: {Tasks} task(s) run again", jobId, count);
+            logger.LogInformation("Job {JobId} retried: {Tasks} task(s) run again, {Resumed} go on with the attempt still running", jobId, count, resumed);
             return ControlResult.Done;
         }, cancellationToken);
 

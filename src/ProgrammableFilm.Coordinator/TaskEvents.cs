@@ -359,6 +359,11 @@ public sealed class TaskEvents(
                 await CountWorkerFailureAsync(db, task.JobId, failed.WorkerId, now, cancellationToken);
             }
 
+            if (failure == FailureClass.Cancelled)
+            {
+                retryScheduled = await RequeueResumedAsync(db, task.Id, attempt.Id, now, cancellationToken);
+            }
+
             var outgrown = failure == FailureClass.OutOfMemory ? await OutgrownPoolMemoryAsync(db, attempt.Pool, now, cancellationToken) : null;
             var decision = FailurePolicy.Decide(failure, task.Failures, context.Retries, task.MaxFrameBatch, task.LastFrame - task.FirstFrame + 1, options.RetryBackoff, options.RetryBackoffMax, reason, biggerPoolLive: outgrown is not null);
             retryScheduled = await ApplyAsync(db, task, attempt.Id, decision, now, cancellationToken);
@@ -378,6 +383,21 @@ public sealed class TaskEvents(
             dispatchSignal.Wake();
         }
     }
+
+    /// <summary>
+    /// A job retried while this attempt was being stopped kept the attempt as its task's (see the retry); stopped after
+    /// all, the task goes back to the dispatcher, and the stop is no failure of the task's.
+    /// </summary>
+    private static async Task<bool> RequeueResumedAsync(FarmDbContext db, Guid taskId, Guid attemptId, DateTime now, CancellationToken cancellationToken) =>
+        await db.Tasks
+            .Where(t => t.Id == taskId && t.CurrentAttemptId == attemptId && t.State == RenderTaskState.Running)
+            .ExecuteUpdateAsync(
+                set => set.SetProperty(t => t.State, RenderTaskState.Ready)
+                    .SetProperty(t => t.CurrentAttemptId, (Guid?)null)
+                    .SetProperty(t => t.ReadyAt, now)
+                    .SetProperty(t => t.Progress, 0.0)
+                    .SetProperty(t => t.UpdatedAt, now),
+                cancellationToken) == 1;
 
     private async Task<bool> ApplyAsync(FarmDbContext db, Entities.RenderTask task, Guid attemptId, FailureDecision decision, DateTime now, CancellationToken cancellationToken)
     {

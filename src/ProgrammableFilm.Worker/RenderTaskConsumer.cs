@@ -15,6 +15,7 @@ public sealed class RenderTaskConsumer(
     IBus bus,
     TaskRunner runner,
     RunningAttempts running,
+    RenderSlots slots,
     WorkerOptions options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
@@ -56,9 +57,10 @@ public sealed class RenderTaskConsumer(
             return;
         }
 
-        // From here the attempt is ours. It runs to the end even if the broker connection that delivered it drops
-        // (only the coordinator's word or the worker's shutdown stops it); if this process dies before reporting,
-        // its heartbeats stop, the lease runs out and the task runs elsewhere.
+        // From here the attempt is ours: its heartbeats renew its lease while it waits for a slot and while it renders.
+        // It runs to the end even if the broker connection that delivered it drops (only the coordinator's word or
+        // the worker's shutdown stops it); if this process dies before reporting, its heartbeats stop, the lease runs
+        // out and the task runs elsewhere.
         var attempt = running.TryStart(task.AttemptId, options.DeviceCount, lifetime.ApplicationStopping);
         if (attempt is null)
         {
@@ -78,12 +80,17 @@ public sealed class RenderTaskConsumer(
         }
     }
 
+    /// <summary>Renders in a slot; the slot is free again before the outcome is published, for the next attempt.</summary>
     private async Task<object> RunAsync(ConsumeContext context, RenderTask task, RunningAttempt attempt)
     {
         var progress = new AttemptProgress(context, attempt, time, ProgressInterval);
         using var activity = WorkerTelemetry.StartRun(task, options);
+        var holdsSlot = false;
         try
         {
+            await slots.WaitAsync(attempt.Token);
+            holdsSlot = true;
+            attempt.BeginRendering();
             var outcome = await runner.RunAsync(task, progress, attempt.Token);
             attempt.Log("info", $"succeeded: {outcome.Outputs.Count} output(s) in {attempt.DeviceSeconds / options.DeviceCount:F2} s");
             return new TaskSucceeded
@@ -122,6 +129,13 @@ public sealed class RenderTaskConsumer(
                 Reason = reason,
                 Log = attempt.UnsentLog(),
             };
+        }
+        finally
+        {
+            if (holdsSlot)
+            {
+                slots.Release();
+            }
         }
     }
 

@@ -39,12 +39,24 @@ public sealed class RunningAttempts(TimeProvider time)
     }
 }
 
+/// <summary>The worker's render slots: a claimed attempt renders once it holds one.</summary>
+public sealed class RenderSlots(int slots) : IDisposable
+{
+    private readonly SemaphoreSlim _free = new(slots, slots);
+
+    public Task WaitAsync(CancellationToken cancellationToken) => _free.WaitAsync(cancellationToken);
+
+    public void Release() => _free.Release();
+
+    public void Dispose() => _free.Dispose();
+}
+
 /// <summary>One attempt in progress: its cancellation, progress, device time and log.</summary>
 public sealed class RunningAttempt : IDisposable
 {
     private const int MaxUnsentLines = 500;
     private readonly TimeProvider _time;
-    private readonly long _started;
+    private long? _rendering;
     private readonly int _deviceCount;
     private readonly CancellationTokenSource _stop;
     private readonly List<AttemptLogEntry> _unsent = [];
@@ -57,7 +69,6 @@ public sealed class RunningAttempt : IDisposable
         AttemptId = attemptId;
         _deviceCount = deviceCount;
         _time = time;
-        _started = time.GetTimestamp();
         _stop = CancellationTokenSource.CreateLinkedTokenSource(workerStopping);
     }
 
@@ -73,7 +84,10 @@ public sealed class RunningAttempt : IDisposable
 
     public int Total { get; private set; }
 
-    public double DeviceSeconds => _time.GetElapsedTime(_started).TotalSeconds * _deviceCount;
+    /// <summary>Counted from <see cref="BeginRendering"/>: the wait for a slot costs the studio nothing.</summary>
+    public double DeviceSeconds => _rendering is { } started ? _time.GetElapsedTime(started).TotalSeconds * _deviceCount : 0;
+
+    public void BeginRendering() => _rendering = _time.GetTimestamp();
 
     public void Report(int completed, int total)
     {

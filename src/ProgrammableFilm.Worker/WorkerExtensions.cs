@@ -25,6 +25,7 @@ public static class WorkerExtensions
         services.AddSingleton<FfmpegAssembler>();
         services.AddSingleton<TaskRunner>();
         services.AddSingleton<RunningAttempts>();
+        services.AddSingleton(_ => new RenderSlots(options.Slots));
         services.AddHostedService<HeartbeatService>();
         services.AddMetrics();
         services.AddHostedService<WorkerTelemetry>();
@@ -41,8 +42,10 @@ public static class WorkerExtensions
         bus.AddConsumer<RenderTaskConsumer>().Endpoint(endpoint =>
         {
             endpoint.Name = busOptions.RenderQueue(options.Pool);
-            endpoint.ConcurrentMessageLimit = options.Slots;
-            endpoint.PrefetchCount = options.Slots;
+            // Twice the slots: the next attempt of each slot is claimed while the current one renders, so a slot goes
+            // from one attempt to the next without waiting for a claim's round trip.
+            endpoint.ConcurrentMessageLimit = 2 * options.Slots;
+            endpoint.PrefetchCount = 2 * options.Slots;
         });
     }
 }

@@ -138,6 +138,52 @@ public class FaultTests(FaultFarmFixture farm, ITestOutputHelper output) : IClas
         await FarmChecks.AssertNoErrorQueueMessagesAsync(farm.Http);
     }
 
+    [Fact]
+    public async Task Retry_at_once_after_a_cancel_never_has_two_live_attempts_of_one_task()
+    {
+        await farm.EnsureWorkersAsync();
+        var jobId = await FarmChecks.SubmitAsync(farm.Http, Project, Spec("cancel-retry-at-once", 25).Replace("steps: 10", "steps: 40", StringComparison.Ordinal));
+        await FarmChecks.PollAsync(farm.CreateDbContext, db => ClaimedSegmentAsync(db, jobId), a => a is { DeviceSeconds: > 0 }, TimeSpan.FromSeconds(90), "a segment attempt running on a worker", () => farm.WorkerOutput);
+
+        // Back to back, well inside a heartbeat interval: the workers have not yet heard of the cancel.
+        using (var cancel = await farm.Http.PostAsync($"/api/jobs/{jobId}/cancel", null))
+        using (var retry = await farm.Http.PostAsync($"/api/jobs/{jobId}/retry", null))
+        {
+            Assert.True(cancel.StatusCode == HttpStatusCode.OK, await cancel.Content.ReadAsStringAsync());
+            Assert.True(retry.StatusCode == HttpStatusCode.OK, await retry.Content.ReadAsStringAsync());
+        }
+
+        var mostLiveAttemptsOfOneTask = 0;
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (true)
+        {
+            await using (var db = farm.CreateDbContext())
+            {
+                var live = await db.Attempts.AsNoTracking().Where(a => a.State == AttemptState.Claimed)
+                    .Join(db.Tasks.Where(t => t.JobId == jobId), a => a.TaskId, t => t.Id, (a, t) => t.Id)
+                    .GroupBy(taskId => taskId).Select(g => g.Count()).ToListAsync();
+                mostLiveAttemptsOfOneTask = Math.Max(mostLiveAttemptsOfOneTask, live.DefaultIfEmpty(0).Max());
+                if (await db.Jobs.AnyAsync(j => j.Id == jobId && j.State != JobState.Queued && j.State != JobState.Running))
+                {
+                    break;
+                }
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} did not finish in 2 minutes\n{farm.WorkerOutput}");
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(1, mostLiveAttemptsOfOneTask);
+        var status = await FarmChecks.WaitForJobAsync(farm.Http, jobId, "Succeeded", TimeSpan.FromSeconds(5), () => farm.WorkerOutput);
+        await FarmChecks.AssertEveryFrameIsInTheVideoAsync(status, farm.StorageRoot);
+        await using (var db = farm.CreateDbContext())
+        {
+            await FarmChecks.AssertBilledOnceAsync(db, jobId);
+        }
+
+        await FarmChecks.AssertNoErrorQueueMessagesAsync(farm.Http);
+    }
+
     private static Task<Attempt?> ClaimedSegmentAsync(Data.FarmDbContext db, Guid jobId) =>
         db.Attempts.AsNoTracking().Where(a => a.State == AttemptState.Claimed)
             .Join(db.Tasks.Where(t => t.JobId == jobId && t.Kind == "segment"), a => a.TaskId, t => t.Id, (a, t) => a)
