@@ -198,7 +198,8 @@ public sealed class TaskEvents(
             .AsNoTracking()
             .ToDictionaryAsync(r => r.Id, cancellationToken);
         var stop = new List<StopAttempt>();
-        foreach (var held in heartbeat.Attempts)
+        await StoreLogAsync(db, [.. heartbeat.Attempts.Where(held => rows.ContainsKey(held.AttemptId)).Select(held => (held.AttemptId, held.Log))], cancellationToken);
+        foreach (var held in heartbeat.Attempts.OrderBy(a => a.AttemptId))
         {
             if (!rows.TryGetValue(held.AttemptId, out var row))
             {
@@ -206,7 +207,6 @@ public sealed class TaskEvents(
                 continue;
             }
 
-            await StoreLogAsync(db, [(held.AttemptId, held.Log)], cancellationToken);
             if (row.State != AttemptState.Claimed || !string.Equals(row.WorkerId, heartbeat.WorkerId, StringComparison.Ordinal))
             {
                 stop.Add(new StopAttempt { AttemptId = held.AttemptId, Reason = $"attempt is {row.State}" });
@@ -522,8 +522,10 @@ public sealed class TaskEvents(
     /// </summary>
     private static async Task StoreLogAsync(FarmDbContext db, IReadOnlyCollection<(Guid AttemptId, AttemptLogEntry[] Lines)> logs, CancellationToken cancellationToken)
     {
-        // A heartbeat and the final report may carry the same unacknowledged lines at the same moment.
-        var lines = logs.SelectMany(log => log.Lines.DistinctBy(l => l.Seq).Select(line => (log.AttemptId, Line: line))).ToList();
+        // A heartbeat and the final report may carry the same unacknowledged lines at the same moment; written in one
+        // order everywhere, two such transactions wait for each other instead of deadlocking on the unique index.
+        var lines = logs.SelectMany(log => log.Lines.DistinctBy(l => l.Seq).Select(line => (log.AttemptId, Line: line)))
+            .OrderBy(l => l.AttemptId).ThenBy(l => l.Line.Seq).ToList();
         if (lines.Count == 0)
         {
             return;
