@@ -239,7 +239,7 @@ public sealed class JobSubmission(
     }
 
     /// <summary>A take's row as the spec the planner reads.</summary>
-    private static ShotSpec SpecOf(Shot shot) => new()
+    public static ShotSpec SpecOf(Shot shot) => new()
     {
         Name = shot.ShotName,
         Prompt = shot.Prompt,
