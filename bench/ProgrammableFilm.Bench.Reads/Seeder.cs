@@ -177,7 +177,7 @@ public sealed class Seeder(string connectionString, SeedShape shape)
             await writer.CompleteAsync();
         }
 
-        await using (var writer = await connection.BeginBinaryImportAsync("COPY shots (id, job_id, ordinal, name, prompt, duration_seconds, fps, width, height, steps, guidance, seed, engine, keyframe_interval, frame_count, state, folder, task_count, planned_at) FROM STDIN (FORMAT BINARY)"))
+        await using (var writer = await connection.BeginBinaryImportAsync("COPY shots (id, job_id, ordinal, name, prompt, duration_seconds, fps, width, height, steps, guidance, seed, engine, keyframe_interval, frame_count, state, folder, task_count, planned_at, shot_name, lineage_id) FROM STDIN (FORMAT BINARY)"))
         {
             for (var job = 0; job <= SmallJobs; job++)
             {
@@ -205,6 +205,8 @@ public sealed class Seeder(string connectionString, SeedShape shape)
                     await writer.WriteAsync($"{JobId(job)}/shot-{shot}", NpgsqlDbType.Text);
                     await writer.WriteAsync(perShot, NpgsqlDbType.Integer);
                     await writer.WriteAsync(JobCreated(job), NpgsqlDbType.TimestampTz);
+                    await writer.WriteAsync($"shot-{shot}", NpgsqlDbType.Text);
+                    await writer.WriteAsync(ShotId(job, shot), NpgsqlDbType.Uuid);
                 }
             }
 

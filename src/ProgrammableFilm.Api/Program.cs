@@ -44,6 +44,7 @@ app.MapDashboard();
 app.UseFarmAccess();
 app.MapJobsApi();
 app.MapShotsApi();
+app.MapTakesApi();
 app.MapJobControlApi();
 app.MapFarmApi();
 app.MapKeysApi();

@@ -124,18 +124,29 @@ public static class Commands
                 return Fail(ExitCodes.InvalidInput, $"{file.Name} is invalid: {e.Message}");
             }
 
-            var reports = host.Services.GetRequiredService<JobReports>();
-            AnsiConsole.MarkupLineInterpolated($"Rendering job [bold]{job.Id}[/] ({spec.Shots.Count} shot(s)) on this machine");
-            var status = await JobProgressView.WaitAsync(ct => reports.StatusAsync(job.Id, ct), cancellationToken);
-            var cost = await reports.CostAsync(job.Id, cancellationToken);
-            var storage = host.Services.GetRequiredService<ShotStorage>();
-            PrintOutcome(status, cost, relative => storage.FullPath(relative), storage.FullPath(ShotStorage.CostSummaryPath(job.Id)));
-            return Outcome(status);
+            return await WaitLocallyAsync(host, job, spec.Shots.Count, cancellationToken);
         }
         finally
         {
             await host.StopAsync(CancellationToken.None);
         }
+    }
+
+    /// <summary>Follows a job rendering in the embedded farm, then prints where its files are and what it cost.</summary>
+    internal static async Task<int> WaitLocallyAsync(Microsoft.Extensions.Hosting.IHost host, Data.Entities.Job job, int shots, CancellationToken cancellationToken)
+    {
+        var reports = host.Services.GetRequiredService<JobReports>();
+        AnsiConsole.MarkupLineInterpolated($"Rendering job [bold]{job.Id}[/] ({shots} shot(s)) on this machine");
+        var status = await JobProgressView.WaitAsync(ct => reports.StatusAsync(job.Id, ct), cancellationToken);
+        var cost = await reports.CostAsync(job.Id, cancellationToken);
+        var storage = host.Services.GetRequiredService<ShotStorage>();
+        PrintOutcome(status, cost, relative => storage.FullPath(relative), storage.FullPath(ShotStorage.CostSummaryPath(job.Id)));
+        foreach (var sheet in status.Shots.Select(s => s.Name.Split('#')[0]).Distinct(StringComparer.Ordinal).Select(name => ShotStorage.ContactSheetPath(job.Id, name)).Where(storage.Exists))
+        {
+            Console.WriteLine($"Takes side by side: {storage.FullPath(sheet)}");
+        }
+
+        return Outcome(status);
     }
 
     private static async Task<int> SubmitAsync(FileInfo file, HttpClient client, bool wait, bool preview, CancellationToken cancellationToken)
@@ -182,7 +193,7 @@ public static class Commands
     }
 
     /// <summary>The CI contract: 0 only for a job that succeeded.</summary>
-    private static int Outcome(JobStatus status) => status.State switch
+    internal static int Outcome(JobStatus status) => status.State switch
     {
         "Succeeded" => ExitCodes.Succeeded,
         "Cancelled" => Fail(ExitCodes.JobCancelled, $"job {status.Id} was cancelled: {status.Error}"),

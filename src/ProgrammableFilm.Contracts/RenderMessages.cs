@@ -52,6 +52,9 @@ public sealed record RenderTask
     /// <summary>The frames this task renders (keyframe, segment) or encodes (assemble), ascending.</summary>
     public required int[] Frames { get; init; }
 
+    /// <summary>For assembly: the shot's keyframes, where its seams are measured.</summary>
+    public int[] Keyframes { get; init; } = [];
+
     /// <summary>For segments: the keyframe before the first frame.</summary>
     public int? StartKeyframe { get; init; }
 
@@ -60,6 +63,12 @@ public sealed record RenderTask
 
     /// <summary>Storage folder of the shot, relative to the storage root; frames live in <c>frames/</c> under it.</summary>
     public required string ShotFolder { get; init; }
+
+    /// <summary>
+    /// Folders of other takes that reuse this task's frames (relative to the storage root): the worker writes each
+    /// frame there too before it reports success, so those takes' segments and assembly find them in their own folder.
+    /// </summary>
+    public string[] CopyTo { get; init; } = [];
 
     /// <summary>Frames sampled together at most; set (smaller each time) when an earlier attempt ran out of memory.</summary>
     public int? MaxFrameBatch { get; init; }

@@ -26,6 +26,7 @@ public static class CoordinatorExtensions
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<TaskEvents>();
         services.AddSingleton<JobControl>();
+        services.AddSingleton<Takes.TakeReviews>();
         services.AddSingleton<ProjectShares>();
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<Access.ApiKeys>();

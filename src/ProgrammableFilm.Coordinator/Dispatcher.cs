@@ -383,6 +383,8 @@ public sealed class Dispatcher(
         StartKeyframe = task.StartKeyframe,
         EndKeyframe = task.EndKeyframe,
         ShotFolder = shot.Folder,
+        CopyTo = task.CopyTo?.Split('\n') ?? [],
+        Keyframes = task.Kind == "assemble" ? [.. Domain.Planning.ShotPlanner.Keyframes(shot.FrameCount, shot.KeyframeInterval)] : [],
         MaxFrameBatch = task.MaxFrameBatch,
         JobTraceParent = shot.TraceParent,
     };

@@ -71,7 +71,9 @@ public sealed class JobControl(
                 return ControlResult.Conflict($"shot {shot.Name} is {shot.State}; only a queued or running shot can be cancelled");
             }
 
-            await CancelTasksAsync(db, db.Tasks.Where(t => t.ShotId == shotId), now, cancellationToken);
+            // A task another live take reuses keeps running for it.
+            var shared = db.TaskReuses.Where(r => db.Shots.Any(s => s.Id == r.ShotId && s.Id != shotId && (s.State == ShotState.Queued || s.State == ShotState.Running))).Select(r => r.TaskId);
+            await CancelTasksAsync(db, db.Tasks.Where(t => t.ShotId == shotId && !shared.Contains(t.Id)), now, cancellationToken);
             await db.Shots.Where(s => s.Id == shotId)
                 .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Cancelled).SetProperty(s => s.Error, "cancelled").SetProperty(s => s.FinishedAt, now), cancellationToken);
             await finisher.FinishJobIfDoneAsync(db, jobId.Value, now, cancellationToken);

@@ -4,6 +4,7 @@ using ProgrammableFilm.Data;
 using ProgrammableFilm.Data.Entities;
 using ProgrammableFilm.Domain.Planning;
 using ProgrammableFilm.Domain.Specs;
+using ProgrammableFilm.Domain.Takes;
 using ProgrammableFilm.Storage;
 
 namespace ProgrammableFilm.Coordinator;
@@ -14,6 +15,9 @@ public sealed class SpecRejectedException(IReadOnlyList<SpecError> errors)
 {
     public IReadOnlyList<SpecError> Errors { get; } = errors;
 }
+
+/// <summary>An iteration: the job's one shot continues an existing shot's lineage, derived from its approved take.</summary>
+public sealed record TakeLineage(Guid LineageId, Guid ParentTakeId);
 
 /// <summary>
 /// Writes a validated job, its shots and every shot's task graph in one transaction; a job of more than
@@ -29,10 +33,16 @@ public sealed class JobSubmission(
     CoordinatorOptions options)
 {
     /// <summary>Plans and writes the job; throws <see cref="SpecRejectedException"/>, having written nothing, when <c>after</c> names a job that does not exist.</summary>
-    public async Task<Job> SubmitAsync(JobSpec spec, CancellationToken cancellationToken)
+    /// <param name="lineage">Set for an iteration: the spec's one shot becomes new takes of that shot.</param>
+    public async Task<Job> SubmitAsync(JobSpec spec, CancellationToken cancellationToken, TakeLineage? lineage = null)
     {
+        if (lineage is not null && spec.Shots.Count != 1)
+        {
+            throw new ArgumentException("An iteration renders one shot.", nameof(spec));
+        }
+
         var now = time.GetUtcNow().UtcDateTime;
-        var taskCount = spec.Shots.Sum(s => ShotPlanner.TaskCount(s.FrameCount, s.KeyframeInterval));
+        var taskCount = spec.Shots.Sum(s => s.Takes().Sum(t => ShotPlanner.TaskCount(t.Take.FrameCount, t.Take.KeyframeInterval)));
         var inBackground = taskCount > options.PlanInBackgroundAbove;
         var job = new Job
         {
@@ -70,20 +80,33 @@ public sealed class JobSubmission(
             db.JobDependencies.Add(new JobDependency { JobId = job.Id, DependsOnJobId = dependency });
         }
 
+        var firstTake = lineage is null ? 1 : await db.Shots.Where(s => s.LineageId == lineage.LineageId).MaxAsync(s => s.TakeNumber, cancellationToken) + 1;
         var tasks = new List<RenderTask>();
         var edges = new List<TaskDependency>();
+        var reuses = new List<TaskReuse>();
         for (var ordinal = 0; ordinal < spec.Shots.Count; ordinal++)
         {
-            var shot = AddShot(db, job, spec.Shots[ordinal], ordinal);
+            var takes = AddTakes(db, job, spec.Shots[ordinal], ordinal, lineage, firstTake);
             if (!inBackground)
             {
-                shot.PlannedAt = now;
-                PlanShot(job, shot, now, tasks, edges);
+                takes.ForEach(t => t.PlannedAt = now);
+                PlanTakes(job, takes, now, tasks, edges, reuses);
             }
+        }
+
+        if (!inBackground)
+        {
+            job.TaskCount = tasks.Count;
         }
 
         await db.SaveChangesAsync(cancellationToken);
         await TaskGraphWriter.WriteAsync(db, tasks, edges, cancellationToken);
+        if (reuses.Count > 0)
+        {
+            db.TaskReuses.AddRange(reuses);
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
         if (taskCount > options.StatusRollupAbove)
         {
             await JobReports.RecordPlannedCountsAsync(db, job.Id, tasks, now, cancellationToken);
@@ -108,66 +131,128 @@ public sealed class JobSubmission(
         return job;
     }
 
-    private static Shot AddShot(FarmDbContext db, Job job, ShotSpec spec, int ordinal)
+    /// <summary>
+    /// The shot's takes as rows: one per variant (or the shot itself), numbered on from <paramref name="firstTake"/>.
+    /// A take of a sweep or an iteration is named <c>{shot}#{take}</c> (no shot name can hold '#') and renders into
+    /// <c>{job}/{shot}/take-NN/</c>; a shot rendered once keeps its name and folder.
+    /// </summary>
+    private static List<Shot> AddTakes(FarmDbContext db, Job job, ShotSpec spec, int ordinal, TakeLineage? lineage, int firstTake)
     {
-        var shot = new Shot
+        var swept = spec.Variants.Count > 0 || lineage is not null;
+        var rows = new List<Shot>();
+        foreach (var (overrides, take) in spec.Takes())
         {
-            Id = Guid.CreateVersion7(),
-            JobId = job.Id,
-            Ordinal = ordinal,
-            Name = spec.Name,
-            Prompt = spec.Prompt,
-            DurationSeconds = spec.DurationSeconds,
-            Fps = spec.Fps,
-            Width = spec.Width,
-            Height = spec.Height,
-            Steps = spec.Steps,
-            Guidance = spec.Guidance,
-            Seed = spec.Seed,
-            Engine = spec.Engine,
-            KeyframeInterval = spec.KeyframeInterval,
-            FrameCount = spec.FrameCount,
-            State = ShotState.Queued,
-            Folder = ShotStorage.ShotFolder(job.Id, spec.Name),
-            TraceParent = System.Diagnostics.Activity.Current?.Id,
-            TaskCount = ShotPlanner.TaskCount(spec.FrameCount, spec.KeyframeInterval),
-        };
-        db.Shots.Add(shot);
-        return shot;
+            var number = firstTake + rows.Count;
+            var id = Guid.CreateVersion7();
+            var shot = new Shot
+            {
+                Id = id,
+                JobId = job.Id,
+                Ordinal = ordinal,
+                Name = swept ? $"{spec.Name}#{number}" : spec.Name,
+                ShotName = spec.Name,
+                LineageId = lineage?.LineageId ?? (rows.Count == 0 ? id : rows[0].LineageId),
+                TakeNumber = number,
+                VariantJson = overrides.IsEmpty() ? null : JsonSerializer.Serialize(overrides, SpecJson.Compact),
+                ParentTakeId = lineage?.ParentTakeId,
+                Prompt = take.Prompt,
+                DurationSeconds = take.DurationSeconds,
+                Fps = take.Fps,
+                Width = take.Width,
+                Height = take.Height,
+                Steps = take.Steps,
+                Guidance = take.Guidance,
+                Seed = take.Seed,
+                Engine = take.Engine,
+                KeyframeInterval = take.KeyframeInterval,
+                FrameCount = take.FrameCount,
+                State = ShotState.Queued,
+                Folder = swept ? ShotStorage.TakeFolder(job.Id, spec.Name, number) : ShotStorage.ShotFolder(job.Id, spec.Name),
+                TraceParent = System.Diagnostics.Activity.Current?.Id,
+                TaskCount = ShotPlanner.TaskCount(take.FrameCount, take.KeyframeInterval),
+            };
+            db.Shots.Add(shot);
+            rows.Add(shot);
+        }
+
+        return rows;
     }
 
-    /// <summary>The shot's task graph: tasks without dependencies start Ready, the rest Blocked with their count.</summary>
-    internal static void PlanShot(Job job, Shot shot, DateTime now, List<RenderTask> tasks, List<TaskDependency> edges)
+    /// <summary>One shot's task graph (a big job's background planning plans each take alone, without reuse).</summary>
+    internal static void PlanShot(Job job, Shot shot, DateTime now, List<RenderTask> tasks, List<TaskDependency> edges) =>
+        PlanTakes(job, [shot], now, tasks, edges, []);
+
+    /// <summary>
+    /// The takes' task graphs: tasks without dependencies start Ready, the rest Blocked with their count. A task
+    /// that an earlier take already renders (<see cref="TakePlanner"/>) is not planned again: the take depends on
+    /// that task, which copies its frames into the take's folder, and the reuse is recorded for the manifest.
+    /// </summary>
+    internal static void PlanTakes(Job job, IReadOnlyList<Shot> takes, DateTime now, List<RenderTask> tasks, List<TaskDependency> edges, List<TaskReuse> reuses)
     {
-        var plan = ShotPlanner.Plan(shot.FrameCount, shot.KeyframeInterval);
-        var ids = plan.ToDictionary(t => t.Key, _ => Guid.CreateVersion7(), StringComparer.Ordinal);
-        foreach (var planned in plan)
+        var plans = TakePlanner.Plan([.. takes.Select(SpecOf)]);
+        var planned = new List<Dictionary<string, RenderTask>>(takes.Count);
+        for (var take = 0; take < takes.Count; take++)
         {
-            tasks.Add(new RenderTask
+            var shot = takes[take];
+            var byKey = new Dictionary<string, RenderTask>(StringComparer.Ordinal);
+            foreach (var (task, reusedFrom) in plans[take])
             {
-                Id = ids[planned.Key],
-                ShotId = shot.Id,
-                JobId = job.Id,
-                Key = planned.Key,
-                Kind = planned.Kind.ToString().ToLowerInvariant(),
-                FirstFrame = planned.Frames[0],
-                LastFrame = planned.Frames[^1],
-                StartKeyframe = planned.StartKeyframe,
-                EndKeyframe = planned.EndKeyframe,
-                State = planned.DependsOn.Count == 0 ? RenderTaskState.Ready : RenderTaskState.Blocked,
-                PendingDependencies = planned.DependsOn.Count,
-                Lane = job.Lane == "preview" ? 0 : 1,
-                Priority = job.Priority,
-                CreatedAt = now,
-                UpdatedAt = now,
-                ReadyAt = planned.DependsOn.Count == 0 ? now : null,
-            });
-            foreach (var dependency in planned.DependsOn)
-            {
-                edges.Add(new TaskDependency { TaskId = ids[planned.Key], DependsOnTaskId = ids[dependency] });
+                if (reusedFrom is { } owner)
+                {
+                    var shared = planned[owner][task.Key];
+                    shared.CopyTo = shared.CopyTo is null ? shot.Folder : $"{shared.CopyTo}\n{shot.Folder}";
+                    byKey[task.Key] = shared;
+                    reuses.Add(new TaskReuse { ShotId = shot.Id, TaskId = shared.Id });
+                    continue;
+                }
+
+                byKey[task.Key] = new RenderTask
+                {
+                    Id = Guid.CreateVersion7(),
+                    ShotId = shot.Id,
+                    JobId = job.Id,
+                    Key = task.Key,
+                    Kind = task.Kind.ToString().ToLowerInvariant(),
+                    FirstFrame = task.Frames[0],
+                    LastFrame = task.Frames[^1],
+                    StartKeyframe = task.StartKeyframe,
+                    EndKeyframe = task.EndKeyframe,
+                    State = task.DependsOn.Count == 0 ? RenderTaskState.Ready : RenderTaskState.Blocked,
+                    PendingDependencies = task.DependsOn.Count,
+                    Lane = job.Lane == "preview" ? 0 : 1,
+                    Priority = job.Priority,
+                    CreatedAt = now,
+                    UpdatedAt = now,
+                    ReadyAt = task.DependsOn.Count == 0 ? now : null,
+                };
+                tasks.Add(byKey[task.Key]);
             }
+
+            foreach (var (task, reusedFrom) in plans[take].Where(t => t.ReusedFromTake is null))
+            {
+                edges.AddRange(task.DependsOn.Select(dependency => new TaskDependency { TaskId = byKey[task.Key].Id, DependsOnTaskId = byKey[dependency].Id }));
+            }
+
+            shot.TaskCount = plans[take].Count(t => t.ReusedFromTake is null);
+            planned.Add(byKey);
         }
     }
+
+    /// <summary>A take's row as the spec the planner reads.</summary>
+    public static ShotSpec SpecOf(Shot shot) => new()
+    {
+        Name = shot.ShotName,
+        Prompt = shot.Prompt,
+        DurationSeconds = shot.DurationSeconds,
+        Fps = shot.Fps,
+        Width = shot.Width,
+        Height = shot.Height,
+        Steps = shot.Steps,
+        Guidance = shot.Guidance,
+        Seed = shot.Seed,
+        Engine = shot.Engine,
+        KeyframeInterval = shot.KeyframeInterval,
+    };
 }
 
 /// <summary>JSON settings for specs and manifests: camelCase, like the spec files.</summary>
@@ -177,5 +262,11 @@ public static class SpecJson
     {
         WriteIndented = true,
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
+
+    /// <summary>One line, nulls left out: a take's overrides as stored and shown.</summary>
+    public static JsonSerializerOptions Compact { get; } = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
     };
 }

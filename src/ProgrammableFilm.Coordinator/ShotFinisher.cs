@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using ProgrammableFilm.Contracts;
+using ProgrammableFilm.Coordinator.Takes;
 using ProgrammableFilm.Data;
 using ProgrammableFilm.Data.Entities;
 using ProgrammableFilm.Storage;
@@ -25,12 +26,24 @@ public sealed class ShotFinisher(ShotStorage storage)
         shot.VideoPath = assembled.Outputs.FirstOrDefault(o => o.EndsWith(".mp4", StringComparison.Ordinal));
         shot.ManifestPath = ShotStorage.ManifestPath(shot.Folder);
         shot.Flicker = assembled.Metrics.TryGetValue("flicker", out var flicker) ? flicker : null;
+        shot.SeamError = assembled.Metrics.TryGetValue("seam_error", out var seam) ? seam : null;
+        shot.PromptAdherence = assembled.Metrics.TryGetValue("prompt_adherence", out var adherence) ? adherence : null;
         await db.SaveChangesAsync(cancellationToken);
 
-        var manifest = await BuildManifestAsync(db, shot, now, cancellationToken);
-        await storage.WriteAtomicAsync(shot.ManifestPath, JsonSerializer.SerializeToUtf8Bytes(manifest, SpecJson.Options), cancellationToken);
+        await WriteManifestAsync(db, shot, now, cancellationToken);
+        if (shot.Name != shot.ShotName)
+        {
+            await ContactSheet.WriteAsync(db, storage, shot.JobId, shot.ShotName, shot.LineageId, cancellationToken);
+        }
 
         await FinishJobIfDoneAsync(db, shot.JobId, now, cancellationToken);
+    }
+
+    /// <summary>(Re)writes a take's manifest from the database: at the end of its render, and after every review.</summary>
+    public async Task WriteManifestAsync(FarmDbContext db, Shot shot, DateTime now, CancellationToken cancellationToken)
+    {
+        var manifest = await BuildManifestAsync(db, shot, now, cancellationToken);
+        await storage.WriteAtomicAsync(ShotStorage.ManifestPath(shot.Folder), JsonSerializer.SerializeToUtf8Bytes(manifest, SpecJson.Options), cancellationToken);
     }
 
     /// <summary>
@@ -44,6 +57,12 @@ public sealed class ShotFinisher(ShotStorage storage)
         await db.Shots.Where(s => s.Id == shotId && (s.State == ShotState.Queued || s.State == ShotState.Running))
             .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Failed).SetProperty(s => s.Error, reason).SetProperty(s => s.FinishedAt, now), cancellationToken);
         await CancelUnstartedAsync(db, db.Tasks.Where(t => t.ShotId == shotId), $"shot {shot.Name} failed", now, cancellationToken);
+
+        // Takes that reuse its frames cannot finish either: they fail with it rather than wait for ever.
+        var reusing = db.TaskReuses.Where(r => db.Tasks.Any(t => t.Id == r.TaskId && t.ShotId == shotId)).Select(r => r.ShotId);
+        await db.Shots.Where(s => reusing.Contains(s.Id) && (s.State == ShotState.Queued || s.State == ShotState.Running))
+            .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Failed).SetProperty(s => s.Error, $"{shot.Name}, whose frames it reuses, failed: {reason}").SetProperty(s => s.FinishedAt, now), cancellationToken);
+        await CancelUnstartedAsync(db, db.Tasks.Where(t => reusing.Contains(t.ShotId)), $"shot {shot.Name} failed", now, cancellationToken);
         var failed = await db.Jobs.Where(j => j.Id == shot.JobId && (j.State == JobState.Queued || j.State == JobState.Running))
             .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Failed).SetProperty(j => j.Error, $"shot {shot.Name}: {reason}").SetProperty(j => j.FinishedAt, now), cancellationToken);
         if (failed == 1)
@@ -152,6 +171,11 @@ public sealed class ShotFinisher(ShotStorage storage)
         await storage.WriteAtomicAsync(ShotStorage.CostSummaryPath(jobId), JsonSerializer.SerializeToUtf8Bytes(cost, SpecJson.Options), cancellationToken);
     }
 
+    /// <summary>IPTC's term for how the pixels were made: by a trained model, or by an algorithm alone.</summary>
+    public static string DigitalSourceType(string engine) => engine == "procedural"
+        ? "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
+        : "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia";
+
     private static async Task<ShotManifest> BuildManifestAsync(FarmDbContext db, Shot shot, DateTime now, CancellationToken cancellationToken)
     {
         var job = await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == shot.JobId, cancellationToken);
@@ -181,11 +205,34 @@ public sealed class ShotFinisher(ShotStorage storage)
             })
             .ToList();
 
+        var reused = await (
+            from reuse in db.TaskReuses.AsNoTracking()
+            where reuse.ShotId == shot.Id
+            join task in db.Tasks.AsNoTracking() on reuse.TaskId equals task.Id
+            join owner in db.Shots.AsNoTracking() on task.ShotId equals owner.Id
+            orderby task.FirstFrame
+            select new ManifestReuse(task.Key, task.Kind, task.Id, owner.Id, owner.TakeNumber, task.CurrentAttemptId))
+            .ToListAsync(cancellationToken);
+        var versions = await db.ShotVersions.AsNoTracking().Where(v => v.TakeId == shot.Id).OrderBy(v => v.Version)
+            .Select(v => new ManifestApproval(v.Version, v.ApprovedBy, v.ApprovedByKeyId, v.ApprovedAt, v.Note))
+            .ToListAsync(cancellationToken);
+        var take = new ManifestTake(
+            shot.TakeNumber,
+            shot.LineageId,
+            shot.VariantJson is null ? null : JsonSerializer.Deserialize<Domain.Specs.VariantSpec>(shot.VariantJson, SpecJson.Compact),
+            shot.ParentTakeId,
+            new ManifestReview(shot.Review.ToString().ToLowerInvariant(), shot.ReviewNote, shot.ReviewedBy, shot.ReviewedAt),
+            versions);
+
         var metrics = results.Values.SelectMany(r => r.Metrics).GroupBy(m => m.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Value, StringComparer.Ordinal);
         return new ShotManifest(
             Disclosure,
+            new ManifestMarking(true, DigitalSourceType(shot.Engine), "the MP4's metadata carries ai_generated, digital_source_type and programmablefilm_take; it is not signed"),
             new ManifestJob(job.Id, job.Project, job.Name, job.Lane, job.Priority),
-            new ManifestShot(shot.Id, shot.Name, shot.Prompt, shot.Engine, shot.DurationSeconds, shot.Fps, shot.Width, shot.Height, shot.FrameCount, shot.Steps, shot.Guidance, shot.Seed, shot.KeyframeInterval),
+            new ManifestShot(shot.Id, shot.ShotName, shot.Prompt, shot.Engine, shot.DurationSeconds, shot.Fps, shot.Width, shot.Height, shot.FrameCount, shot.Steps, shot.Guidance, shot.Seed, shot.KeyframeInterval),
+            take,
+            JsonDocument.Parse(job.SpecJson).RootElement.Clone(),
+            reused,
             "shot.mp4",
             "frames/",
             facts,
@@ -198,11 +245,15 @@ public sealed class ShotFinisher(ShotStorage storage)
     }
 }
 
-/// <summary>The provenance record written beside every shot's MP4.</summary>
+/// <summary>The provenance record written beside every take's MP4.</summary>
 public sealed record ShotManifest(
     string Disclosure,
+    ManifestMarking Marking,
     ManifestJob Job,
     ManifestShot Shot,
+    ManifestTake Take,
+    JsonElement Spec,
+    IReadOnlyList<ManifestReuse> Reused,
     string Video,
     string Frames,
     IReadOnlyDictionary<string, string> Engine,
@@ -220,3 +271,19 @@ public sealed record ManifestShot(Guid Id, string Name, string Prompt, string En
 public sealed record ManifestAttempt(string Task, string Kind, Guid Attempt, int Number, string State, string? Worker, string? DeviceSku, int? DeviceCount, double? DeviceSeconds, decimal? Cost, IReadOnlyDictionary<string, string>? Facts, string? FailureClass, string? Reason);
 
 public sealed record ManifestUsage(string Currency, decimal Cost, double DeviceSeconds, double EnergyKilowattHours, bool EnergyEstimated);
+
+/// <summary>The machine-readable side of the disclosure.</summary>
+public sealed record ManifestMarking(bool AiGenerated, string DigitalSourceType, string EmbeddedInVideo);
+
+/// <summary>
+/// Where the take sits in its shot's lineage: its number, the overrides it applied to the shot spec, the approved
+/// take it was iterated from, its review, and the versions it became on approval (who approved, when).
+/// </summary>
+public sealed record ManifestTake(int Number, Guid Lineage, Domain.Specs.VariantSpec? Overrides, Guid? ParentTake, ManifestReview Review, IReadOnlyList<ManifestApproval> Approvals);
+
+public sealed record ManifestReview(string State, string? Note, string? By, DateTime? At);
+
+public sealed record ManifestApproval(int Version, string ApprovedBy, Guid? ApprovedByKeyId, DateTime ApprovedAt, string? Note);
+
+/// <summary>A task of another take whose frames this take uses: rendered and billed once, there.</summary>
+public sealed record ManifestReuse(string Task, string Kind, Guid TaskId, Guid FromTake, int FromTakeNumber, Guid? Attempt);

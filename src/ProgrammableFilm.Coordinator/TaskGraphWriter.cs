@@ -25,7 +25,7 @@ public static class TaskGraphWriter
 
         var connection = (NpgsqlConnection)db.Database.GetDbConnection();
         await using (var writer = await connection.BeginBinaryImportAsync(
-            "COPY tasks (id, shot_id, job_id, key, kind, first_frame, last_frame, start_keyframe, end_keyframe, state, pending_dependencies, attempt_count, lane, priority, progress, created_at, updated_at, ready_at) FROM STDIN (FORMAT BINARY)",
+            "COPY tasks (id, shot_id, job_id, key, kind, first_frame, last_frame, start_keyframe, end_keyframe, state, pending_dependencies, attempt_count, lane, priority, progress, created_at, updated_at, ready_at, copy_to) FROM STDIN (FORMAT BINARY)",
             cancellationToken))
         {
             foreach (var task in tasks)
@@ -49,6 +49,14 @@ public static class TaskGraphWriter
                 await writer.WriteAsync(task.CreatedAt, NpgsqlDbType.TimestampTz, cancellationToken);
                 await writer.WriteAsync(task.UpdatedAt, NpgsqlDbType.TimestampTz, cancellationToken);
                 await WriteNullableAsync(writer, task.ReadyAt, NpgsqlDbType.TimestampTz, cancellationToken);
+                if (task.CopyTo is null)
+                {
+                    await writer.WriteNullAsync(cancellationToken);
+                }
+                else
+                {
+                    await writer.WriteAsync(task.CopyTo, NpgsqlDbType.Text, cancellationToken);
+                }
             }
 
             await writer.CompleteAsync(cancellationToken);

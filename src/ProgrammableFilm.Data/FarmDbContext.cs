@@ -44,6 +44,10 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
 
     public DbSet<AuditEntry> AuditLog => Set<AuditEntry>();
 
+    public DbSet<ShotVersion> ShotVersions => Set<ShotVersion>();
+
+    public DbSet<TaskReuse> TaskReuses => Set<TaskReuse>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Job>(job =>
@@ -56,6 +60,17 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
         {
             shot.ToTable("shots");
             shot.Property(s => s.State).HasConversion<string>();
+            shot.Property(s => s.Review).HasConversion<string>();
+        });
+        modelBuilder.Entity<ShotVersion>(version =>
+        {
+            version.ToTable("shot_versions");
+            version.HasKey(v => new { v.LineageId, v.Version });
+        });
+        modelBuilder.Entity<TaskReuse>(reuse =>
+        {
+            reuse.ToTable("task_reuses");
+            reuse.HasKey(r => new { r.ShotId, r.TaskId });
         });
         modelBuilder.Entity<RenderTask>(task =>
         {

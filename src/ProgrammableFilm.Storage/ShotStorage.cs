@@ -17,6 +17,12 @@ public sealed class ShotStorage
     /// <summary>The shot's folder relative to the root.</summary>
     public static string ShotFolder(Guid jobId, string shotName) => $"{jobId:N}/{shotName}";
 
+    /// <summary>A take's folder: takes of a sweep or an iteration sit side by side under the shot's folder.</summary>
+    public static string TakeFolder(Guid jobId, string shotName, int take) => $"{ShotFolder(jobId, shotName)}/take-{take:D2}";
+
+    /// <summary>The contact sheet of a shot's takes, written beside them.</summary>
+    public static string ContactSheetPath(Guid jobId, string shotName) => $"{ShotFolder(jobId, shotName)}/takes.html";
+
     /// <summary>A frame's path relative to the root.</summary>
     public static string FramePath(string shotFolder, int frame) => $"{shotFolder}/frames/{frame:D5}.png";
 
@@ -67,6 +73,27 @@ public sealed class ShotStorage
 
     public Task WriteAtomicAsync(string relativePath, byte[] bytes, CancellationToken cancellationToken) =>
         WriteAtomicAsync(relativePath, stream => stream.WriteAsync(bytes, cancellationToken).AsTask(), cancellationToken);
+
+    /// <summary>
+    /// Gives <paramref name="target"/> the content of <paramref name="source"/> (a frame another take reuses), atomically
+    /// like every write. A copy, not a link: a take's folder stays whole on its own (retention, downloads, an object
+    /// store), and a keyframe is a few kilobytes.
+    /// </summary>
+    public void Copy(string source, string target)
+    {
+        var full = FullPath(target);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temporary = $"{full}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            File.Copy(FullPath(source), temporary);
+            File.Move(temporary, full, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
 
     public Stream OpenRead(string relativePath) => new FileStream(FullPath(relativePath), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
 }

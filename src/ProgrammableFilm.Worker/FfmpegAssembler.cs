@@ -8,7 +8,8 @@ namespace ProgrammableFilm.Worker;
 public sealed class FfmpegAssembler(WorkerOptions options, ShotStorage storage)
 {
     /// <summary>Writes <c>shot.mp4</c> in the shot folder and returns its path relative to the storage root.</summary>
-    public async Task<string> AssembleAsync(string shotFolder, int fps, int width, int height, CancellationToken cancellationToken)
+    /// <param name="metadata">Tags written into the MP4 (custom keys kept by <c>use_metadata_tags</c>).</param>
+    public async Task<string> AssembleAsync(string shotFolder, int fps, int width, int height, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
     {
         var video = ShotStorage.VideoPath(shotFolder);
         var target = storage.FullPath(video);
@@ -24,7 +25,8 @@ public sealed class FfmpegAssembler(WorkerOptions options, ShotStorage storage)
             "-vf", $"scale={width}:{height}:flags=lanczos,format=yuv420p",
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
             "-r", fps.ToString(CultureInfo.InvariantCulture),
-            "-movflags", "+faststart",
+            "-movflags", "+faststart+use_metadata_tags",
+            .. metadata.SelectMany(tag => new[] { "-metadata", $"{tag.Key}={tag.Value}" }),
             temporary,
         ];
         try

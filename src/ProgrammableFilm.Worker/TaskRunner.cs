@@ -1,5 +1,6 @@
 using ProgrammableFilm.Engine;
 using ProgrammableFilm.Engine.Imaging;
+using ProgrammableFilm.Engine.Scene;
 using ProgrammableFilm.Storage;
 using Contract = ProgrammableFilm.Contracts;
 
@@ -55,6 +56,11 @@ public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage s
             var path = ShotStorage.FramePath(task.ShotFolder, frame.FrameIndex);
             await storage.WriteAtomicAsync(path, stream => { Png.Write(frame.Image, stream); return Task.CompletedTask; }, cancellationToken);
             outputs.Add(path);
+            foreach (var folder in task.CopyTo)
+            {
+                // Before the success report: a reusing take's tasks are released by it and read the copy at once.
+                storage.Copy(path, ShotStorage.FramePath(folder, frame.FrameIndex));
+            }
         }
 
         return new TaskOutcome(outputs, new Dictionary<string, double>(), result.Facts, result.UnknownWords);
@@ -75,11 +81,37 @@ public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage s
             progress.Report(new RenderProgress(frames.Count, task.Frames.Length * 2));
         }
 
-        var flicker = FlickerMetric.Compute(frames);
-        var video = await assembler.AssembleAsync(task.ShotFolder, task.Fps, task.Width, task.Height, cancellationToken);
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal) { ["flicker"] = FlickerMetric.Compute(frames) };
+        if (task.Frames.Length == task.TotalFrames)
+        {
+            // The take's feedback signals: where its tasks join, and whether its frames show what the prompt asks.
+            metrics["seam_error"] = SeamMetric.Compute(frames, task.Keyframes);
+            var adherence = PromptAdherence.Measure(task.Prompt, task.Seed, task.TotalFrames, [.. task.Keyframes.Where(k => k < frames.Count).Select(k => (k, frames[k]))]);
+            metrics["prompt_adherence"] = adherence.Overall;
+            metrics["prompt_adherence_object"] = adherence.Object;
+            metrics["prompt_adherence_colour"] = adherence.Colour;
+            metrics["prompt_adherence_background"] = adherence.Background;
+        }
+
+        var video = await assembler.AssembleAsync(task.ShotFolder, task.Fps, task.Width, task.Height, Marking(task), cancellationToken);
         progress.Report(new RenderProgress(task.Frames.Length * 2, task.Frames.Length * 2));
-        return new TaskOutcome([video], new Dictionary<string, double> { ["flicker"] = flicker }, new Dictionary<string, string>(), []);
+        return new TaskOutcome([video], metrics, new Dictionary<string, string>(), []);
     }
+
+    /// <summary>
+    /// The machine-readable marking carried by the MP4 itself, so the disclosure survives the file leaving the farm
+    /// without its manifest: IPTC's digital source type (a trained model's output, or a purely algorithmic one) and
+    /// the take it came from. Not signed: see docs/provenance.md.
+    /// </summary>
+    private static Dictionary<string, string> Marking(Contract.RenderTask task) => new(StringComparer.Ordinal)
+    {
+        ["comment"] = "AI-generated video (ProgrammableFilm). Provenance: manifest.json of take " + task.ShotId.ToString("D"),
+        ["ai_generated"] = "true",
+        ["digital_source_type"] = task.Engine == "procedural"
+            ? "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
+            : "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
+        ["programmablefilm_take"] = task.ShotId.ToString("D"),
+    };
 
     private async Task<RgbImage> ReadFrameAsync(string shotFolder, int frame)
     {

@@ -69,12 +69,15 @@ public class BackgroundPlanningTests(BackgroundPlanningFixture farm) : IClassFix
             for (var ordinal = 0; ordinal < 2; ordinal++)
             {
                 // 12 frames, a keyframe every 2 frames and the last: 7 keyframes, 5 segments and an assembly.
+                var shotId = Guid.CreateVersion7();
                 db.Shots.Add(new Shot
                 {
-                    Id = Guid.CreateVersion7(),
+                    Id = shotId,
+                    LineageId = shotId,
                     JobId = job.Id,
                     Ordinal = ordinal,
                     Name = $"s{ordinal}",
+                    ShotName = $"s{ordinal}",
                     Prompt = "a red cube",
                     DurationSeconds = 1,
                     Fps = 12,

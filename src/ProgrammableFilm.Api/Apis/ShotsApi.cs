@@ -13,7 +13,7 @@ public static class ShotsApi
         api.MapGet("/video", VideoAsync).WithName("GetShotVideo").WithSummary("The shot's H.264 MP4, once assembled (range requests supported).")
             .Produces(StatusCodes.Status200OK, contentType: "video/mp4")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        api.MapGet("/manifest", ManifestAsync).WithName("GetShotManifest").WithSummary("The shot's provenance manifest.")
+        api.MapGet("/manifest", ManifestAsync).WithName("GetShotManifest").WithSummary("A take's provenance manifest (lineage, overrides, reuse, approvals, AI-generated disclosure); ?take=N reads take N of the same shot.")
             .Produces(StatusCodes.Status200OK, contentType: "application/json")
             .ProducesProblem(StatusCodes.Status404NotFound);
         api.MapGet("/frames/{frame:int}", FrameAsync).WithName("GetShotFrame").WithSummary("One rendered frame as PNG.")
@@ -30,8 +30,19 @@ public static class ShotsApi
             : JobsApi.NotFound($"video for shot {shotId} (yet)");
     }
 
-    private static async Task<IResult> ManifestAsync(Guid shotId, JobReports reports, ShotStorage storage, CancellationToken cancellationToken)
+    private static async Task<IResult> ManifestAsync(Guid shotId, int? take, JobReports reports, Coordinator.Takes.TakeReviews takes, ShotStorage storage, CancellationToken cancellationToken)
     {
+        if (take is { } number)
+        {
+            // Takes share the shot's project (one lineage never leaves its project), so the route's check covers them.
+            if (await takes.FindTakeAsync(shotId, number, cancellationToken) is not { } takeId)
+            {
+                return JobsApi.NotFound($"take {number} of shot {shotId}");
+            }
+
+            shotId = takeId;
+        }
+
         var shot = await reports.ShotFilesAsync(shotId, cancellationToken);
         return shot?.Manifest is { } manifest && storage.Exists(manifest)
             ? Results.File(storage.FullPath(manifest), "application/json")

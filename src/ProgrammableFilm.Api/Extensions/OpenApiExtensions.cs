@@ -33,6 +33,16 @@ public static class OpenApiExtensions
                 };
             }
 
+            if (operation.OperationId == "IterateShot")
+            {
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Description = "{\"variants\": [overrides…] or {\"grid\": {parameter: [values…]}}, \"lane\": …, \"priority\": …, \"preview\": …}: JSON, or YAML with Content-Type application/yaml. Overrides as in a spec's variants (README).",
+                    Content = new Dictionary<string, OpenApiMediaType> { ["application/json"] = new(), ["application/yaml"] = new() },
+                };
+            }
+
             return Task.CompletedTask;
         }));
 

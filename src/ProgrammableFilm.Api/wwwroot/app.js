@@ -45,6 +45,14 @@ async function api(path) {
   return response.json();
 }
 
+/** POST as JSON; the answer's problem detail becomes the error's message. */
+async function post(path, body) {
+  const response = await fetch(path, { method: "POST", headers: { Accept: "application/json", "Content-Type": "application/json", "X-Api-Key": apiKey() }, body: JSON.stringify(body) });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.detail || `${path}: HTTP ${response.status}`);
+  return answer;
+}
+
 /** Runs fn at most once per wait, after the last call: a burst of pushes costs one reload. */
 function debounce(fn, wait = 300) {
   let timer;
@@ -243,7 +251,8 @@ function shotCard(shot, timeline) {
   return `<section class="shot" data-shot="${shot.id}">
     <header><b>${esc(shot.name)}</b><span class="state ${esc(shot.state)}">${esc(shot.state)}</span>${bar(shot.progress, shot.state)}
       <span>${shot.frameCount} frames, ${esc(shot.engine)}</span><span class="shot-cost">${money(shot.cost)}</span>
-      ${shot.flicker != null ? `<span class="muted">flicker ${shot.flicker.toFixed(4)}</span>` : ""}</header>
+      ${shot.flicker != null ? `<span class="muted">flicker ${shot.flicker.toFixed(4)}</span>` : ""}
+      ${shot.name.includes("#") ? `<a class="takes-link" href="#/takes/${shot.id}">compare takes</a>` : ""}</header>
     ${shot.error ? `<p class="muted">${esc(shot.error)}</p>` : ""}
     <div class="thumbs">${thumbs}</div>
     ${shot.video ? `<video controls preload="metadata" src="/api/shots/${shot.id}/video?access_token=${encodeURIComponent(apiKey())}"></video>` : ""}
@@ -301,6 +310,43 @@ async function fleetPage() {
   return { dispose() { off(); chart.destroy(); } };
 }
 
+/** A shot's takes side by side (GET /api/shots/{id}/takes): strip, player, signals, cost, review; approve or reject. */
+async function takesPage(id) {
+  const fmt = (v, digits = 3) => (v == null ? "–" : v.toFixed(digits));
+  const draw = async () => {
+    const shot = await api(`/api/shots/${id}/takes`);
+    if (!shot) { view.innerHTML = `<h1>No shot ${esc(id)}</h1>`; return; }
+    const token = encodeURIComponent(apiKey());
+    view.innerHTML = `<h1>${esc(shot.name)} <span class="muted">takes, in <a href="#/projects/${encodeURIComponent(shot.project)}">${esc(shot.project)}</a></span></h1>
+      <p id="current-version">${shot.current ? `Current version: v${shot.current.version} = take ${shot.current.takeNumber}, approved by ${esc(shot.current.approvedBy)}` : "No take approved yet"}</p>
+      <p class="muted" id="take-error"></p>
+      <div class="takes">${shot.takes.map((t) => `<section class="take${t.current ? " current" : ""}" data-take="${t.number}">
+        <header><b>Take ${t.number}</b> <span class="state ${esc(t.state)}">${esc(t.state)}</span> <span class="review">${esc(t.review)}</span></header>
+        <p class="muted">${t.overrides ? esc(JSON.stringify(t.overrides)) : "the shot as specified"}${t.reviewNote ? ` · “${esc(t.reviewNote)}”` : ""}</p>
+        <div class="strip">${t.keyframes.map((k) => `<img loading="lazy" alt="keyframe ${k.frame}" src="${k.url}?access_token=${token}">`).join("")}</div>
+        ${t.videoUrl ? `<video controls loop preload="metadata" src="${t.videoUrl}?access_token=${token}"></video>` : ""}
+        <table class="signals"><tr><td>seed</td><td>${t.parameters.seed}</td><td>guidance</td><td>${t.parameters.guidance}</td></tr>
+          <tr><td>flicker</td><td class="flicker">${fmt(t.metrics.flicker)}</td><td>seam error</td><td class="seam">${fmt(t.metrics.seamError)}</td></tr>
+          <tr><td>prompt adherence</td><td class="adherence">${fmt(t.metrics.promptAdherence)}</td><td>cost</td><td class="take-cost">${money(t.cost)}</td></tr>
+          <tr><td>reused tasks</td><td>${t.reusedTasks}</td><td colspan="2"><code>${esc(t.manifestUrl)}</code></td></tr></table>
+        ${t.state === "Succeeded" && !t.current ? `<button data-approve="${t.id}">Approve</button> <button data-reject="${t.id}">Reject…</button>` : ""}
+      </section>`).join("")}</div>`;
+  };
+  view.onclick = async (event) => {
+    const approve = event.target.dataset?.approve, reject = event.target.dataset?.reject;
+    if (!approve && !reject) return;
+    try {
+      if (approve) await post(`/api/shots/${approve}/approve`, {});
+      else await post(`/api/shots/${reject}/reject`, { note: prompt("Why is this take rejected?") ?? "" });
+      await draw();
+    } catch (error) {
+      document.getElementById("take-error").textContent = error.message;
+    }
+  };
+  await draw();
+  return { dispose() { view.onclick = null; } };
+}
+
 async function route() {
   page.dispose();
   page = { dispose() {} };
@@ -311,6 +357,7 @@ async function route() {
     await connected;
     if ((match = hash.match(/^\/projects\/([^/]+)$/))) page = await projectPage(decodeURIComponent(match[1]));
     else if ((match = hash.match(/^\/jobs\/([0-9a-f-]{36})$/i))) page = await jobPage(match[1]);
+    else if ((match = hash.match(/^\/takes\/([0-9a-f-]{36})$/i))) page = await takesPage(match[1]);
     else if (hash === "/fleet") page = await fleetPage();
     else page = await projectsPage();
     document.body.dataset.loaded = hash;

@@ -149,6 +149,76 @@ public sealed class Shot
 
     /// <summary>When the shot's tasks were written; null while a big job's background planning has not reached it.</summary>
     public DateTime? PlannedAt { get; set; }
+
+    /// <summary>
+    /// The shot as the spec names it. A row is one take of it: <see cref="Name"/> is the same for a shot rendered once,
+    /// and <c>{shot}#{take}</c> for a take of a sweep or an iteration (unique in the job).
+    /// </summary>
+    public required string ShotName { get; set; }
+
+    /// <summary>The shot across jobs: the id of its first take. Every take of one shot, iterations included, shares it.</summary>
+    public Guid LineageId { get; set; }
+
+    /// <summary>The take's number within its lineage, from 1, never reused.</summary>
+    public int TakeNumber { get; set; } = 1;
+
+    /// <summary>The overrides this take applied to the shot spec (JSON), null for a shot rendered once.</summary>
+    public string? VariantJson { get; set; }
+
+    /// <summary>The approved take an iteration derived this take from.</summary>
+    public Guid? ParentTakeId { get; set; }
+
+    public TakeReview Review { get; set; }
+
+    public string? ReviewNote { get; set; }
+
+    /// <summary>Who reviewed it: an API key's name and prefix, or the local user in embedded mode.</summary>
+    public string? ReviewedBy { get; set; }
+
+    public DateTime? ReviewedAt { get; set; }
+
+    /// <summary>Second temporal difference at the frames where keyframes meet segments (0..255; compare with <see cref="Flicker"/>).</summary>
+    public double? SeamError { get; set; }
+
+    /// <summary>Share of the scene parser's checks (object where planned, its colour, the background) the frames pass, 0..1.</summary>
+    public double? PromptAdherence { get; set; }
+}
+
+/// <summary>A take's review: every take starts Pending; approving one makes it the shot's current version.</summary>
+public enum TakeReview
+{
+    Pending,
+    Approved,
+    Rejected,
+}
+
+/// <summary>
+/// One approval of a take: the shot's versions, numbered from 1 and kept; the highest is the shot's current version.
+/// Approving an older take again (a rollback) adds a version.
+/// </summary>
+public sealed class ShotVersion
+{
+    public Guid LineageId { get; set; }
+
+    public int Version { get; set; }
+
+    public Guid TakeId { get; set; }
+
+    public DateTime ApprovedAt { get; set; }
+
+    public Guid? ApprovedByKeyId { get; set; }
+
+    public required string ApprovedBy { get; set; }
+
+    public string? Note { get; set; }
+}
+
+/// <summary>A take that uses another take's task instead of rendering the same frames again (its frames are copied in).</summary>
+public sealed class TaskReuse
+{
+    public Guid ShotId { get; set; }
+
+    public Guid TaskId { get; set; }
 }
 
 public sealed class RenderTask
@@ -207,6 +277,9 @@ public sealed class RenderTask
 
     /// <summary>Device memory the task needs beyond its estimate: raised when it ran out of memory, so it moves to a bigger pool.</summary>
     public long MinMemoryBytes { get; set; }
+
+    /// <summary>Folders of other takes that reuse this task: its frames are written to each too (one per line).</summary>
+    public string? CopyTo { get; set; }
 }
 
 public sealed class TaskDependency

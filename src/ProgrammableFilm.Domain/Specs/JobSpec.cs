@@ -41,6 +41,51 @@ public sealed record ShotSpec
 
     /// <summary>Frames in the shot: duration × fps, rounded half away from zero.</summary>
     public int FrameCount => ShotFrames.Count(DurationSeconds, Fps);
+
+    /// <summary>The sweep the shot declares (<c>variants:</c>); empty renders the shot as one take.</summary>
+    public IReadOnlyList<VariantSpec> Variants { get; init; } = [];
+
+    /// <summary>
+    /// What the shot renders: one take per variant (its overrides applied to this spec, numbered from 1), or the
+    /// shot itself as its only take.
+    /// </summary>
+    public IReadOnlyList<(VariantSpec Overrides, ShotSpec Take)> Takes() =>
+        Variants.Count == 0 ? [(VariantSpec.None, this with { Variants = [] })] : [.. Variants.Select(v => (v, v.ApplyTo(this)))];
+}
+
+/// <summary>
+/// One variant of a shot: the parameters it overrides, every other one taken from the shot. The sweepable
+/// parameters are these; later kinds of override (anchors, plates) add fields here and to <see cref="ApplyTo"/>.
+/// </summary>
+public sealed record VariantSpec
+{
+    public static VariantSpec None { get; } = new();
+
+    public long? Seed { get; init; }
+
+    public double? Guidance { get; init; }
+
+    public int? Steps { get; init; }
+
+    public int? KeyframeInterval { get; init; }
+
+    public string? Engine { get; init; }
+
+    /// <summary>Words appended to the shot's prompt (after a comma), e.g. <c>at dusk</c>.</summary>
+    public string? PromptFragment { get; init; }
+
+    public bool IsEmpty() => this == None;
+
+    public ShotSpec ApplyTo(ShotSpec shot) => shot with
+    {
+        Seed = Seed ?? shot.Seed,
+        Guidance = Guidance ?? shot.Guidance,
+        Steps = Steps ?? shot.Steps,
+        KeyframeInterval = KeyframeInterval ?? shot.KeyframeInterval,
+        Engine = Engine ?? shot.Engine,
+        Prompt = PromptFragment is null ? shot.Prompt : $"{shot.Prompt}, {PromptFragment}",
+        Variants = [],
+    };
 }
 
 /// <summary>Scheduling lane: previews always go before batch renders.</summary>

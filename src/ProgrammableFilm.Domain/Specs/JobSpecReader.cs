@@ -20,7 +20,8 @@ public sealed record SpecReadResult(JobSpec? Spec, IReadOnlyList<SpecError> Erro
 public static partial class JobSpecReader
 {
     private static readonly string[] JobFields = ["project", "name", "lane", "priority", "retries", "after", "preview", "shots"];
-    private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval"];
+    private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval", "variants"];
+    private static readonly string[] VariantFields = ["seed", "guidance", "steps", "keyframeInterval", "engine", "promptFragment"];
 
     /// <summary>Reads YAML text (a spec file).</summary>
     public static SpecReadResult ReadYaml(string text) => ReadText(() => SpecDocument.ParseYaml(text));
@@ -118,7 +119,7 @@ public static partial class JobSpecReader
             shots.Add(shot);
         }
 
-        var tasks = shots.Sum(s => (long)ShotPlanner.TaskCount(s.FrameCount, s.KeyframeInterval));
+        var tasks = shots.Sum(s => s.Takes().Sum(t => (long)ShotPlanner.TaskCount(t.Take.FrameCount, t.Take.KeyframeInterval)));
         if (tasks > SpecLimits.MaxTasksPerJob)
         {
             errors.Add(new SpecError("shots", $"the job plans {tasks} tasks; a job holds at most {SpecLimits.MaxTasksPerJob} (split it into several jobs, or raise keyframeInterval)"));
@@ -160,12 +161,13 @@ public static partial class JobSpecReader
             fields.Error("width", $"{w}x{h} is more than {SpecLimits.MaxPixelsPerFrame} pixels per frame (3840x2160)");
         }
 
+        var variants = ReadVariants(fields.Node("variants"), fields.PathOf("variants"), fields.Errors);
         if (fields.ErrorCount > errorsBefore)
         {
             return null;
         }
 
-        return new ShotSpec
+        var shot = new ShotSpec
         {
             Name = name!,
             Prompt = prompt!,
@@ -178,7 +180,141 @@ public static partial class JobSpecReader
             Seed = seed ?? DefaultSeed(project ?? "", name!),
             Engine = engine!,
             KeyframeInterval = (int)keyframeInterval!.Value,
+            Variants = variants,
         };
+        CheckTakes(shot, fields);
+        return fields.ErrorCount > errorsBefore ? null : shot;
+    }
+
+    /// <summary>
+    /// <c>variants:</c> is a list of overrides, or <c>grid:</c> a mapping of parameter to values whose product is
+    /// the list. Each value obeys the rule of the shot field it overrides; the count is checked against
+    /// <see cref="SpecLimits.MaxVariantsPerShot"/> before a grid is expanded.
+    /// </summary>
+    private static IReadOnlyList<VariantSpec> ReadVariants(SpecNode? node, string path, List<SpecError> errors)
+    {
+        switch (node)
+        {
+            case null or SpecScalar { Text: null }:
+                return [];
+            case SpecList list:
+                if (list.Items.Count is 0 or > SpecLimits.MaxVariantsPerShot)
+                {
+                    errors.Add(new SpecError(path, $"must hold 1 to {SpecLimits.MaxVariantsPerShot} variants, found {list.Items.Count}"));
+                    return [];
+                }
+
+                var variants = new List<VariantSpec>();
+                for (var i = 0; i < list.Items.Count; i++)
+                {
+                    if (list.Items[i] is not SpecMap { Entries.Count: > 0 } map)
+                    {
+                        errors.Add(new SpecError($"{path}[{i}]", $"must be a mapping of the parameters it overrides ({string.Join(", ", VariantFields)})"));
+                        continue;
+                    }
+
+                    variants.Add(ReadVariant(new Fields(map, $"{path}[{i}].", errors, VariantFields)));
+                }
+
+                return variants;
+            case SpecMap map:
+                return ReadGrid(new Fields(map, path + ".", errors, ["grid"]).Node("grid"), path + ".grid", errors);
+            default:
+                errors.Add(new SpecError(path, "must be a list of variants or a mapping with grid"));
+                return [];
+        }
+    }
+
+    private static IReadOnlyList<VariantSpec> ReadGrid(SpecNode? node, string path, List<SpecError> errors)
+    {
+        if (node is not SpecMap { Entries.Count: > 0 } grid)
+        {
+            errors.Add(new SpecError(path, $"must map parameters ({string.Join(", ", VariantFields)}) to lists of values"));
+            return [];
+        }
+
+        var axes = new List<(string Field, SpecList Values)>();
+        foreach (var (field, values) in grid.Entries)
+        {
+            if (!VariantFields.Contains(field, StringComparer.Ordinal))
+            {
+                errors.Add(new SpecError($"{path}.{SpecText.Printable(field)}", $"unknown parameter (a variant may set: {string.Join(", ", VariantFields)})"));
+            }
+            else if (values is not SpecList { Items.Count: > 0 } list)
+            {
+                errors.Add(new SpecError($"{path}.{field}", "must be a list of at least one value"));
+            }
+            else
+            {
+                axes.Add((field, list));
+            }
+        }
+
+        var product = axes.Aggregate(1L, (count, axis) => Math.Min(count * axis.Values.Items.Count, long.MaxValue / 1024));
+        if (product > SpecLimits.MaxVariantsPerShot)
+        {
+            errors.Add(new SpecError(path, $"makes {product} variants ({string.Join(" × ", axes.Select(a => $"{a.Values.Items.Count} {a.Field}"))}); a shot may sweep at most {SpecLimits.MaxVariantsPerShot}"));
+            return [];
+        }
+
+        if (axes.Count < grid.Entries.Count)
+        {
+            return [];
+        }
+
+        // Each value is read through the rule of its field, then its errors are given the value's index.
+        var parsed = new List<List<KeyValuePair<string, SpecNode>>>();
+        foreach (var (field, values) in axes)
+        {
+            var column = new List<KeyValuePair<string, SpecNode>>();
+            for (var i = 0; i < values.Items.Count; i++)
+            {
+                var local = new List<SpecError>();
+                ReadVariant(new Fields(new SpecMap([new(field, values.Items[i])]), path + ".", local, VariantFields));
+                errors.AddRange(local.Select(e => e with { Field = $"{e.Field}[{i}]" }));
+                column.Add(new(field, values.Items[i]));
+            }
+
+            parsed.Add(column);
+        }
+
+        IEnumerable<IEnumerable<KeyValuePair<string, SpecNode>>> combinations = [[]];
+        foreach (var column in parsed)
+        {
+            combinations = combinations.SelectMany(prefix => column.Select(value => prefix.Append(value)));
+        }
+
+        return [.. combinations.Select(entries => ReadVariant(new Fields(new SpecMap([.. entries]), path + ".", [], VariantFields)))];
+    }
+
+    private static VariantSpec ReadVariant(Fields fields) => new()
+    {
+        Seed = fields.Integer("seed", 0, SpecLimits.MaxSeed, null, required: false),
+        Guidance = fields.Node("guidance") is null ? null : fields.Number("guidance", SpecLimits.MinGuidance, SpecLimits.MaxGuidance, null, "between"),
+        Steps = (int?)fields.Integer("steps", SpecLimits.MinSteps, SpecLimits.MaxSteps, null, required: false),
+        KeyframeInterval = (int?)fields.Integer("keyframeInterval", SpecLimits.MinKeyframeInterval, SpecLimits.MaxKeyframeInterval, null, required: false),
+        Engine = fields.Node("engine") is null ? null : fields.Choice("engine", SpecLimits.Engines, SpecLimits.DefaultEngine),
+        PromptFragment = fields.Text("promptFragment", required: false, maxLength: SpecLimits.MaxPromptLength),
+    };
+
+    /// <summary>Rules on the takes as rendered: a prompt with its fragment fits the prompt's limit; no two takes are the same render.</summary>
+    private static void CheckTakes(ShotSpec shot, Fields fields)
+    {
+        var seen = new Dictionary<(long, double, int, int, string, string), int>();
+        var takes = shot.Takes();
+        for (var i = 0; i < shot.Variants.Count; i++)
+        {
+            var take = takes[i].Take;
+            if (take.Prompt.Length > SpecLimits.MaxPromptLength)
+            {
+                fields.Error($"variants[{i}].promptFragment", $"makes a prompt of {take.Prompt.Length} characters; a prompt holds at most {SpecLimits.MaxPromptLength}");
+            }
+
+            if (!seen.TryAdd((take.Seed, take.Guidance, take.Steps, take.KeyframeInterval, take.Engine, take.Prompt), i))
+            {
+                fields.Error($"variants[{i}]", $"renders the same take as variants[{seen[(take.Seed, take.Guidance, take.Steps, take.KeyframeInterval, take.Engine, take.Prompt)]}]");
+            }
+        }
     }
 
     /// <summary>
@@ -223,6 +359,10 @@ public static partial class JobSpecReader
         }
 
         public int ErrorCount => _errors.Count;
+
+        public List<SpecError> Errors => _errors;
+
+        public string PathOf(string field) => _path + field;
 
         public void Error(string field, string message) => _errors.Add(new SpecError(_path + field, message));
 

@@ -32,11 +32,18 @@ public static class PreviewPolicy
         {
             Width = Half(shot.Width),
             Height = Half(shot.Height),
-            Steps = Math.Min(shot.Steps, Math.Max(MinSteps, shot.Steps / StepDivisor)),
+            Steps = Steps(shot.Steps),
             Fps = fps,
             KeyframeInterval = Math.Max(1, shot.KeyframeInterval * fps / shot.Fps),
+            Variants = [.. shot.Variants.Select(v => v with
+            {
+                Steps = v.Steps is { } steps ? Steps(steps) : null,
+                KeyframeInterval = v.KeyframeInterval is { } interval ? Math.Max(1, interval * fps / shot.Fps) : null,
+            })],
         };
     }
+
+    private static int Steps(int steps) => Math.Min(steps, Math.Max(MinSteps, steps / StepDivisor));
 
     /// <summary>Half a side, down to a multiple of 8 and never under the spec's minimum of 64 (nor above the side itself).</summary>
     public static int Half(int side) => Math.Min(side, Math.Max(SpecLimits.MinDimension, side / 2 / SpecLimits.DimensionMultiple * SpecLimits.DimensionMultiple));

@@ -26,6 +26,14 @@ public static class SpecLimits
     public const int MaxJobDependencies = 20;
 
     /// <summary>
+    /// Takes one shot may sweep (a list's length, or a grid's product, counted before it is expanded). Every take is
+    /// a full render billed to the project, so a typo in a grid (<c>seed: [1..1000]</c>) must not become a thousand
+    /// renders; 24 covers a 6×4 or 3×2×4 sweep. A compile-time limit, like every spec limit, so that the CLI, the API
+    /// and the README agree.
+    /// </summary>
+    public const int MaxVariantsPerShot = 24;
+
+    /// <summary>
     /// Tasks a job may plan (every shot's keyframes, segments and assembly). The largest valid shots (10,000 one-frame
     /// keyframes) allow 100 of them to plan 1,000,100; the bound keeps one job's plan to what PostgreSQL writes in
     /// one transaction in seconds, not minutes.

@@ -7,7 +7,7 @@ namespace ProgrammableFilm.Domain.Specs;
 /// What text a spec field may hold. PostgreSQL's text type cannot store U+0000 or half a surrogate pair, and no field
 /// means anything by a control character, so these are refused by name and position rather than failing the insert.
 /// </summary>
-internal static class SpecText
+public static class SpecText
 {
     /// <summary>Why <paramref name="text"/> cannot be stored, or null if it can.</summary>
     public static string? Problem(string text, bool multiLine)

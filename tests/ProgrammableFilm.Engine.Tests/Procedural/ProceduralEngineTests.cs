@@ -74,6 +74,18 @@ public sealed class ProceduralEngineTests
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => _engine.RenderAsync(Request([10]), null, CancellationToken.None));
     }
 
+    /// <summary>The take planner shares frames between procedural takes that differ only in these (Domain/Takes/EngineInputs).</summary>
+    [Fact]
+    public async Task Steps_and_guidance_change_nothing_it_renders()
+    {
+        var plain = await _engine.RenderAsync(Request([0, 4, 9]), null, CancellationToken.None);
+        var other = await _engine.RenderAsync(Request([0, 4, 9]) with { Steps = 3, Guidance = 12 }, null, CancellationToken.None);
+        var seed = await _engine.RenderAsync(Request([0, 4, 9]) with { Seed = 78 }, null, CancellationToken.None);
+
+        Assert.Equal(plain.Frames.Select(f => f.Image.Pixels), other.Frames.Select(f => f.Image.Pixels));
+        Assert.NotEqual(plain.Frames[1].Image.Pixels, seed.Frames[1].Image.Pixels);
+    }
+
     private static RenderRequest Request(int[] frames, int width = 64, int height = 64) => new()
     {
         Prompt = "a red car racing across the desert",
