@@ -19,7 +19,7 @@ public sealed record RenderTask
     /// <summary>The shot the task belongs to.</summary>
     public required Guid ShotId { get; init; }
 
-    /// <summary><c>keyframe</c>, <c>segment</c> or <c>assemble</c>.</summary>
+    /// <summary><c>keyframe</c>, <c>segment</c>, <c>assemble</c> or <c>interpolate</c>.</summary>
     public required string Kind { get; init; }
 
     /// <summary>The engine that renders the shot.</summary>
@@ -34,8 +34,14 @@ public sealed record RenderTask
     /// <summary>Output height in pixels.</summary>
     public required int Height { get; init; }
 
-    /// <summary>Frames per second of the shot.</summary>
+    /// <summary>Frames per second of the shot as rendered (before interpolation).</summary>
     public required int Fps { get; init; }
+
+    /// <summary>
+    /// The shot's frame-rate multiplier: above 1, assembly writes the base-rate video beside the take and the
+    /// <c>interpolate</c> task writes the take's MP4 at <see cref="Fps"/> × this.
+    /// </summary>
+    public int Interpolate { get; init; } = 1;
 
     /// <summary>Sampler steps.</summary>
     public required int Steps { get; init; }

@@ -375,6 +375,7 @@ public sealed class Dispatcher(
         Width = shot.Width,
         Height = shot.Height,
         Fps = shot.Fps,
+        Interpolate = shot.Interpolate,
         Steps = shot.Steps,
         Guidance = shot.Guidance,
         Seed = shot.Seed,

@@ -42,7 +42,7 @@ public sealed class JobSubmission(
         }
 
         var now = time.GetUtcNow().UtcDateTime;
-        var taskCount = spec.Shots.Sum(s => s.Takes().Sum(t => ShotPlanner.TaskCount(t.Take.FrameCount, t.Take.KeyframeInterval)));
+        var taskCount = spec.Shots.Sum(s => s.Takes().Sum(t => ShotPlanner.TaskCount(t.Take)));
         var inBackground = taskCount > options.PlanInBackgroundAbove;
         var job = new Job
         {
@@ -169,7 +169,8 @@ public sealed class JobSubmission(
                 State = ShotState.Queued,
                 Folder = swept ? ShotStorage.TakeFolder(job.Id, spec.Name, number) : ShotStorage.ShotFolder(job.Id, spec.Name),
                 TraceParent = System.Diagnostics.Activity.Current?.Id,
-                TaskCount = ShotPlanner.TaskCount(take.FrameCount, take.KeyframeInterval),
+                Interpolate = take.Interpolate,
+                TaskCount = ShotPlanner.TaskCount(take),
             };
             db.Shots.Add(shot);
             rows.Add(shot);
@@ -252,6 +253,7 @@ public sealed class JobSubmission(
         Seed = shot.Seed,
         Engine = shot.Engine,
         KeyframeInterval = shot.KeyframeInterval,
+        Interpolate = shot.Interpolate,
     };
 }
 

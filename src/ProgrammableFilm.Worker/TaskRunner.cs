@@ -13,7 +13,10 @@ public sealed record TaskOutcome(
     IReadOnlyDictionary<string, string> Facts,
     IReadOnlyList<string> UnknownWords);
 
-/// <summary>Runs one task: renders frames with the shot's engine, or assembles the shot's frames into its MP4.</summary>
+/// <summary>
+/// Runs one task: renders frames with the shot's engine, assembles the shot's frames into its MP4, or multiplies an
+/// assembled shot's frame rate.
+/// </summary>
 public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage storage, FfmpegAssembler assembler)
 {
     private readonly Dictionary<string, IRenderEngine> _engines = engines.ToDictionary(e => e.Name, StringComparer.Ordinal);
@@ -24,6 +27,7 @@ public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage s
     {
         "keyframe" or "segment" => RenderAsync(task, progress, cancellationToken),
         "assemble" => AssembleAsync(task, progress, cancellationToken),
+        "interpolate" => InterpolateAsync(task, progress, cancellationToken),
         _ => throw new FatalTaskException($"unknown task kind '{task.Kind}'"),
     };
 
@@ -93,9 +97,57 @@ public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage s
             metrics["prompt_adherence_background"] = adherence.Background;
         }
 
-        var video = await assembler.AssembleAsync(task.ShotFolder, task.Fps, task.Width, task.Height, Marking(task), cancellationToken);
+        // A shot that interpolates keeps its base-rate video beside the one the interpolate task writes.
+        var video = await assembler.AssembleAsync(task.ShotFolder, task.Fps, task.Width, task.Height, Marking(task), cancellationToken,
+            task.Interpolate > 1 ? ShotStorage.BaseVideoPath(task.ShotFolder) : null);
         progress.Report(new RenderProgress(task.Frames.Length * 2, task.Frames.Length * 2));
         return new TaskOutcome([video], metrics, new Dictionary<string, string>(), []);
+    }
+
+    /// <summary>
+    /// Makes the frames between the rendered ones with ffmpeg's motion-compensated interpolation and encodes the
+    /// take's MP4 at the multiplied rate. Measures the result's flicker against what holding each frame
+    /// (duplication, the cheap way to reach the rate) would give, so every take shows what interpolation bought.
+    /// </summary>
+    private async Task<TaskOutcome> InterpolateAsync(Contract.RenderTask task, IProgress<RenderProgress> progress, CancellationToken cancellationToken)
+    {
+        if (task.Interpolate < 2)
+        {
+            throw new FatalTaskException($"an interpolate task needs a factor of at least 2, got {task.Interpolate}");
+        }
+
+        var rendered = new List<RgbImage>(task.Frames.Length);
+        foreach (var frame in task.Frames)
+        {
+            rendered.Add(await ReadFrameAsync(task.ShotFolder, frame));
+        }
+
+        var total = task.Frames.Length * task.Interpolate * 2;
+        progress.Report(new RenderProgress(task.Frames.Length, total));
+        var outputs = await assembler.InterpolateAsync(task.ShotFolder, task.Fps, task.Interpolate, task.Frames.Length, cancellationToken);
+        var interpolated = new List<RgbImage>(outputs.Count);
+        foreach (var path in outputs)
+        {
+            interpolated.Add(await ReadImageAsync(path));
+        }
+
+        progress.Report(new RenderProgress(total / 2, total));
+        var fps = task.Fps * task.Interpolate;
+        var video = await assembler.AssembleAsync(task.ShotFolder, fps, task.Width, task.Height, Marking(task), cancellationToken, framesFolder: "interpolated");
+        progress.Report(new RenderProgress(total, total));
+        var duplicated = rendered.SelectMany(frame => Enumerable.Repeat(frame, task.Interpolate)).ToList();
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["interpolated_flicker"] = FlickerMetric.Compute(interpolated),
+            ["duplicated_flicker"] = FlickerMetric.Compute(duplicated),
+        };
+        var facts = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["interpolation_filter"] = FfmpegAssembler.InterpolationFilter,
+            ["interpolated_fps"] = fps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["interpolated_frames"] = outputs.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        return new TaskOutcome([video], metrics, facts, []);
     }
 
     /// <summary>
@@ -113,14 +165,14 @@ public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage s
         ["programmablefilm_take"] = task.ShotId.ToString("D"),
     };
 
-    private async Task<RgbImage> ReadFrameAsync(string shotFolder, int frame)
+    private Task<RgbImage> ReadFrameAsync(string shotFolder, int frame)
     {
         var path = ShotStorage.FramePath(shotFolder, frame);
-        if (!storage.Exists(path))
-        {
-            throw new FatalTaskException($"frame {frame} is missing from {shotFolder}/frames");
-        }
+        return storage.Exists(path) ? ReadImageAsync(path) : throw new FatalTaskException($"frame {frame} is missing from {shotFolder}/frames");
+    }
 
+    private async Task<RgbImage> ReadImageAsync(string path)
+    {
         await using var stream = storage.OpenRead(path);
         using var buffer = new MemoryStream();
         await stream.CopyToAsync(buffer);

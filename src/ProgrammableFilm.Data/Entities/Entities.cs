@@ -123,6 +123,9 @@ public sealed class Shot
 
     public int FrameCount { get; set; }
 
+    /// <summary>The frame-rate multiplier of the interpolate task after assembly; 1 when the shot has none.</summary>
+    public int Interpolate { get; set; } = 1;
+
     public ShotState State { get; set; }
 
     /// <summary>Storage folder of the shot, relative to the storage root.</summary>

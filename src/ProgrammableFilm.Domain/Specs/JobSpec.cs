@@ -39,6 +39,13 @@ public sealed record ShotSpec
     /// <summary>Frames between consecutive keyframes.</summary>
     public required int KeyframeInterval { get; init; }
 
+    /// <summary>
+    /// The frame-rate multiplier applied after assembly (<c>interpolate:</c>, 1 to 4): the shot renders
+    /// <see cref="Fps"/> frames a second and its MP4 plays <see cref="Fps"/> × this, the frames between made by
+    /// motion-compensated interpolation. 1 renders the MP4 at <see cref="Fps"/>.
+    /// </summary>
+    public int Interpolate { get; init; } = 1;
+
     /// <summary>Frames in the shot: duration × fps, rounded half away from zero.</summary>
     public int FrameCount => ShotFrames.Count(DurationSeconds, Fps);
 

@@ -20,7 +20,7 @@ public sealed record SpecReadResult(JobSpec? Spec, IReadOnlyList<SpecError> Erro
 public static partial class JobSpecReader
 {
     private static readonly string[] JobFields = ["project", "name", "lane", "priority", "retries", "after", "preview", "shots"];
-    private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval", "variants"];
+    private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval", "interpolate", "variants"];
     private static readonly string[] VariantFields = ["seed", "guidance", "steps", "keyframeInterval", "engine", "promptFragment"];
 
     /// <summary>Reads YAML text (a spec file).</summary>
@@ -119,7 +119,7 @@ public static partial class JobSpecReader
             shots.Add(shot);
         }
 
-        var tasks = shots.Sum(s => s.Takes().Sum(t => (long)ShotPlanner.TaskCount(t.Take.FrameCount, t.Take.KeyframeInterval)));
+        var tasks = shots.Sum(s => s.Takes().Sum(t => (long)ShotPlanner.TaskCount(t.Take)));
         if (tasks > SpecLimits.MaxTasksPerJob)
         {
             errors.Add(new SpecError("shots", $"the job plans {tasks} tasks; a job holds at most {SpecLimits.MaxTasksPerJob} (split it into several jobs, or raise keyframeInterval)"));
@@ -142,6 +142,11 @@ public static partial class JobSpecReader
         var seed = fields.Integer("seed", 0, SpecLimits.MaxSeed, null, required: false);
         var engine = fields.Choice("engine", SpecLimits.Engines, SpecLimits.DefaultEngine);
         var keyframeInterval = fields.Integer("keyframeInterval", SpecLimits.MinKeyframeInterval, SpecLimits.MaxKeyframeInterval, SpecLimits.DefaultKeyframeInterval);
+        var interpolate = fields.Integer("interpolate", 1, SpecLimits.MaxInterpolate, 1);
+        if (fps is { } rate && interpolate is { } factor && rate * factor > SpecLimits.MaxFps)
+        {
+            fields.Error("interpolate", $"{rate} fps × {factor} is {rate * factor} fps; a shot plays at most {SpecLimits.MaxFps}");
+        }
 
         if (duration is { } d && fps is { } f)
         {
@@ -180,6 +185,7 @@ public static partial class JobSpecReader
             Seed = seed ?? DefaultSeed(project ?? "", name!),
             Engine = engine!,
             KeyframeInterval = (int)keyframeInterval!.Value,
+            Interpolate = (int)interpolate!.Value,
             Variants = variants,
         };
         CheckTakes(shot, fields);

@@ -9,6 +9,9 @@ public static class SpecLimits
     public const int MinFps = 1;
     public const int MaxFps = 120;
     public const int MaxFramesPerShot = 10_000;
+
+    /// <summary>The largest frame-rate multiplier: past 4 the interpolated frames outnumber the rendered ones too far to hold motion.</summary>
+    public const int MaxInterpolate = 4;
     public const int MinDimension = 64;
     public const int MaxDimension = 4096;
     public const int DimensionMultiple = 8;
