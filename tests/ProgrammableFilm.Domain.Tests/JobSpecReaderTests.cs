@@ -241,4 +241,34 @@ public class JobSpecReaderTests
 
         Assert.Contains("pixels per frame", Assert.Single(result.Errors).Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(24, 2, null)]
+    [InlineData(24, 5, "shots[0].interpolate")]
+    [InlineData(24, 0, "shots[0].interpolate")]
+    [InlineData(60, 4, "shots[0].interpolate")]
+    public void Interpolation_is_a_factor_of_2_to_4_within_the_frame_rate_limit(int fps, int factor, string? field)
+    {
+        var result = JobSpecReader.ReadYaml($"""
+            project: demo
+            shots:
+              - name: s
+                prompt: a red car racing left to right
+                duration: 1
+                fps: {fps}
+                width: 64
+                height: 64
+                interpolate: {factor}
+            """);
+
+        if (field is null)
+        {
+            Assert.Empty(result.Errors);
+            Assert.Equal(factor, result.Spec!.Shots[0].Interpolate);
+        }
+        else
+        {
+            Assert.Contains(result.Errors, e => e.Field == field);
+        }
+    }
 }

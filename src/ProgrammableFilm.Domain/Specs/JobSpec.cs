@@ -46,6 +46,9 @@ public sealed record ShotSpec
     /// </summary>
     public int Interpolate { get; init; } = 1;
 
+    /// <summary>The camera plate the shot starts from (<c>plate:</c>), or null for a shot generated from the prompt alone.</summary>
+    public PlateSpec? Plate { get; init; }
+
     /// <summary>Frames in the shot: duration × fps, rounded half away from zero.</summary>
     public int FrameCount => ShotFrames.Count(DurationSeconds, Fps);
 
@@ -94,6 +97,14 @@ public sealed record VariantSpec
         Variants = [],
     };
 }
+
+/// <summary>
+/// A camera plate (real footage) a shot starts from: each keyframe is sampled from the plate's frame of the same
+/// index, noised to <see cref="Strength"/> and denoised from there (0 keeps the plate, 1 ignores it).
+/// <see cref="Id"/> names an uploaded plate (the API); <see cref="Path"/> a file or folder on this machine, which
+/// <c>pfilm render</c> ingests and replaces by its id before submitting.
+/// </summary>
+public sealed record PlateSpec(Guid? Id, string? Path, double Strength);
 
 /// <summary>Scheduling lane: previews always go before batch renders.</summary>
 public enum Lane

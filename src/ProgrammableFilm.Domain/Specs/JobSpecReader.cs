@@ -20,7 +20,8 @@ public sealed record SpecReadResult(JobSpec? Spec, IReadOnlyList<SpecError> Erro
 public static partial class JobSpecReader
 {
     private static readonly string[] JobFields = ["project", "name", "lane", "priority", "retries", "after", "preview", "shots"];
-    private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval", "interpolate", "variants"];
+    private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval", "interpolate", "plate", "variants"];
+    private static readonly string[] PlateFields = ["id", "path", "strength"];
     private static readonly string[] VariantFields = ["seed", "guidance", "steps", "keyframeInterval", "engine", "promptFragment"];
 
     /// <summary>Reads YAML text (a spec file).</summary>
@@ -166,6 +167,12 @@ public static partial class JobSpecReader
             fields.Error("width", $"{w}x{h} is more than {SpecLimits.MaxPixelsPerFrame} pixels per frame (3840x2160)");
         }
 
+        var plate = ReadPlate(fields.Node("plate"), fields.PathOf("plate"), fields.Errors);
+        if (plate is not null && engine is not null && engine != "diffusion")
+        {
+            fields.Error("plate", $"needs engine diffusion (the {engine} engine draws the prompt and has no init-image path)");
+        }
+
         var variants = ReadVariants(fields.Node("variants"), fields.PathOf("variants"), fields.Errors);
         if (fields.ErrorCount > errorsBefore)
         {
@@ -186,10 +193,44 @@ public static partial class JobSpecReader
             Engine = engine!,
             KeyframeInterval = (int)keyframeInterval!.Value,
             Interpolate = (int)interpolate!.Value,
+            Plate = plate,
             Variants = variants,
         };
         CheckTakes(shot, fields);
         return fields.ErrorCount > errorsBefore ? null : shot;
+    }
+
+    /// <summary><c>plate:</c> names an uploaded plate (<c>id</c>) or a local file or folder (<c>path</c>), and the strength.</summary>
+    private static PlateSpec? ReadPlate(SpecNode? node, string path, List<SpecError> errors)
+    {
+        if (node is null or SpecScalar { Text: null })
+        {
+            return null;
+        }
+
+        if (node is not SpecMap map)
+        {
+            errors.Add(new SpecError(path, "must be a mapping with id (an uploaded plate) or path (a file for pfilm render), and strength"));
+            return null;
+        }
+
+        var fields = new Fields(map, path + ".", errors, PlateFields);
+        var before = fields.ErrorCount;
+        var id = fields.Text("id", required: false, maxLength: 36);
+        var file = fields.Text("path", required: false, maxLength: 4096);
+        var strength = fields.Number("strength", 0.01, 1, SpecLimits.DefaultPlateStrength, "between");
+        Guid parsed = default;
+        if (id is not null && !Guid.TryParse(id, out parsed))
+        {
+            fields.Error("id", "must be a plate id (a UUID) returned by POST /api/projects/{project}/plates");
+        }
+
+        if ((id is null) == (file is null))
+        {
+            errors.Add(new SpecError(path, "must name exactly one of id (an uploaded plate) and path (a file for pfilm render)"));
+        }
+
+        return fields.ErrorCount > before || (id is null) == (file is null) ? null : new PlateSpec(id is null ? null : parsed, file, strength!.Value);
     }
 
     /// <summary>

@@ -12,6 +12,9 @@ public static class SpecLimits
 
     /// <summary>The largest frame-rate multiplier: past 4 the interpolated frames outnumber the rendered ones too far to hold motion.</summary>
     public const int MaxInterpolate = 4;
+
+    /// <summary>How far a keyframe departs from its plate frame unless the spec says: enough to restyle, not to relayout.</summary>
+    public const double DefaultPlateStrength = 0.6;
     public const int MinDimension = 64;
     public const int MaxDimension = 4096;
     public const int DimensionMultiple = 8;
