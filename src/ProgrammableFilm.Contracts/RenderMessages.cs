@@ -76,6 +76,15 @@ public sealed record RenderTask
     /// </summary>
     public string[] CopyTo { get; init; } = [];
 
+    /// <summary>
+    /// The shot's camera plate: a folder of frames (<c>NNNNN.png</c>, relative to the storage root). A keyframe starts
+    /// from the plate frame of its index (the last one when the plate is shorter) instead of pure noise.
+    /// </summary>
+    public string? PlateFolder { get; init; }
+
+    /// <summary>How far keyframes depart from their plate frame: 0 keeps it, 1 ignores it.</summary>
+    public double? PlateStrength { get; init; }
+
     /// <summary>Frames sampled together at most; set (smaller each time) when an earlier attempt ran out of memory.</summary>
     public int? MaxFrameBatch { get; init; }
 

@@ -8,6 +8,8 @@ using ProgrammableFilm.Domain.Scheduling;
 using ProgrammableFilm.Messaging;
 using Contract = ProgrammableFilm.Contracts;
 
+using ProgrammableFilm.Storage;
+
 namespace ProgrammableFilm.Coordinator;
 
 /// <summary>
@@ -387,6 +389,8 @@ public sealed class Dispatcher(
         CopyTo = task.CopyTo?.Split('\n') ?? [],
         Keyframes = task.Kind == "assemble" ? [.. Domain.Planning.ShotPlanner.Keyframes(shot.FrameCount, shot.KeyframeInterval)] : [],
         MaxFrameBatch = task.MaxFrameBatch,
+        PlateFolder = shot.PlateId is { } plate ? ShotStorage.PlateFolder(plate) : null,
+        PlateStrength = shot.PlateStrength,
         JobTraceParent = shot.TraceParent,
     };
 }

@@ -51,6 +51,8 @@ public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage s
             StartKeyframe = task.StartKeyframe is { } start ? new ConditioningFrame(start, await ReadFrameAsync(task.ShotFolder, start)) : null,
             EndKeyframe = task.EndKeyframe is { } end ? new ConditioningFrame(end, await ReadFrameAsync(task.ShotFolder, end)) : null,
             MaxFrameBatch = task.MaxFrameBatch,
+            InitImage = task.Kind == "keyframe" && task.PlateFolder is { } plate ? await ReadImageAsync(PlateFrame(plate, task.Frames[0])) : null,
+            InitStrength = task.PlateStrength ?? 1,
         };
         var result = await engine.RenderAsync(request, progress, cancellationToken);
 
@@ -157,13 +159,30 @@ public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage s
     /// </summary>
     private static Dictionary<string, string> Marking(Contract.RenderTask task) => new(StringComparer.Ordinal)
     {
-        ["comment"] = "AI-generated video (ProgrammableFilm). Provenance: manifest.json of take " + task.ShotId.ToString("D"),
+        ["comment"] = (task.PlateFolder is null ? "AI-generated video" : "Partly AI-generated video, generated from real camera footage")
+            + " (ProgrammableFilm). Provenance: manifest.json of take " + task.ShotId.ToString("D"),
         ["ai_generated"] = "true",
-        ["digital_source_type"] = task.Engine == "procedural"
-            ? "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
-            : "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
+        ["digital_source_type"] = task.PlateFolder is not null
+            ? "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+            : task.Engine == "procedural"
+                ? "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
+                : "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
         ["programmablefilm_take"] = task.ShotId.ToString("D"),
     };
+
+    /// <summary>The plate's frame for a shot frame: the same index, or the plate's last frame (a still plate holds).</summary>
+    private string PlateFrame(string plateFolder, int frame)
+    {
+        var path = $"{plateFolder}/{frame:D5}.png";
+        if (storage.Exists(path))
+        {
+            return path;
+        }
+
+        var last = Directory.GetFiles(storage.FullPath(plateFolder), "*.png").Order(StringComparer.Ordinal).LastOrDefault()
+            ?? throw new FatalTaskException($"the shot's plate {plateFolder} has no frames");
+        return $"{plateFolder}/{Path.GetFileName(last)}";
+    }
 
     private Task<RgbImage> ReadFrameAsync(string shotFolder, int frame)
     {

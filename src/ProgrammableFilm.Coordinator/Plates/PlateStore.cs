@@ -29,31 +29,35 @@ public sealed class PlateRejectedException(string field, string message) : Excep
 /// </summary>
 public sealed class PlateStore(IDbContextFactory<FarmDbContext> contextFactory, ShotStorage storage, CoordinatorOptions options, TimeProvider time)
 {
-    public async Task<PlateInfo> IngestAsync(string project, IReadOnlyList<PlateFile> files, string uploadedBy, Guid? uploadedByKeyId, CancellationToken cancellationToken)
+    /// <param name="uploads">The files in frame order; each is read to its end before the next is asked for (a multipart request streams them so).</param>
+    public async Task<PlateInfo> IngestAsync(string project, IAsyncEnumerable<PlateFile> uploads, string uploadedBy, Guid? uploadedByKeyId, CancellationToken cancellationToken)
     {
-        if (files.Count == 0)
-        {
-            throw new PlateRejectedException("file", "is required: one MP4, or one or more PNG or JPEG frames");
-        }
-
-        if (files.Count > SpecLimits.MaxFramesPerShot)
-        {
-            throw new PlateRejectedException("file", $"holds {files.Count} files; a plate holds at most {SpecLimits.MaxFramesPerShot} frames");
-        }
-
         var id = Guid.CreateVersion7();
         var incoming = $"plates/incoming-{id:N}";
-        var folder = $"plates/{id:N}";
+        var folder = ShotStorage.PlateFolder(id);
         Directory.CreateDirectory(storage.FullPath($"{incoming}/frames"));
         try
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var kinds = new List<string>(files.Count);
+            var files = new List<PlateFile>();
+            var kinds = new List<string>();
             long bytes = 0;
-            for (var i = 0; i < files.Count; i++)
+            await foreach (var file in uploads.WithCancellation(cancellationToken))
             {
-                bytes = await ReceiveAsync(files[i], storage.FullPath($"{incoming}/{i:D5}.upload"), hash, bytes, cancellationToken);
-                kinds.Add(Sniff(files[i], storage.FullPath($"{incoming}/{i:D5}.upload")));
+                if (files.Count == SpecLimits.MaxFramesPerShot)
+                {
+                    throw new PlateRejectedException(file.Field, $"a plate holds at most {SpecLimits.MaxFramesPerShot} frames");
+                }
+
+                var upload = storage.FullPath($"{incoming}/{files.Count:D5}.upload");
+                bytes = await ReceiveAsync(file, upload, hash, bytes, cancellationToken);
+                kinds.Add(Sniff(file, upload));
+                files.Add(file);
+            }
+
+            if (files.Count == 0)
+            {
+                throw new PlateRejectedException("file", "is required: one MP4, or one or more PNG or JPEG frames");
             }
 
             var mediaType = kinds[0];
