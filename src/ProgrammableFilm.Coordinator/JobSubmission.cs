@@ -294,6 +294,7 @@ public sealed class JobSubmission(
         Engine = shot.Engine,
         KeyframeInterval = shot.KeyframeInterval,
         Interpolate = shot.Interpolate,
+        Plate = shot.PlateId is { } plate ? new PlateSpec(plate, null, shot.PlateStrength ?? 1) : null,
     };
 }
 
