@@ -48,7 +48,7 @@ public class EmbeddedInterpolationTests
         {
             using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None);
             var job = await host.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, CancellationToken.None);
-            var status = await WaitAsync(host.Services.GetRequiredService<JobReports>(), job.Id);
+            var status = await EmbeddedDiffusionTests.WaitAsync(host.Services.GetRequiredService<JobReports>(), job.Id);
             await host.StopAsync();
 
             Assert.True(status.State == "Succeeded", status.Error);
@@ -89,27 +89,5 @@ public class EmbeddedInterpolationTests
         }
     }
 
-    private static List<RgbImage> ReadFrames(string folder) =>
-        [.. Directory.GetFiles(folder, "*.png").Order(StringComparer.Ordinal).Select(path =>
-        {
-            using var stream = File.OpenRead(path);
-            return Png.Read(stream);
-        })];
-
-    private static async Task<JobStatus> WaitAsync(JobReports reports, Guid jobId)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(4);
-        while (DateTime.UtcNow < deadline)
-        {
-            var status = (await reports.StatusAsync(jobId, CancellationToken.None))!;
-            if (status.State is "Succeeded" or "Failed")
-            {
-                return status;
-            }
-
-            await Task.Delay(200);
-        }
-
-        throw new TimeoutException($"job {jobId} did not finish in 4 minutes");
-    }
+    private static List<RgbImage> ReadFrames(string folder) => [.. Directory.GetFiles(folder, "*.png").Order(StringComparer.Ordinal).Select(PlateImages.Read)];
 }

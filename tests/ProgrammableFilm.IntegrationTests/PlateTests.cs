@@ -52,8 +52,7 @@ public class PlateTests(PlateFarmFixture farm) : IClassFixture<PlateFarmFixture>
 
             using var response = await farm.Http.PostAsync($"/api/projects/{Project}/jobs", new StringContent(Spec(plate.Id, 0.3), Encoding.UTF8, "application/yaml"));
             Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-            var status = await WaitAsync((await response.Content.ReadFromJsonAsync<JobStatus>(SpecJson.Options))!.Id);
-            Assert.True(status.State == "Succeeded", $"{status.Error}\n{farm.WorkerOutput}");
+            var status = await FarmChecks.WaitForJobAsync(farm.Http, (await response.Content.ReadFromJsonAsync<JobStatus>(SpecJson.Options))!.Id, "Succeeded", TimeSpan.FromMinutes(5), () => farm.WorkerOutput);
 
             var shot = Assert.Single(status.Shots);
             var frames = Path.Combine(farm.StorageRoot, Path.GetDirectoryName(shot.Video!)!, "frames");
@@ -134,23 +133,6 @@ public class PlateTests(PlateFarmFixture farm) : IClassFixture<PlateFarmFixture>
               id: {plate}
               strength: {strength.ToString(System.Globalization.CultureInfo.InvariantCulture)}
         """;
-
-    private async Task<JobStatus> WaitAsync(Guid jobId)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(5);
-        while (DateTime.UtcNow < deadline)
-        {
-            var status = (await farm.Http.GetFromJsonAsync<JobStatus>($"/api/jobs/{jobId}", SpecJson.Options))!;
-            if (status.State is "Succeeded" or "Failed" or "Cancelled")
-            {
-                return status;
-            }
-
-            await Task.Delay(250);
-        }
-
-        throw new TimeoutException($"job {jobId} did not finish in 5 minutes\n{farm.WorkerOutput}");
-    }
 }
 
 /// <summary>Plates made with ffmpeg for tests, and the layout measure.</summary>
