@@ -85,6 +85,12 @@ public sealed record RenderTask
     /// <summary>How far keyframes depart from their plate frame: 0 keeps it, 1 ignores it.</summary>
     public double? PlateStrength { get; init; }
 
+    /// <summary>For assembly: the background the shot's sequence is anchored to (a vocabulary phrase); its palette drift is measured.</summary>
+    public string? AnchorBackground { get; init; }
+
+    /// <summary>For assembly: the colour the sequence's recurring object is anchored to; the object's colour drift is measured.</summary>
+    public string? AnchorColour { get; init; }
+
     /// <summary>Frames sampled together at most; set (smaller each time) when an earlier attempt ran out of memory.</summary>
     public int? MaxFrameBatch { get; init; }
 

@@ -391,6 +391,8 @@ public sealed class Dispatcher(
         MaxFrameBatch = task.MaxFrameBatch,
         PlateFolder = shot.PlateId is { } plate ? ShotStorage.PlateFolder(plate) : null,
         PlateStrength = shot.PlateStrength,
+        AnchorBackground = shot.AnchorBackground,
+        AnchorColour = shot.AnchorColour,
         JobTraceParent = shot.TraceParent,
     };
 }

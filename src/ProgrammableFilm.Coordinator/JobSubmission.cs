@@ -173,6 +173,9 @@ public sealed class JobSubmission(
                 Interpolate = take.Interpolate,
                 PlateId = take.Plate?.Id,
                 PlateStrength = take.Plate?.Strength,
+                AnchorBackground = take.Anchors?.Background,
+                AnchorObject = take.Anchors?.Object,
+                AnchorColour = take.Anchors?.Colour,
                 TaskCount = ShotPlanner.TaskCount(take),
             };
             db.Shots.Add(shot);

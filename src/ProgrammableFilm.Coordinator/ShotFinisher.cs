@@ -263,6 +263,7 @@ public sealed class ShotFinisher(ShotStorage storage)
             take,
             JsonDocument.Parse(job.SpecJson).RootElement.Clone(),
             reused,
+            shot.AnchorBackground is null && shot.AnchorObject is null && shot.AnchorColour is null ? null : new ManifestAnchors(shot.AnchorBackground, shot.AnchorObject, shot.AnchorColour),
             plate,
             interpolation,
             "shot.mp4",
@@ -286,6 +287,7 @@ public sealed record ShotManifest(
     ManifestTake Take,
     JsonElement Spec,
     IReadOnlyList<ManifestReuse> Reused,
+    ManifestAnchors? Anchors,
     ManifestPlate? Plate,
     ManifestInterpolation? Interpolation,
     string Video,
@@ -297,6 +299,12 @@ public sealed record ShotManifest(
     IReadOnlyList<ManifestAttempt> Attempts,
     ManifestUsage Usage,
     DateTime GeneratedAt);
+
+/// <summary>
+/// The sequence anchors the take inherited from its job (appended to its prompt; the job's seed family is in
+/// <c>spec.anchors</c>); <c>metrics.anchor_palette_drift</c> and <c>anchor_colour_drift</c> say how far it strayed.
+/// </summary>
+public sealed record ManifestAnchors(string? Background, string? Object, string? Colour);
 
 /// <summary>
 /// The camera plate the take started from: what was uploaded (hash of the bytes, type, file names), by whom and when,

@@ -97,6 +97,20 @@ public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage s
             metrics["prompt_adherence_object"] = adherence.Object;
             metrics["prompt_adherence_colour"] = adherence.Colour;
             metrics["prompt_adherence_background"] = adherence.Background;
+            if (task.AnchorBackground is not null || task.AnchorColour is not null)
+            {
+                // The sequence's consistency check: how far this shot's palette and object colour are from its anchors.
+                var drift = AnchorConsistency.Measure(task.AnchorBackground, task.AnchorColour, task.Prompt, task.Seed, task.TotalFrames, [.. task.Keyframes.Where(k => k < frames.Count).Select(k => (k, frames[k]))]);
+                if (drift.Palette is { } palette)
+                {
+                    metrics["anchor_palette_drift"] = palette;
+                }
+
+                if (drift.ObjectColour is { } colour)
+                {
+                    metrics["anchor_colour_drift"] = colour;
+                }
+            }
         }
 
         // A shot that interpolates keeps its base-rate video beside the one the interpolate task writes.

@@ -132,6 +132,13 @@ public sealed class Shot
     /// <summary>How far each keyframe departs from its plate frame: 0 keeps it, 1 ignores it.</summary>
     public double? PlateStrength { get; set; }
 
+    /// <summary>The job's anchors the shot inherited (null when it has none or opted out); its prompt and seed include them.</summary>
+    public string? AnchorBackground { get; set; }
+
+    public string? AnchorObject { get; set; }
+
+    public string? AnchorColour { get; set; }
+
     public ShotState State { get; set; }
 
     /// <summary>Storage folder of the shot, relative to the storage root.</summary>

@@ -11,6 +11,26 @@ public sealed record JobSpec(string Project, string? Name, Lane Lane, int Priori
 
     /// <summary>The shots were reduced by <see cref="PreviewPolicy"/>: what a CI run renders to check a spec.</summary>
     public bool Preview { get; init; }
+
+    /// <summary>The sequence's consistency anchors (<c>anchors:</c>), already applied to the shots that inherit them.</summary>
+    public AnchorSpec? Anchors { get; init; }
+}
+
+/// <summary>
+/// A sequence's consistency anchors: its background (the palette and colour treatment of every shot), a recurring
+/// object and that object's colour, and the seed family. A shot inherits them unless it overrides them: its own
+/// prompt naming a background, object or colour wins (the scene parser keeps the first phrase of a slot, and the
+/// anchors are appended after the prompt), its own <c>seed:</c> wins, and <c>anchors: false</c> opts out.
+/// </summary>
+public sealed record AnchorSpec(string? Background, string? Object, string? Colour, long? Seed)
+{
+    /// <summary>The prompt with the anchors' phrases after it: <c>{prompt}, red car in the snow</c>.</summary>
+    public string ApplyTo(string prompt)
+    {
+        var thing = string.Join(' ', new[] { Colour, Object }.OfType<string>());
+        var parts = new[] { thing.Length == 0 ? null : thing, Background is null ? null : $"in the {Background}" }.OfType<string>().ToList();
+        return parts.Count == 0 ? prompt : $"{prompt}, {string.Join(' ', parts)}";
+    }
 }
 
 /// <summary>A validated shot.</summary>
@@ -45,6 +65,9 @@ public sealed record ShotSpec
     /// motion-compensated interpolation. 1 renders the MP4 at <see cref="Fps"/>.
     /// </summary>
     public int Interpolate { get; init; } = 1;
+
+    /// <summary>The job's anchors this shot inherited (its prompt and seed already include them), or null.</summary>
+    public AnchorSpec? Anchors { get; init; }
 
     /// <summary>The camera plate the shot starts from (<c>plate:</c>), or null for a shot generated from the prompt alone.</summary>
     public PlateSpec? Plate { get; init; }

@@ -15,6 +15,9 @@ public static class SpecLimits
 
     /// <summary>How far a keyframe departs from its plate frame unless the spec says: enough to restyle, not to relayout.</summary>
     public const double DefaultPlateStrength = 0.6;
+
+    /// <summary>An anchor is a vocabulary phrase (<c>sunset sky</c>, <c>sports car</c>): a few words.</summary>
+    public const int MaxAnchorLength = 40;
     public const int MinDimension = 64;
     public const int MaxDimension = 4096;
     public const int DimensionMultiple = 8;

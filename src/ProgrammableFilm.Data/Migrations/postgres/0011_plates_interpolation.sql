@@ -20,3 +20,8 @@ CREATE TABLE plates (
 CREATE INDEX ix_plates_project ON plates (project);
 ALTER TABLE shots ADD COLUMN plate_id uuid NULL REFERENCES plates (id);
 ALTER TABLE shots ADD COLUMN plate_strength double precision NULL;
+
+-- Consistency anchors (issue 12): what the shot inherited from its job, for the consistency check and the manifest.
+ALTER TABLE shots ADD COLUMN anchor_background text NULL;
+ALTER TABLE shots ADD COLUMN anchor_object text NULL;
+ALTER TABLE shots ADD COLUMN anchor_colour text NULL;

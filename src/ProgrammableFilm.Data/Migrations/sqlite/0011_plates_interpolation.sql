@@ -19,3 +19,8 @@ CREATE TABLE plates (
 CREATE INDEX ix_plates_project ON plates (project);
 ALTER TABLE shots ADD COLUMN plate_id TEXT NULL REFERENCES plates (id);
 ALTER TABLE shots ADD COLUMN plate_strength REAL NULL;
+
+-- Consistency anchors (issue 12): what the shot inherited from its job, for the consistency check and the manifest.
+ALTER TABLE shots ADD COLUMN anchor_background TEXT NULL;
+ALTER TABLE shots ADD COLUMN anchor_object TEXT NULL;
+ALTER TABLE shots ADD COLUMN anchor_colour TEXT NULL;
