@@ -16,6 +16,10 @@ COPY src/ src/
 RUN dotnet publish src/ProgrammableFilm.Api/ProgrammableFilm.Api.csproj -c Release -o /app/publish -p:UseAppHost=false
 
 FROM mcr.microsoft.com/dotnet/aspnet:${DOTNET_VERSION} AS runtime
+# ffmpeg decodes uploaded camera plates (MP4 or images) into frames.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build --chown=root:root /app/publish ./
 # Non-root (the .NET images' `app` user, uid 1654); the root file system can be read-only: the process writes only
@@ -23,7 +27,8 @@ COPY --from=build --chown=root:root /app/publish ./
 # /health/ready (no curl in the image, so no Docker HEALTHCHECK; compose and Kubernetes probe over HTTP).
 ENV ASPNETCORE_URLS=http://+:8080 \
     DOTNET_NOLOGO=1 \
-    Storage__Root=/srv/pfilm
+    Storage__Root=/srv/pfilm \
+    Coordinator__FfmpegPath=/usr/bin/ffmpeg
 USER 1654
 EXPOSE 8080
 ENTRYPOINT ["dotnet", "ProgrammableFilm.Api.dll"]

@@ -45,6 +45,7 @@ app.UseFarmAccess();
 app.MapJobsApi();
 app.MapShotsApi();
 app.MapTakesApi();
+app.MapPlatesApi();
 app.MapJobControlApi();
 app.MapFarmApi();
 app.MapKeysApi();

@@ -117,11 +117,16 @@ public static class Commands
             Data.Entities.Job job;
             try
             {
+                spec = await LocalPlates.IngestAsync(host, spec, file.Directory!, cancellationToken);
                 job = await host.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, cancellationToken);
             }
             catch (SpecRejectedException e)
             {
                 return Fail(ExitCodes.InvalidInput, $"{file.Name} is invalid: {e.Message}");
+            }
+            catch (Coordinator.Plates.PlateRejectedException e)
+            {
+                return Fail(ExitCodes.InvalidInput, $"{file.Name} is invalid: {e.Field}: {e.Message}");
             }
 
             return await WaitLocallyAsync(host, job, spec.Shots.Count, cancellationToken);

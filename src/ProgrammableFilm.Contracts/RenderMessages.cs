@@ -19,7 +19,7 @@ public sealed record RenderTask
     /// <summary>The shot the task belongs to.</summary>
     public required Guid ShotId { get; init; }
 
-    /// <summary><c>keyframe</c>, <c>segment</c> or <c>assemble</c>.</summary>
+    /// <summary><c>keyframe</c>, <c>segment</c>, <c>assemble</c> or <c>interpolate</c>.</summary>
     public required string Kind { get; init; }
 
     /// <summary>The engine that renders the shot.</summary>
@@ -34,8 +34,14 @@ public sealed record RenderTask
     /// <summary>Output height in pixels.</summary>
     public required int Height { get; init; }
 
-    /// <summary>Frames per second of the shot.</summary>
+    /// <summary>Frames per second of the shot as rendered (before interpolation).</summary>
     public required int Fps { get; init; }
+
+    /// <summary>
+    /// The shot's frame-rate multiplier: above 1, assembly writes the base-rate video beside the take and the
+    /// <c>interpolate</c> task writes the take's MP4 at <see cref="Fps"/> × this.
+    /// </summary>
+    public int Interpolate { get; init; } = 1;
 
     /// <summary>Sampler steps.</summary>
     public required int Steps { get; init; }
@@ -69,6 +75,21 @@ public sealed record RenderTask
     /// frame there too before it reports success, so those takes' segments and assembly find them in their own folder.
     /// </summary>
     public string[] CopyTo { get; init; } = [];
+
+    /// <summary>
+    /// The shot's camera plate: a folder of frames (<c>NNNNN.png</c>, relative to the storage root). A keyframe starts
+    /// from the plate frame of its index (the last one when the plate is shorter) instead of pure noise.
+    /// </summary>
+    public string? PlateFolder { get; init; }
+
+    /// <summary>How far keyframes depart from their plate frame: 0 keeps it, 1 ignores it.</summary>
+    public double? PlateStrength { get; init; }
+
+    /// <summary>For assembly: the background the shot's sequence is anchored to (a vocabulary phrase); its palette drift is measured.</summary>
+    public string? AnchorBackground { get; init; }
+
+    /// <summary>For assembly: the colour the sequence's recurring object is anchored to; the object's colour drift is measured.</summary>
+    public string? AnchorColour { get; init; }
 
     /// <summary>Frames sampled together at most; set (smaller each time) when an earlier attempt ran out of memory.</summary>
     public int? MaxFrameBatch { get; init; }

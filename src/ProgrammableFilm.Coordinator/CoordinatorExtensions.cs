@@ -27,6 +27,7 @@ public static class CoordinatorExtensions
         services.AddSingleton<TaskEvents>();
         services.AddSingleton<JobControl>();
         services.AddSingleton<Takes.TakeReviews>();
+        services.AddSingleton<Plates.PlateStore>();
         services.AddSingleton<ProjectShares>();
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<Access.ApiKeys>();

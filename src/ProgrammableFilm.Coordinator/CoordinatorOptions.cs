@@ -61,6 +61,12 @@ public sealed record CoordinatorOptions
 
     public PriceTable Prices { get; init; } = PriceTable.Default;
 
+    /// <summary>The most bytes one camera plate upload may hold (all its files together).</summary>
+    public long PlateMaxBytes { get; init; } = 256L << 20;
+
+    /// <summary>The ffmpeg that decodes uploaded plates into frames.</summary>
+    public string FfmpegPath { get; init; } = "ffmpeg";
+
     public static CoordinatorOptions FromConfiguration(IConfiguration configuration)
     {
         var options = new CoordinatorOptions();
@@ -88,6 +94,8 @@ public sealed record CoordinatorOptions
             StatusRollupMaxAge = section.GetValue("StatusRollupMaxAge", options.StatusRollupMaxAge),
             PlanInBackgroundAbove = section.GetValue("PlanInBackgroundAbove", options.PlanInBackgroundAbove),
             Pool = section.GetValue("Pool", options.Pool)!,
+            PlateMaxBytes = section.GetValue("PlateMaxBytes", options.PlateMaxBytes),
+            FfmpegPath = section.GetValue("FfmpegPath", options.FfmpegPath)!,
             Prices = prices.Count == 0 ? PriceTable.Default : new PriceTable(PriceTable.Default.Prices.Where(d => prices.All(p => p.Sku != d.Sku)).Concat(prices)),
         };
     }

@@ -237,7 +237,7 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
 
         var ids = rows.Select(j => j.Id).ToList();
         var tasks = await db.Tasks.Where(t => ids.Contains(t.JobId))
-            .GroupBy(t => new { t.JobId, t.State, Assemble = t.Kind == "assemble" })
+            .GroupBy(t => new { t.JobId, t.State, Assemble = t.Kind == "assemble" || t.Kind == "interpolate" })
             .Select(g => new { g.Key.JobId, g.Key.State, Count = g.Count(), Weight = g.Key.Assemble ? g.Count() : g.Sum(t => t.LastFrame - t.FirstFrame + 1), Done = g.Key.Assemble ? g.Sum(t => t.Progress) : g.Sum(t => (t.LastFrame - t.FirstFrame + 1) * t.Progress) })
             .ToListAsync(cancellationToken);
         Dictionary<Guid, decimal> costs;

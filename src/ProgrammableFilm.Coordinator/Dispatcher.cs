@@ -8,6 +8,8 @@ using ProgrammableFilm.Domain.Scheduling;
 using ProgrammableFilm.Messaging;
 using Contract = ProgrammableFilm.Contracts;
 
+using ProgrammableFilm.Storage;
+
 namespace ProgrammableFilm.Coordinator;
 
 /// <summary>
@@ -375,6 +377,7 @@ public sealed class Dispatcher(
         Width = shot.Width,
         Height = shot.Height,
         Fps = shot.Fps,
+        Interpolate = shot.Interpolate,
         Steps = shot.Steps,
         Guidance = shot.Guidance,
         Seed = shot.Seed,
@@ -386,6 +389,10 @@ public sealed class Dispatcher(
         CopyTo = task.CopyTo?.Split('\n') ?? [],
         Keyframes = task.Kind == "assemble" ? [.. Domain.Planning.ShotPlanner.Keyframes(shot.FrameCount, shot.KeyframeInterval)] : [],
         MaxFrameBatch = task.MaxFrameBatch,
+        PlateFolder = shot.PlateId is { } plate ? ShotStorage.PlateFolder(plate) : null,
+        PlateStrength = shot.PlateStrength,
+        AnchorBackground = shot.AnchorBackground,
+        AnchorColour = shot.AnchorColour,
         JobTraceParent = shot.TraceParent,
     };
 }

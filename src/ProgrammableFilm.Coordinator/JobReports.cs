@@ -156,7 +156,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
 
     /// <summary>Counted in the database: the number of rows read grows with the job, the rows returned with its shots.</summary>
     private static Task<List<TaskGroup>> CountTasksAsync(IQueryable<Data.Entities.RenderTask> tasks, CancellationToken cancellationToken) =>
-        tasks.GroupBy(t => new { t.ShotId, t.State, Assemble = t.Kind == "assemble" })
+        tasks.GroupBy(t => new { t.ShotId, t.State, Assemble = t.Kind == "assemble" || t.Kind == "interpolate" })
             .Select(g => new TaskGroup(g.Key.ShotId, g.Key.State, g.Count(), g.Key.Assemble ? g.Count() : g.Sum(t => t.LastFrame - t.FirstFrame + 1), g.Key.Assemble ? g.Sum(t => t.Progress) : g.Sum(t => (t.LastFrame - t.FirstFrame + 1) * t.Progress)))
             .ToListAsync(cancellationToken);
 
@@ -172,7 +172,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             ShotId = g.Key.ShotId,
             State = g.Key.State,
             Tasks = g.Count(),
-            Weight = g.Sum(t => t.Kind == "assemble" ? 1L : t.LastFrame - t.FirstFrame + 1),
+            Weight = g.Sum(t => t.Kind == "assemble" || t.Kind == "interpolate" ? 1L : t.LastFrame - t.FirstFrame + 1),
         }));
         await db.SaveChangesAsync(cancellationToken);
         await db.Database.ExecuteSqlAsync(

@@ -42,7 +42,7 @@ public sealed class JobSubmission(
         }
 
         var now = time.GetUtcNow().UtcDateTime;
-        var taskCount = spec.Shots.Sum(s => s.Takes().Sum(t => ShotPlanner.TaskCount(t.Take.FrameCount, t.Take.KeyframeInterval)));
+        var taskCount = spec.Shots.Sum(s => s.Takes().Sum(t => ShotPlanner.TaskCount(t.Take)));
         var inBackground = taskCount > options.PlanInBackgroundAbove;
         var job = new Job
         {
@@ -74,6 +74,7 @@ public sealed class JobSubmission(
             throw new SpecRejectedException([.. unknown.Select(x => new SpecError($"after[{x.index}]", $"there is no job {x.id}"))]);
         }
 
+        await CheckPlatesAsync(db, spec, cancellationToken);
         db.Jobs.Add(job);
         foreach (var dependency in spec.After)
         {
@@ -169,13 +170,56 @@ public sealed class JobSubmission(
                 State = ShotState.Queued,
                 Folder = swept ? ShotStorage.TakeFolder(job.Id, spec.Name, number) : ShotStorage.ShotFolder(job.Id, spec.Name),
                 TraceParent = System.Diagnostics.Activity.Current?.Id,
-                TaskCount = ShotPlanner.TaskCount(take.FrameCount, take.KeyframeInterval),
+                Interpolate = take.Interpolate,
+                PlateId = take.Plate?.Id,
+                PlateStrength = take.Plate?.Strength,
+                AnchorBackground = take.Anchors?.Background,
+                AnchorObject = take.Anchors?.Object,
+                AnchorColour = take.Anchors?.Colour,
+                TaskCount = ShotPlanner.TaskCount(take),
             };
             db.Shots.Add(shot);
             rows.Add(shot);
         }
 
         return rows;
+    }
+
+    /// <summary>
+    /// Checks every shot's plate against the farm: uploaded to this project (another project's plate is "no such
+    /// plate", as with <c>after</c>), and of the shot's size (a preview's halved size, for a preview).
+    /// </summary>
+    private static async Task CheckPlatesAsync(FarmDbContext db, JobSpec spec, CancellationToken cancellationToken)
+    {
+        var ids = spec.Shots.Select(s => s.Plate?.Id).OfType<Guid>().Distinct().ToList();
+        var plates = ids.Count == 0 ? [] : await db.Plates.AsNoTracking().Where(p => ids.Contains(p.Id) && p.Project == spec.Project).ToListAsync(cancellationToken);
+        var errors = new List<SpecError>();
+        for (var i = 0; i < spec.Shots.Count; i++)
+        {
+            var shot = spec.Shots[i];
+            if (shot.Plate is not { } wanted)
+            {
+                continue;
+            }
+
+            if (wanted.Id is not { } id)
+            {
+                errors.Add(new SpecError($"shots[{i}].plate.path", "is read by pfilm render only; upload the plate (POST /api/projects/{project}/plates) and name its id"));
+            }
+            else if (plates.SingleOrDefault(p => p.Id == id) is not { } plate)
+            {
+                errors.Add(new SpecError($"shots[{i}].plate.id", $"there is no plate {id}"));
+            }
+            else if ((spec.Preview ? (PreviewPolicy.Half(plate.Width), PreviewPolicy.Half(plate.Height)) : (plate.Width, plate.Height)) != (shot.Width, shot.Height))
+            {
+                errors.Add(new SpecError($"shots[{i}].plate.id", $"the plate is {plate.Width}x{plate.Height}; the shot is {shot.Width}x{shot.Height}: a plate must be the shot's size"));
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new SpecRejectedException(errors);
+        }
     }
 
     /// <summary>One shot's task graph (a big job's background planning plans each take alone, without reuse).</summary>
@@ -252,6 +296,8 @@ public sealed class JobSubmission(
         Seed = shot.Seed,
         Engine = shot.Engine,
         KeyframeInterval = shot.KeyframeInterval,
+        Interpolate = shot.Interpolate,
+        Plate = shot.PlateId is { } plate ? new PlateSpec(plate, null, shot.PlateStrength ?? 1) : null,
     };
 }
 

@@ -282,13 +282,13 @@ public sealed class TaskEvents(
         var finished = await FinishSucceededAttemptsAsync(db, [.. live.Select(c => reports[c.Attempt.Id])], now, cancellationToken);
         var wonAttempts = await SucceedTasksAsync(db, finished, now, cancellationToken);
         var released = new List<Guid>();
-        var assembled = new List<(Guid ShotId, TaskSucceeded Report)>();
+        var assembled = new List<(Guid ShotId, string Kind, TaskSucceeded Report)>();
         foreach (var context in live.Where(c => wonAttempts.Contains(c.Attempt.Id)))
         {
             released.Add(context.Task.Id);
-            if (context.Task.Kind == "assemble")
+            if (context.Task.Kind is "assemble" or "interpolate")
             {
-                assembled.Add((context.Task.ShotId, reports[context.Attempt.Id]));
+                assembled.Add((context.Task.ShotId, context.Task.Kind, reports[context.Attempt.Id]));
             }
         }
 
@@ -297,15 +297,15 @@ public sealed class TaskEvents(
         var keptAfterCancel = finished.Except(wonAttempts).ToList();
         if (keptAfterCancel.Count > 0)
         {
-            await db.Tasks.Where(t => keptAfterCancel.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Cancelled && t.Kind != "assemble")
+            await db.Tasks.Where(t => keptAfterCancel.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Cancelled && t.Kind != "assemble" && t.Kind != "interpolate")
                 .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Succeeded).SetProperty(t => t.Progress, 1.0).SetProperty(t => t.Error, (string?)null).SetProperty(t => t.UpdatedAt, now), cancellationToken);
         }
 
         await ReleaseDependantsAsync(db, released, now, cancellationToken);
-        foreach (var (shotId, report) in assembled)
+        foreach (var (shotId, kind, report) in assembled)
         {
             // The manifest is written before the commit: if the commit fails, the redelivered event rewrites it.
-            await shotFinisher.SucceedAsync(db, shotId, report, now, cancellationToken);
+            await shotFinisher.SucceedAsync(db, shotId, kind, report, now, cancellationToken);
         }
 
         await db.SaveChangesAsync(cancellationToken);

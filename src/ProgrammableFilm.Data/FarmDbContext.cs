@@ -14,6 +14,8 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
 
     public DbSet<Shot> Shots => Set<Shot>();
 
+    public DbSet<Plate> Plates => Set<Plate>();
+
     public DbSet<RenderTask> Tasks => Set<RenderTask>();
 
     public DbSet<TaskDependency> TaskDependencies => Set<TaskDependency>();
@@ -62,6 +64,7 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
             shot.Property(s => s.State).HasConversion<string>();
             shot.Property(s => s.Review).HasConversion<string>();
         });
+        modelBuilder.Entity<Plate>(plate => plate.ToTable("plates"));
         modelBuilder.Entity<ShotVersion>(version =>
         {
             version.ToTable("shot_versions");

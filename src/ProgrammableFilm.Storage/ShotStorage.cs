@@ -28,6 +28,12 @@ public sealed class ShotStorage
 
     public static string VideoPath(string shotFolder) => $"{shotFolder}/shot.mp4";
 
+    /// <summary>A shot that interpolates: its video at the rendered frame rate, kept beside the interpolated <c>shot.mp4</c>.</summary>
+    public static string BaseVideoPath(string shotFolder) => $"{shotFolder}/base.mp4";
+
+    /// <summary>An uploaded camera plate's decoded frames (<c>NNNNN.png</c>).</summary>
+    public static string PlateFolder(Guid plateId) => $"plates/{plateId:N}";
+
     public static string ManifestPath(string shotFolder) => $"{shotFolder}/manifest.json";
 
     public static string CostSummaryPath(Guid jobId) => $"{jobId:N}/cost.json";

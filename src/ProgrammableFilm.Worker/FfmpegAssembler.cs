@@ -4,17 +4,27 @@ using ProgrammableFilm.Storage;
 
 namespace ProgrammableFilm.Worker;
 
-/// <summary>Encodes a shot's PNG frames into an H.264 MP4 with ffmpeg, scaling them to the shot's size.</summary>
+/// <summary>
+/// Encodes a shot's PNG frames into an H.264 MP4 with ffmpeg, scaling them to the shot's size, and multiplies a
+/// shot's frame rate by motion-compensated interpolation.
+/// </summary>
 public sealed class FfmpegAssembler(WorkerOptions options, ShotStorage storage)
 {
-    /// <summary>Writes <c>shot.mp4</c> in the shot folder and returns its path relative to the storage root.</summary>
+    /// <summary>
+    /// The interpolation filter: motion-compensated (<c>mci</c>) with overlapped blocks and variable-size block
+    /// matching, which keeps edges of moving objects whole where plain blending (<c>mi_mode=blend</c>) doubles them.
+    /// </summary>
+    public const string InterpolationFilter = "minterpolate=mi_mode=mci:mc_mode=aobmc:vsbmc=1";
+
+    /// <summary>Writes the video (default <c>shot.mp4</c>) in the shot folder and returns its path relative to the storage root.</summary>
     /// <param name="metadata">Tags written into the MP4 (custom keys kept by <c>use_metadata_tags</c>).</param>
-    public async Task<string> AssembleAsync(string shotFolder, int fps, int width, int height, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    /// <param name="framesFolder">The folder under the shot folder holding the frames: <c>frames</c>, or <c>interpolated</c>.</param>
+    public async Task<string> AssembleAsync(string shotFolder, int fps, int width, int height, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken, string? video = null, string framesFolder = "frames")
     {
-        var video = ShotStorage.VideoPath(shotFolder);
+        video ??= ShotStorage.VideoPath(shotFolder);
         var target = storage.FullPath(video);
         var temporary = storage.FullPath($"{shotFolder}/shot.{Guid.NewGuid():N}.tmp.mp4");
-        var frames = storage.FullPath($"{shotFolder}/frames/%05d.png");
+        var frames = storage.FullPath($"{shotFolder}/{framesFolder}/%05d.png");
         string[] arguments =
         [
             "-nostdin", "-y", "-v", "error",
@@ -40,6 +50,51 @@ public sealed class FfmpegAssembler(WorkerOptions options, ShotStorage storage)
         }
 
         return video;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="frameCount"/> × <paramref name="factor"/> frames at <paramref name="fps"/> ×
+    /// <paramref name="factor"/> into <c>interpolated/</c> under the shot folder (replacing any earlier attempt's) and
+    /// returns their paths relative to the storage root. The last frame is held: cloned past the end so that
+    /// minterpolate, which drops the frames it cannot look past, gives exactly the factor times as many frames and the
+    /// video lasts as long as the shot.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> InterpolateAsync(string shotFolder, int fps, int factor, int frameCount, CancellationToken cancellationToken)
+    {
+        var folder = $"{shotFolder}/interpolated";
+        var temporary = $"{shotFolder}/interpolated.{Guid.NewGuid():N}.tmp";
+        Directory.CreateDirectory(storage.FullPath(temporary));
+        string[] arguments =
+        [
+            "-nostdin", "-y", "-v", "error",
+            "-framerate", fps.ToString(CultureInfo.InvariantCulture),
+            "-start_number", "0",
+            "-i", storage.FullPath($"{shotFolder}/frames/%05d.png"),
+            "-vf", $"tpad=stop_mode=clone:stop={factor + 2},{InterpolationFilter}:fps={fps * factor}",
+            "-frames:v", (frameCount * factor).ToString(CultureInfo.InvariantCulture),
+            "-pix_fmt", "rgb24",
+            "-start_number", "0",
+            storage.FullPath($"{temporary}/%05d.png"),
+        ];
+        try
+        {
+            await RunAsync(arguments, cancellationToken);
+            if (Directory.Exists(storage.FullPath(folder)))
+            {
+                Directory.Delete(storage.FullPath(folder), recursive: true);
+            }
+
+            Directory.Move(storage.FullPath(temporary), storage.FullPath(folder));
+        }
+        finally
+        {
+            if (Directory.Exists(storage.FullPath(temporary)))
+            {
+                Directory.Delete(storage.FullPath(temporary), recursive: true);
+            }
+        }
+
+        return [.. Enumerable.Range(0, frameCount * factor).Select(i => $"{folder}/{i:D5}.png")];
     }
 
     private async Task RunAsync(IEnumerable<string> arguments, CancellationToken cancellationToken)

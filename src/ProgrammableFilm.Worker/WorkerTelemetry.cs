@@ -32,7 +32,7 @@ public sealed class WorkerTelemetry : IHostedService
             .SetTag("pfilm.job.id", task.JobId)
             .SetTag("pfilm.task.id", task.TaskId)
             .SetTag("pfilm.attempt.id", task.AttemptId)
-            .SetTag("pfilm.engine", task.Kind == "assemble" ? "ffmpeg" : task.Engine)
+            .SetTag("pfilm.engine", task.Kind is "assemble" or "interpolate" ? "ffmpeg" : task.Engine)
             .SetTag("pfilm.frames", task.Frames.Length)
             .SetTag("pfilm.worker.id", options.WorkerId)
             .SetTag("pfilm.device.sku", options.DeviceSku);

@@ -241,4 +241,74 @@ public class JobSpecReaderTests
 
         Assert.Contains("pixels per frame", Assert.Single(result.Errors).Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(24, 2, null)]
+    [InlineData(24, 5, "shots[0].interpolate")]
+    [InlineData(24, 0, "shots[0].interpolate")]
+    [InlineData(60, 4, "shots[0].interpolate")]
+    public void Interpolation_is_a_factor_of_2_to_4_within_the_frame_rate_limit(int fps, int factor, string? field)
+    {
+        var result = JobSpecReader.ReadYaml($"""
+            project: demo
+            shots:
+              - name: s
+                prompt: a red car racing left to right
+                duration: 1
+                fps: {fps}
+                width: 64
+                height: 64
+                interpolate: {factor}
+            """);
+
+        if (field is null)
+        {
+            Assert.Empty(result.Errors);
+            Assert.Equal(factor, result.Spec!.Shots[0].Interpolate);
+        }
+        else
+        {
+            Assert.Contains(result.Errors, e => e.Field == field);
+        }
+    }
+
+    [Fact]
+    public void Shots_inherit_the_jobs_anchors_unless_they_override_or_opt_out()
+    {
+        var result = JobSpecReader.ReadYaml("""
+            project: demo
+            anchors:
+              background: snow
+              object: car
+              colour: red
+              seed: 77
+            shots:
+              - {name: inherits, prompt: a ball bouncing left to right, duration: 1, fps: 8, width: 64, height: 64}
+              - {name: overrides, prompt: a blue car racing left to right, seed: 3, duration: 1, fps: 8, width: 64, height: 64}
+              - {name: alone, prompt: a ball bouncing left to right, anchors: false, duration: 1, fps: 8, width: 64, height: 64}
+            """);
+
+        Assert.Empty(result.Errors);
+        var shots = result.Spec!.Shots;
+        Assert.Equal("a ball bouncing left to right, red car in the snow", shots[0].Prompt);
+        Assert.Equal(77, shots[0].Seed);
+        Assert.Equal(3, shots[1].Seed);
+        Assert.Equal(new AnchorSpec("snow", "car", "red", 77), shots[1].Anchors);
+        Assert.Equal("a ball bouncing left to right", shots[2].Prompt);
+        Assert.Null(shots[2].Anchors);
+        Assert.NotEqual(77, shots[2].Seed);
+    }
+
+    [Fact]
+    public void Anchors_naming_nothing_are_an_error_on_the_field()
+    {
+        var result = JobSpecReader.ReadYaml("""
+            project: demo
+            anchors: {}
+            shots:
+              - {name: s, prompt: a ball, duration: 1, fps: 8, width: 64, height: 64}
+            """);
+
+        Assert.Contains(result.Errors, e => e.Field == "anchors.background");
+    }
 }

@@ -80,4 +80,18 @@ public class ShotPlannerTests
         Assert.Single(plan, t => t.Kind == TaskKind.Segment);
         Assert.All(plan, t => Assert.NotEmpty(t.Frames));
     }
+
+    [Fact]
+    public void An_interpolating_shot_gets_one_interpolate_task_after_its_assembly()
+    {
+        var shot = new Specs.ShotSpec { Name = "s", Prompt = "p", DurationSeconds = 1, Fps = 12, Width = 64, Height = 64, Steps = 4, Guidance = 3, Seed = 1, Engine = "procedural", KeyframeInterval = 4, Interpolate = 3 };
+
+        var plan = ShotPlanner.Plan(shot);
+
+        var interpolate = Assert.Single(plan, t => t.Kind == TaskKind.Interpolate);
+        Assert.Equal(["assemble"], interpolate.DependsOn);
+        Assert.Equal(Enumerable.Range(0, 12), interpolate.Frames);
+        Assert.Equal(plan.Count, ShotPlanner.TaskCount(shot));
+        Assert.DoesNotContain(ShotPlanner.Plan(shot with { Interpolate = 1 }), t => t.Kind == TaskKind.Interpolate);
+    }
 }

@@ -86,4 +86,17 @@ public class TakePlannerTests
 
         Assert.Equal([10, 5], shot.Takes().Select(t => t.Take.Steps));
     }
+
+    [Fact]
+    public void An_iteration_keeps_the_approved_takes_plate_and_interpolation()
+    {
+        var plate = Guid.CreateVersion7();
+        var approved = new ShotSpec { Name = "s", Prompt = "a red ball bouncing left to right", DurationSeconds = 1, Fps = 8, Width = 64, Height = 64, Steps = 8, Guidance = 3, Seed = 1, Engine = "diffusion", KeyframeInterval = 4, Interpolate = 2, Plate = new PlateSpec(plate, null, 0.3) };
+
+        var result = Iteration.Build("demo", approved, new SpecList([new SpecMap([new("seed", new SpecScalar("2", false))])]), null, null);
+
+        Assert.Empty(result.Errors);
+        var take = Assert.Single(result.Spec!.Shots).Takes().Single().Take;
+        Assert.Equal((2L, 2, new PlateSpec(plate, null, 0.3)), (take.Seed, take.Interpolate, take.Plate));
+    }
 }

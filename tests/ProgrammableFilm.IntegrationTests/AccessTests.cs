@@ -29,6 +29,8 @@ public sealed class AccessFarmFixture : FarmFixture, IAsyncLifetime
 
     public Guid AlphaShot { get; private set; }
 
+    public Guid AlphaPlate { get; private set; }
+
     public Dictionary<ApiKeyRole, string> Alpha { get; } = [];
 
     public string BetaProducer { get; private set; } = "";
@@ -52,6 +54,18 @@ public sealed class AccessFarmFixture : FarmFixture, IAsyncLifetime
         AlphaJob = await FarmChecks.SubmitAsync(Http, "alpha", Spec("alpha"));
         var status = await FarmChecks.WaitForJobAsync(Http, AlphaJob, "Succeeded", TimeSpan.FromMinutes(2), () => WorkerOutput);
         AlphaShot = status.Shots[0].Id;
+        var folder = TestEnvironment.CreateTemporaryFolder("pfilm-access-plate");
+        try
+        {
+            var still = await PlateImages.StillAsync(folder, "still.png", 64, 64);
+            using var upload = await Http.PostAsync("/api/projects/alpha/plates", PlateImages.Form(("still.png", await File.ReadAllBytesAsync(still))));
+            upload.EnsureSuccessStatusCode();
+            AlphaPlate = (await upload.Content.ReadFromJsonAsync<Coordinator.Plates.PlateInfo>(Coordinator.SpecJson.Options))!.Id;
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     public HttpClient Client(string? key)
@@ -130,6 +144,7 @@ public class AccessTests(AccessFarmFixture farm)
                 .Replace("{shotId}", farm.AlphaShot.ToString(), StringComparison.Ordinal)
                 .Replace("{frame}", "0", StringComparison.Ordinal)
                 .Replace("{keyId}", alphaKeyId.ToString(), StringComparison.Ordinal)
+                .Replace("{plateId}", farm.AlphaPlate.ToString(), StringComparison.Ordinal)
                 .Replace("{queue}", "render-cpu_error", StringComparison.Ordinal);
             Assert.DoesNotContain("{", path, StringComparison.Ordinal);
             var operation = $"{method} {template}";

@@ -65,7 +65,7 @@ public class EmbeddedDiffusionTests
         }
     }
 
-    private static async Task<JobStatus> WaitAsync(JobReports reports, Guid jobId)
+    internal static async Task<JobStatus> WaitAsync(JobReports reports, Guid jobId)
     {
         var deadline = DateTime.UtcNow.AddMinutes(4);
         while (DateTime.UtcNow < deadline)

@@ -123,6 +123,22 @@ public sealed class Shot
 
     public int FrameCount { get; set; }
 
+    /// <summary>The frame-rate multiplier of the interpolate task after assembly; 1 when the shot has none.</summary>
+    public int Interpolate { get; set; } = 1;
+
+    /// <summary>The camera plate the shot's keyframes start from; null for a shot generated from the prompt alone.</summary>
+    public Guid? PlateId { get; set; }
+
+    /// <summary>How far each keyframe departs from its plate frame: 0 keeps it, 1 ignores it.</summary>
+    public double? PlateStrength { get; set; }
+
+    /// <summary>The job's anchors the shot inherited (null when it has none or opted out); its prompt and seed include them.</summary>
+    public string? AnchorBackground { get; set; }
+
+    public string? AnchorObject { get; set; }
+
+    public string? AnchorColour { get; set; }
+
     public ShotState State { get; set; }
 
     /// <summary>Storage folder of the shot, relative to the storage root.</summary>
@@ -182,6 +198,43 @@ public sealed class Shot
 
     /// <summary>Share of the scene parser's checks (object where planned, its colour, the background) the frames pass, 0..1.</summary>
     public double? PromptAdherence { get; set; }
+}
+
+/// <summary>
+/// Real footage uploaded to start shots from: its frames, decoded to PNG in <see cref="Folder"/>, and where it came
+/// from (the uploaded bytes' SHA-256, who uploaded it, when, the file names), for the manifest of every take using it.
+/// </summary>
+public sealed class Plate
+{
+    public Guid Id { get; set; }
+
+    public required string Project { get; set; }
+
+    public required string Sha256 { get; set; }
+
+    /// <summary><c>video/mp4</c>, or <c>image/png</c> / <c>image/jpeg</c> for an image sequence.</summary>
+    public required string MediaType { get; set; }
+
+    /// <summary>The uploaded file names, in order, separated by newlines.</summary>
+    public required string FileNames { get; set; }
+
+    public long Bytes { get; set; }
+
+    public int FrameCount { get; set; }
+
+    public int Width { get; set; }
+
+    public int Height { get; set; }
+
+    /// <summary>An API key's name and prefix, or <c>local:USER</c> for <c>pfilm render</c>.</summary>
+    public required string UploadedBy { get; set; }
+
+    public Guid? UploadedByKeyId { get; set; }
+
+    public DateTime UploadedAt { get; set; }
+
+    /// <summary>Storage folder of the decoded frames (<c>NNNNN.png</c>), relative to the storage root.</summary>
+    public required string Folder { get; set; }
 }
 
 /// <summary>A take's review: every take starts Pending; approving one makes it the shot's current version.</summary>

@@ -8,6 +8,9 @@ public enum TaskKind
     Keyframe,
     Segment,
     Assemble,
+
+    /// <summary>Multiplies an assembled shot's frame rate (<see cref="ShotSpec.Interpolate"/>): billed as its own work.</summary>
+    Interpolate,
 }
 
 /// <summary>
@@ -19,11 +22,12 @@ public sealed record PlannedTask(string Key, TaskKind Kind, IReadOnlyList<int> F
 /// <summary>
 /// Turns a shot into its task graph: a keyframe task per keyframe (every <c>KeyframeInterval</c> frames, and always
 /// the last frame, so that every segment is bounded by two keyframes), a segment task for the frames strictly
-/// between two consecutive keyframes (depending on both), and one assemble task depending on everything else.
+/// between two consecutive keyframes (depending on both), one assemble task depending on everything else and, for a
+/// shot that interpolates, one interpolate task after the assembly.
 /// </summary>
 public static class ShotPlanner
 {
-    public static IReadOnlyList<PlannedTask> Plan(int frameCount, int keyframeInterval)
+    public static IReadOnlyList<PlannedTask> Plan(int frameCount, int keyframeInterval, int interpolate = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(frameCount, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(keyframeInterval, 1);
@@ -44,12 +48,20 @@ public static class ShotPlanner
 
         var all = Enumerable.Range(0, frameCount).ToList();
         tasks.Add(new PlannedTask("assemble", TaskKind.Assemble, all, null, null, tasks.Select(t => t.Key).ToList()));
+        if (interpolate > 1)
+        {
+            tasks.Add(new PlannedTask("interpolate", TaskKind.Interpolate, all, null, null, ["assemble"]));
+        }
+
         return tasks;
     }
 
-    public static IReadOnlyList<PlannedTask> Plan(ShotSpec shot) => Plan(shot.FrameCount, shot.KeyframeInterval);
+    public static IReadOnlyList<PlannedTask> Plan(ShotSpec shot) => Plan(shot.FrameCount, shot.KeyframeInterval, shot.Interpolate);
 
-    /// <summary>The number of tasks <see cref="Plan(int, int)"/> makes, without making them.</summary>
+    /// <summary>The number of tasks <see cref="Plan(int, int, int)"/> makes, without making them.</summary>
+    public static int TaskCount(ShotSpec shot) => TaskCount(shot.FrameCount, shot.KeyframeInterval) + (shot.Interpolate > 1 ? 1 : 0);
+
+    /// <summary>The number of tasks <see cref="Plan(int, int, int)"/> makes for a shot that does not interpolate.</summary>
     public static int TaskCount(int frameCount, int keyframeInterval)
     {
         var keyframes = Keyframes(frameCount, keyframeInterval);

@@ -11,6 +11,26 @@ public sealed record JobSpec(string Project, string? Name, Lane Lane, int Priori
 
     /// <summary>The shots were reduced by <see cref="PreviewPolicy"/>: what a CI run renders to check a spec.</summary>
     public bool Preview { get; init; }
+
+    /// <summary>The sequence's consistency anchors (<c>anchors:</c>), already applied to the shots that inherit them.</summary>
+    public AnchorSpec? Anchors { get; init; }
+}
+
+/// <summary>
+/// A sequence's consistency anchors: its background (the palette and colour treatment of every shot), a recurring
+/// object and that object's colour, and the seed family. A shot inherits them unless it overrides them: its own
+/// prompt naming a background, object or colour wins (the scene parser keeps the first phrase of a slot, and the
+/// anchors are appended after the prompt), its own <c>seed:</c> wins, and <c>anchors: false</c> opts out.
+/// </summary>
+public sealed record AnchorSpec(string? Background, string? Object, string? Colour, long? Seed)
+{
+    /// <summary>The prompt with the anchors' phrases after it: <c>{prompt}, red car in the snow</c>.</summary>
+    public string ApplyTo(string prompt)
+    {
+        var thing = string.Join(' ', new[] { Colour, Object }.OfType<string>());
+        var parts = new[] { thing.Length == 0 ? null : thing, Background is null ? null : $"in the {Background}" }.OfType<string>().ToList();
+        return parts.Count == 0 ? prompt : $"{prompt}, {string.Join(' ', parts)}";
+    }
 }
 
 /// <summary>A validated shot.</summary>
@@ -38,6 +58,19 @@ public sealed record ShotSpec
 
     /// <summary>Frames between consecutive keyframes.</summary>
     public required int KeyframeInterval { get; init; }
+
+    /// <summary>
+    /// The frame-rate multiplier applied after assembly (<c>interpolate:</c>, 1 to 4): the shot renders
+    /// <see cref="Fps"/> frames a second and its MP4 plays <see cref="Fps"/> × this, the frames between made by
+    /// motion-compensated interpolation. 1 renders the MP4 at <see cref="Fps"/>.
+    /// </summary>
+    public int Interpolate { get; init; } = 1;
+
+    /// <summary>The job's anchors this shot inherited (its prompt and seed already include them), or null.</summary>
+    public AnchorSpec? Anchors { get; init; }
+
+    /// <summary>The camera plate the shot starts from (<c>plate:</c>), or null for a shot generated from the prompt alone.</summary>
+    public PlateSpec? Plate { get; init; }
 
     /// <summary>Frames in the shot: duration × fps, rounded half away from zero.</summary>
     public int FrameCount => ShotFrames.Count(DurationSeconds, Fps);
@@ -87,6 +120,14 @@ public sealed record VariantSpec
         Variants = [],
     };
 }
+
+/// <summary>
+/// A camera plate (real footage) a shot starts from: each keyframe is sampled from the plate's frame of the same
+/// index, noised to <see cref="Strength"/> and denoised from there (0 keeps the plate, 1 ignores it).
+/// <see cref="Id"/> names an uploaded plate (the API); <see cref="Path"/> a file or folder on this machine, which
+/// <c>pfilm render</c> ingests and replaces by its id before submitting.
+/// </summary>
+public sealed record PlateSpec(Guid? Id, string? Path, double Strength);
 
 /// <summary>Scheduling lane: previews always go before batch renders.</summary>
 public enum Lane

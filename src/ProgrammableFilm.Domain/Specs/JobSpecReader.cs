@@ -19,8 +19,10 @@ public sealed record SpecReadResult(JobSpec? Spec, IReadOnlyList<SpecError> Erro
 /// </summary>
 public static partial class JobSpecReader
 {
-    private static readonly string[] JobFields = ["project", "name", "lane", "priority", "retries", "after", "preview", "shots"];
-    private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval", "variants"];
+    private static readonly string[] JobFields = ["project", "name", "lane", "priority", "retries", "after", "preview", "anchors", "shots"];
+    private static readonly string[] AnchorFields = ["background", "object", "colour", "seed"];
+    private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval", "interpolate", "plate", "anchors", "variants"];
+    private static readonly string[] PlateFields = ["id", "path", "strength"];
     private static readonly string[] VariantFields = ["seed", "guidance", "steps", "keyframeInterval", "engine", "promptFragment"];
 
     /// <summary>Reads YAML text (a spec file).</summary>
@@ -46,7 +48,8 @@ public static partial class JobSpecReader
         var retries = fields.Integer("retries", 0, SpecLimits.MaxRetries, SpecLimits.DefaultRetries);
         var after = fields.JobIds("after", SpecLimits.MaxJobDependencies);
         var preview = fields.Choice("preview", ["true", "false"], "false");
-        var shots = ReadShots(fields.Node("shots"), project, errors);
+        var anchors = ReadAnchors(fields.Node("anchors"), fields.PathOf("anchors"), errors);
+        var shots = ReadShots(fields.Node("shots"), project, anchors, errors);
 
         if (errors.Count > 0)
         {
@@ -57,6 +60,7 @@ public static partial class JobSpecReader
         {
             Retries = (int)retries!,
             After = after,
+            Anchors = anchors,
         };
         return new SpecReadResult(preview == "true" ? PreviewPolicy.Apply(spec) : spec, []);
     }
@@ -73,7 +77,7 @@ public static partial class JobSpecReader
         }
     }
 
-    private static List<ShotSpec> ReadShots(SpecNode? node, string? project, List<SpecError> errors)
+    private static List<ShotSpec> ReadShots(SpecNode? node, string? project, AnchorSpec? anchors, List<SpecError> errors)
     {
         var shots = new List<ShotSpec>();
         if (node is null or SpecScalar { Text: null })
@@ -104,7 +108,7 @@ public static partial class JobSpecReader
                 continue;
             }
 
-            var shot = ReadShot(new Fields(map, path + ".", errors, ShotFields), project);
+            var shot = ReadShot(new Fields(map, path + ".", errors, ShotFields), project, anchors);
             if (shot is null)
             {
                 continue;
@@ -119,7 +123,7 @@ public static partial class JobSpecReader
             shots.Add(shot);
         }
 
-        var tasks = shots.Sum(s => s.Takes().Sum(t => (long)ShotPlanner.TaskCount(t.Take.FrameCount, t.Take.KeyframeInterval)));
+        var tasks = shots.Sum(s => s.Takes().Sum(t => (long)ShotPlanner.TaskCount(t.Take)));
         if (tasks > SpecLimits.MaxTasksPerJob)
         {
             errors.Add(new SpecError("shots", $"the job plans {tasks} tasks; a job holds at most {SpecLimits.MaxTasksPerJob} (split it into several jobs, or raise keyframeInterval)"));
@@ -128,7 +132,7 @@ public static partial class JobSpecReader
         return shots;
     }
 
-    private static ShotSpec? ReadShot(Fields fields, string? project)
+    private static ShotSpec? ReadShot(Fields fields, string? project, AnchorSpec? anchors)
     {
         var errorsBefore = fields.ErrorCount;
         var name = fields.Slug("name", required: true);
@@ -142,6 +146,11 @@ public static partial class JobSpecReader
         var seed = fields.Integer("seed", 0, SpecLimits.MaxSeed, null, required: false);
         var engine = fields.Choice("engine", SpecLimits.Engines, SpecLimits.DefaultEngine);
         var keyframeInterval = fields.Integer("keyframeInterval", SpecLimits.MinKeyframeInterval, SpecLimits.MaxKeyframeInterval, SpecLimits.DefaultKeyframeInterval);
+        var interpolate = fields.Integer("interpolate", 1, SpecLimits.MaxInterpolate, 1);
+        if (fps is { } rate && interpolate is { } factor && rate * factor > SpecLimits.MaxFps)
+        {
+            fields.Error("interpolate", $"{rate} fps × {factor} is {rate * factor} fps; a shot plays at most {SpecLimits.MaxFps}");
+        }
 
         if (duration is { } d && fps is { } f)
         {
@@ -161,6 +170,18 @@ public static partial class JobSpecReader
             fields.Error("width", $"{w}x{h} is more than {SpecLimits.MaxPixelsPerFrame} pixels per frame (3840x2160)");
         }
 
+        var plate = ReadPlate(fields.Node("plate"), fields.PathOf("plate"), fields.Errors);
+        if (plate is not null && engine is not null && engine != "diffusion")
+        {
+            fields.Error("plate", $"needs engine diffusion (the {engine} engine draws the prompt and has no init-image path)");
+        }
+
+        var inherits = fields.Choice("anchors", ["true", "false"], "true") == "true" ? anchors : null;
+        if (inherits is not null && prompt is not null && inherits.ApplyTo(prompt).Length > SpecLimits.MaxPromptLength)
+        {
+            fields.Error("prompt", $"with the job's anchors appended it is {inherits.ApplyTo(prompt).Length} characters; a prompt holds at most {SpecLimits.MaxPromptLength}");
+        }
+
         var variants = ReadVariants(fields.Node("variants"), fields.PathOf("variants"), fields.Errors);
         if (fields.ErrorCount > errorsBefore)
         {
@@ -170,20 +191,85 @@ public static partial class JobSpecReader
         var shot = new ShotSpec
         {
             Name = name!,
-            Prompt = prompt!,
+            Prompt = inherits?.ApplyTo(prompt!) ?? prompt!,
             DurationSeconds = duration!.Value,
             Fps = (int)fps!.Value,
             Width = (int)width!.Value,
             Height = (int)height!.Value,
             Steps = (int)steps!.Value,
             Guidance = guidance!.Value,
-            Seed = seed ?? DefaultSeed(project ?? "", name!),
+            Seed = seed ?? inherits?.Seed ?? DefaultSeed(project ?? "", name!),
             Engine = engine!,
             KeyframeInterval = (int)keyframeInterval!.Value,
+            Interpolate = (int)interpolate!.Value,
+            Plate = plate,
+            Anchors = inherits,
             Variants = variants,
         };
         CheckTakes(shot, fields);
         return fields.ErrorCount > errorsBefore ? null : shot;
+    }
+
+    /// <summary><c>anchors:</c> the sequence's background, recurring object and its colour (vocabulary phrases), and seed family.</summary>
+    private static AnchorSpec? ReadAnchors(SpecNode? node, string path, List<SpecError> errors)
+    {
+        if (node is null or SpecScalar { Text: null })
+        {
+            return null;
+        }
+
+        if (node is not SpecMap map)
+        {
+            errors.Add(new SpecError(path, "must be a mapping with any of background, object, colour and seed"));
+            return null;
+        }
+
+        var fields = new Fields(map, path + ".", errors, AnchorFields);
+        var before = fields.ErrorCount;
+        var anchors = new AnchorSpec(
+            fields.Text("background", required: false, maxLength: SpecLimits.MaxAnchorLength),
+            fields.Text("object", required: false, maxLength: SpecLimits.MaxAnchorLength),
+            fields.Text("colour", required: false, maxLength: SpecLimits.MaxAnchorLength),
+            fields.Integer("seed", 0, SpecLimits.MaxSeed, null, required: false));
+        if (anchors == new AnchorSpec(null, null, null, null))
+        {
+            fields.Error("background", "anchors must name at least one of background, object, colour and seed");
+        }
+
+        return fields.ErrorCount > before ? null : anchors;
+    }
+
+    /// <summary><c>plate:</c> names an uploaded plate (<c>id</c>) or a local file or folder (<c>path</c>), and the strength.</summary>
+    private static PlateSpec? ReadPlate(SpecNode? node, string path, List<SpecError> errors)
+    {
+        if (node is null or SpecScalar { Text: null })
+        {
+            return null;
+        }
+
+        if (node is not SpecMap map)
+        {
+            errors.Add(new SpecError(path, "must be a mapping with id (an uploaded plate) or path (a file for pfilm render), and strength"));
+            return null;
+        }
+
+        var fields = new Fields(map, path + ".", errors, PlateFields);
+        var before = fields.ErrorCount;
+        var id = fields.Text("id", required: false, maxLength: 36);
+        var file = fields.Text("path", required: false, maxLength: 4096);
+        var strength = fields.Number("strength", 0.01, 1, SpecLimits.DefaultPlateStrength, "between");
+        Guid parsed = default;
+        if (id is not null && !Guid.TryParse(id, out parsed))
+        {
+            fields.Error("id", "must be a plate id (a UUID) returned by POST /api/projects/{project}/plates");
+        }
+
+        if ((id is null) == (file is null))
+        {
+            errors.Add(new SpecError(path, "must name exactly one of id (an uploaded plate) and path (a file for pfilm render)"));
+        }
+
+        return fields.ErrorCount > before || (id is null) == (file is null) ? null : new PlateSpec(id is null ? null : parsed, file, strength!.Value);
     }
 
     /// <summary>

@@ -9,6 +9,15 @@ public static class SpecLimits
     public const int MinFps = 1;
     public const int MaxFps = 120;
     public const int MaxFramesPerShot = 10_000;
+
+    /// <summary>The largest frame-rate multiplier: past 4 the interpolated frames outnumber the rendered ones too far to hold motion.</summary>
+    public const int MaxInterpolate = 4;
+
+    /// <summary>How far a keyframe departs from its plate frame unless the spec says: enough to restyle, not to relayout.</summary>
+    public const double DefaultPlateStrength = 0.6;
+
+    /// <summary>An anchor is a vocabulary phrase (<c>sunset sky</c>, <c>sports car</c>): a few words.</summary>
+    public const int MaxAnchorLength = 40;
     public const int MinDimension = 64;
     public const int MaxDimension = 4096;
     public const int DimensionMultiple = 8;

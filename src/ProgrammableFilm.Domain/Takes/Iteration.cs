@@ -29,7 +29,13 @@ public static class Iteration
             Field("seed", approved.Seed.ToString(CultureInfo.InvariantCulture)),
             Field("engine", approved.Engine, true),
             Field("keyframeInterval", approved.KeyframeInterval.ToString(CultureInfo.InvariantCulture)),
+            Field("interpolate", approved.Interpolate.ToString(CultureInfo.InvariantCulture)),
         ];
+        if (approved.Plate is { Id: { } plate } used)
+        {
+            shot.Add(new("plate", new SpecMap([Field("id", plate.ToString(), true), Field("strength", Number(used.Strength))])));
+        }
+
         if (variants is null)
         {
             return new SpecReadResult(null, [new SpecError("variants", "is required: a list of overrides, or grid: a mapping of parameters to lists")]);

@@ -12,7 +12,7 @@ public sealed record TakeTask(PlannedTask Task, int? ReusedFromTake);
 /// <summary>
 /// Plans the takes of one shot together so that a frame two takes would render identically is rendered once: a
 /// keyframe or segment task whose <see cref="RenderKey"/> equals an earlier take's is planned only in that take.
-/// Assembly is never shared: each take has its own video, metrics and manifest.
+/// Assembly and interpolation are never shared: each take has its own video, metrics and manifest.
 /// </summary>
 public static class TakePlanner
 {
@@ -26,7 +26,7 @@ public static class TakePlanner
             var plan = new List<TakeTask>();
             foreach (var task in ShotPlanner.Plan(takes[take]))
             {
-                if (task.Kind == TaskKind.Assemble)
+                if (task.Kind is TaskKind.Assemble or TaskKind.Interpolate)
                 {
                     plan.Add(new TakeTask(task, null));
                     continue;

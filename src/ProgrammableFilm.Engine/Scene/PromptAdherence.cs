@@ -26,7 +26,8 @@ public static class PromptAdherence
     /// <summary>Frames checked at most (spread over the given ones): the keyframes are enough to rank takes.</summary>
     public const int MaxFrames = 12;
 
-    private static readonly Lazy<Dictionary<string, double[]>> BackgroundReferences = new(() =>
+    /// <summary>Each background's <see cref="Signature"/> as the procedural renderer draws it.</summary>
+    internal static readonly Lazy<Dictionary<string, double[]>> BackgroundReferences = new(() =>
         SceneVocabulary.Default.Backgrounds.ToDictionary(
             b => b,
             b => Signature(ProceduralRenderer.RenderFrame(SceneDescription.FromPrompt($"a red ball in the {b.Replace('-', ' ')}", 5, SceneVocabulary.Default), 0.5, 64, 64)),
@@ -38,7 +39,7 @@ public static class PromptAdherence
         ArgumentNullException.ThrowIfNull(frames);
         var vocabulary = SceneVocabulary.Default;
         var scene = SceneDescription.FromPrompt(prompt, seed, vocabulary);
-        var chosen = frames.Count <= MaxFrames ? frames : [.. Enumerable.Range(0, MaxFrames).Select(i => frames[i * (frames.Count - 1) / (MaxFrames - 1)])];
+        var chosen = Spread(frames);
         int objectHits = 0, colourHits = 0, backgroundHits = 0;
         foreach (var (index, image) in chosen)
         {
@@ -67,6 +68,10 @@ public static class PromptAdherence
         double Share(int hits) => chosen.Count == 0 ? 0 : (double)hits / chosen.Count;
         return new AdherenceScore(Share(objectHits), Share(colourHits), Share(backgroundHits), chosen.Count);
     }
+
+    /// <summary>At most <see cref="MaxFrames"/> of the frames, spread evenly from the first to the last.</summary>
+    internal static IReadOnlyList<(int Index, RgbImage Image)> Spread(IReadOnlyList<(int Index, RgbImage Image)> frames) =>
+        frames.Count <= MaxFrames ? frames : [.. Enumerable.Range(0, MaxFrames).Select(i => frames[i * (frames.Count - 1) / (MaxFrames - 1)])];
 
     private static string? MostCommonColourInBox(RgbImage image, byte[] box, SceneVocabulary vocabulary)
     {
@@ -115,7 +120,7 @@ public static class PromptAdherence
     }
 
     /// <summary>Mean colours of the top third (sky) and bottom third (ground): what tells the backgrounds apart.</summary>
-    private static double[] Signature(RgbImage image)
+    internal static double[] Signature(RgbImage image)
     {
         var third = image.Height / 3;
         var (sr, sg, sb) = ImageStats.MeanColour(image, 0, 0, image.Width, third);

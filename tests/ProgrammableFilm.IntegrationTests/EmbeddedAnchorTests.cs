@@ -1,0 +1,63 @@
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using ProgrammableFilm.Cli;
+using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Domain.Specs;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary>A sequence's consistency anchors on real renders (the procedural engine, embedded farm, real ffmpeg).</summary>
+public class EmbeddedAnchorTests
+{
+    private const string Shots = """
+        shots:
+          - {name: inherits, prompt: a ball bouncing left to right, duration: 1, fps: 8, width: 64, height: 64, engine: procedural, keyframeInterval: 4}
+          - {name: overrides, prompt: a blue ball bouncing left to right, duration: 1, fps: 8, width: 64, height: 64, engine: procedural, keyframeInterval: 4}
+        """;
+
+    [Fact]
+    public async Task Anchors_change_the_shots_that_inherit_them_and_the_check_measures_the_drift_of_those_that_override()
+    {
+        var folder = TestEnvironment.CreateTemporaryFolder("pfilm-anchors");
+        try
+        {
+            using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None);
+            var anchored = await RenderAsync(host, "project: it-anchors\nanchors: {background: snow, colour: red, seed: 5}\n" + Shots);
+            var plain = await RenderAsync(host, "project: it-anchors\n" + Shots);
+            await host.StopAsync();
+
+            static byte[] Frame(string root, JobStatus job, string shot, int frame) =>
+                File.ReadAllBytes(Path.Combine(root, Path.GetDirectoryName(job.Shots.Single(s => s.Name == shot).Video!)!, "frames", $"{frame:D5}.png"));
+            Assert.NotEqual(Frame(folder, plain, "inherits", 4), Frame(folder, anchored, "inherits", 4));
+
+            var inherits = Metrics(folder, anchored, "inherits");
+            var overrides = Metrics(folder, anchored, "overrides");
+            Assert.True(inherits.GetProperty("anchor_colour_drift").GetDouble() < 40, inherits.ToString());
+            Assert.True(overrides.GetProperty("anchor_colour_drift").GetDouble() > 2 * inherits.GetProperty("anchor_colour_drift").GetDouble(), $"{inherits}\n{overrides}");
+            Assert.True(inherits.GetProperty("anchor_palette_drift").GetDouble() < 20, inherits.ToString());
+            Assert.True(overrides.GetProperty("anchor_palette_drift").GetDouble() < 20, overrides.ToString());
+            Assert.False(Metrics(folder, plain, "inherits").TryGetProperty("anchor_palette_drift", out _));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static async Task<JobStatus> RenderAsync(IHost host, string yaml)
+    {
+        var read = JobSpecReader.ReadYaml(yaml);
+        Assert.True(read.IsValid, string.Join("; ", read.Errors));
+        var job = await host.Services.GetRequiredService<JobSubmission>().SubmitAsync(read.Spec!, CancellationToken.None);
+        var status = await EmbeddedDiffusionTests.WaitAsync(host.Services.GetRequiredService<JobReports>(), job.Id);
+        Assert.True(status.State == "Succeeded", status.Error);
+        return status;
+    }
+
+    private static JsonElement Metrics(string root, JobStatus job, string shot)
+    {
+        using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, job.Shots.Single(s => s.Name == shot).Manifest!)));
+        return manifest.RootElement.GetProperty("metrics").Clone();
+    }
+}

@@ -1,0 +1,71 @@
+using Microsoft.EntityFrameworkCore;
+using ProgrammableFilm.Data;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary><c>plate: {path}</c> rendered with <c>pfilm render</c> (SQLite, in-process worker, the diffusion engine).</summary>
+public class EmbeddedPlateTests
+{
+    [Fact]
+    public async Task A_plate_at_strength_0_3_keeps_its_layout_and_at_1_0_is_ignored()
+    {
+        var folder = TestEnvironment.CreateTemporaryFolder("pfilm-plate-local");
+        try
+        {
+            await PlateImages.LayoutVideoAsync(folder);
+            var spec = Path.Combine(folder, "plated.yaml");
+            await File.WriteAllTextAsync(spec, """
+                project: it-local-plates
+                shots:
+                  - name: kept
+                    prompt: a red ball bouncing left to right on a green field
+                    duration: 1
+                    fps: 8
+                    width: 64
+                    height: 64
+                    steps: 8
+                    seed: 7
+                    engine: diffusion
+                    keyframeInterval: 4
+                    plate:
+                      path: plate.mp4
+                      strength: 0.3
+                  - name: ignored
+                    prompt: a red ball bouncing left to right on a green field
+                    duration: 1
+                    fps: 8
+                    width: 64
+                    height: 64
+                    steps: 8
+                    seed: 7
+                    engine: diffusion
+                    keyframeInterval: 4
+                    plate:
+                      path: plate.mp4
+                      strength: 1.0
+                """);
+            var output = Path.Combine(folder, "renders");
+            var (exitCode, stdout, stderr) = await TestEnvironment.RunAsync("bash", ["./pfilm", "render", spec, "--out", output], timeout: TimeSpan.FromMinutes(8));
+            Assert.True(exitCode == 0, $"{stdout}\n{stderr}");
+
+            await using var db = new FarmDbContext(new DbContextOptionsBuilder<FarmDbContext>().UseSqlite($"Data Source={Path.Combine(output, "pfilm.db")}").Options);
+            var shots = await db.Shots.AsNoTracking().ToDictionaryAsync(s => s.Name);
+            var plates = await db.Plates.AsNoTracking().ToListAsync();
+            Assert.Equal(2, plates.Count); // each shot's path is ingested; the same bytes, the same hash
+            Assert.Single(plates.Select(p => p.Sha256).Distinct());
+            Assert.All(plates, p => Assert.StartsWith("local:", p.UploadedBy, StringComparison.Ordinal));
+            foreach (var keyframe in new[] { 0, 4, 7 })
+            {
+                var plate = PlateImages.Read(Path.Combine(output, plates[0].Folder, $"{keyframe:D5}.png"));
+                var kept = PlateImages.LayoutCorrelation(plate, PlateImages.Read(Path.Combine(output, shots["kept"].Folder, "frames", $"{keyframe:D5}.png")));
+                var ignored = PlateImages.LayoutCorrelation(plate, PlateImages.Read(Path.Combine(output, shots["ignored"].Folder, "frames", $"{keyframe:D5}.png")));
+                Assert.True(kept > 0.9, $"keyframe {keyframe}: strength 0.3 correlates {kept:F3} with the plate");
+                Assert.True(Math.Abs(ignored) < 0.4, $"keyframe {keyframe}: strength 1.0 correlates {ignored:F3} with the plate");
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}
