@@ -40,7 +40,9 @@ public sealed class FarmMetricsTests(ObservedFarmFixture farm)
         Assert.Equal(6, tasks.Count);
         Assert.NotEmpty(ledger);
 
-        // The database gauges are refreshed in the background (at most every 5 s): wait until a scrape agrees.
+        // The database gauges are refreshed in the background (at most every 5 s): wait until a scrape agrees. The
+        // fleet gauge is waited for too: a CI run once scraped a snapshot without the live worker, so a failure here
+        // says when the coordinator last heard from it.
         PrometheusSamples metrics = null!;
         await farm.WaitForAsync(
             async () =>
@@ -48,11 +50,17 @@ public sealed class FarmMetricsTests(ObservedFarmFixture farm)
                 metrics = await farm.ScrapeAsync(farm.Api);
                 return metrics.Sum("pfilm_tasks", ("state", "Succeeded")) == tasks.Count
                     && metrics.Sum("pfilm_attempts_total") == ledger.Count
-                    && metrics.Has("pfilm_error_queue_messages");
+                    && metrics.Has("pfilm_error_queue_messages")
+                    && metrics.Sum("pfilm_workers", ("pool", "cpu"), ("state", "live")) == 1;
             },
             TimeSpan.FromSeconds(30),
-            "the API's /metrics to show the finished job",
-            () => Task.FromResult(metrics?.Text ?? ""));
+            "the API's /metrics to show the finished job and the live worker",
+            async () =>
+            {
+                await using var fleet = farm.CreateDbContext();
+                var seen = await fleet.Workers.AsNoTracking().Select(w => $"{w.Id} pool {w.Pool} last seen {w.LastSeenAt:O}").ToListAsync();
+                return $"now {DateTime.UtcNow:O}; workers: {string.Join("; ", seen)}\n{metrics?.Text}";
+            });
 
         foreach (var outcome in ledger.GroupBy(u => u.Outcome))
         {
