@@ -208,6 +208,8 @@ async function jobPage(id) {
   await showBudget(job.project);
   view.innerHTML = `<h1>${esc(job.name || "Job")} <span class="muted">in <a href="#/projects/${encodeURIComponent(job.project)}">${esc(job.project)}</a></span></h1>
     <div class="stats" id="job-stats"></div><div id="quote"></div><div id="shots"></div>`;
+  // A push can start a redraw just before the page is left: what it fetched must not be drawn into the next page.
+  let left = false;
   const drawHeader = (j) => {
     document.getElementById("job-stats").innerHTML = `
       <div class="stat"><small>state</small><b><span class="state ${esc(j.state)}" id="job-state">${esc(j.state)}${j.paused ? " (paused)" : ""}</span></b></div>
@@ -218,6 +220,7 @@ async function jobPage(id) {
   };
   const drawQuote = async () => {
     const quote = await api(`/api/jobs/${id}/quote`).catch(() => null);
+    if (left) return;
     document.getElementById("quote").innerHTML = quote ? `<div class="stats">
       <div class="stat"><small>quote</small><b id="quote-cost">${money(quote.costUsd)}</b><small>${money(quote.lowUsd)} to ${money(quote.highUsd)}</small></div>
       <div class="stat"><small>actual</small><b id="quote-actual">${quote.actualCostUsd != null ? money(quote.actualCostUsd) : "rendering"}</b>
@@ -226,12 +229,14 @@ async function jobPage(id) {
   };
   const drawShots = async (j) => {
     const timelines = await Promise.all(j.shots.map((s) => api(`/api/shots/${s.id}/timeline?limit=500`)));
+    if (left) return;
     document.getElementById("shots").innerHTML = j.shots.map((s, i) => shotCard(s, timelines[i])).join("");
   };
   drawHeader(job);
   await Promise.all([drawQuote(), drawShots(job)]);
   const reload = debounce(async () => {
     const fresh = await api(`/api/jobs/${id}`);
+    if (left) return;
     drawHeader(fresh);
     await drawShots(fresh);
     if (fresh.finishedAt) await drawQuote();
@@ -240,7 +245,7 @@ async function jobPage(id) {
     on("job", (j) => { if (j.id === id) { drawHeader(j); reload(); } }),
     on("spend", debounce((m) => m.project === job.project && showBudget(job.project), 500)),
   ];
-  return { dispose() { offs.forEach((off) => off()); } };
+  return { dispose() { left = true; offs.forEach((off) => off()); } };
 }
 
 function shotCard(shot, timeline) {
@@ -310,6 +315,12 @@ async function fleetPage() {
   return { dispose() { off(); chart.destroy(); } };
 }
 
+/** What a variant changed, as "seed 11 · guidance 3": the parameters it leaves to the shot are not listed. */
+const overridesOf = (overrides) => Object.entries(overrides ?? {})
+  .filter(([, value]) => value != null)
+  .map(([name, value]) => `${esc(name)} ${esc(String(value))}`)
+  .join(" · ");
+
 /** A shot's takes side by side (GET /api/shots/{id}/takes): strip, player, signals, cost, review; approve or reject. */
 async function takesPage(id) {
   const fmt = (v, digits = 3) => (v == null ? "–" : v.toFixed(digits));
@@ -322,13 +333,14 @@ async function takesPage(id) {
       <p class="muted" id="take-error"></p>
       <div class="takes">${shot.takes.map((t) => `<section class="take${t.current ? " current" : ""}" data-take="${t.number}">
         <header><b>Take ${t.number}</b> <span class="state ${esc(t.state)}">${esc(t.state)}</span> <span class="review">${esc(t.review)}</span></header>
-        <p class="muted">${t.overrides ? esc(JSON.stringify(t.overrides)) : "the shot as specified"}${t.reviewNote ? ` · “${esc(t.reviewNote)}”` : ""}</p>
+        <p class="muted overrides">${overridesOf(t.overrides) || "the shot as specified"}${t.reviewNote ? ` · “${esc(t.reviewNote)}”` : ""}</p>
         <div class="strip">${t.keyframes.map((k) => `<img loading="lazy" alt="keyframe ${k.frame}" src="${k.url}?access_token=${token}">`).join("")}</div>
         ${t.videoUrl ? `<video controls loop preload="metadata" src="${t.videoUrl}?access_token=${token}"></video>` : ""}
-        <table class="signals"><tr><td>seed</td><td>${t.parameters.seed}</td><td>guidance</td><td>${t.parameters.guidance}</td></tr>
-          <tr><td>flicker</td><td class="flicker">${fmt(t.metrics.flicker)}</td><td>seam error</td><td class="seam">${fmt(t.metrics.seamError)}</td></tr>
-          <tr><td>prompt adherence</td><td class="adherence">${fmt(t.metrics.promptAdherence)}</td><td>cost</td><td class="take-cost">${money(t.cost)}</td></tr>
-          <tr><td>reused tasks</td><td>${t.reusedTasks}</td><td colspan="2"><code>${esc(t.manifestUrl)}</code></td></tr></table>
+        <table class="signals"><tr><td>seed</td><td class="num">${t.parameters.seed}</td><td>guidance</td><td class="num">${t.parameters.guidance}</td></tr>
+          <tr><td>flicker</td><td class="num flicker">${fmt(t.metrics.flicker)}</td><td>seam</td><td class="num seam">${fmt(t.metrics.seamError)}</td></tr>
+          <tr><td>adherence</td><td class="num adherence">${fmt(t.metrics.promptAdherence)}</td><td>cost</td><td class="num take-cost">${money(t.cost)}</td></tr>
+          <tr><td>reused</td><td class="num">${t.reusedTasks}</td><td colspan="2"></td></tr></table>
+        <p class="muted manifest"><code>${esc(t.manifestUrl)}</code></p>
         ${t.state === "Succeeded" && !t.current ? `<button data-approve="${t.id}">Approve</button> <button data-reject="${t.id}">Reject…</button>` : ""}
       </section>`).join("")}</div>`;
   };
