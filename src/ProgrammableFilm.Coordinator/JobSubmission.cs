@@ -298,6 +298,9 @@ public sealed class JobSubmission(
         KeyframeInterval = shot.KeyframeInterval,
         Interpolate = shot.Interpolate,
         Plate = shot.PlateId is { } plate ? new PlateSpec(plate, null, shot.PlateStrength ?? 1) : null,
+        Anchors = shot.AnchorBackground is null && shot.AnchorObject is null && shot.AnchorColour is null
+            ? null
+            : new AnchorSpec(shot.AnchorBackground, shot.AnchorObject, shot.AnchorColour, null),
     };
 }
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using ProgrammableFilm.Cli;
 using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Coordinator.Takes;
 using ProgrammableFilm.Domain.Specs;
 
 namespace ProgrammableFilm.IntegrationTests;
@@ -25,7 +26,25 @@ public class EmbeddedAnchorTests
             using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None);
             var anchored = await RenderAsync(host, "project: it-anchors\nanchors: {background: snow, colour: red, seed: 5}\n" + Shots);
             var plain = await RenderAsync(host, "project: it-anchors\n" + Shots);
+
+            // The next iteration of an anchored take is still anchored: the same words, the record, the drift check.
+            var takes = host.Services.GetRequiredService<TakeReviews>();
+            var approved = anchored.Shots.Single(s => s.Name == "inherits");
+            Assert.Equal(ReviewOutcome.Done, (await takes.ApproveAsync(approved.Id, new Reviewer(null, "director"), null, null, CancellationToken.None)).Outcome);
+            var (iteration, invalid, conflict) = await takes.IterateAsync(approved.Id, new SpecList([new SpecMap([new("seed", new SpecScalar("9", false))])]), null, null, false, CancellationToken.None);
+            Assert.True(iteration is not null, $"{invalid?.Errors.FirstOrDefault()} {conflict}");
+            var next = await EmbeddedDiffusionTests.WaitAsync(host.Services.GetRequiredService<JobReports>(), iteration.Id);
+            Assert.True(next.State == "Succeeded", next.Error);
             await host.StopAsync();
+            using (var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, next.Shots.Single().Manifest!))))
+            {
+                var anchors = manifest.RootElement.GetProperty("anchors");
+                Assert.Equal(("snow", "red"), (anchors.GetProperty("background").GetString(), anchors.GetProperty("colour").GetString()));
+                Assert.Equal(approved.Id.ToString(), manifest.RootElement.GetProperty("take").GetProperty("parentTake").GetString());
+                Assert.Equal(ApprovedPrompt(folder, anchored), manifest.RootElement.GetProperty("shot").GetProperty("prompt").GetString());
+                Assert.True(manifest.RootElement.GetProperty("metrics").GetProperty("anchor_colour_drift").GetDouble() < 40);
+            }
+
 
             static byte[] Frame(string root, JobStatus job, string shot, int frame) =>
                 File.ReadAllBytes(Path.Combine(root, Path.GetDirectoryName(job.Shots.Single(s => s.Name == shot).Video!)!, "frames", $"{frame:D5}.png"));
@@ -53,6 +72,12 @@ public class EmbeddedAnchorTests
         var status = await EmbeddedDiffusionTests.WaitAsync(host.Services.GetRequiredService<JobReports>(), job.Id);
         Assert.True(status.State == "Succeeded", status.Error);
         return status;
+    }
+
+    private static string ApprovedPrompt(string root, JobStatus job)
+    {
+        using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, job.Shots.Single(s => s.Name == "inherits").Manifest!)));
+        return manifest.RootElement.GetProperty("shot").GetProperty("prompt").GetString()!;
     }
 
     private static JsonElement Metrics(string root, JobStatus job, string shot)

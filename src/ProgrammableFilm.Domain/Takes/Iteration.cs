@@ -53,7 +53,11 @@ public static class Iteration
             job.Add(Field("priority", priority.Value.ToString(CultureInfo.InvariantCulture)));
         }
 
+        // The approved prompt already carries its anchors' words: they are kept as the take's record (the drift check,
+        // the manifest) rather than passed to the reader, which would append them a second time.
         var result = JobSpecReader.Read(new SpecMap(job));
-        return result.IsValid ? result : result with { Errors = [.. result.Errors.Select(e => e with { Field = e.Field.StartsWith("shots[0].", StringComparison.Ordinal) ? e.Field["shots[0].".Length..] : e.Field })] };
+        return result.IsValid
+            ? result with { Spec = result.Spec! with { Shots = [.. result.Spec.Shots.Select(s => s with { Anchors = approved.Anchors })] } }
+            : result with { Errors = [.. result.Errors.Select(e => e with { Field = e.Field.StartsWith("shots[0].", StringComparison.Ordinal) ? e.Field["shots[0].".Length..] : e.Field })] };
     }
 }
