@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using ProgrammableFilm.Coordinator.Takes;
 using ProgrammableFilm.Data;
 using ProgrammableFilm.Data.Entities;
 using ProgrammableFilm.Domain.Planning;
@@ -30,6 +31,7 @@ public sealed class JobSubmission(
     TimeProvider time,
     DispatchSignal dispatchSignal,
     BackgroundPlanner planner,
+    ShotStorage storage,
     CoordinatorOptions options)
 {
     /// <summary>Plans and writes the job; throws <see cref="SpecRejectedException"/>, having written nothing, when <c>after</c> names a job that does not exist.</summary>
@@ -85,13 +87,15 @@ public sealed class JobSubmission(
         var tasks = new List<RenderTask>();
         var edges = new List<TaskDependency>();
         var reuses = new List<TaskReuse>();
+        var copies = new List<FrameCopy>();
+        var finished = lineage is null || inBackground ? FinishedRenders.None : await FinishedRenders.LoadAsync(db, storage, lineage.LineageId, cancellationToken);
         for (var ordinal = 0; ordinal < spec.Shots.Count; ordinal++)
         {
             var takes = AddTakes(db, job, spec.Shots[ordinal], ordinal, lineage, firstTake);
             if (!inBackground)
             {
                 takes.ForEach(t => t.PlannedAt = now);
-                PlanTakes(job, takes, now, tasks, edges, reuses);
+                PlanTakes(job, takes, now, tasks, edges, reuses, finished, copies);
             }
         }
 
@@ -126,8 +130,19 @@ public sealed class JobSubmission(
             await finisher.FailWaitingJobAsync(db, job.Id, $"job {failed.Id}, which it waits for, is {failed.State}", now, cancellationToken);
         }
 
-        // One transaction: a job is either fully planned or not there at all.
-        await transaction.CommitAsync(cancellationToken);
+        // Before the commit, so that a reusing take's first tasks find its frames; a failed submission leaves no folder.
+        try
+        {
+            copies.ForEach(copy => storage.Copy(copy.Source, copy.Target));
+
+            // One transaction: a job is either fully planned or not there at all.
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch when (copies.Count > 0)
+        {
+            storage.DeleteFolder(job.Id.ToString("N"));
+            throw;
+        }
         dispatchSignal.Wake();
         return job;
     }
@@ -224,26 +239,42 @@ public sealed class JobSubmission(
 
     /// <summary>One shot's task graph (a big job's background planning plans each take alone, without reuse).</summary>
     internal static void PlanShot(Job job, Shot shot, DateTime now, List<RenderTask> tasks, List<TaskDependency> edges) =>
-        PlanTakes(job, [shot], now, tasks, edges, []);
+        PlanTakes(job, [shot], now, tasks, edges, [], FinishedRenders.None, []);
 
     /// <summary>
     /// The takes' task graphs: tasks without dependencies start Ready, the rest Blocked with their count. A task
     /// that an earlier take already renders (<see cref="TakePlanner"/>) is not planned again: the take depends on
-    /// that task, which copies its frames into the take's folder, and the reuse is recorded for the manifest.
+    /// that task, which copies its frames into the take's folder, and the reuse is recorded for the manifest. A task
+    /// an earlier take of the lineage has already rendered (<paramref name="finished"/>, an iteration) is not planned
+    /// either: its frames are copied (<paramref name="copies"/>) and the reuse is recorded the same way.
     /// </summary>
-    internal static void PlanTakes(Job job, IReadOnlyList<Shot> takes, DateTime now, List<RenderTask> tasks, List<TaskDependency> edges, List<TaskReuse> reuses)
+    internal static void PlanTakes(Job job, IReadOnlyList<Shot> takes, DateTime now, List<RenderTask> tasks, List<TaskDependency> edges, List<TaskReuse> reuses, FinishedRenders finished, List<FrameCopy> copies)
     {
-        var plans = TakePlanner.Plan([.. takes.Select(SpecOf)]);
+        var specs = takes.Select(SpecOf).ToList();
+        var plans = TakePlanner.Plan(specs);
         var planned = new List<Dictionary<string, RenderTask>>(takes.Count);
+        var done = new Dictionary<Guid, FinishedRender>();
         for (var take = 0; take < takes.Count; take++)
         {
             var shot = takes[take];
             var byKey = new Dictionary<string, RenderTask>(StringComparer.Ordinal);
             foreach (var (task, reusedFrom) in plans[take])
             {
-                if (reusedFrom is { } owner)
+                var earlier = reusedFrom is { } owner && done.TryGetValue(planned[owner][task.Key].Id, out var owned) ? owned
+                    : reusedFrom is null && task.Kind is TaskKind.Keyframe or TaskKind.Segment && finished.TryFind(RenderKey.Of(specs[take], task), out var found) ? found
+                    : null;
+                if (earlier is not null)
                 {
-                    var shared = planned[owner][task.Key];
+                    done[earlier.Task.Id] = earlier;
+                    copies.AddRange(earlier.Frames.Select(f => new FrameCopy(ShotStorage.FramePath(earlier.Folder, f), ShotStorage.FramePath(shot.Folder, f))));
+                    byKey[task.Key] = earlier.Task;
+                    reuses.Add(new TaskReuse { ShotId = shot.Id, TaskId = earlier.Task.Id });
+                    continue;
+                }
+
+                if (reusedFrom is { } sharedFrom)
+                {
+                    var shared = planned[sharedFrom][task.Key];
                     shared.CopyTo = shared.CopyTo is null ? shot.Folder : $"{shared.CopyTo}\n{shot.Folder}";
                     byKey[task.Key] = shared;
                     reuses.Add(new TaskReuse { ShotId = shot.Id, TaskId = shared.Id });
@@ -261,23 +292,27 @@ public sealed class JobSubmission(
                     LastFrame = task.Frames[^1],
                     StartKeyframe = task.StartKeyframe,
                     EndKeyframe = task.EndKeyframe,
-                    State = task.DependsOn.Count == 0 ? RenderTaskState.Ready : RenderTaskState.Blocked,
-                    PendingDependencies = task.DependsOn.Count,
-                    Lane = job.Lane == "preview" ? 0 : 1,
-                    Priority = job.Priority,
                     CreatedAt = now,
                     UpdatedAt = now,
-                    ReadyAt = task.DependsOn.Count == 0 ? now : null,
+                    Lane = job.Lane == "preview" ? 0 : 1,
+                    Priority = job.Priority,
                 };
                 tasks.Add(byKey[task.Key]);
             }
 
-            foreach (var (task, reusedFrom) in plans[take].Where(t => t.ReusedFromTake is null))
+            var own = plans[take].Where(t => t.ReusedFromTake is null && !done.ContainsKey(byKey[t.Task.Key].Id)).Select(t => t.Task).ToList();
+            foreach (var task in own)
             {
-                edges.AddRange(task.DependsOn.Select(dependency => new TaskDependency { TaskId = byKey[task.Key].Id, DependsOnTaskId = byKey[dependency].Id }));
+                // Work already rendered by an earlier take is no dependency: it is done, and its frames are copied.
+                var row = byKey[task.Key];
+                var pending = task.DependsOn.Select(d => byKey[d]).Where(d => !done.ContainsKey(d.Id)).ToList();
+                edges.AddRange(pending.Select(d => new TaskDependency { TaskId = row.Id, DependsOnTaskId = d.Id }));
+                row.PendingDependencies = pending.Count;
+                row.State = pending.Count == 0 ? RenderTaskState.Ready : RenderTaskState.Blocked;
+                row.ReadyAt = pending.Count == 0 ? now : null;
             }
 
-            shot.TaskCount = plans[take].Count(t => t.ReusedFromTake is null);
+            shot.TaskCount = own.Count;
             planned.Add(byKey);
         }
     }

@@ -52,6 +52,16 @@ public sealed class ShotStorage
 
     public bool Exists(string relativePath) => File.Exists(FullPath(relativePath));
 
+    /// <summary>Removes a folder and everything under it, if it is there.</summary>
+    public void DeleteFolder(string relativePath)
+    {
+        var full = FullPath(relativePath);
+        if (Directory.Exists(full))
+        {
+            Directory.Delete(full, recursive: true);
+        }
+    }
+
     /// <summary>
     /// Writes a file so that readers see either the old content or all of the new, never a torn file: an attempt
     /// killed mid-write leaves only a temporary file, and a re-run attempt overwrites the same name.

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using ProgrammableFilm.Data;
+using ProgrammableFilm.Data.Entities;
 
 namespace ProgrammableFilm.IntegrationTests;
 
@@ -82,6 +83,34 @@ public class EmbeddedTakeTests
             Assert.Contains("class=\"take current\" data-take=\"3\"", await File.ReadAllTextAsync(Path.Combine(output, takes[0].JobId.ToString("N"), "sweep", "takes.html")), StringComparison.Ordinal);
             (exitCode, _, stderr) = await TestEnvironment.RunAsync("bash", ["./pfilm", "approve", takes[2].Id.ToString(), "--local", output], timeout: TimeSpan.FromMinutes(4));
             Assert.True(exitCode == 5, stderr);
+
+            // The next iteration reuses what the approved take (seed 2) already rendered: take 7 keeps seed 2 under a
+            // guidance the procedural engine does not read, so only its assembly is rendered and billed; take 8 is new.
+            (exitCode, stdout, stderr) = await TestEnvironment.RunAsync("bash", ["./pfilm", "iterate", takes[2].Id.ToString(), "--local", output, "--vary", "seed=2,7", "--vary", "guidance=9"], timeout: TimeSpan.FromMinutes(4));
+            Assert.True(exitCode == 0, $"{stdout}\n{stderr}");
+            db.ChangeTracker.Clear();
+            var iteration = await db.Shots.AsNoTracking().Where(s => s.TakeNumber > 6).OrderBy(s => s.TakeNumber).ToListAsync();
+            Assert.Equal([(7, 2L), (8, 7L)], iteration.Select(t => (t.TakeNumber, t.Seed)));
+            Assert.All(iteration, t => Assert.Equal(ShotState.Succeeded, t.State));
+            var iterationTasks = await db.Tasks.AsNoTracking().Where(t => t.JobId == iteration[0].JobId).ToListAsync();
+            Assert.Equal(["assemble"], iterationTasks.Where(t => t.ShotId == iteration[0].Id).Select(t => t.Kind));
+            Assert.Equal(8, iterationTasks.Count(t => t.ShotId == iteration[1].Id));
+            Assert.Equal(7, await db.TaskReuses.CountAsync(r => r.ShotId == iteration[0].Id));
+            Assert.Equal(9, await db.Usage.CountAsync(u => u.JobId == iteration[0].JobId));
+            for (var frame = 0; frame < 12; frame++)
+            {
+                Assert.Equal(Frame(output, takes[2].Folder, frame), Frame(output, iteration[0].Folder, frame));
+            }
+
+            Assert.NotEqual(Frame(output, takes[2].Folder, 4), Frame(output, iteration[1].Folder, 4));
+            Assert.Equal(12, (await FfprobeResult.ProbeAsync(Path.Combine(output, iteration[0].VideoPath!))).Frames);
+            using (var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, iteration[0].ManifestPath!))))
+            {
+                var reused = manifest.RootElement.GetProperty("reused").EnumerateArray().ToList();
+                Assert.Equal(7, reused.Count);
+                Assert.All(reused, r => Assert.Equal(3, r.GetProperty("fromTakeNumber").GetInt32()));
+                Assert.Equal(takes[2].Id.ToString(), manifest.RootElement.GetProperty("take").GetProperty("parentTake").GetString());
+            }
         }
         finally
         {
