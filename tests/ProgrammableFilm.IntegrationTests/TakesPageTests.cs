@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Json;
-using System.Text;
 using Microsoft.Playwright;
 using ProgrammableFilm.Coordinator;
 using ProgrammableFilm.Coordinator.Takes;
@@ -117,24 +115,6 @@ public class TakesPageTests(DashboardFixture farm) : IClassFixture<DashboardFixt
     private async Task<ShotTakes> TakesAsync(Guid shotId) =>
         (await farm.Http.GetFromJsonAsync<ShotTakes>($"/api/shots/{shotId}/takes", SpecJson.Options))!;
 
-    private async Task<JobStatus> SubmitAndWaitAsync()
-    {
-        using var content = new StringContent(SweepYaml, Encoding.UTF8, "application/yaml");
-        using var response = await farm.Http.PostAsync($"/api/projects/{Project}/jobs", content);
-        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-        var jobId = Guid.Parse(response.Headers.Location!.OriginalString.Split('/')[^1]);
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        while (true)
-        {
-            var status = (await farm.Http.GetFromJsonAsync<JobStatus>($"/api/jobs/{jobId}", SpecJson.Options))!;
-            if (status.State is "Succeeded" or "Failed" or "Cancelled")
-            {
-                Assert.True(status.State == "Succeeded", $"{status.State}: {status.Error}\n{farm.Output}");
-                return status;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} still {status.State}\n{farm.Output}");
-            await Task.Delay(200);
-        }
-    }
+    private async Task<JobStatus> SubmitAndWaitAsync() =>
+        await FarmChecks.WaitForJobAsync(farm.Http, await FarmChecks.SubmitAsync(farm.Http, Project, SweepYaml), "Succeeded", TimeSpan.FromMinutes(2), () => farm.Output);
 }
