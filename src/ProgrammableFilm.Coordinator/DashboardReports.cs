@@ -135,10 +135,19 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     /// <summary>Workers, pools, slots in use and queue depth per pool and lane (Ready tasks count for the coordinator's pool).</summary>
     public async Task<FleetSummary> FleetAsync(CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow().UtcDateTime;
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        return new FleetSummary(await PoolsAsync(db, options, time.GetUtcNow().UtcDateTime, cancellationToken), await jobs.WorkersAsync(cancellationToken));
+    }
+
+    /// <summary>
+    /// Every known pool, at zero when idle (so that an empty queue is a figure of 0 rather than no figure): its live
+    /// and lost workers, live slots, slots in use, and queue depth per lane. Ready tasks have no pool yet: they count
+    /// for the coordinator's own pool, which its dispatcher sends them to. The dashboard and /metrics both read it.
+    /// </summary>
+    public static async Task<IReadOnlyList<PoolSummary>> PoolsAsync(FarmDbContext db, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken)
+    {
         var liveSince = now - options.LeaseDuration;
         var lostSince = now - LostWorkerWindow;
-        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         var ready = await db.Tasks.Where(t => t.State == RenderTaskState.Ready).GroupBy(t => t.Lane).Select(g => new { Lane = g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
         var queued = await (
             from attempt in db.Attempts
@@ -156,7 +165,7 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
         var waiting = ready.Select(r => (Pool: options.Pool, r.Lane, r.Count)).Concat(queued.Select(q => (q.Pool, q.Lane, q.Count))).ToList();
         var pools = workers.Select(w => w.Pool).Concat(busy.Select(b => b.Pool)).Concat(waiting.Select(w => w.Pool)).Append(options.Pool)
             .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-        var summaries = pools.Select(pool =>
+        return [.. pools.Select(pool =>
         {
             var slots = workers.Where(w => w.Pool == pool && w.Live).Sum(w => w.Slots);
             var inUse = busy.Where(b => b.Pool == pool).Sum(b => b.Count);
@@ -169,8 +178,7 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
                 slots > 0 ? Math.Min(1, (double)inUse / slots) : 0,
                 waiting.Where(w => w.Pool == pool && w.Lane == 0).Sum(w => w.Count),
                 waiting.Where(w => w.Pool == pool && w.Lane != 0).Sum(w => w.Count));
-        }).ToList();
-        return new FleetSummary(summaries, await jobs.WorkersAsync(cancellationToken));
+        })];
     }
 
     /// <summary>A shot's keyframes and attempts; null for an unknown shot.</summary>

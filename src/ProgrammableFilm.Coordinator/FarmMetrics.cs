@@ -36,7 +36,6 @@ public sealed class FarmMetrics
 
     private static readonly TimeSpan SnapshotTtl = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan ErrorQueueTtl = TimeSpan.FromSeconds(15);
-    private static readonly TimeSpan LostWorkerWindow = TimeSpan.FromHours(1);
 
     private readonly IServiceProvider _services;
     private readonly CoordinatorOptions _options;
@@ -199,44 +198,17 @@ public sealed class FarmMetrics
 
     private async Task<Snapshot> ReadSnapshotAsync(CancellationToken cancellationToken)
     {
-        var now = _time.GetUtcNow().UtcDateTime;
-        var liveSince = now - _options.LeaseDuration;
-        var lostSince = now - LostWorkerWindow;
         // Resolved here, not injected: the context's options hold this class's commit interceptor.
         await using var db = await _services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContextAsync(cancellationToken);
         var tasks = await db.Tasks.GroupBy(t => t.State).Select(g => new { State = g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
-        var ready = await db.Tasks.Where(t => t.State == RenderTaskState.Ready).GroupBy(t => t.Lane).Select(g => new { Lane = g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
-        var queued = await (
-            from attempt in db.Attempts
-            join task in db.Tasks on attempt.TaskId equals task.Id
-            where attempt.State == AttemptState.Queued
-            group attempt by new { attempt.Pool, task.Lane } into g
-            select new { g.Key.Pool, g.Key.Lane, Count = g.Count() })
-            .ToListAsync(cancellationToken);
-        var workers = await db.Workers.Where(w => w.LastSeenAt >= lostSince)
-            .GroupBy(w => new { w.Pool, Live = w.LastSeenAt >= liveSince })
-            .Select(g => new { g.Key.Pool, g.Key.Live, Count = g.Count(), Slots = g.Sum(w => w.Slots) })
-            .ToListAsync(cancellationToken);
-        var busy = await db.Attempts.Where(a => a.State == AttemptState.Claimed).GroupBy(a => a.Pool).Select(g => new { Pool = g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
-
-        // Ready tasks have no pool yet: the dispatcher sends them to its pool. Every known pool and lane is reported,
-        // at zero when idle, so that an empty queue is a series at 0 rather than no series.
-        var waiting = ready.Select(r => (Pool: _options.Pool, r.Lane, r.Count)).Concat(queued.Select(q => (q.Pool, q.Lane, q.Count))).ToList();
-        var pools = workers.Select(w => w.Pool).Concat(busy.Select(b => b.Pool)).Concat(waiting.Select(w => w.Pool)).Append(_options.Pool).Distinct(StringComparer.Ordinal).ToList();
-        var depth = pools.SelectMany(pool => new[] { 0, 1 }.Select(lane => Gauge(waiting.Where(w => w.Pool == pool && w.Lane == lane).Sum(w => w.Count), ("pool", pool), ("lane", LaneName(lane)))));
-        double SlotsOf(string pool) => workers.Where(w => w.Pool == pool && w.Live).Sum(w => w.Slots);
-        double BusyOf(string pool) => busy.Where(b => b.Pool == pool).Sum(b => b.Count);
+        var pools = await DashboardReports.PoolsAsync(db, _options, _time.GetUtcNow().UtcDateTime, cancellationToken);
         return new Snapshot(
             Enum.GetValues<RenderTaskState>().Select(state => Gauge(tasks.Where(t => t.State == state).Sum(t => t.Count), ("state", state.ToString()))).ToList(),
-            depth.ToList(),
-            pools.SelectMany(pool => new[]
-            {
-                Gauge(workers.Where(w => w.Pool == pool && w.Live).Sum(w => w.Count), ("pool", pool), ("state", "live")),
-                Gauge(workers.Where(w => w.Pool == pool && !w.Live).Sum(w => w.Count), ("pool", pool), ("state", "lost")),
-            }).ToList(),
-            pools.Select(pool => Gauge(SlotsOf(pool), ("pool", pool))).ToList(),
-            pools.Select(pool => Gauge(BusyOf(pool), ("pool", pool))).ToList(),
-            pools.Select(pool => Gauge(SlotsOf(pool) > 0 ? Math.Min(1, BusyOf(pool) / SlotsOf(pool)) : 0, ("pool", pool))).ToList());
+            pools.SelectMany(p => new[] { Gauge(p.QueuedPreview, ("pool", p.Pool), ("lane", "preview")), Gauge(p.QueuedBatch, ("pool", p.Pool), ("lane", "batch")) }).ToList(),
+            pools.SelectMany(p => new[] { Gauge(p.LiveWorkers, ("pool", p.Pool), ("state", "live")), Gauge(p.LostWorkers, ("pool", p.Pool), ("state", "lost")) }).ToList(),
+            pools.Select(p => Gauge(p.Slots, ("pool", p.Pool))).ToList(),
+            pools.Select(p => Gauge(p.BusySlots, ("pool", p.Pool))).ToList(),
+            pools.Select(p => Gauge(p.Utilization, ("pool", p.Pool))).ToList());
     }
 
     private static Measurement<double> Gauge(double value, params (string Key, string Value)[] tags) =>

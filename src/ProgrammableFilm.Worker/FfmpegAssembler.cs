@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using ProgrammableFilm.Storage;
 
@@ -99,41 +98,19 @@ public sealed class FfmpegAssembler(WorkerOptions options, ShotStorage storage)
 
     private async Task RunAsync(IEnumerable<string> arguments, CancellationToken cancellationToken)
     {
-        var start = new ProcessStartInfo(options.FfmpegPath) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        Process process;
+        FfmpegResult result;
         try
         {
-            process = Process.Start(start) ?? throw new InvalidOperationException("ffmpeg did not start");
+            result = await Ffmpeg.RunAsync(options.FfmpegPath, arguments, cancellationToken);
         }
         catch (System.ComponentModel.Win32Exception e)
         {
             throw new AssemblyException($"ffmpeg not found at '{options.FfmpegPath}' ({e.Message}); install it with: apt-get install -y ffmpeg");
         }
 
-        using (process)
+        if (result.ExitCode != 0)
         {
-            var errors = process.StandardError.ReadToEndAsync(cancellationToken);
-            _ = process.StandardOutput.ReadToEndAsync(cancellationToken);
-            try
-            {
-                await process.WaitForExitAsync(cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw;
-            }
-
-            if (process.ExitCode != 0)
-            {
-                var message = (await errors).Trim().Split('\n').LastOrDefault() ?? "";
-                throw new AssemblyException($"ffmpeg exited with {process.ExitCode}: {message}");
-            }
+            throw new AssemblyException($"ffmpeg exited with {result.ExitCode}: {result.Reason}");
         }
     }
 }

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Security.Cryptography;
 using Microsoft.EntityFrameworkCore;
 using ProgrammableFilm.Data;
@@ -214,29 +213,10 @@ public sealed class PlateStore(IDbContextFactory<FarmDbContext> contextFactory, 
 
     private async Task FfmpegAsync(PlateFile file, IEnumerable<string> arguments, CancellationToken cancellationToken)
     {
-        var start = new ProcessStartInfo(options.FfmpegPath) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var argument in (string[])["-nostdin", "-y", "-v", "error", .. arguments])
+        var result = await Ffmpeg.RunAsync(options.FfmpegPath, ["-nostdin", "-y", "-v", "error", .. arguments], cancellationToken);
+        if (result.ExitCode != 0)
         {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("ffmpeg did not start");
-        var errors = process.StandardError.ReadToEndAsync(cancellationToken);
-        _ = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        try
-        {
-            await process.WaitForExitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        if (process.ExitCode != 0)
-        {
-            var reason = (await errors).Trim().Split('\n').LastOrDefault() ?? "";
-            throw new PlateRejectedException(file.Field, $"'{Path.GetFileName(file.FileName)}' could not be decoded: {reason}");
+            throw new PlateRejectedException(file.Field, $"'{Path.GetFileName(file.FileName)}' could not be decoded: {result.Reason}");
         }
     }
 }
