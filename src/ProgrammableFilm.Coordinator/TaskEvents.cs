@@ -361,7 +361,7 @@ public sealed class TaskEvents(
 
             if (failure == FailureClass.Cancelled)
             {
-                retryScheduled = await RequeueResumedAsync(db, task.Id, attempt.Id, now, cancellationToken);
+                retryScheduled = await RequeueResumedAsync(db, task, attempt.Id, now, cancellationToken);
             }
 
             var outgrown = failure == FailureClass.OutOfMemory ? await OutgrownPoolMemoryAsync(db, attempt.Pool, now, cancellationToken) : null;
@@ -388,12 +388,19 @@ public sealed class TaskEvents(
     /// A job retried while this attempt was being stopped kept the attempt as its task's (see the retry); stopped after
     /// all, the task goes back to the dispatcher, and the stop is no failure of the task's.
     /// </summary>
-    private static async Task<bool> RequeueResumedAsync(FarmDbContext db, Guid taskId, Guid attemptId, DateTime now, CancellationToken cancellationToken) =>
+    private static Task<bool> RequeueResumedAsync(FarmDbContext db, Entities.RenderTask task, Guid attemptId, DateTime now, CancellationToken cancellationToken) =>
+        RequeueAsync(db, task.Id, attemptId, failures: 0, task.NotBefore, task.MaxFrameBatch, now, cancellationToken);
+
+    /// <summary>Gives the task back to the dispatcher if <paramref name="attemptId"/> is still its running attempt.</summary>
+    private static async Task<bool> RequeueAsync(FarmDbContext db, Guid taskId, Guid attemptId, int failures, DateTime? notBefore, int? maxFrameBatch, DateTime now, CancellationToken cancellationToken) =>
         await db.Tasks
             .Where(t => t.Id == taskId && t.CurrentAttemptId == attemptId && t.State == RenderTaskState.Running)
             .ExecuteUpdateAsync(
                 set => set.SetProperty(t => t.State, RenderTaskState.Ready)
                     .SetProperty(t => t.CurrentAttemptId, (Guid?)null)
+                    .SetProperty(t => t.Failures, t => t.Failures + failures)
+                    .SetProperty(t => t.NotBefore, notBefore)
+                    .SetProperty(t => t.MaxFrameBatch, maxFrameBatch)
                     .SetProperty(t => t.ReadyAt, now)
                     .SetProperty(t => t.Progress, 0.0)
                     .SetProperty(t => t.UpdatedAt, now),
@@ -405,24 +412,13 @@ public sealed class TaskEvents(
         {
             case FailureDecision.Retry retry:
                 var notBefore = retry.Delay > TimeSpan.Zero ? now + retry.Delay : (DateTime?)null;
-                var requeued = await db.Tasks
-                    .Where(t => t.Id == task.Id && t.CurrentAttemptId == attemptId && t.State == RenderTaskState.Running)
-                    .ExecuteUpdateAsync(
-                        set => set.SetProperty(t => t.State, RenderTaskState.Ready)
-                            .SetProperty(t => t.CurrentAttemptId, (Guid?)null)
-                            .SetProperty(t => t.Failures, t => t.Failures + 1)
-                            .SetProperty(t => t.NotBefore, notBefore)
-                            .SetProperty(t => t.MaxFrameBatch, retry.MaxFrameBatch)
-                            .SetProperty(t => t.ReadyAt, now)
-                            .SetProperty(t => t.Progress, 0.0)
-                            .SetProperty(t => t.UpdatedAt, now),
-                        cancellationToken);
-                if (requeued == 1)
+                var requeued = await RequeueAsync(db, task.Id, attemptId, failures: 1, notBefore, retry.MaxFrameBatch, now, cancellationToken);
+                if (requeued)
                 {
                     logger.LogInformation("Task {TaskKey} of job {JobId} will run again in {Delay} (failure {Failure})", task.Key, task.JobId, retry.Delay, task.Failures + 1);
                 }
 
-                return requeued == 1;
+                return requeued;
             case FailureDecision.Fail fail:
                 var won = await db.Tasks
                     .Where(t => t.Id == task.Id && t.CurrentAttemptId == attemptId && t.State == RenderTaskState.Running)
