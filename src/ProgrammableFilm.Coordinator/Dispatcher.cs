@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using ProgrammableFilm.Data;
 using ProgrammableFilm.Data.Entities;
 using ProgrammableFilm.Domain.Scheduling;
+using ProgrammableFilm.Domain.Specs;
 using ProgrammableFilm.Messaging;
 using Contract = ProgrammableFilm.Contracts;
 
@@ -390,7 +391,9 @@ public sealed class Dispatcher(
         Keyframes = task.Kind == "assemble" ? [.. Domain.Planning.ShotPlanner.Keyframes(shot.FrameCount, shot.KeyframeInterval)] : [],
         MaxFrameBatch = task.MaxFrameBatch,
         PlateFolder = shot.PlateId is { } plate ? ShotStorage.PlateFolder(plate) : null,
-        PlateStrength = shot.PlateStrength,
+        PlateStrength = shot.PlateStrengths is null || task.Kind != "keyframe"
+            ? shot.PlateStrength
+            : PlateSpec.StrengthAt(shot.PlateStrength ?? 1, PlateSpec.Parse(shot.PlateStrengths), Domain.Planning.ShotPlanner.KeyframeIndex(task.FirstFrame, shot.KeyframeInterval)),
         AnchorBackground = shot.AnchorBackground,
         AnchorColour = shot.AnchorColour,
         JobTraceParent = shot.TraceParent,

@@ -188,6 +188,7 @@ public sealed class JobSubmission(
                 Interpolate = take.Interpolate,
                 PlateId = take.Plate?.Id,
                 PlateStrength = take.Plate?.Strength,
+                PlateStrengths = PlateSpec.Format(take.Plate?.Schedule),
                 AnchorBackground = take.Anchors?.Background,
                 AnchorObject = take.Anchors?.Object,
                 AnchorColour = take.Anchors?.Colour,
@@ -332,7 +333,7 @@ public sealed class JobSubmission(
         Engine = shot.Engine,
         KeyframeInterval = shot.KeyframeInterval,
         Interpolate = shot.Interpolate,
-        Plate = shot.PlateId is { } plate ? new PlateSpec(plate, null, shot.PlateStrength ?? 1) : null,
+        Plate = shot.PlateId is { } plate ? new PlateSpec(plate, null, shot.PlateStrength ?? 1, PlateSpec.Parse(shot.PlateStrengths)) : null,
         Anchors = shot.AnchorBackground is null && shot.AnchorObject is null && shot.AnchorColour is null
             ? null
             : new AnchorSpec(shot.AnchorBackground, shot.AnchorObject, shot.AnchorColour, null),

@@ -252,7 +252,7 @@ public sealed class ShotFinisher(ShotStorage storage)
             versions);
 
         var plate = shot.PlateId is { } plateId && await db.Plates.AsNoTracking().SingleOrDefaultAsync(p => p.Id == plateId, cancellationToken) is { } row
-            ? new ManifestPlate(row.Id, row.Sha256, row.MediaType, row.FileNames.Split('\n'), row.Bytes, row.FrameCount, row.Width, row.Height, row.UploadedBy, row.UploadedByKeyId, row.UploadedAt, shot.PlateStrength ?? 1, "keyframes")
+            ? new ManifestPlate(row.Id, row.Sha256, row.MediaType, row.FileNames.Split('\n'), row.Bytes, row.FrameCount, row.Width, row.Height, row.UploadedBy, row.UploadedByKeyId, row.UploadedAt, shot.PlateStrength ?? 1, Domain.Specs.PlateSpec.Parse(shot.PlateStrengths), "keyframes")
             : null;
         var metrics = results.Values.SelectMany(r => r.Metrics).GroupBy(m => m.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Value, StringComparer.Ordinal);
         return new ShotManifest(
@@ -308,9 +308,10 @@ public sealed record ManifestAnchors(string? Background, string? Object, string?
 
 /// <summary>
 /// The camera plate the take started from: what was uploaded (hash of the bytes, type, file names), by whom and when,
-/// and how it was used (each keyframe noised to <see cref="Strength"/> from the plate frame of its index).
+/// and how it was used (each keyframe noised to <see cref="Strength"/>, or to its own value of
+/// <see cref="StrengthPerKeyframe"/>, from the plate frame of its index).
 /// </summary>
-public sealed record ManifestPlate(Guid Id, string Sha256, string MediaType, IReadOnlyList<string> FileNames, long Bytes, int FrameCount, int Width, int Height, string UploadedBy, Guid? UploadedByKeyId, DateTime UploadedAt, double Strength, string AppliedTo);
+public sealed record ManifestPlate(Guid Id, string Sha256, string MediaType, IReadOnlyList<string> FileNames, long Bytes, int FrameCount, int Width, int Height, string UploadedBy, Guid? UploadedByKeyId, DateTime UploadedAt, double Strength, IReadOnlyList<double>? StrengthPerKeyframe, string AppliedTo);
 
 /// <summary>
 /// The interpolate task: the frames were rendered at <see cref="RenderedFps"/> and <c>shot.mp4</c> plays at

@@ -100,3 +100,59 @@ public class TakePlannerTests
         Assert.Equal((2L, 2, new PlateSpec(plate, null, 0.3)), (take.Seed, take.Interpolate, take.Plate));
     }
 }
+
+/// <summary>A camera plate's strength per keyframe: read, refused field by field, looked up, kept by an iteration.</summary>
+public class PlateScheduleTests
+{
+    private static SpecReadResult Read(string strength) => JobSpecReader.ReadYaml($"""
+        project: demo
+        shots:
+          - name: s
+            prompt: a red ball bouncing left to right
+            duration: 1
+            fps: 8
+            width: 64
+            height: 64
+            engine: diffusion
+            keyframeInterval: 4
+            plate:
+              id: 0192e4a0-0000-7000-8000-000000000001
+              strength: {strength}
+        """);
+
+    [Fact]
+    public void A_list_gives_each_keyframe_its_strength_and_the_last_holds_for_the_rest()
+    {
+        var plate = Read("[0.2, 0.5]").Spec!.Shots[0].Plate!;
+
+        Assert.Equal([0.2, 0.5], plate.Schedule!);
+        Assert.Equal(0.2, plate.Strength);
+        Assert.Equal([0.2, 0.5, 0.5], new[] { 0, 4, 7 }.Select(frame => PlateSpec.StrengthAt(plate.Strength, plate.Schedule, ShotPlanner.KeyframeIndex(frame, 4))));
+        Assert.Equal(0.6, PlateSpec.StrengthAt(0.6, null, 3));
+        Assert.Equal(plate.Schedule, PlateSpec.Parse(PlateSpec.Format(plate.Schedule)));
+    }
+
+    [Theory]
+    [InlineData("[0.2, 1.5]", "shots[0].plate.strength[1]")]
+    [InlineData("[0.2, high]", "shots[0].plate.strength[1]")]
+    [InlineData("[0, 0.5]", "shots[0].plate.strength[0]")]
+    [InlineData("[]", "shots[0].plate.strength")]
+    [InlineData("2", "shots[0].plate.strength")]
+    public void A_bad_schedule_names_the_value(string strength, string field)
+    {
+        var result = Read(strength);
+
+        Assert.Null(result.Spec);
+        Assert.Equal(field, Assert.Single(result.Errors).Field);
+    }
+
+    [Fact]
+    public void An_iteration_keeps_the_schedule()
+    {
+        var approved = Read("[0.2, 0.5]").Spec!.Shots[0];
+
+        var result = Iteration.Build("demo", approved, new SpecList([new SpecMap([new("seed", new SpecScalar("2", false))])]), null, null);
+
+        Assert.Equal([0.2, 0.5], Assert.Single(result.Spec!.Shots).Plate!.Schedule!);
+    }
+}

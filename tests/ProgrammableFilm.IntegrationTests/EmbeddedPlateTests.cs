@@ -43,6 +43,19 @@ public class EmbeddedPlateTests
                     plate:
                       path: plate.mp4
                       strength: 1.0
+                  - name: released
+                    prompt: a red ball bouncing left to right on a green field
+                    duration: 1
+                    fps: 8
+                    width: 64
+                    height: 64
+                    steps: 8
+                    seed: 7
+                    engine: diffusion
+                    keyframeInterval: 4
+                    plate:
+                      path: plate.mp4
+                      strength: [0.3, 0.3, 1.0]
                 """);
             var output = Path.Combine(folder, "renders");
             var (exitCode, stdout, stderr) = await TestEnvironment.RunAsync("bash", ["./pfilm", "render", spec, "--out", output], timeout: TimeSpan.FromMinutes(8));
@@ -51,7 +64,7 @@ public class EmbeddedPlateTests
             await using var db = new FarmDbContext(new DbContextOptionsBuilder<FarmDbContext>().UseSqlite($"Data Source={Path.Combine(output, "pfilm.db")}").Options);
             var shots = await db.Shots.AsNoTracking().ToDictionaryAsync(s => s.Name);
             var plates = await db.Plates.AsNoTracking().ToListAsync();
-            Assert.Equal(2, plates.Count); // each shot's path is ingested; the same bytes, the same hash
+            Assert.Equal(3, plates.Count); // each shot's path is ingested; the same bytes, the same hash
             Assert.Single(plates.Select(p => p.Sha256).Distinct());
             Assert.All(plates, p => Assert.StartsWith("local:", p.UploadedBy, StringComparison.Ordinal));
             foreach (var keyframe in new[] { 0, 4, 7 })
@@ -61,7 +74,14 @@ public class EmbeddedPlateTests
                 var ignored = PlateImages.LayoutCorrelation(plate, PlateImages.Read(Path.Combine(output, shots["ignored"].Folder, "frames", $"{keyframe:D5}.png")));
                 Assert.True(kept > 0.9, $"keyframe {keyframe}: strength 0.3 correlates {kept:F3} with the plate");
                 Assert.True(Math.Abs(ignored) < 0.4, $"keyframe {keyframe}: strength 1.0 correlates {ignored:F3} with the plate");
+
+                // A strength per keyframe: the first two keep the plate, the last (frame 7) lets it go.
+                var released = PlateImages.LayoutCorrelation(plate, PlateImages.Read(Path.Combine(output, shots["released"].Folder, "frames", $"{keyframe:D5}.png")));
+                Assert.True(keyframe < 7 ? released > 0.9 : Math.Abs(released) < 0.4, $"keyframe {keyframe}: the scheduled strength correlates {released:F3} with the plate");
             }
+
+            using var manifest = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, shots["released"].ManifestPath!)));
+            Assert.Equal([0.3, 0.3, 1.0], manifest.RootElement.GetProperty("plate").GetProperty("strengthPerKeyframe").EnumerateArray().Select(s => s.GetDouble()));
         }
         finally
         {

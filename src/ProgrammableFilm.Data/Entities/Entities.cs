@@ -132,6 +132,9 @@ public sealed class Shot
     /// <summary>How far each keyframe departs from its plate frame: 0 keeps it, 1 ignores it.</summary>
     public double? PlateStrength { get; set; }
 
+    /// <summary>A strength per keyframe (<see cref="Domain.Specs.PlateSpec.Format"/>); null when <see cref="PlateStrength"/> holds for all.</summary>
+    public string? PlateStrengths { get; set; }
+
     /// <summary>The job's anchors the shot inherited (null when it has none or opted out); its prompt and seed include them.</summary>
     public string? AnchorBackground { get; set; }
 

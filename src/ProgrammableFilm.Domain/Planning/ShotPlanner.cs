@@ -77,6 +77,10 @@ public static class ShotPlanner
         return keyframes.Count + segments + 1;
     }
 
+    /// <summary>The position of keyframe <paramref name="frame"/> among the shot's keyframes (the last frame closes the list).</summary>
+    public static int KeyframeIndex(int frame, int keyframeInterval) =>
+        frame / keyframeInterval + (frame % keyframeInterval == 0 ? 0 : 1);
+
     public static IReadOnlyList<int> Keyframes(int frameCount, int keyframeInterval)
     {
         var keyframes = new List<int>();

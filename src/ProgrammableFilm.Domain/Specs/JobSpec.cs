@@ -125,9 +125,23 @@ public sealed record VariantSpec
 /// A camera plate (real footage) a shot starts from: each keyframe is sampled from the plate's frame of the same
 /// index, noised to <see cref="Strength"/> and denoised from there (0 keeps the plate, 1 ignores it).
 /// <see cref="Id"/> names an uploaded plate (the API); <see cref="Path"/> a file or folder on this machine, which
-/// <c>pfilm render</c> ingests and replaces by its id before submitting.
+/// <c>pfilm render</c> ingests and replaces by its id before submitting. A <see cref="Schedule"/> gives each keyframe
+/// its own strength, in keyframe order, the last one holding for the keyframes after it (<see cref="Strength"/> is
+/// then its first).
 /// </summary>
-public sealed record PlateSpec(Guid? Id, string? Path, double Strength);
+public sealed record PlateSpec(Guid? Id, string? Path, double Strength, IReadOnlyList<double>? Schedule = null)
+{
+    /// <summary>The strength of the keyframe at <paramref name="keyframeIndex"/> (0 is the shot's first keyframe).</summary>
+    public static double StrengthAt(double strength, IReadOnlyList<double>? schedule, int keyframeIndex) =>
+        schedule is { Count: > 0 } ? schedule[Math.Min(keyframeIndex, schedule.Count - 1)] : strength;
+
+    /// <summary>The schedule as stored (comma-separated, invariant culture); null for one strength.</summary>
+    public static string? Format(IReadOnlyList<double>? schedule) =>
+        schedule is null ? null : string.Join(',', schedule.Select(s => s.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+
+    public static IReadOnlyList<double>? Parse(string? stored) =>
+        stored is null ? null : [.. stored.Split(',').Select(s => double.Parse(s, System.Globalization.CultureInfo.InvariantCulture))];
+}
 
 /// <summary>Scheduling lane: previews always go before batch renders.</summary>
 public enum Lane

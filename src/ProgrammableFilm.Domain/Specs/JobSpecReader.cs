@@ -257,7 +257,8 @@ public static partial class JobSpecReader
         var before = fields.ErrorCount;
         var id = fields.Text("id", required: false, maxLength: 36);
         var file = fields.Text("path", required: false, maxLength: 4096);
-        var strength = fields.Number("strength", 0.01, 1, SpecLimits.DefaultPlateStrength, "between");
+        var schedule = fields.Node("strength") is SpecList list ? ReadStrengthSchedule(list, fields.PathOf("strength"), errors) : null;
+        var strength = fields.Node("strength") is SpecList ? schedule?[0] : fields.Number("strength", 0.01, 1, SpecLimits.DefaultPlateStrength, "between");
         Guid parsed = default;
         if (id is not null && !Guid.TryParse(id, out parsed))
         {
@@ -269,7 +270,32 @@ public static partial class JobSpecReader
             errors.Add(new SpecError(path, "must name exactly one of id (an uploaded plate) and path (a file for pfilm render)"));
         }
 
-        return fields.ErrorCount > before || (id is null) == (file is null) ? null : new PlateSpec(id is null ? null : parsed, file, strength!.Value);
+        return fields.ErrorCount > before || (id is null) == (file is null) ? null : new PlateSpec(id is null ? null : parsed, file, strength!.Value, schedule);
+    }
+
+    /// <summary><c>strength: [0.3, 0.5, 1]</c>: one strength per keyframe, each between 0.01 and 1.</summary>
+    private static List<double>? ReadStrengthSchedule(SpecList list, string path, List<SpecError> errors)
+    {
+        if (list.Items.Count is 0 or > SpecLimits.MaxPlateSchedule)
+        {
+            errors.Add(new SpecError(path, $"a strength per keyframe holds 1 to {SpecLimits.MaxPlateSchedule} values; it has {list.Items.Count}"));
+            return null;
+        }
+
+        var schedule = new List<double>(list.Items.Count);
+        for (var i = 0; i < list.Items.Count; i++)
+        {
+            if (list.Items[i] is SpecScalar { Text: { } text, IsString: false } && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value is >= 0.01 and <= 1)
+            {
+                schedule.Add(value);
+            }
+            else
+            {
+                errors.Add(new SpecError($"{path}[{i}]", "must be a number between 0.01 and 1"));
+            }
+        }
+
+        return schedule.Count == list.Items.Count ? schedule : null;
     }
 
     /// <summary>

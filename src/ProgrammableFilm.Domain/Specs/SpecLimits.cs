@@ -16,6 +16,9 @@ public static class SpecLimits
     /// <summary>How far a keyframe departs from its plate frame unless the spec says: enough to restyle, not to relayout.</summary>
     public const double DefaultPlateStrength = 0.6;
 
+    /// <summary>A plate's strength schedule holds at most one value per keyframe of the longest shot.</summary>
+    public const int MaxPlateSchedule = MaxFramesPerShot;
+
     /// <summary>An anchor is a vocabulary phrase (<c>sunset sky</c>, <c>sports car</c>): a few words.</summary>
     public const int MaxAnchorLength = 40;
     public const int MinDimension = 64;

@@ -33,7 +33,8 @@ public static class Iteration
         ];
         if (approved.Plate is { Id: { } plate } used)
         {
-            shot.Add(new("plate", new SpecMap([Field("id", plate.ToString(), true), Field("strength", Number(used.Strength))])));
+            SpecNode strength = used.Schedule is { } schedule ? new SpecList([.. schedule.Select(s => new SpecScalar(Number(s), false))]) : new SpecScalar(Number(used.Strength), false);
+            shot.Add(new("plate", new SpecMap([Field("id", plate.ToString(), true), new("strength", strength)])));
         }
 
         if (variants is null)
