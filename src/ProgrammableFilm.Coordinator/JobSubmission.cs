@@ -226,6 +226,10 @@ public sealed class JobSubmission(
             {
                 errors.Add(new SpecError($"shots[{i}].plate.id", $"there is no plate {id}"));
             }
+            else if (plate.DeletedAt is { } deleted)
+            {
+                errors.Add(new SpecError($"shots[{i}].plate.id", $"plate {id} was deleted at {deleted:u}; upload the footage again"));
+            }
             else if ((spec.Preview ? (PreviewPolicy.Half(plate.Width), PreviewPolicy.Half(plate.Height)) : (plate.Width, plate.Height)) != (shot.Width, shot.Height))
             {
                 errors.Add(new SpecError($"shots[{i}].plate.id", $"the plate is {plate.Width}x{plate.Height}; the shot is {shot.Width}x{shot.Height}: a plate must be the shot's size"));

@@ -7,6 +7,7 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using ProgrammableFilm.Coordinator;
 using ProgrammableFilm.Coordinator.Plates;
+using ProgrammableFilm.Domain.Access;
 using ProgrammableFilm.Engine;
 using ProgrammableFilm.Engine.Imaging;
 
@@ -52,6 +53,15 @@ public class PlateTests(PlateFarmFixture farm) : IClassFixture<PlateFarmFixture>
 
             using var response = await farm.Http.PostAsync($"/api/projects/{Project}/jobs", new StringContent(Spec(plate.Id, 0.3), Encoding.UTF8, "application/yaml"));
             Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+
+            // A shot still to render starts from the plate: it cannot be deleted, and nothing is deleted.
+            using (var inUse = await farm.Http.DeleteAsync($"/api/projects/{Project}/plates/{plate.Id}"))
+            {
+                Assert.True(inUse.StatusCode == HttpStatusCode.Conflict, await inUse.Content.ReadAsStringAsync());
+                Assert.Contains("plated", await inUse.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+                Assert.True(File.Exists(Path.Combine(farm.StorageRoot, "plates", plate.Id.ToString("N"), "00000.png")));
+            }
+
             var status = await FarmChecks.WaitForJobAsync(farm.Http, (await response.Content.ReadFromJsonAsync<JobStatus>(SpecJson.Options))!.Id, "Succeeded", TimeSpan.FromMinutes(5), () => farm.WorkerOutput);
 
             var shot = Assert.Single(status.Shots);
@@ -71,6 +81,32 @@ public class PlateTests(PlateFarmFixture farm) : IClassFixture<PlateFarmFixture>
             Assert.StartsWith("Partly AI-generated", manifest.RootElement.GetProperty("disclosure").GetString(), StringComparison.Ordinal);
             var (_, tags, _) = await TestEnvironment.RunAsync("ffprobe", ["-v", "error", "-show_entries", "format_tags=digital_source_type", "-of", "default=nw=1:nk=1", Path.Combine(farm.StorageRoot, shot.Video!)]);
             Assert.Equal("http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia", tags.Trim());
+
+            // Once rendered, a producer deletes the footage: the frames go, the provenance stays, specs naming it are refused.
+            var submitter = farm.Api.CreateClient().WithKey(await TestKeys.CreateAsync(farm.ConnectionString, Project, ApiKeyRole.Submitter));
+            using (var refused = await submitter.DeleteAsync($"/api/projects/{Project}/plates/{plate.Id}"))
+            {
+                Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            }
+
+            foreach (var _ in new[] { "delete", "delete again" })
+            {
+                using var deleted = await farm.Http.DeleteAsync($"/api/projects/{Project}/plates/{plate.Id}");
+                Assert.True(deleted.StatusCode == HttpStatusCode.NoContent, await deleted.Content.ReadAsStringAsync());
+            }
+
+            Assert.False(Directory.Exists(Path.Combine(farm.StorageRoot, "plates", plate.Id.ToString("N"))));
+            Assert.NotNull((await farm.Http.GetFromJsonAsync<PlateInfo>($"/api/projects/{Project}/plates/{plate.Id}", SpecJson.Options))!.DeletedAt);
+            using (var after = JsonDocument.Parse(await farm.Http.GetStringAsync($"/api/shots/{shot.Id}/manifest")))
+            {
+                Assert.Equal(plate.Sha256, after.RootElement.GetProperty("plate").GetProperty("sha256").GetString());
+            }
+
+            using var again = await farm.Http.PostAsync($"/api/projects/{Project}/jobs", new StringContent(Spec(plate.Id, 0.3), Encoding.UTF8, "application/yaml"));
+            Assert.Equal(HttpStatusCode.BadRequest, again.StatusCode);
+            Assert.Contains("was deleted", JsonDocument.Parse(await again.Content.ReadAsStringAsync()).RootElement.GetProperty("errors").GetProperty("shots[0].plate.id")[0].GetString(), StringComparison.Ordinal);
+            using var unknown = await farm.Http.DeleteAsync($"/api/projects/{Project}/plates/{Guid.NewGuid()}");
+            Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         }
         finally
         {

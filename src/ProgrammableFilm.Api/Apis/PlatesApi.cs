@@ -33,6 +33,13 @@ public static class PlatesApi
             .Produces<PlateInfo>()
             .ProducesProblem(StatusCodes.Status404NotFound)
             .RequireProjectRole(ApiKeyRole.Viewer);
+        api.MapDelete("/{plateId:guid}", DeleteAsync)
+            .WithName("DeletePlate")
+            .WithSummary("Delete a plate's frames (a producer's decision: footage may be licensed for a time). Refused while a queued or running shot starts from it; the plate stays listed as deleted, so manifests keep its provenance and specs naming it are refused. Deleting again answers the same.")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .RequireProjectRole(ApiKeyRole.Producer);
         return app;
     }
 
@@ -72,6 +79,21 @@ public static class PlatesApi
 
     private static async Task<IResult> GetAsync(string project, Guid plateId, PlateStore plates, CancellationToken cancellationToken) =>
         await plates.FindAsync(plateId, cancellationToken) is { } plate && plate.Project == project ? Results.Ok(plate) : JobsApi.NotFound($"plate {plateId}");
+
+    private static async Task<IResult> DeleteAsync(string project, Guid plateId, HttpContext context, PlateStore plates, AuditLog audit, CancellationToken cancellationToken)
+    {
+        var (outcome, usedBy) = await plates.DeleteAsync(project, plateId, cancellationToken);
+        if (outcome == PlateDeletion.NotFound)
+        {
+            return JobsApi.NotFound($"plate {plateId}");
+        }
+
+        var reason = outcome == PlateDeletion.InUse ? $"shots {string.Join(", ", usedBy)} start from it and have not finished" : null;
+        await audit.RecordAsync(context.Caller(), project, "plate.delete", plateId.ToString(), reason is null ? "ok" : $"conflict: {reason}");
+        return reason is null
+            ? Results.NoContent()
+            : Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "The plate is in use", detail: reason);
+    }
 
     /// <summary>The request's file parts in order, each streamed; any other part is an error naming it.</summary>
     private static async IAsyncEnumerable<PlateFile> FilesAsync(MultipartReader reader, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -12,7 +12,14 @@ namespace ProgrammableFilm.Coordinator.Plates;
 public sealed record PlateFile(string Field, string FileName, Stream Content);
 
 /// <summary>A plate as the API and the CLI show it.</summary>
-public sealed record PlateInfo(Guid Id, string Project, string Sha256, string MediaType, IReadOnlyList<string> FileNames, long Bytes, int FrameCount, int Width, int Height, string UploadedBy, DateTime UploadedAt);
+public sealed record PlateInfo(Guid Id, string Project, string Sha256, string MediaType, IReadOnlyList<string> FileNames, long Bytes, int FrameCount, int Width, int Height, string UploadedBy, DateTime UploadedAt, DateTime? DeletedAt);
+
+public enum PlateDeletion
+{
+    Deleted,
+    NotFound,
+    InUse,
+}
 
 /// <summary>An upload that cannot be a plate; <see cref="Field"/> names the request field at fault.</summary>
 public sealed class PlateRejectedException(string field, string message) : Exception(message)
@@ -116,7 +123,35 @@ public sealed class PlateStore(IDbContextFactory<FarmDbContext> contextFactory, 
         return plate is null ? null : ToInfo(plate);
     }
 
-    public static PlateInfo ToInfo(Plate plate) => new(plate.Id, plate.Project, plate.Sha256, plate.MediaType, plate.FileNames.Split('\n'), plate.Bytes, plate.FrameCount, plate.Width, plate.Height, plate.UploadedBy, plate.UploadedAt);
+    /// <summary>
+    /// Deletes a plate's frames unless a queued or running shot starts from it (the names of up to five are given
+    /// back). The row stays, marked deleted: manifests keep naming the plate, and a spec naming it is refused. Deleting
+    /// again deletes what a process that died between the commit and the files left behind.
+    /// </summary>
+    public async Task<(PlateDeletion Outcome, IReadOnlyList<string> UsedBy)> DeleteAsync(string project, Guid id, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var plate = await db.Plates.SingleOrDefaultAsync(p => p.Id == id && p.Project == project, cancellationToken);
+        if (plate is null)
+        {
+            return (PlateDeletion.NotFound, []);
+        }
+
+        var usedBy = await db.Shots.Where(s => s.PlateId == id && (s.State == ShotState.Queued || s.State == ShotState.Running)).OrderBy(s => s.Name).Select(s => s.Name).Take(5).ToListAsync(cancellationToken);
+        if (usedBy.Count > 0)
+        {
+            return (PlateDeletion.InUse, usedBy);
+        }
+
+        plate.DeletedAt ??= time.GetUtcNow().UtcDateTime;
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        storage.DeleteFolder(plate.Folder);
+        return (PlateDeletion.Deleted, []);
+    }
+
+    public static PlateInfo ToInfo(Plate plate) => new(plate.Id, plate.Project, plate.Sha256, plate.MediaType, plate.FileNames.Split('\n'), plate.Bytes, plate.FrameCount, plate.Width, plate.Height, plate.UploadedBy, plate.UploadedAt, plate.DeletedAt);
 
     private async Task<long> ReceiveAsync(PlateFile file, string path, IncrementalHash hash, long received, CancellationToken cancellationToken)
     {

@@ -238,6 +238,9 @@ public sealed class Plate
 
     /// <summary>Storage folder of the decoded frames (<c>NNNNN.png</c>), relative to the storage root.</summary>
     public required string Folder { get; set; }
+
+    /// <summary>When its frames were deleted; the row stays, for the manifests that record the plate.</summary>
+    public DateTime? DeletedAt { get; set; }
 }
 
 /// <summary>A take's review: every take starts Pending; approving one makes it the shot's current version.</summary>
