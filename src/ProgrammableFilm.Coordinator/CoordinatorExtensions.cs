@@ -23,6 +23,12 @@ public static class CoordinatorExtensions
         services.AddSingleton<JobSubmission>();
         services.AddSingleton<JobReports>();
         services.AddSingleton<ShotFinisher>();
+        services.AddSingleton<Money.PriceBookCache>();
+        services.AddSingleton<Money.Prices>();
+        services.AddSingleton<Money.Budgets>();
+        services.AddSingleton<Money.SpendReports>();
+        services.AddSingleton<Money.IBudgetAlertSink, Money.LoggingBudgetAlertSink>();
+        services.AddSingleton<Money.BudgetAlertRelay>();
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<TaskEvents>();
         services.AddSingleton<JobControl>();
