@@ -113,8 +113,7 @@ public class DashboardTests(DashboardFixture farm) : IClassFixture<DashboardFixt
         Assert.Empty(_problems);
     }
 
-    /// <summary>Needs <c>GET/PUT /api/projects/{p}/budget</c> (issue 13, item 3), built on branch <c>money</c>.</summary>
-    [Fact(Skip = "the budget endpoints are on branch 'money', not merged yet (issue 13); remove this Skip with that merge")]
+    [Fact]
     public async Task A_budget_banner_appears_when_the_soft_limit_is_crossed()
     {
         var first = await SubmitAsync("dash-budget");
@@ -123,7 +122,7 @@ public class DashboardTests(DashboardFixture farm) : IClassFixture<DashboardFixt
         // Two such renders land at about 90% of this limit: past the soft threshold (80%), short of the limit.
         var limit = Math.Round(spent * 2 / 0.9m, 6);
         using var put = await farm.Http.PutAsJsonAsync("/api/projects/dash-budget/budget", new { limitUsd = limit, softFraction = 0.8 });
-        Assert.True(put.StatusCode == HttpStatusCode.OK, $"PUT /api/projects/dash-budget/budget answered {(int)put.StatusCode}: the budget endpoint (money branch) is missing");
+        Assert.True(put.StatusCode == HttpStatusCode.OK, $"PUT /api/projects/dash-budget/budget answered {(int)put.StatusCode}: {await put.Content.ReadAsStringAsync()}");
 
         var page = await farm.NewPageAsync(_problems);
         await page.GotoAsync("/#/projects/dash-budget");
