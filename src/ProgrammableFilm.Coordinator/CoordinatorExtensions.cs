@@ -25,6 +25,7 @@ public static class CoordinatorExtensions
         services.AddSingleton<ShotFinisher>();
         services.AddSingleton<Money.PriceBookCache>();
         services.AddSingleton<Money.Prices>();
+        services.AddHostedService<Money.PriceBookWarmUp>();
         services.AddSingleton<Money.Budgets>();
         services.AddSingleton<Money.SpendReports>();
         services.AddSingleton<Money.IBudgetAlertSink, Money.LoggingBudgetAlertSink>();

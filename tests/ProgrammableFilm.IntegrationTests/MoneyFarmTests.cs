@@ -175,12 +175,13 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         await SendAsync(HttpMethod.Post, "/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project }, HttpStatusCode.Created);
         var calibration = await RenderAsync(project, "calibration", 24);
         var jobCost = (await farm.Http.GetFromJsonAsync<JobCost>($"/api/jobs/{calibration.Id}/cost", SpecJson.Options))!.Cost;
-        // The next job of the same size crosses the soft threshold and then the limit about halfway through.
+        // A job four times that size crosses the soft threshold a fifth of a calibration in, and the limit half a
+        // calibration in (an eighth of its tasks), far from its end however many attempts run at the crossing.
         var limit = decimal.Round(jobCost * 1.5m, 6);
         var set = await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = limit, softFraction = 0.8 }, HttpStatusCode.OK);
         Assert.Equal(("ok", limit, jobCost), (set.GetProperty("state").GetString(), set.GetProperty("limitUsd").GetDecimal(), set.GetProperty("spentUsd").GetDecimal()));
 
-        var stopped = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "stopped", 24));
+        var stopped = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "stopped", 96));
         var hard = await FarmChecks.PollAsync(farm.CreateDbContext, db => db.BudgetAlerts.AsNoTracking().Where(a => a.Project == project && a.Level == "hard").ToListAsync(), alerts => alerts.Count > 0, JobTimeout, "the hard budget alert", () => farm.WorkerOutput);
         var crossing = Assert.Single(hard);
 
@@ -220,7 +221,7 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         Assert.Equal(["hard", "soft"], budget.GetProperty("alerts").EnumerateArray().Select(a => a.GetProperty("level").GetString()));
 
         // Raising the budget resumes the job; no new crossing is recorded, and each crossing reached the sinks once.
-        await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = limit * 10 }, HttpStatusCode.OK);
+        await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = limit * 100 }, HttpStatusCode.OK);
         var finished = await FarmChecks.WaitForJobAsync(farm.Http, stopped, "Succeeded", JobTimeout, () => farm.WorkerOutput);
         Assert.Null(finished.WaitingFor);
         await using (var db = farm.CreateDbContext())
@@ -243,8 +244,8 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
 
         var hard = await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = spent }, HttpStatusCode.OK);
         Assert.Equal(("hard", 0.8), (hard.GetProperty("state").GetString(), hard.GetProperty("softFraction").GetDouble()));
-        await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = spent / 2 }, HttpStatusCode.OK);
-        var soft = await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = spent * 1.1m, softFraction = 0.5 }, HttpStatusCode.OK);
+        await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = decimal.Round(spent / 2, 6) }, HttpStatusCode.OK);
+        var soft = await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = decimal.Round(spent * 1.5m, 6), softFraction = 0.5 }, HttpStatusCode.OK);
         Assert.Equal("soft", soft.GetProperty("state").GetString());
         await using var db = farm.CreateDbContext();
         Assert.Equal(["soft", "hard"], await db.BudgetAlerts.Where(a => a.Project == project).OrderBy(a => a.Id).Select(a => a.Level).ToListAsync());

@@ -106,3 +106,14 @@ public sealed class PriceBookCache(IDbContextFactory<FarmDbContext> contextFacto
 
     private sealed record Snapshot(long ReadAt, PriceBook Book);
 }
+
+/// <summary>
+/// Seeds and reads the price book when the coordinator starts, so the first bill does not wait for it and no request
+/// (a read, or a refused write) is what first writes the configured prices.
+/// </summary>
+public sealed class PriceBookWarmUp(PriceBookCache cache) : Microsoft.Extensions.Hosting.IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken) => await cache.CurrentAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
