@@ -80,6 +80,9 @@ public class DashboardTests(DashboardFixture farm) : IClassFixture<DashboardFixt
         await page.GotoAsync("/#/");
         await page.WaitForSelectorAsync("body[data-loaded='/']");
         await AssertShowsAsync(page.Locator("tr[data-project='dash-live'] .spent"), await ProjectSpendAsync("dash-live"));
+        var grams = (await farm.Http.GetFromJsonAsync<List<ProjectSummary>>("/api/projects", SpecJson.Options))!.Single(p => p.Project == "dash-live").Co2eGrams;
+        Assert.True(grams > 0);
+        await Assertions.Expect(page.Locator("tr[data-project='dash-live'] .co2e")).ToHaveTextAsync($"{grams.ToString("F2", CultureInfo.InvariantCulture)} g CO2e");
         await page.GotoAsync("/#/fleet");
         await page.WaitForSelectorAsync("body[data-loaded='/fleet']");
         await Assertions.Expect(page.Locator("#workers tr[data-worker]")).ToHaveCountAsync(2);
