@@ -54,6 +54,9 @@ var endpoints = new (string Name, Func<int, string> Path)[]
     ("job_list", i => $"/api/projects/{seeded.BusyProject}/jobs?limit=50&offset={i % 5 * 50}"),
     ("workers", _ => "/api/workers"),
     ("logs", _ => $"/api/jobs/{seeded.BigJob}/logs?limit=100"),
+    ("prices", _ => "/api/prices"),
+    ("budget", _ => $"/api/projects/{seeded.BusyProject}/budget"),
+    ("spend_by_job", _ => $"/api/projects/{seeded.BusyProject}/spend?groupBy=job&from={DateTime.UtcNow.AddDays(-1):yyyy-MM-dd}"),
 };
 
 var results = new List<(string Name, Load.Result Result)>();

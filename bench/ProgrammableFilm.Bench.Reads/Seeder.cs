@@ -77,6 +77,13 @@ public sealed class Seeder(string connectionString, SeedShape shape)
             SELECT job_id, shot_id, device_sku, dollars_per_hour, energy_estimated, count(*), sum((cost * 1000000)::bigint), sum(device_seconds), sum(energy_joules)
             FROM usage_ledger GROUP BY job_id, shot_id, device_sku, dollars_per_hour, energy_estimated
             """, admin).ExecuteNonQueryAsync();
+        // The triggers were off for the COPY: the per-project spend counter (budgets, project totals) is summed once too.
+        await new NpgsqlCommand(
+            """
+            INSERT INTO project_spend (project, attempts, cost_micros, device_seconds, energy_joules, co2e_grams)
+            SELECT project, count(*), sum((cost * 1000000)::bigint), sum(device_seconds), sum(energy_joules), 0
+            FROM usage_ledger GROUP BY project
+            """, admin).ExecuteNonQueryAsync();
         await new NpgsqlCommand("VACUUM ANALYZE", admin).ExecuteNonQueryAsync();
 
         return new Seeded(tasks.Count, attempts, shape.LedgerRows, SmallJobs + 1, Projects, Workers, JobId(0), JobId(1), Project(0));

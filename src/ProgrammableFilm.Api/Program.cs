@@ -50,6 +50,7 @@ app.MapJobControlApi();
 app.MapFarmApi();
 app.MapKeysApi();
 app.MapAuditApi();
+app.MapMoneyApi();
 app.MapMaintenanceDashboard();
 app.MapDefaultEndpoints();
 app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).ExcludeFromDescription().AllowAnonymous();

@@ -273,13 +273,13 @@ public static class Commands
 
         if (cost is not null)
         {
-            var table = new Table().AddColumns("shot", "attempts", "device-seconds", "energy (kWh)", "cost (USD)");
+            var table = new Table().AddColumns("shot", "attempts", "device-seconds", "energy (kWh)", "CO2e (g)", "cost (USD)");
             foreach (var shot in cost.Shots)
             {
-                table.AddRow(shot.Name, shot.Attempts.ToString(CultureInfo.InvariantCulture), shot.DeviceSeconds.ToString("F2", CultureInfo.InvariantCulture), shot.EnergyKilowattHours.ToString("F6", CultureInfo.InvariantCulture), shot.Cost.ToString("F6", CultureInfo.InvariantCulture));
+                table.AddRow(shot.Name, shot.Attempts.ToString(CultureInfo.InvariantCulture), shot.DeviceSeconds.ToString("F2", CultureInfo.InvariantCulture), shot.EnergyKilowattHours.ToString("F6", CultureInfo.InvariantCulture), shot.Co2eGrams.ToString("F3", CultureInfo.InvariantCulture), shot.Cost.ToString("F6", CultureInfo.InvariantCulture));
             }
 
-            table.AddRow("[bold]total[/]", cost.Attempts.ToString(CultureInfo.InvariantCulture), cost.DeviceSeconds.ToString("F2", CultureInfo.InvariantCulture), cost.EnergyKilowattHours.ToString("F6", CultureInfo.InvariantCulture), $"[bold]{cost.Cost.ToString("F6", CultureInfo.InvariantCulture)}[/]");
+            table.AddRow("[bold]total[/]", cost.Attempts.ToString(CultureInfo.InvariantCulture), cost.DeviceSeconds.ToString("F2", CultureInfo.InvariantCulture), cost.EnergyKilowattHours.ToString("F6", CultureInfo.InvariantCulture), cost.Co2eGrams.ToString("F3", CultureInfo.InvariantCulture), $"[bold]{cost.Cost.ToString("F6", CultureInfo.InvariantCulture)}[/]");
             AnsiConsole.Write(table);
         }
 
@@ -292,6 +292,11 @@ public static class Commands
     internal static void PrintStatus(JobStatus status)
     {
         AnsiConsole.MarkupLineInterpolated($"Job [bold]{status.Id}[/] ({status.Project}, {status.Lane}): {status.State}, {status.Progress:P0}, {status.TasksSucceeded}/{status.TasksTotal} tasks, ${status.Cost.ToString("F6", CultureInfo.InvariantCulture)}");
+        if (status.WaitingFor == "budget")
+        {
+            Console.WriteLine($"Waiting: project {status.Project} reached its budget; nothing new is dispatched until it is raised (pfilm budget {status.Project} --limit USD)");
+        }
+
         if (status.State == "Planning")
         {
             Console.WriteLine($"Planning: {status.TasksPlanned}/{status.TasksTotal} tasks written; nothing is dispatched until every shot is planned");

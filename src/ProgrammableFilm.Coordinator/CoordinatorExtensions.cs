@@ -23,6 +23,13 @@ public static class CoordinatorExtensions
         services.AddSingleton<JobSubmission>();
         services.AddSingleton<JobReports>();
         services.AddSingleton<ShotFinisher>();
+        services.AddSingleton<Money.PriceBookCache>();
+        services.AddSingleton<Money.Prices>();
+        services.AddHostedService<Money.PriceBookWarmUp>();
+        services.AddSingleton<Money.Budgets>();
+        services.AddSingleton<Money.SpendReports>();
+        services.AddSingleton<Money.IBudgetAlertSink, Money.LoggingBudgetAlertSink>();
+        services.AddSingleton<Money.BudgetAlertRelay>();
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<TaskEvents>();
         services.AddSingleton<JobControl>();

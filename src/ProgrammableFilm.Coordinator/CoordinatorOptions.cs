@@ -59,7 +59,17 @@ public sealed record CoordinatorOptions
     /// <summary>The pool that runs each engine's tasks.</summary>
     public string Pool { get; init; } = "cpu";
 
+    /// <summary>The device prices the price book starts with (<c>Pricing:Devices</c> over the defaults); see <see cref="Money.PriceBookCache"/>.</summary>
     public PriceTable Prices { get; init; } = PriceTable.Default;
+
+    /// <summary>
+    /// The grid carbon intensities (gCO2e/kWh) the price book starts with, per pool (<c>Pricing:Carbon:{pool}</c>);
+    /// <c>*</c> (<c>Pricing:DefaultGramsCo2ePerKwh</c>, 400: roughly the world's average grid) covers every other pool.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> CarbonIntensities { get; init; } = new Dictionary<string, double>(StringComparer.Ordinal) { ["*"] = 400 };
+
+    /// <summary>How old the in-memory price book may be before billing reads it again (<c>Pricing:RefreshInterval</c>).</summary>
+    public TimeSpan PriceBookRefresh { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The most bytes one camera plate upload may hold (all its files together).</summary>
     public long PlateMaxBytes { get; init; } = 256L << 20;
@@ -96,6 +106,12 @@ public sealed record CoordinatorOptions
             Pool = section.GetValue("Pool", options.Pool)!,
             PlateMaxBytes = section.GetValue("PlateMaxBytes", options.PlateMaxBytes),
             FfmpegPath = section.GetValue("FfmpegPath", options.FfmpegPath)!,
+            CarbonIntensities = configuration.GetSection("Pricing:Carbon").GetChildren()
+                .Select(pool => (Key: pool.Key, Grams: double.Parse(pool.Value ?? throw new InvalidOperationException($"Pricing:Carbon:{pool.Key} is empty."), System.Globalization.CultureInfo.InvariantCulture)))
+                .Append((Key: "*", Grams: configuration.GetValue("Pricing:DefaultGramsCo2ePerKwh", 400.0)))
+                .DistinctBy(p => p.Key)
+                .ToDictionary(p => p.Key, p => p.Grams, StringComparer.Ordinal),
+            PriceBookRefresh = configuration.GetValue("Pricing:RefreshInterval", options.PriceBookRefresh),
             Prices = prices.Count == 0 ? PriceTable.Default : new PriceTable(PriceTable.Default.Prices.Where(d => prices.All(p => p.Sku != d.Sku)).Concat(prices)),
         };
     }

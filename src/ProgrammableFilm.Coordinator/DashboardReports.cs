@@ -5,7 +5,7 @@ using ProgrammableFilm.Data.Entities;
 namespace ProgrammableFilm.Coordinator;
 
 /// <summary>One project as the dashboard lists it: its jobs and what it spent, in total and over the last hour.</summary>
-public sealed record ProjectSummary(string Project, int Jobs, int ActiveJobs, DateTime LastJobAt, decimal SpentUsd, decimal BurnUsdPerHour, double DeviceSeconds, double EnergyKwh);
+public sealed record ProjectSummary(string Project, int Jobs, int ActiveJobs, DateTime LastJobAt, decimal SpentUsd, decimal BurnUsdPerHour, double DeviceSeconds, double EnergyKwh, double Co2eGrams);
 
 /// <summary>The ledger rows of one time bucket, summed; <see cref="At"/> is the bucket's start (UTC).</summary>
 public sealed record SpendPoint(DateTime At, decimal CostUsd, double DeviceSeconds, double EnergyKwh, int Attempts);
@@ -19,7 +19,7 @@ public sealed record PoolSummary(string Pool, int LiveWorkers, int LostWorkers, 
 public sealed record FleetSummary(IReadOnlyList<PoolSummary> Pools, IReadOnlyList<WorkerStatus> Workers);
 
 /// <summary>One attempt on a shot's timeline, with what the ledger billed for it (null while it has not ended).</summary>
-public sealed record AttemptSpan(Guid Id, string Task, string Kind, int Number, string State, string? Worker, DateTime CreatedAt, DateTime? ClaimedAt, DateTime? FinishedAt, double DeviceSeconds, decimal? CostUsd, string? FailureClass);
+public sealed record AttemptSpan(Guid Id, string Task, string Kind, int Number, string State, string? Worker, DateTime CreatedAt, DateTime? ClaimedAt, DateTime? FinishedAt, double DeviceSeconds, decimal? CostUsd, string? FailureClass, double? EnergyKwh = null, bool? EnergyEstimated = null, double? Co2eGrams = null);
 
 /// <summary>A shot's rendered keyframes (frame numbers) and its attempts, oldest first; <see cref="Truncated"/> when more exist.</summary>
 public sealed record ShotTimeline(Guid ShotId, Guid JobId, IReadOnlyList<int> Keyframes, IReadOnlyList<AttemptSpan> Attempts, bool Truncated);
@@ -75,26 +75,27 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
         var jobCounts = await db.Jobs.GroupBy(j => j.Project)
             .Select(g => new { Project = g.Key, Jobs = g.Count(), Active = g.Count(j => ActiveStates.Contains(j.State)), Last = g.Max(j => j.CreatedAt) })
             .ToListAsync(cancellationToken);
-        List<(string Project, decimal Cost, decimal LastHour, double DeviceSeconds, double Joules)> spend;
+        // Totals are the trigger-kept spend rows (one per project, exact micro-dollars); only the last hour reads the ledger,
+        // by its (project, recorded_at) index.
+        var totals = await db.ProjectSpend.AsNoTracking().ToDictionaryAsync(p => p.Project, StringComparer.Ordinal, cancellationToken);
+        Dictionary<string, decimal> lastHour;
         if (db.Database.IsNpgsql())
         {
-            spend = (await db.Usage.GroupBy(u => u.Project)
-                    .Select(g => new { Project = g.Key, Cost = g.Sum(u => u.Cost), LastHour = g.Sum(u => u.RecordedAt >= since ? u.Cost : 0m), DeviceSeconds = g.Sum(u => u.DeviceSeconds), Joules = g.Sum(u => u.EnergyJoules) })
-                    .ToListAsync(cancellationToken))
-                .Select(s => (s.Project, s.Cost, s.LastHour, s.DeviceSeconds, s.Joules)).ToList();
+            lastHour = await db.Usage.Where(u => u.RecordedAt >= since).GroupBy(u => u.Project)
+                .Select(g => new { Project = g.Key, Cost = g.Sum(u => u.Cost) })
+                .ToDictionaryAsync(g => g.Project, g => g.Cost, StringComparer.Ordinal, cancellationToken);
         }
         else
         {
-            spend = (await db.Usage.Select(u => new { u.Project, u.Cost, u.RecordedAt, u.DeviceSeconds, u.EnergyJoules }).ToListAsync(cancellationToken))
+            lastHour = (await db.Usage.Where(u => u.RecordedAt >= since).Select(u => new { u.Project, u.Cost }).ToListAsync(cancellationToken))
                 .GroupBy(u => u.Project)
-                .Select(g => (g.Key, g.Sum(u => u.Cost), g.Where(u => u.RecordedAt >= since).Sum(u => u.Cost), g.Sum(u => u.DeviceSeconds), g.Sum(u => u.EnergyJoules))).ToList();
+                .ToDictionary(g => g.Key, g => g.Sum(u => u.Cost), StringComparer.Ordinal);
         }
 
-        var byProject = spend.ToDictionary(s => s.Project, StringComparer.Ordinal);
         return jobCounts.Select(j =>
             {
-                var found = byProject.TryGetValue(j.Project, out var s);
-                return new ProjectSummary(j.Project, j.Jobs, j.Active, j.Last, found ? s.Cost : 0, found ? s.LastHour : 0, found ? s.DeviceSeconds : 0, found ? s.Joules / JoulesPerKilowattHour : 0);
+                var spent = totals.GetValueOrDefault(j.Project);
+                return new ProjectSummary(j.Project, j.Jobs, j.Active, j.Last, Domain.Money.MoneyMath.FromMicros(spent?.CostMicros ?? 0), lastHour.GetValueOrDefault(j.Project), spent?.DeviceSeconds ?? 0, (spent?.EnergyJoules ?? 0) / JoulesPerKilowattHour, spent?.Co2eGrams ?? 0);
             })
             .OrderByDescending(p => p.LastJobAt).ThenBy(p => p.Project, StringComparer.Ordinal)
             .ToList();
@@ -203,12 +204,12 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
             .Take(limit + 1)
             .ToListAsync(cancellationToken);
         var ids = attempts.Select(a => a.Id).ToList();
-        var billed = (await db.Usage.Where(u => u.ShotId == shotId && ids.Contains(u.AttemptId)).Select(u => new { u.AttemptId, u.Cost, u.DeviceSeconds }).ToListAsync(cancellationToken))
+        var billed = (await db.Usage.Where(u => u.ShotId == shotId && ids.Contains(u.AttemptId)).Select(u => new { u.AttemptId, u.Cost, u.DeviceSeconds, u.EnergyJoules, u.EnergyEstimated, u.Co2eGrams }).ToListAsync(cancellationToken))
             .ToDictionary(u => u.AttemptId);
         var spans = attempts.Take(limit).Select(a =>
         {
             var bill = billed.GetValueOrDefault(a.Id);
-            return new AttemptSpan(a.Id, a.Key, a.Kind, a.Number, a.State.ToString(), a.WorkerId, a.CreatedAt, a.ClaimedAt, a.FinishedAt, bill?.DeviceSeconds ?? a.DeviceSeconds, bill?.Cost, a.FailureClass);
+            return new AttemptSpan(a.Id, a.Key, a.Kind, a.Number, a.State.ToString(), a.WorkerId, a.CreatedAt, a.ClaimedAt, a.FinishedAt, bill?.DeviceSeconds ?? a.DeviceSeconds, bill?.Cost, a.FailureClass, bill?.EnergyJoules / JoulesPerKilowattHour, bill?.EnergyEstimated, bill?.Co2eGrams);
         }).ToList();
         return new ShotTimeline(shot.Id, shot.JobId, keyframes, spans, attempts.Count > limit);
     }

@@ -19,6 +19,7 @@ public sealed class FarmMaintenance(
     LeaseSweeper leases,
     Dispatcher dispatcher,
     ErrorQueues errorQueues,
+    Money.BudgetAlertRelay budgetAlerts,
     IDbContextFactory<FarmDbContext> contextFactory,
     ShotStorage storage,
     CoordinatorOptions options,
@@ -30,6 +31,8 @@ public sealed class FarmMaintenance(
     public Task RepublishUnclaimedAsync(CancellationToken cancellationToken) => dispatcher.RepublishUnclaimedAsync(cancellationToken);
 
     public Task WatchErrorQueuesAsync(CancellationToken cancellationToken) => errorQueues.WatchAsync(cancellationToken);
+
+    public Task RelayBudgetAlertsAsync(CancellationToken cancellationToken) => budgetAlerts.RelayAsync(cancellationToken);
 
     /// <summary>Deletes the intermediate frames of shots that succeeded longer ago than the retention; the MP4 and manifest stay.</summary>
     public async Task<int> ApplyRetentionAsync(CancellationToken cancellationToken)
@@ -70,6 +73,7 @@ public sealed class MaintenanceSchedule(IRecurringJobManager recurringJobs, Coor
         var sweepSeconds = Math.Clamp((int)options.SweepInterval.TotalSeconds, 1, 59);
         recurringJobs.AddOrUpdate<FarmMaintenance>("lease-sweep", m => m.SweepLeasesAsync(CancellationToken.None), $"*/{sweepSeconds} * * * * *");
         recurringJobs.AddOrUpdate<FarmMaintenance>("republish-unclaimed", m => m.RepublishUnclaimedAsync(CancellationToken.None), "*/5 * * * * *");
+        recurringJobs.AddOrUpdate<FarmMaintenance>("budget-alerts", m => m.RelayBudgetAlertsAsync(CancellationToken.None), $"*/{sweepSeconds} * * * * *");
         recurringJobs.AddOrUpdate<FarmMaintenance>("error-queue-watch", m => m.WatchErrorQueuesAsync(CancellationToken.None), "*/30 * * * * *");
         recurringJobs.AddOrUpdate<FarmMaintenance>("frame-retention", m => m.ApplyRetentionAsync(CancellationToken.None), Cron.Hourly());
         return Task.CompletedTask;

@@ -25,7 +25,8 @@ public sealed record JobStatus(
     IReadOnlyList<Guid>? After = null,
     IReadOnlyList<string>? BlockedWorkers = null,
     DateTime? CountedAt = null,
-    int TasksPlanned = 0);
+    int TasksPlanned = 0,
+    string? WaitingFor = null);
 
 /// <summary>One shot's state and outputs (paths relative to the storage root).</summary>
 public sealed record ShotStatus(
@@ -57,9 +58,10 @@ public sealed record JobCost(
     bool EnergyEstimated,
     int Attempts,
     IReadOnlyList<ShotCost> Shots,
-    IReadOnlyList<SkuCost> Devices);
+    IReadOnlyList<SkuCost> Devices,
+    double Co2eGrams = 0);
 
-public sealed record ShotCost(Guid ShotId, string Name, decimal Cost, double DeviceSeconds, double EnergyKilowattHours, int Attempts);
+public sealed record ShotCost(Guid ShotId, string Name, decimal Cost, double DeviceSeconds, double EnergyKilowattHours, int Attempts, double Co2eGrams = 0);
 
 public sealed record SkuCost(string DeviceSku, decimal DollarsPerHour, decimal Cost, double DeviceSeconds);
 
@@ -151,8 +153,20 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             await db.JobDependencies.Where(d => d.JobId == jobId).Select(d => d.DependsOnJobId).ToListAsync(cancellationToken),
             await db.JobWorkerFailures.Where(f => f.JobId == jobId && f.BlockedAt != null).Select(f => f.WorkerId).OrderBy(w => w).ToListAsync(cancellationToken),
             countedAt,
-            shots.Where(s => s.PlannedAt != null).Sum(s => s.TaskCount));
+            shots.Where(s => s.PlannedAt != null).Sum(s => s.TaskCount),
+            await WaitingForAsync(db, job, cancellationToken));
     }
+
+    /// <summary>
+    /// Why a job that could run gets no new attempts: <c>budget</c> when its project reached its hard limit (raising
+    /// the budget resumes it), <c>after</c> while the jobs it waits for are unfinished; null otherwise.
+    /// </summary>
+    private static async Task<string?> WaitingForAsync(FarmDbContext db, Job job, CancellationToken cancellationToken) => job.State switch
+    {
+        JobState.Waiting => "after",
+        JobState.Queued or JobState.Running when !job.Paused && await Money.Budgets.IsStoppedAsync(db, job.Project, cancellationToken) => "budget",
+        _ => null,
+    };
 
     /// <summary>Counted in the database: the number of rows read grows with the job, the rows returned with its shots.</summary>
     private static Task<List<TaskGroup>> CountTasksAsync(IQueryable<Data.Entities.RenderTask> tasks, CancellationToken cancellationToken) =>
@@ -354,21 +368,22 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             shots.Select(s =>
             {
                 var own = usage.Where(u => u.ShotId == s.Id).ToList();
-                return new ShotCost(s.Id, s.Name, own.Sum(u => u.Cost), own.Sum(u => u.DeviceSeconds), own.Sum(u => u.EnergyJoules) / JoulesPerKilowattHour, own.Sum(u => u.Attempts));
+                return new ShotCost(s.Id, s.Name, own.Sum(u => u.Cost), own.Sum(u => u.DeviceSeconds), own.Sum(u => u.EnergyJoules) / JoulesPerKilowattHour, own.Sum(u => u.Attempts), own.Sum(u => u.Co2eGrams));
             }).ToList(),
             usage.GroupBy(u => (u.DeviceSku, u.DollarsPerHour))
                 .Select(g => new SkuCost(g.Key.DeviceSku, g.Key.DollarsPerHour, g.Sum(u => u.Cost), g.Sum(u => u.DeviceSeconds)))
                 .OrderBy(s => s.DeviceSku, StringComparer.Ordinal)
-                .ToList());
+                .ToList(),
+            usage.Sum(u => u.Co2eGrams));
     }
 
     /// <summary>The job's ledger summed per shot, price and energy kind: its roll-up rows, kept by a trigger on the ledger.</summary>
     private static async Task<List<UsageGroup>> UsageGroupsAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken) =>
         (await db.UsageRollups.AsNoTracking().Where(u => u.JobId == jobId).ToListAsync(cancellationToken))
-            .Select(u => new UsageGroup(u.ShotId, u.DeviceSku, u.DollarsPerHour, u.EnergyEstimated, u.Attempts, Dollars(u.CostMicros), u.DeviceSeconds, u.EnergyJoules))
+            .Select(u => new UsageGroup(u.ShotId, u.DeviceSku, u.DollarsPerHour, u.EnergyEstimated, u.Attempts, Dollars(u.CostMicros), u.DeviceSeconds, u.EnergyJoules, u.Co2eGrams))
             .ToList();
 
-    private sealed record UsageGroup(Guid ShotId, string DeviceSku, decimal DollarsPerHour, bool EnergyEstimated, int Attempts, decimal Cost, double DeviceSeconds, double EnergyJoules);
+    private sealed record UsageGroup(Guid ShotId, string DeviceSku, decimal DollarsPerHour, bool EnergyEstimated, int Attempts, decimal Cost, double DeviceSeconds, double EnergyJoules, double Co2eGrams);
 
     /// <summary>Tasks of one shot in one state: how many, their weight (frames; assembly counts one) and weighted progress.</summary>
     private sealed record TaskGroup(Guid ShotId, RenderTaskState State, int Count, long Weight, double WeightedProgress);

@@ -228,7 +228,7 @@ public sealed class ShotFinisher(ShotStorage storage)
             .Select(x =>
             {
                 var bill = usage.SingleOrDefault(u => u.AttemptId == x.Attempt.Id);
-                return new ManifestAttempt(x.Task.Key, x.Task.Kind, x.Attempt.Id, x.Attempt.Number, x.Attempt.State.ToString(), x.Attempt.WorkerId, bill?.DeviceSku, bill?.DeviceCount, bill?.DeviceSeconds, bill?.Cost, OwnFacts(x.Attempt.Id) is { Count: > 0 } own ? own : null, x.Attempt.FailureClass, x.Attempt.Error);
+                return new ManifestAttempt(x.Task.Key, x.Task.Kind, x.Attempt.Id, x.Attempt.Number, x.Attempt.State.ToString(), x.Attempt.WorkerId, bill?.DeviceSku, bill?.DeviceCount, bill?.DeviceSeconds, bill?.Cost, OwnFacts(x.Attempt.Id) is { Count: > 0 } own ? own : null, x.Attempt.FailureClass, x.Attempt.Error, bill?.EnergyJoules / 3.6e6, bill?.EnergyEstimated, bill?.Co2eGrams);
             })
             .ToList();
 
@@ -273,7 +273,7 @@ public sealed class ShotFinisher(ShotStorage storage)
             metrics,
             attemptEntries.Select(a => a.Worker).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(),
             attemptEntries,
-            new ManifestUsage("USD", usage.Sum(u => u.Cost), usage.Sum(u => u.DeviceSeconds), usage.Sum(u => u.EnergyJoules) / 3.6e6, usage.Any(u => u.EnergyEstimated)),
+            new ManifestUsage("USD", usage.Sum(u => u.Cost), usage.Sum(u => u.DeviceSeconds), usage.Sum(u => u.EnergyJoules) / 3.6e6, usage.Any(u => u.EnergyEstimated), usage.Sum(u => u.Co2eGrams ?? 0)),
             now);
     }
 }
@@ -323,9 +323,9 @@ public sealed record ManifestJob(Guid Id, string Project, string? Name, string L
 
 public sealed record ManifestShot(Guid Id, string Name, string Prompt, string Engine, double DurationSeconds, int Fps, int Width, int Height, int FrameCount, int Steps, double Guidance, long Seed, int KeyframeInterval);
 
-public sealed record ManifestAttempt(string Task, string Kind, Guid Attempt, int Number, string State, string? Worker, string? DeviceSku, int? DeviceCount, double? DeviceSeconds, decimal? Cost, IReadOnlyDictionary<string, string>? Facts, string? FailureClass, string? Reason);
+public sealed record ManifestAttempt(string Task, string Kind, Guid Attempt, int Number, string State, string? Worker, string? DeviceSku, int? DeviceCount, double? DeviceSeconds, decimal? Cost, IReadOnlyDictionary<string, string>? Facts, string? FailureClass, string? Reason, double? EnergyKilowattHours = null, bool? EnergyEstimated = null, double? Co2eGrams = null);
 
-public sealed record ManifestUsage(string Currency, decimal Cost, double DeviceSeconds, double EnergyKilowattHours, bool EnergyEstimated);
+public sealed record ManifestUsage(string Currency, decimal Cost, double DeviceSeconds, double EnergyKilowattHours, bool EnergyEstimated, double Co2eGrams = 0);
 
 /// <summary>The machine-readable side of the disclosure.</summary>
 public sealed record ManifestMarking(bool AiGenerated, string DigitalSourceType, string EmbeddedInVideo);

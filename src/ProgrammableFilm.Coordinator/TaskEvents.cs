@@ -49,7 +49,16 @@ public sealed class TaskEvents(
             join job in db.Jobs on t.JobId equals job.Id
             join shot in db.Shots on t.ShotId equals shot.Id
             where attemptIds.Contains(a.Id)
-            select new { Attempt = a, Task = t, JobState = job.State, job.Paused, ShotState = shot.State })
+            select new
+            {
+                Attempt = a,
+                Task = t,
+                JobState = job.State,
+                job.Paused,
+                ShotState = shot.State,
+                job.Project,
+                OverBudget = db.ProjectBudgets.Any(b => b.Project == job.Project && db.ProjectSpend.Any(s => s.Project == b.Project && s.CostMicros >= b.LimitMicros)),
+            })
             .AsNoTracking()
             .ToDictionaryAsync(c => c.Attempt.Id, cancellationToken);
         var jobIds = contexts.Values.Select(c => c.Task.JobId).Distinct().ToList();
@@ -77,6 +86,9 @@ public sealed class TaskEvents(
             {
                 var refusal = context.JobState is not (JobState.Queued or JobState.Running) ? $"job is {context.JobState}"
                     : context.Paused ? "job is paused"
+                    // Queued but not yet claimed when the project reached its limit: it has spent nothing, so it waits
+                    // with the project's other tasks (only attempts already running finish past the limit).
+                    : context.OverBudget ? $"project {context.Project} reached its hard budget"
                     : blocked.Contains((context.Task.JobId, claim.WorkerId)) && await IsBlockedAsync(db, context.Task.JobId, claim.WorkerId, claim.Pool, now, cancellationToken) ? $"worker {claim.WorkerId} is blocked for job {context.Task.JobId} after repeated failures"
                     : null;
                 if (refusal is not null)
@@ -275,7 +287,7 @@ public sealed class TaskEvents(
         foreach (var context in contexts.Where(c => !c.Billed))
         {
             var succeeded = reports[context.Attempt.Id];
-            ledger.Append(db, context.Attempt, context.Task, context.Project, succeeded.WorkerId, succeeded.Usage, "succeeded", now);
+            await ledger.AppendAsync(db, context.Attempt, context.Task, context.Project, succeeded.WorkerId, succeeded.Usage, "succeeded", now, cancellationToken);
         }
 
         await StoreLogAsync(db, [.. contexts.Select(c => (c.Attempt.Id, reports[c.Attempt.Id].Log))], cancellationToken);
@@ -336,7 +348,7 @@ public sealed class TaskEvents(
         var failure = FailurePolicy.Parse(failed.Classification);
         if (!context.Billed)
         {
-            ledger.Append(db, attempt, task, context.Project, failed.WorkerId, failed.Usage, failure == FailureClass.Cancelled ? "cancelled" : "failed", now);
+            await ledger.AppendAsync(db, attempt, task, context.Project, failed.WorkerId, failed.Usage, failure == FailureClass.Cancelled ? "cancelled" : "failed", now, cancellationToken);
         }
 
         await StoreLogAsync(db, [(attempt.Id, failed.Log)], cancellationToken);

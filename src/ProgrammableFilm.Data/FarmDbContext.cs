@@ -50,6 +50,16 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
 
     public DbSet<TaskReuse> TaskReuses => Set<TaskReuse>();
 
+    public DbSet<DevicePriceRow> DevicePrices => Set<DevicePriceRow>();
+
+    public DbSet<CarbonIntensityRow> CarbonIntensities => Set<CarbonIntensityRow>();
+
+    public DbSet<ProjectSpend> ProjectSpend => Set<ProjectSpend>();
+
+    public DbSet<ProjectBudget> ProjectBudgets => Set<ProjectBudget>();
+
+    public DbSet<BudgetAlertRow> BudgetAlerts => Set<BudgetAlertRow>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Job>(job =>
@@ -148,6 +158,31 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
         {
             share.ToTable("project_shares");
             share.HasKey(s => s.Project);
+        });
+        modelBuilder.Entity<DevicePriceRow>(entry =>
+        {
+            entry.ToTable("device_prices");
+            entry.Property(e => e.Id).ValueGeneratedOnAdd();
+        });
+        modelBuilder.Entity<CarbonIntensityRow>(entry =>
+        {
+            entry.ToTable("carbon_intensities");
+            entry.Property(e => e.Id).ValueGeneratedOnAdd();
+        });
+        modelBuilder.Entity<ProjectSpend>(spend =>
+        {
+            spend.ToTable("project_spend");
+            spend.HasKey(s => s.Project);
+        });
+        modelBuilder.Entity<ProjectBudget>(budget =>
+        {
+            budget.ToTable("project_budgets");
+            budget.HasKey(b => b.Project);
+        });
+        modelBuilder.Entity<BudgetAlertRow>(alert =>
+        {
+            alert.ToTable("budget_alerts");
+            alert.Property(a => a.Id).ValueGeneratedOnAdd();
         });
         modelBuilder.Entity<ApiKey>(key =>
         {

@@ -15,6 +15,7 @@ public sealed class HeartbeatService(
     RunningAttempts attempts,
     WorkerOptions options,
     WorkerDevice device,
+    Energy.EnergyAccount energy,
     TimeProvider time,
     ILogger<HeartbeatService> logger) : BackgroundService
 {
@@ -22,7 +23,7 @@ public sealed class HeartbeatService(
     {
         // Finding the device may load LibTorch (the TorchSharp engine): off the host's start-up path.
         await Task.Run(() => device.Name, stoppingToken).ConfigureAwait(false);
-        logger.LogInformation("Worker {WorkerId}: diffusion engine {Engine} on {Device} ({MemoryGiB:F1} GiB)", options.WorkerId, device.DiffusionEngine, device.Name, device.MemoryBytes / (1024.0 * 1024 * 1024));
+        logger.LogInformation("Worker {WorkerId}: diffusion engine {Engine} on {Device} ({MemoryGiB:F1} GiB); energy {Energy}", options.WorkerId, device.DiffusionEngine, device.Name, device.MemoryBytes / (1024.0 * 1024 * 1024), energy.Source ?? "estimated from rated watts (no readable counter)");
 
         using var timer = new PeriodicTimer(options.HeartbeatInterval, time);
         do
@@ -41,6 +42,8 @@ public sealed class HeartbeatService(
 
     private async Task BeatAsync(CancellationToken cancellationToken)
     {
+        // A counter read per beat keeps long attempts' shares exact and no RAPL counter wraps between two reads.
+        energy.Sample();
         var held = attempts.Snapshot().Select(a => (Attempt: a, Log: a.UnsentLog())).ToList();
         var heartbeat = new WorkerHeartbeat
         {

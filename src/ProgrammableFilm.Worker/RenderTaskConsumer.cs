@@ -16,6 +16,7 @@ public sealed class RenderTaskConsumer(
     TaskRunner runner,
     RunningAttempts running,
     RenderSlots slots,
+    Energy.EnergyAccount energy,
     WorkerOptions options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
@@ -91,6 +92,7 @@ public sealed class RenderTaskConsumer(
             await slots.WaitAsync(attempt.Token);
             holdsSlot = true;
             attempt.BeginRendering();
+            energy.Start(task.AttemptId);
             var outcome = await runner.RunAsync(task, progress, attempt.Token);
             attempt.Log("info", $"succeeded: {outcome.Outputs.Count} output(s) in {attempt.DeviceSeconds / options.DeviceCount:F2} s");
             return new TaskSucceeded
@@ -164,14 +166,24 @@ public sealed class RenderTaskConsumer(
         }
     }
 
-    private DeviceUsage Usage(RunningAttempt attempt) => new()
+    /// <summary>What the attempt used; its energy is measured when the worker has a meter, else the coordinator estimates it.</summary>
+    private DeviceUsage Usage(RunningAttempt attempt)
     {
-        DeviceSku = options.DeviceSku,
-        DeviceCount = options.DeviceCount,
-        DeviceSeconds = attempt.DeviceSeconds,
-        EnergyJoules = 0,
-        EnergyEstimated = true,
-    };
+        var joules = energy.Finish(attempt.AttemptId);
+        if (joules is { } measured)
+        {
+            attempt.Log("info", $"energy: {measured:F1} J measured by {energy.Source}");
+        }
+
+        return new DeviceUsage
+        {
+            DeviceSku = options.DeviceSku,
+            DeviceCount = options.DeviceCount,
+            DeviceSeconds = attempt.DeviceSeconds,
+            EnergyJoules = joules ?? 0,
+            EnergyEstimated = joules is null,
+        };
+    }
 
     /// <summary>Keeps the attempt's progress for heartbeats and publishes it at most every interval.</summary>
     private sealed class AttemptProgress(ConsumeContext context, RunningAttempt attempt, TimeProvider time, TimeSpan interval) : IProgress<RenderProgress>

@@ -25,6 +25,7 @@ public static class WorkerExtensions
         services.AddSingleton<FfmpegAssembler>();
         services.AddSingleton<TaskRunner>();
         services.AddSingleton<RunningAttempts>();
+        services.AddSingleton(_ => new Energy.EnergyAccount(Energy.EnergyMeterChoice.Open(options)));
         services.AddSingleton(_ => new RenderSlots(options.Slots));
         services.AddHostedService<HeartbeatService>();
         services.AddMetrics();

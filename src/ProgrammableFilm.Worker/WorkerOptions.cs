@@ -52,6 +52,16 @@ public sealed record WorkerOptions
     /// <summary>Labels for the fleet view (<c>Worker:Tags</c>, comma-separated), such as the site or <c>spot</c>.</summary>
     public IReadOnlyList<string> Tags { get; init; } = [];
 
+    /// <summary>
+    /// Where attempts' energy comes from (<c>Worker:EnergyMeter</c>): <c>auto</c> (RAPL for a <c>cpu</c> SKU, nvidia-smi
+    /// otherwise), <c>rapl</c>, <c>nvidia-smi</c> or <c>none</c>; when the counter cannot be read, energy is estimated
+    /// from the SKU's rated watts and marked estimated.
+    /// </summary>
+    public string EnergyMeter { get; init; } = "auto";
+
+    /// <summary>Where the RAPL counters are (<c>Worker:PowercapRoot</c>).</summary>
+    public string PowercapRoot { get; init; } = "/sys/class/powercap";
+
     public static WorkerOptions FromConfiguration(IConfiguration configuration)
     {
         var defaults = new WorkerOptions();
@@ -71,6 +81,8 @@ public sealed record WorkerOptions
             DeviceMemoryBytes = section.GetValue<long?>("DeviceMemoryMiB") * 1024 * 1024,
             Engines = List(section["Engines"]) is { Count: > 0 } engines ? engines : defaults.Engines,
             Tags = List(section["Tags"]),
+            EnergyMeter = section["EnergyMeter"] ?? defaults.EnergyMeter,
+            PowercapRoot = section["PowercapRoot"] ?? defaults.PowercapRoot,
         };
     }
 

@@ -51,6 +51,11 @@ public sealed class AccessFarmFixture : FarmFixture, IAsyncLifetime
         }
 
         BetaProducer = await TestKeys.CreateAsync(ConnectionString, "beta", ApiKeyRole.Producer);
+        using (var overridePrice = await Http.PostAsJsonAsync("/api/prices/devices", new { sku = "cpu", dollarsPerHour = 0.05m, ratedWatts = 12, project = "alpha" }))
+        {
+            overridePrice.EnsureSuccessStatusCode();
+        }
+
         AlphaJob = await FarmChecks.SubmitAsync(Http, "alpha", Spec("alpha"));
         var status = await FarmChecks.WaitForJobAsync(Http, AlphaJob, "Succeeded", TimeSpan.FromMinutes(2), () => WorkerOutput);
         AlphaShot = status.Shots[0].Id;
@@ -95,6 +100,8 @@ public class AccessTests(AccessFarmFixture farm)
     private static readonly HashSet<string> CallerScoped = new(StringComparer.Ordinal)
     {
         "GET /api/projects",
+        // The farm's prices are every project's business; alpha's override (set by the fixture) is alpha's alone.
+        "GET /api/prices",
     };
 
     /// <summary>Endpoints outside the OpenAPI document that need a key, each with the test that checks them.</summary>
@@ -116,6 +123,8 @@ public class AccessTests(AccessFarmFixture farm)
         "GET /api/audit",
         "PUT /api/projects/{project}/share",
         "GET /api/fleet",
+        "POST /api/prices/devices",
+        "POST /api/prices/carbon",
     };
 
     [Fact]

@@ -121,13 +121,45 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
     }
 
     [Fact]
+    public async Task Spend_and_budget_print_the_projects_money_and_bad_input_is_one_line_and_exit_2()
+    {
+        var server = farm.Server.ToString();
+        var submitted = await PfilmAsync("submit", "examples/racing-at-dusk.yaml", "--server", server, "--wait");
+        Assert.True(submitted.ExitCode == 0, submitted.StandardError);
+
+        var bySku = await PfilmAsync("spend", "examples", "--group-by", "sku", "--server", server);
+        var byDay = await PfilmAsync("spend", "examples", "--from", DateTime.UtcNow.AddDays(-1).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), "--server", server);
+        var budget = await PfilmAsync("budget", "examples", "--limit", "1000", "--server", server);
+        var badGroup = await PfilmAsync("spend", "examples", "--group-by", "week", "--server", server);
+        var badTime = await PfilmAsync("spend", "examples", "--from", "yesterday", "--server", server);
+        var badLimit = await PfilmAsync("budget", "examples", "--limit", "0", "--server", server);
+        var absurdLimit = await PfilmAsync("budget", "examples", "--limit", "5000000000", "--server", server);
+
+        Assert.True(bySku.ExitCode == 0, bySku.StandardError);
+        Assert.Contains("cpu", bySku.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("total", bySku.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("CO2e (g)", bySku.StandardOutput, StringComparison.Ordinal);
+        Assert.True(byDay.ExitCode == 0, byDay.StandardError);
+        Assert.Contains(DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), byDay.StandardOutput, StringComparison.Ordinal);
+        Assert.True(budget.ExitCode == 0, budget.StandardError);
+        Assert.StartsWith("examples: ok, spent $", budget.StandardOutput, StringComparison.Ordinal);
+        foreach (var (run, field) in new[] { (badGroup, "--group-by"), (badTime, "--from"), (badLimit, "limitUsd"), (absurdLimit, "limitUsd") })
+        {
+            Assert.Equal(2, run.ExitCode);
+            var line = Assert.Single(run.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("pfilm: ", line, StringComparison.Ordinal);
+            Assert.Contains(field, line, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Hangfires_dashboard_lists_the_farms_sweeps_to_local_requests()
     {
         using var http = new HttpClient { BaseAddress = farm.Server }.WithKey(farm.AdminKey);
 
         var recurring = await http.GetStringAsync("/hangfire/recurring");
 
-        Assert.All(new[] { "lease-sweep", "republish-unclaimed", "error-queue-watch", "frame-retention" }, job => Assert.Contains(job, recurring, StringComparison.Ordinal));
+        Assert.All(new[] { "lease-sweep", "republish-unclaimed", "error-queue-watch", "frame-retention", "budget-alerts" }, job => Assert.Contains(job, recurring, StringComparison.Ordinal));
     }
 
     [Fact]

@@ -92,7 +92,7 @@ public static class DashboardApi
         return Results.Ok(await reports.SpendAsync(project, width, start, end, cancellationToken));
     }
 
-    private static DateTime? ParseTime(string? value, string field, Dictionary<string, string[]> errors)
+    internal static DateTime? ParseTime(string? value, string field, Dictionary<string, string[]> errors)
     {
         if (value is null)
         {

@@ -12,8 +12,9 @@ const money = (v) => "$" + Number(v ?? 0).toFixed(Math.abs(v ?? 0) >= 1 ? 2 : Ma
 const pct = (v) => (100 * (v ?? 0)).toFixed(1) + "%";
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const when = (t) => (t ? new Date(t).toLocaleString() : "");
-// CO2e shows once the ledger carries it (co2eGrams in the project summary).
-const energy = (p) => `${p.energyKwh.toFixed(4)} kWh${p.co2eGrams != null ? `, ${(p.co2eGrams / 1000).toFixed(3)} kg CO2e` : ""}`;
+const energy = (p) => `${p.energyKwh.toFixed(4)} kWh`;
+// Grams below a kilogram: a preview's few grams would read as 0.000 kg.
+const co2e = (p) => (p.co2eGrams >= 1000 ? `${(p.co2eGrams / 1000).toFixed(3)} kg` : `${p.co2eGrams.toFixed(2)} g`) + " CO2e";
 const bar = (progress, state) => `<span class="bar" data-state="${esc(state)}" data-progress="${progress}"><span style="width:${pct(progress)}"></span></span> ${pct(progress)}`;
 
 // The farm answers only with an API key. It comes once in the address (#key=… is never sent to the server) or from
@@ -109,11 +110,11 @@ async function projectsPage() {
   const budgets = await Promise.all(projects.map((p) => api(`/api/projects/${encodeURIComponent(p.project)}/budget`).catch(() => null)));
   view.innerHTML = `<h1>Projects</h1>
     <table id="projects"><thead><tr><th>project</th><th class="num">jobs</th><th class="num">active</th><th class="num">spent</th>
-      <th class="num">burn rate</th><th class="num">device time</th><th class="num">energy</th><th>budget</th></tr></thead><tbody>
+      <th class="num">burn rate</th><th class="num">device time</th><th class="num">energy</th><th class="num">CO2e</th><th>budget</th></tr></thead><tbody>
     ${projects.map((p, i) => `<tr data-project="${esc(p.project)}"><td><a href="#/projects/${encodeURIComponent(p.project)}">${esc(p.project)}</a></td>
       <td class="num">${p.jobs}</td><td class="num">${p.activeJobs}</td><td class="num spent">${money(p.spentUsd)}</td>
       <td class="num">${money(p.burnUsdPerHour)}/h</td><td class="num">${(p.deviceSeconds / 3600).toFixed(3)} h</td>
-      <td class="num">${energy(p)}</td>
+      <td class="num">${energy(p)}</td><td class="num co2e">${co2e(p)}</td>
       <td>${budgets[i] && budgets[i].limitUsd != null ? `<span class="state ${esc(budgets[i].state)}">${money(budgets[i].spentUsd)} of ${money(budgets[i].limitUsd)}</span>` : '<span class="muted">none</span>'}</td></tr>`).join("")}
     </tbody></table>
     ${projects.length ? "" : '<p class="muted">No jobs yet: submit one with <code>pfilm submit</code> or POST /api/projects/{project}/jobs.</p>'}
@@ -155,7 +156,7 @@ async function projectPage(project) {
       <div class="stat"><small>spent</small><b id="spent">${money(summary.spentUsd)}</b></div>
       <div class="stat"><small>burn rate (last hour)</small><b>${money(summary.burnUsdPerHour)}/h</b></div>
       <div class="stat"><small>budget</small><b>${budget && budget.limitUsd != null ? money(budget.limitUsd) : "none"}</b></div>
-      <div class="stat"><small>energy</small><b>${energy(summary)}</b></div>
+      <div class="stat"><small>energy</small><b>${energy(summary)}</b><small id="co2e">${co2e(summary)}</small></div>
       <div class="stat"><small>jobs (active)</small><b>${summary.jobs} (${summary.activeJobs})</b></div>` : "";
     // Cumulative spend from the window's start, with the budget as a flat line when there is one.
     const xs = [], cumulative = [], perBucket = [], limit = [];

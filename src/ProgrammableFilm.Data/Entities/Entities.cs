@@ -510,6 +510,14 @@ public sealed class UsageRecord
     public required string Outcome { get; set; }
 
     public DateTime RecordedAt { get; set; }
+
+    /// <summary>The pool the attempt ran in; null on rows billed before the price book.</summary>
+    public string? Pool { get; set; }
+
+    /// <summary>The grid's carbon intensity the row was billed at (gCO2e/kWh); null on rows billed before the price book.</summary>
+    public double? GramsCo2ePerKwh { get; set; }
+
+    public double? Co2eGrams { get; set; }
 }
 
 /// <summary>
@@ -535,6 +543,90 @@ public sealed class UsageRollup
     public double DeviceSeconds { get; set; }
 
     public double EnergyJoules { get; set; }
+
+    public double Co2eGrams { get; set; }
+}
+
+/// <summary>One entry of the price book: a device SKU's price from <see cref="EffectiveFrom"/> on, farm-wide (<see cref="Project"/> empty) or for one project.</summary>
+public sealed class DevicePriceRow
+{
+    public long Id { get; set; }
+
+    public required string Sku { get; set; }
+
+    public string Project { get; set; } = "";
+
+    public DateTime EffectiveFrom { get; set; }
+
+    public decimal DollarsPerHour { get; set; }
+
+    public double RatedWatts { get; set; }
+
+    public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>One entry of the price book: a pool's grid carbon intensity (pool <c>*</c>: every pool without its own).</summary>
+public sealed class CarbonIntensityRow
+{
+    public long Id { get; set; }
+
+    public required string Pool { get; set; }
+
+    public string Project { get; set; } = "";
+
+    public DateTime EffectiveFrom { get; set; }
+
+    public double GramsPerKwh { get; set; }
+
+    public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>What a project has spent: kept by a trigger on the ledger in the row's own transaction (never written by EF).</summary>
+public sealed class ProjectSpend
+{
+    public required string Project { get; set; }
+
+    public long Attempts { get; set; }
+
+    public long CostMicros { get; set; }
+
+    public double DeviceSeconds { get; set; }
+
+    public double EnergyJoules { get; set; }
+
+    public double Co2eGrams { get; set; }
+}
+
+/// <summary>A project's budget in micro-dollars, with its soft threshold in the same unit.</summary>
+public sealed class ProjectBudget
+{
+    public required string Project { get; set; }
+
+    public long LimitMicros { get; set; }
+
+    public double SoftFraction { get; set; }
+
+    public long SoftMicros { get; set; }
+
+    public DateTime UpdatedAt { get; set; }
+}
+
+/// <summary>One crossing of a budget threshold; <see cref="RelayedAt"/> is set once the alert sinks were told.</summary>
+public sealed class BudgetAlertRow
+{
+    public long Id { get; set; }
+
+    public required string Project { get; set; }
+
+    public required string Level { get; set; }
+
+    public DateTime CrossedAt { get; set; }
+
+    public long SpentMicros { get; set; }
+
+    public long LimitMicros { get; set; }
+
+    public DateTime? RelayedAt { get; set; }
 }
 
 /// <summary>A big job's tasks of one shot in one state, as counted at <see cref="TaskCountRollup.CountedAt"/>.</summary>

@@ -31,12 +31,18 @@ public sealed class PriceTable(IEnumerable<DevicePrice> prices)
 /// <summary>Cost arithmetic, kept in <see cref="decimal"/> so that sums of many small charges do not drift.</summary>
 public static class CostCalculator
 {
-    /// <summary>Dollars for <paramref name="deviceSeconds"/> at a price per device-hour, rounded to a millionth of a dollar.</summary>
+    /// <summary>
+    /// Dollars for <paramref name="deviceSeconds"/> at a price per device-hour: the attempt's cost, rounded once to a
+    /// millionth of a dollar, half away from zero (<see cref="Money.MoneyMath.RoundToMicros"/>).
+    /// </summary>
     public static decimal Cost(double deviceSeconds, decimal dollarsPerHour)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(deviceSeconds);
-        return decimal.Round((decimal)deviceSeconds * dollarsPerHour / 3600m, 6, MidpointRounding.AwayFromZero);
+        return Money.MoneyMath.RoundToMicros((decimal)deviceSeconds * dollarsPerHour / 3600m);
     }
+
+    /// <summary>Grams of CO2e for energy drawn from a grid of the given intensity (gCO2e per kWh).</summary>
+    public static double Co2eGrams(double joules, double gramsPerKwh) => joules / 3.6e6 * gramsPerKwh;
 
     /// <summary>Energy from rated power when the device reports none.</summary>
     public static double EstimatedJoules(double deviceSeconds, double ratedWatts) => deviceSeconds * ratedWatts;

@@ -1,0 +1,136 @@
+using Microsoft.EntityFrameworkCore;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Data.Entities;
+using ProgrammableFilm.Domain.Money;
+
+namespace ProgrammableFilm.Coordinator.Money;
+
+/// <summary>
+/// A crossing of a project's budget threshold, as recorded in <c>budget_alerts</c>: <see cref="Level"/> is
+/// <c>soft</c> or <c>hard</c>. <see cref="Id"/> is unique and increasing: the idempotency key for whoever reacts.
+/// </summary>
+public sealed record BudgetAlert(long Id, string Project, string Level, DateTime CrossedAt, decimal SpentUsd, decimal LimitUsd);
+
+/// <summary>
+/// A project against its budget. Without a budget <see cref="LimitUsd"/> and <see cref="SoftFraction"/> are null and
+/// the state is <c>ok</c>. <see cref="State"/>: <c>ok</c>, <c>soft</c> (past the soft threshold) or <c>hard</c> (the
+/// limit is reached: nothing new of the project is dispatched).
+/// </summary>
+public sealed record BudgetStatus(
+    string Project,
+    decimal? LimitUsd,
+    double? SoftFraction,
+    decimal? SoftLimitUsd,
+    decimal SpentUsd,
+    string State,
+    int Attempts,
+    double EnergyKwh,
+    double Co2eGrams,
+    DateTime? UpdatedAt,
+    IReadOnlyList<BudgetAlert> Alerts);
+
+/// <summary>
+/// Project budgets. Spend is the trigger-kept <c>project_spend</c> row (one read, never a sum of the ledger); a
+/// crossing by billing is recorded by the same trigger, a crossing by lowering the budget here, so each crossing is
+/// one <c>budget_alerts</c> row either way.
+/// </summary>
+public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, DispatchSignal dispatchSignal, TimeProvider time)
+{
+    /// <summary>How many of a project's latest alerts its status lists.</summary>
+    public const int AlertsShown = 20;
+
+    private const double JoulesPerKilowattHour = 3.6e6;
+
+    public async Task<BudgetStatus> GetAsync(string project, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        return await StatusAsync(db, project, cancellationToken);
+    }
+
+    /// <summary>
+    /// Sets the project's budget (the limit in dollars, at most six decimals; the soft threshold as a fraction of it).
+    /// Lowering it below what was spent records the crossings; raising it above lets the dispatcher resume the
+    /// project's jobs at once. The errors name the request's fields; nothing is written when there are any.
+    /// </summary>
+    public async Task<(BudgetStatus? Status, IReadOnlyList<FieldError> Errors)> SetAsync(string project, decimal limitUsd, double? softFraction, CancellationToken cancellationToken)
+    {
+        var errors = new List<FieldError>();
+        MoneyRules.CheckDollars("limitUsd", limitUsd, MoneyRules.MaxBudgetUsd, zeroAllowed: false, errors);
+        var fraction = softFraction ?? BudgetPolicy.DefaultSoftFraction;
+        MoneyRules.CheckNumber("softFraction", fraction, 0, 1, minAllowed: false, errors);
+        if (errors.Count > 0)
+        {
+            return (null, errors);
+        }
+
+        var now = time.GetUtcNow().UtcDateTime;
+        var limit = MoneyMath.ToMicros(limitUsd);
+        var soft = BudgetPolicy.SoftMicros(limit, fraction);
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        // The spend row is what billing locks: holding it, no bill lands between reading the spend and the new budget,
+        // so a crossing is recorded either here or by the trigger, never both or neither.
+        await db.Database.ExecuteSqlAsync(
+            $"INSERT INTO project_spend (project, attempts, cost_micros, device_seconds, energy_joules, co2e_grams) VALUES ({project}, 0, 0, 0, 0, 0) ON CONFLICT (project) DO NOTHING",
+            cancellationToken);
+        var spent = db.Database.IsNpgsql()
+            ? await db.Database.SqlQuery<long>($"SELECT cost_micros AS \"Value\" FROM project_spend WHERE project = {project} FOR UPDATE").SingleAsync(cancellationToken)
+            : await db.ProjectSpend.Where(s => s.Project == project).Select(s => s.CostMicros).SingleAsync(cancellationToken);
+        var old = await db.ProjectBudgets.SingleOrDefaultAsync(b => b.Project == project, cancellationToken);
+        var before = old is null ? BudgetState.Ok : BudgetPolicy.State(spent, old.LimitMicros, old.SoftMicros);
+        if (old is null)
+        {
+            db.ProjectBudgets.Add(new ProjectBudget { Project = project, LimitMicros = limit, SoftFraction = fraction, SoftMicros = soft, UpdatedAt = now });
+        }
+        else
+        {
+            old.LimitMicros = limit;
+            old.SoftFraction = fraction;
+            old.SoftMicros = soft;
+            old.UpdatedAt = now;
+        }
+
+        foreach (var level in BudgetPolicy.Crossed(before, BudgetPolicy.State(spent, limit, soft)))
+        {
+            db.BudgetAlerts.Add(new BudgetAlertRow { Project = project, Level = Level(level), CrossedAt = now, SpentMicros = spent, LimitMicros = limit });
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+
+        // Raised above the spend: the project's Ready tasks are dispatchable again on the next pass, not the next poll.
+        dispatchSignal.Wake();
+        return (await StatusAsync(db, project, cancellationToken), []);
+    }
+
+    /// <summary>True when the project has reached its hard limit (one primary-key read of each row).</summary>
+    public static Task<bool> IsStoppedAsync(FarmDbContext db, string project, CancellationToken cancellationToken) =>
+        db.ProjectBudgets.AnyAsync(b => b.Project == project && db.ProjectSpend.Any(s => s.Project == b.Project && s.CostMicros >= b.LimitMicros), cancellationToken);
+
+    public static string Level(BudgetState state) => state.ToString().ToLowerInvariant();
+
+    private static async Task<BudgetStatus> StatusAsync(FarmDbContext db, string project, CancellationToken cancellationToken)
+    {
+        var budget = await db.ProjectBudgets.AsNoTracking().SingleOrDefaultAsync(b => b.Project == project, cancellationToken);
+        var spend = await db.ProjectSpend.AsNoTracking().SingleOrDefaultAsync(s => s.Project == project, cancellationToken);
+        var spent = spend?.CostMicros ?? 0;
+        var alerts = await db.BudgetAlerts.AsNoTracking().Where(a => a.Project == project).OrderByDescending(a => a.Id).Take(AlertsShown)
+            .ToListAsync(cancellationToken);
+        return new BudgetStatus(
+            project,
+            budget is null ? null : MoneyMath.FromMicros(budget.LimitMicros),
+            budget?.SoftFraction,
+            budget is null ? null : MoneyMath.FromMicros(budget.SoftMicros),
+            MoneyMath.FromMicros(spent),
+            Level(budget is null ? BudgetState.Ok : BudgetPolicy.State(spent, budget.LimitMicros, budget.SoftMicros)),
+            (int)(spend?.Attempts ?? 0),
+            (spend?.EnergyJoules ?? 0) / JoulesPerKilowattHour,
+            spend?.Co2eGrams ?? 0,
+            budget is null ? null : PriceBookCache.Utc(budget.UpdatedAt),
+            [.. alerts.Select(ToAlert)]);
+    }
+
+    internal static BudgetAlert ToAlert(BudgetAlertRow row) =>
+        new(row.Id, row.Project, row.Level, PriceBookCache.Utc(row.CrossedAt), MoneyMath.FromMicros(row.SpentMicros), MoneyMath.FromMicros(row.LimitMicros));
+}

@@ -1,0 +1,106 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using ProgrammableFilm.Cli;
+using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Coordinator.Money;
+using ProgrammableFilm.Data;
+using ProgrammableFilm.Domain.Specs;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary>The price book, budgets and spend reports on SQLite (embedded mode), after real renders.</summary>
+public class EmbeddedMoneyTests
+{
+    private const string Project = "it-embedded-money";
+
+    private static JobSpec Spec(string name) => JobSpecReader.ReadYaml($"""
+        project: {Project}
+        name: {name}
+        shots:
+          - {"{"}name: s1, prompt: a red car racing left to right at dusk, duration: 1, fps: 8, width: 64, height: 64, keyframeInterval: 1{"}"}
+        """).Spec!;
+
+    [Fact]
+    public async Task Prices_budgets_and_spend_reports_work_on_an_embedded_farm()
+    {
+        var folder = TestEnvironment.CreateTemporaryFolder("pfilm-embedded-money");
+        try
+        {
+            using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None);
+            var services = host.Services;
+            var prices = services.GetRequiredService<Prices>();
+            var budgets = services.GetRequiredService<Budgets>();
+            var jobs = services.GetRequiredService<JobReports>();
+            var submission = services.GetRequiredService<JobSubmission>();
+            var contexts = services.GetRequiredService<IDbContextFactory<FarmDbContext>>();
+
+            var (added, errors) = await prices.AddDevicePriceAsync(new NewDevicePrice("cpu", Project, 36m, 20, null), CancellationToken.None);
+            Assert.Empty(errors);
+            Assert.True(added!.InForce);
+            Assert.Equal("sku", Assert.Single((await prices.AddDevicePriceAsync(new NewDevicePrice("tpu-v9", Project, 1m, 20, null), CancellationToken.None)).Errors).Field);
+            Assert.Equal(36m, (await prices.RatesAsync(Project, CancellationToken.None)).Devices.Single(d => d.Sku == "cpu").DollarsPerHour);
+            Assert.Contains((await prices.ListAsync(null, allProjects: false, CancellationToken.None)).Devices, d => d is { Sku: "cpu", Project: null, DollarsPerHour: 0.04m, InForce: true });
+
+            var first = await submission.SubmitAsync(Spec("first"), CancellationToken.None);
+            await WaitAsync(jobs, first.Id, s => s.State == "Succeeded", "the first job to succeed");
+            var cost = (await jobs.CostAsync(first.Id, CancellationToken.None))!;
+            await using (var db = await contexts.CreateDbContextAsync())
+            {
+                var rows = await db.Usage.AsNoTracking().Where(u => u.JobId == first.Id).ToListAsync();
+                Assert.All(rows, r => Assert.Equal((36m, 400.0, true), (r.DollarsPerHour, r.GramsCo2ePerKwh!.Value, r.EnergyEstimated)));
+                Assert.Equal(rows.Sum(r => r.Cost), cost.Cost);
+                Assert.Equal(rows.Sum(r => r.DeviceSeconds) * 20 / 3.6e6 * 400, cost.Co2eGrams, 9);
+            }
+
+            var reports = services.GetRequiredService<SpendReports>();
+            foreach (var grouping in Enum.GetValues<SpendGrouping>())
+            {
+                var report = await reports.ReportAsync(Project, grouping, null, null, CancellationToken.None);
+                Assert.Equal(cost.Cost, report.Total.CostUsd);
+                Assert.Equal(cost.Cost, report.Lines.Sum(l => l.CostUsd));
+                Assert.Equal(cost.Attempts, report.Total.Attempts);
+            }
+
+            Assert.Equal(DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), Assert.Single((await reports.ReportAsync(Project, SpendGrouping.Day, null, null, CancellationToken.None)).Lines).Key);
+            var byJob = Assert.Single((await reports.ReportAsync(Project, SpendGrouping.Job, null, null, CancellationToken.None)).Lines);
+            Assert.Equal(("first", first.Id.ToString()), (byJob.Label, byJob.Key));
+
+            var (status, budgetErrors) = await budgets.SetAsync(Project, cost.Cost, null, CancellationToken.None);
+            Assert.Empty(budgetErrors);
+            Assert.Equal(("hard", cost.Cost), (status!.State, status.SpentUsd));
+            Assert.Equal(["hard", "soft"], status.Alerts.Select(a => a.Level));
+
+            var second = await submission.SubmitAsync(Spec("second"), CancellationToken.None);
+            await WaitAsync(jobs, second.Id, s => s.WaitingFor == "budget", "the second job to wait for the budget");
+            Assert.Equal(0, await services.GetRequiredService<Dispatcher>().DispatchReadyAsync(CancellationToken.None));
+            Assert.Equal(0, (await jobs.StatusAsync(second.Id, CancellationToken.None))!.TasksSucceeded);
+
+            await budgets.SetAsync(Project, cost.Cost * 10, 0.9, CancellationToken.None);
+            var done = await WaitAsync(jobs, second.Id, s => s.State == "Succeeded", "the second job to succeed once the budget was raised");
+            Assert.Null(done.WaitingFor);
+            Assert.Equal("ok", (await budgets.GetAsync(Project, CancellationToken.None)).State);
+            await host.StopAsync();
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static async Task<JobStatus> WaitAsync(JobReports jobs, Guid jobId, Func<JobStatus, bool> done, string what)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (true)
+        {
+            var status = (await jobs.StatusAsync(jobId, CancellationToken.None))!;
+            if (done(status))
+            {
+                return status;
+            }
+
+            Assert.True(status.State is not ("Failed" or "Cancelled") && DateTime.UtcNow < deadline, $"{what}: {status.State}, {status.TasksSucceeded}/{status.TasksTotal}, waiting for {status.WaitingFor}");
+            await Task.Delay(200);
+        }
+    }
+}
