@@ -67,6 +67,9 @@ public sealed record CoordinatorOptions
     /// <summary>The ffmpeg that decodes uploaded plates into frames.</summary>
     public string FfmpegPath { get; init; } = "ffmpeg";
 
+    /// <summary>Where and how webhooks are delivered (section <c>Webhooks</c>).</summary>
+    public ProgrammableFilm.Coordinator.Webhooks.WebhookSettings Webhooks { get; init; } = new();
+
     public static CoordinatorOptions FromConfiguration(IConfiguration configuration)
     {
         var options = new CoordinatorOptions();
@@ -96,6 +99,7 @@ public sealed record CoordinatorOptions
             Pool = section.GetValue("Pool", options.Pool)!,
             PlateMaxBytes = section.GetValue("PlateMaxBytes", options.PlateMaxBytes),
             FfmpegPath = section.GetValue("FfmpegPath", options.FfmpegPath)!,
+            Webhooks = ProgrammableFilm.Coordinator.Webhooks.WebhookSettings.FromConfiguration(configuration),
             Prices = prices.Count == 0 ? PriceTable.Default : new PriceTable(PriceTable.Default.Prices.Where(d => prices.All(p => p.Sku != d.Sku)).Concat(prices)),
         };
     }
