@@ -50,6 +50,8 @@ app.MapJobControlApi();
 app.MapFarmApi();
 app.MapKeysApi();
 app.MapAuditApi();
+app.MapQuotesApi();
+app.MapWebhooksApi();
 app.MapMaintenanceDashboard();
 app.MapDefaultEndpoints();
 app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).ExcludeFromDescription().AllowAnonymous();
