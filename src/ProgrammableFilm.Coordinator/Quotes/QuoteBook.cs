@@ -168,19 +168,25 @@ public sealed class QuoteBook(IDbContextFactory<FarmDbContext> contextFactory, Q
             return;
         }
 
+        // The error compares money before rounding (device-seconds × the price billed, against the quote's
+        // device-seconds × its price): a CPU shot costs a few micro-dollars, and rounding each side to a micro-dollar
+        // would otherwise be most of its "error".
         var usage = await db.UsageRollups.AsNoTracking().Where(r => r.JobId == jobId)
-            .Select(r => new { r.ShotId, r.CostMicros, r.DeviceSeconds }).ToListAsync(cancellationToken);
-        var byShot = usage.GroupBy(u => u.ShotId).ToDictionary(g => g.Key, g => (Cost: g.Sum(u => u.CostMicros) / 1_000_000m, DeviceSeconds: g.Sum(u => u.DeviceSeconds)));
+            .Select(r => new { r.ShotId, r.CostMicros, r.DeviceSeconds, r.DollarsPerHour }).ToListAsync(cancellationToken);
+        var byShot = usage.GroupBy(u => u.ShotId).ToDictionary(g => g.Key, g => (
+            Billed: g.Sum(u => u.CostMicros) / 1_000_000m,
+            Exact: g.Sum(u => (decimal)u.DeviceSeconds * u.DollarsPerHour / 3600m),
+            DeviceSeconds: g.Sum(u => u.DeviceSeconds)));
         quote.ActualCost = usage.Sum(u => u.CostMicros) / 1_000_000m;
         quote.ActualDeviceSeconds = usage.Sum(u => u.DeviceSeconds);
-        quote.ErrorFraction = QuoteModel.ErrorFraction(quote.Cost, quote.ActualCost.Value);
+        quote.ErrorFraction = QuoteModel.ErrorFraction((decimal)quote.DeviceSeconds * quote.DollarsPerHour / 3600m, byShot.Values.Sum(s => s.Exact));
         quote.FinishedAt = now;
         foreach (var shot in await db.ShotQuotes.Where(q => q.JobId == jobId).ToListAsync(cancellationToken))
         {
-            var (cost, deviceSeconds) = byShot.TryGetValue(shot.ShotId, out var actual) ? actual : (0m, 0d);
-            shot.ActualCost = cost;
-            shot.ActualDeviceSeconds = deviceSeconds;
-            shot.ErrorFraction = QuoteModel.ErrorFraction(shot.Cost, cost);
+            var actual = byShot.TryGetValue(shot.ShotId, out var found) ? found : (Billed: 0m, Exact: 0m, DeviceSeconds: 0d);
+            shot.ActualCost = actual.Billed;
+            shot.ActualDeviceSeconds = actual.DeviceSeconds;
+            shot.ErrorFraction = QuoteModel.ErrorFraction((decimal)shot.DeviceSeconds * quote.DollarsPerHour / 3600m, actual.Exact);
             shot.FinishedAt = now;
         }
 
