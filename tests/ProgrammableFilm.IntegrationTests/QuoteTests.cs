@@ -14,8 +14,8 @@ public class QuoteTests(FarmFixture farm) : IClassFixture<FarmFixture>
     private const string Project = "it-quotes";
 
     /// <summary>Shots of one kind (procedural 64x64): two one-frame keyframe tasks and an ffmpeg assembly each.</summary>
-    private static string Spec(string job, int shots, int from = 0) =>
-        $"project: {Project}\nname: {job}\nshots:\n" + string.Concat(Enumerable.Range(from, shots).Select(i =>
+    private static string Spec(string job, int shots, int from = 0, string project = Project) =>
+        $"project: {project}\nname: {job}\nshots:\n" + string.Concat(Enumerable.Range(from, shots).Select(i =>
             $"  - {{name: shot-{i:D2}, prompt: \"a red car racing left to right at dusk\", duration: 0.25, fps: 8, width: 64, height: 64, keyframeInterval: 1, seed: {i}}}\n"));
 
     [Fact]
@@ -86,8 +86,9 @@ public class QuoteTests(FarmFixture farm) : IClassFixture<FarmFixture>
     [Fact]
     public async Task A_submitted_job_keeps_the_quote_it_was_given()
     {
-        var quoted = await QuoteAsync(Spec("kept", 2, from: 50));
-        var job = await FarmChecks.SubmitAsync(farm.Http, Project, Spec("kept", 2, from: 50));
+        // Its own project, so that its shots are not in the accuracy test's history.
+        var quoted = await QuoteAsync(Spec("kept", 2, project: "it-quotes-kept"), "it-quotes-kept");
+        var job = await FarmChecks.SubmitAsync(farm.Http, "it-quotes-kept", Spec("kept", 2, project: "it-quotes-kept"));
 
         var stored = await farm.Http.GetFromJsonAsync<JobQuoteView>($"/api/jobs/{job}/quote", SpecJson.Options);
         await using var db = farm.CreateDbContext();
@@ -98,17 +99,16 @@ public class QuoteTests(FarmFixture farm) : IClassFixture<FarmFixture>
         Assert.Equal(takes.Sum(t => t.DeviceSeconds), stored!.DeviceSeconds, 9);
         Assert.True(stored.CostUsd > 0 && stored.LowUsd <= stored.CostUsd && stored.CostUsd <= stored.HighUsd);
 
-        // The history may grow between the two calls (another test's shots finishing), never the kind of estimate.
         Assert.Equal(quoted.Shots.Select(s => s.Kind), takes.Select(t => t.Kind));
         using var missing = await farm.Http.GetAsync($"/api/jobs/{Guid.NewGuid()}/quote");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         await FarmChecks.WaitForJobAsync(farm.Http, job, "Succeeded", TimeSpan.FromMinutes(2), () => farm.WorkerOutput);
     }
 
-    private async Task<QuoteView> QuoteAsync(string yaml)
+    private async Task<QuoteView> QuoteAsync(string yaml, string project = Project)
     {
         using var content = new StringContent(yaml, Encoding.UTF8, "application/yaml");
-        using var response = await farm.Http.PostAsync($"/api/projects/{Project}/quotes", content);
+        using var response = await farm.Http.PostAsync($"/api/projects/{project}/quotes", content);
         Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
         return (await response.Content.ReadFromJsonAsync<QuoteView>(SpecJson.Options))!;
     }
