@@ -69,7 +69,8 @@ public sealed class WebhookReceiver : IAsyncDisposable
             return false;
         }
 
-        var expected = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), [.. Encoding.UTF8.GetBytes(t + "."), .. request.Body]);
+        byte[] signed = [.. Encoding.UTF8.GetBytes(t + "."), .. request.Body];
+        var expected = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), signed);
         return fields["v1"].Any(v => CryptographicOperations.FixedTimeEquals(Convert.FromHexString(v), expected));
     }
 

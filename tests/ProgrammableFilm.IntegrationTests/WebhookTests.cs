@@ -21,13 +21,15 @@ public sealed class WebhookFarmFixture : FarmFixture
     };
 }
 
-public class WebhookTests(WebhookFarmFixture farm) : IClassFixture<WebhookFarmFixture>, IAsyncLifetime
+public class WebhookTests(WebhookFarmFixture farm) : IClassFixture<WebhookFarmFixture>, IAsyncDisposable
 {
     private readonly WebhookReceiver _receiver = new();
 
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _receiver.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return _receiver.DisposeAsync();
+    }
 
     [Fact]
     public async Task Job_and_shot_events_arrive_signed_once_each_and_the_log_shows_them()

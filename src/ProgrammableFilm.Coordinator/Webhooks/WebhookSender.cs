@@ -32,9 +32,6 @@ public sealed class WebhookSender(
 
     private const int MaxErrorLength = 500;
 
-    /// <summary>Hangfire may fire a scheduled retry a moment before the database's due time; that counts as due.</summary>
-    private static readonly TimeSpan Early = TimeSpan.FromSeconds(1);
-
     private WebhookSettings Settings => options.Webhooks;
 
     /// <summary>One attempt of a delivery, if it is pending and due; then the next one is scheduled, or the delivery ends.</summary>
@@ -47,8 +44,7 @@ public sealed class WebhookSender(
         // run, so a duplicate job (the sweep's, or Hangfire's re-run after a crash) finds it not due and stops; if this
         // process dies mid-attempt, the delivery becomes due again then and the sweep picks it up.
         var leaseUntil = now + Settings.Timeout + Settings.Timeout + SweepGrace;
-        var dueBy = now + Early;
-        var claimed = await db.WebhookDeliveries.Where(d => d.Id == deliveryId && d.State == WebhookDeliveryState.Pending && d.NextAttemptAt <= dueBy)
+        var claimed = await db.WebhookDeliveries.Where(d => d.Id == deliveryId && d.State == WebhookDeliveryState.Pending && d.NextAttemptAt <= now)
             .ExecuteUpdateAsync(set => set.SetProperty(d => d.NextAttemptAt, leaseUntil), cancellationToken);
         if (claimed == 0)
         {

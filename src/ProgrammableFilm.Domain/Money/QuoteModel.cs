@@ -96,7 +96,7 @@ public sealed record EngineRates(double PerFrame, double PerFramePerMegapixel, d
 
 /// <summary>
 /// The quote: for each take, each task kind's work times the project's own measured device-seconds per unit for that
-/// kind of take (the median of its latest finished tasks; the range from their 10th to 90th percentile), or the
+/// kind of take (the median of the tasks of its latest finished shots; the range from their 10th to 90th percentile), or the
 /// engine's prior rate (range ×0.5 to ×2) while the kind has fewer than <see cref="MinHistoryShots"/> finished shots.
 /// Pure: the coordinator reads the history, the fleet and the price, and stores what this returns.
 /// </summary>
@@ -104,8 +104,11 @@ public static class QuoteModel
 {
     public const int MinHistoryShots = 3;
 
-    /// <summary>The latest tasks of each kind and task kind the rates are drawn from: recent enough to follow the fleet.</summary>
-    public const int MaxSamples = 200;
+    /// <summary>
+    /// The latest shots of a kind whose tasks the rates are drawn from: enough for a steady median, few enough that
+    /// the rates follow the fleet as it is now (devices replaced, a new release, a busier machine).
+    /// </summary>
+    public const int RecentShots = 20;
 
     public const double PriorLow = 0.5;
 
@@ -136,12 +139,15 @@ public static class QuoteModel
     }
 
     /// <summary>
-    /// One take. The samples are the project's finished tasks of the take's kind, newest first. A task kind the
-    /// history has not seen (segments, when every shot so far was one keyframe) is priced at its prior.
+    /// One take. The samples are the project's finished tasks of the take's kind, newest first; those of its latest
+    /// <see cref="RecentShots"/> shots count. A task kind the history has not seen (segments, when every shot so far
+    /// was one keyframe) is priced at its prior.
     /// </summary>
     public static TakeEstimate Estimate(TakeWork take, IReadOnlyList<TaskSample> samples)
     {
-        var shots = samples.Select(s => s.ShotId).Distinct().Count();
+        var recent = samples.Select(s => s.ShotId).Distinct().Take(RecentShots).ToHashSet();
+        samples = [.. samples.Where(s => recent.Contains(s.ShotId))];
+        var shots = recent.Count;
         var useHistory = shots >= MinHistoryShots;
         var prior = EngineRates.For(take.Kind.Engine);
         var parts = new List<(TaskKind Kind, double Units, double LongestUnits)>
@@ -160,7 +166,7 @@ public static class QuoteModel
         foreach (var (kind, units, longest) in parts.Where(p => p.Units > 0))
         {
             var rates = useHistory
-                ? samples.Where(s => s.TaskKind == kind).Take(MaxSamples).Select(s => s.DeviceSeconds / UnitsOf(kind, s.Frames)).Order().ToList()
+                ? samples.Where(s => s.TaskKind == kind).Select(s => s.DeviceSeconds / UnitsOf(kind, s.Frames)).Order().ToList()
                 : [];
             double median, p10, p90;
             if (rates.Count > 0)
