@@ -72,7 +72,7 @@ public sealed class MaintenanceSchedule(IRecurringJobManager recurringJobs, Coor
         recurringJobs.AddOrUpdate<FarmMaintenance>("republish-unclaimed", m => m.RepublishUnclaimedAsync(CancellationToken.None), "*/5 * * * * *");
         recurringJobs.AddOrUpdate<FarmMaintenance>("error-queue-watch", m => m.WatchErrorQueuesAsync(CancellationToken.None), "*/30 * * * * *");
         recurringJobs.AddOrUpdate<FarmMaintenance>("frame-retention", m => m.ApplyRetentionAsync(CancellationToken.None), Cron.Hourly());
-        recurringJobs.AddOrUpdate<Webhooks.WebhookSender>("webhook-sweep", Webhooks.WebhookSender.Queue, s => s.SweepAsync(CancellationToken.None), "*/15 * * * * *");
+        recurringJobs.AddOrUpdate<Webhooks.WebhookSender>("webhook-sweep", s => s.SweepAsync(CancellationToken.None), "*/15 * * * * *");
         return Task.CompletedTask;
     }
 

@@ -98,7 +98,7 @@ public sealed class WebhookOutbox(IServiceProvider services, TimeProvider time, 
         {
             try
             {
-                jobs.Enqueue<WebhookSender>(WebhookSender.Queue, sender => sender.DeliverAsync(id, CancellationToken.None));
+                jobs.Enqueue<WebhookSender>(sender => sender.DeliverAsync(id, CancellationToken.None));
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {

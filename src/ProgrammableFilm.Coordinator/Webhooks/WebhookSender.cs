@@ -35,6 +35,11 @@ public sealed class WebhookSender(
     private WebhookSettings Settings => options.Webhooks;
 
     /// <summary>One attempt of a delivery, if it is pending and due; then the next one is scheduled, or the delivery ends.</summary>
+    /// <remarks>
+    /// The queue is named by the attribute rather than at enqueue time: Hangfire applies it whenever the job becomes
+    /// enqueued, a scheduled retry included, whereas PostgreSQL storage cannot store a queue with a scheduled job.
+    /// </remarks>
+    [Queue(Queue)]
     public async Task DeliverAsync(Guid deliveryId, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
@@ -100,7 +105,7 @@ public sealed class WebhookSender(
         if (state == WebhookDeliveryState.Pending)
         {
             // Committed first: should this process die now, the delivery is due at `next` and the sweep sends it.
-            jobs.Schedule<WebhookSender>(Queue, sender => sender.DeliverAsync(deliveryId, CancellationToken.None), backoff);
+            jobs.Schedule<WebhookSender>(sender => sender.DeliverAsync(deliveryId, CancellationToken.None), backoff);
         }
         else if (state == WebhookDeliveryState.Failed)
         {
@@ -112,6 +117,7 @@ public sealed class WebhookSender(
     /// Enqueues the deliveries that are overdue: their job was never enqueued (the process died after the commit), or
     /// their attempt's process died. Each is claimed before it is sent, so one enqueued twice is sent once.
     /// </summary>
+    [Queue(Queue)]
     public async Task<int> SweepAsync(CancellationToken cancellationToken)
     {
         var overdue = time.GetUtcNow().UtcDateTime - SweepGrace;
@@ -120,7 +126,7 @@ public sealed class WebhookSender(
             .OrderBy(d => d.NextAttemptAt).Select(d => d.Id).Take(500).ToListAsync(cancellationToken);
         foreach (var id in due)
         {
-            jobs.Enqueue<WebhookSender>(Queue, sender => sender.DeliverAsync(id, CancellationToken.None));
+            jobs.Enqueue<WebhookSender>(sender => sender.DeliverAsync(id, CancellationToken.None));
         }
 
         return due.Count;
