@@ -46,6 +46,12 @@ public static class QuoteCommands
         }
 
         var quote = (await response.Content.ReadFromJsonAsync<QuoteView>(SpecJson.Options, cancellationToken))!;
+        if (Console.IsOutputRedirected)
+        {
+            // A CI log has no width; Spectre's default of 80 columns would wrap shot names, which then cannot be grepped.
+            AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 200);
+        }
+
         var table = new Table().AddColumns("shot", "kind", "from", "device-seconds", "cost (USD)", "range (USD)");
         foreach (var shot in quote.Shots)
         {
