@@ -47,10 +47,14 @@ public sealed class ShotFinisher(ShotStorage storage, Webhooks.WebhookOutbox web
 
         // In the transaction that marks the shot succeeded, which happens once: a duplicate success changes nothing.
         var job = await db.Jobs.AsNoTracking().Where(j => j.Id == shot.JobId).Select(j => new { j.Project, j.Name }).SingleAsync(cancellationToken);
-        var cost = await db.UsageRollups.Where(r => r.ShotId == shot.Id).SumAsync(r => r.CostMicros, cancellationToken) / 1_000_000m;
-        await webhooks.EnqueueAsync(db, job.Project, WebhookEvents.ShotSucceeded,
-            new ShotSucceededEvent(shot.JobId, job.Name, shot.Id, shot.ShotName, shot.TakeNumber, $"/api/shots/{shot.Id}/video", $"/api/shots/{shot.Id}/manifest", cost, shot.Flicker, now),
-            $"{WebhookEvents.ShotSucceeded}:{shot.Id}", cancellationToken);
+        if (await Webhooks.WebhookOutbox.SubscribedAsync(db, job.Project, WebhookEvents.ShotSucceeded, cancellationToken))
+        {
+            var cost = await db.UsageRollups.Where(r => r.JobId == shot.JobId && r.ShotId == shot.Id).SumAsync(r => r.CostMicros, cancellationToken) / 1_000_000m;
+            await webhooks.EnqueueAsync(db, job.Project, WebhookEvents.ShotSucceeded,
+                new ShotSucceededEvent(shot.JobId, job.Name, shot.Id, shot.ShotName, shot.TakeNumber, $"/api/shots/{shot.Id}/video", $"/api/shots/{shot.Id}/manifest", cost, shot.Flicker, now),
+                $"{WebhookEvents.ShotSucceeded}:{shot.Id}", cancellationToken);
+        }
+
         if (shot.Name != shot.ShotName)
         {
             await ContactSheet.WriteAsync(db, storage, shot.JobId, shot.ShotName, shot.LineageId, cancellationToken);
@@ -197,6 +201,11 @@ public sealed class ShotFinisher(ShotStorage storage, Webhooks.WebhookOutbox web
         }
 
         var job = await db.Jobs.AsNoTracking().Where(j => j.Id == jobId).Select(j => new { j.Project, j.Name, j.Error }).SingleAsync(cancellationToken);
+        if (!await Webhooks.WebhookOutbox.SubscribedAsync(db, job.Project, name, cancellationToken))
+        {
+            return;
+        }
+
         var quote = await db.JobQuotes.AsNoTracking().Where(q => q.JobId == jobId).Select(q => new { q.Cost, q.ActualCost }).SingleOrDefaultAsync(cancellationToken);
         var cost = quote?.ActualCost ?? await db.UsageRollups.Where(r => r.JobId == jobId).SumAsync(r => r.CostMicros, cancellationToken) / 1_000_000m;
         var shots = await db.Shots.Where(s => s.JobId == jobId).CountAsync(cancellationToken);

@@ -24,6 +24,11 @@ public sealed class WebhookOutbox(IServiceProvider services, TimeProvider time, 
 {
     private readonly ConditionalWeakTable<DbContext, List<Guid>> _uncommitted = new();
 
+    /// <summary>Whether any live webhook of the project subscribes to the event: callers skip building a payload nobody receives.</summary>
+    public static async Task<bool> SubscribedAsync(FarmDbContext db, string project, string eventName, CancellationToken cancellationToken) =>
+        (await db.WebhookSubscriptions.AsNoTracking().Where(s => s.Project == project && s.DeletedAt == null).Select(s => s.Events).ToListAsync(cancellationToken))
+            .Any(events => events.Split(',').Contains(eventName, StringComparer.Ordinal));
+
     /// <summary>
     /// Announces <paramref name="eventName"/> (one of <see cref="WebhookEvents.All"/>) to the project's webhooks that
     /// subscribe to it, with <paramref name="data"/> as the body's <c>data</c>. <paramref name="eventKey"/> names this
