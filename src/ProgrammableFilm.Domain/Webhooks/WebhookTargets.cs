@@ -61,9 +61,9 @@ public sealed record WebhookTargets
             return $"{address} is a loopback address";
         }
 
-        foreach (var denied in DeniedNetworks.Where(n => n.Contains(address)))
+        if (DeniedNetworks.Where(n => n.Contains(address)).Select(n => $"{address} is in the denied network {n}").FirstOrDefault() is { } denied)
         {
-            return $"{address} is in the denied network {denied}";
+            return denied;
         }
 
         if (AllowedNetworks.Count > 0 && !AllowedNetworks.Any(n => n.Contains(address)) && !(IPAddress.IsLoopback(address) && AllowLoopback))
