@@ -19,7 +19,7 @@ public sealed class QuoteFarmFixture : FarmFixture
     protected override int WorkerCount => 1;
 }
 
-public class QuoteTests(QuoteFarmFixture farm) : IClassFixture<QuoteFarmFixture>
+public class QuoteTests(QuoteFarmFixture farm, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<QuoteFarmFixture>
 {
     private const string Project = "it-quotes";
 
@@ -95,6 +95,7 @@ public class QuoteTests(QuoteFarmFixture farm) : IClassFixture<QuoteFarmFixture>
         // held where it means something, on a machine not loaded by others; elsewhere the quote must still be of the
         // right magnitude (a wrong unit, the prior or another kind's history is off by far more).
         var quiet = Math.Max(loadBefore, Load()) <= Environment.ProcessorCount + 0.5;
+        output.WriteLine(report);
         Assert.True(quiet ? error < 0.10 : error < 0.60, (quiet ? "" : "machine loaded by others, target not measurable: ") + report);
     }
 
