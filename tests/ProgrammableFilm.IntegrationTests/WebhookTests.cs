@@ -169,6 +169,19 @@ public class WebhookTests(WebhookFarmFixture farm) : IClassFixture<WebhookFarmFi
     private static string Spec(string project, string name, params string[] shots) =>
         $"project: {project}\nname: {name}\nshots:\n" + string.Concat(shots.Select(s => $"  - {{name: {s}, prompt: a red car, duration: 0.125, fps: 8, width: 64, height: 64}}\n"));
 
+    [Theory]
+    [InlineData("""{"url": """)]
+    [InlineData("""{"url": "http://127.0.0.1:9/hook", "events": "job.failed"}""")]
+    [InlineData("""[1, 2]""")]
+    public async Task A_body_that_is_not_a_webhook_request_is_a_400_problem_not_a_500(string body)
+    {
+        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+        await AccessTests.AssertProblemAsync(await farm.Http.PostAsync("/api/projects/it-hooks-garbage/webhooks", content), HttpStatusCode.BadRequest);
+
+        await using var db = farm.CreateDbContext();
+        Assert.Equal(0, await db.WebhookSubscriptions.CountAsync(s => s.Project == "it-hooks-garbage"));
+    }
+
     private async Task<JsonElement> CreateAsync(string project, string url, params string[] events)
     {
         using var response = await farm.Http.PostAsJsonAsync($"/api/projects/{project}/webhooks", new { url, events, description = "test receiver" });
