@@ -51,6 +51,8 @@ app.MapFarmApi();
 app.MapKeysApi();
 app.MapAuditApi();
 app.MapMoneyApi();
+app.MapQuotesApi();
+app.MapWebhooksApi();
 app.MapMaintenanceDashboard();
 app.MapDefaultEndpoints();
 app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).ExcludeFromDescription().AllowAnonymous();

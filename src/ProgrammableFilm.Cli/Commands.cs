@@ -234,7 +234,7 @@ public static class Commands
         return await response.Content.ReadFromJsonAsync<JobStatus>(SpecJson.Options, cancellationToken);
     }
 
-    private static bool TryReadSpec(FileInfo file, out JobSpec spec, out int exitCode)
+    internal static bool TryReadSpec(FileInfo file, out JobSpec spec, out int exitCode)
     {
         spec = null!;
         exitCode = ExitCodes.InvalidInput;

@@ -18,7 +18,7 @@ public static class CliProgram
         root.Subcommands.Add(Commands.Render());
         root.Subcommands.Add(Commands.Submit());
         root.Subcommands.Add(Commands.Status());
-        foreach (var command in ControlCommands.All().Concat(FarmViewCommands.All()).Concat(TakeCommands.All()).Concat(MoneyCommands.All()))
+        foreach (var command in ControlCommands.All().Concat(FarmViewCommands.All()).Concat(TakeCommands.All()).Concat(MoneyCommands.All()).Concat(QuoteCommands.All()))
         {
             root.Subcommands.Add(command);
         }

@@ -15,7 +15,11 @@ public static class CoordinatorExtensions
         services.AddMetrics();
         services.AddSingleton<FarmMetrics>();
         services.AddSingleton<FarmMetrics.CommitInterceptor>();
-        services.ConfigureDbContext<FarmDbContext>((provider, context) => context.AddInterceptors(provider.GetRequiredService<FarmMetrics.CommitInterceptor>()));
+        services.AddSingleton<Webhooks.WebhookOutbox>();
+        services.AddSingleton<Webhooks.WebhookOutbox.CommitInterceptor>();
+        services.ConfigureDbContext<FarmDbContext>((provider, context) => context.AddInterceptors(
+            provider.GetRequiredService<FarmMetrics.CommitInterceptor>(),
+            provider.GetRequiredService<Webhooks.WebhookOutbox.CommitInterceptor>()));
         services.AddSingleton(options);
         services.AddSingleton(storage);
         services.AddSingleton(TimeProvider.System);
@@ -29,6 +33,7 @@ public static class CoordinatorExtensions
         services.AddSingleton<Money.Budgets>();
         services.AddSingleton<Money.SpendReports>();
         services.AddSingleton<Money.IBudgetAlertSink, Money.LoggingBudgetAlertSink>();
+        services.AddSingleton<Money.IBudgetAlertSink, Webhooks.WebhookBudgetAlertSink>();
         services.AddSingleton<Money.BudgetAlertRelay>();
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<TaskEvents>();
@@ -36,6 +41,8 @@ public static class CoordinatorExtensions
         services.AddSingleton<Takes.TakeReviews>();
         services.AddSingleton<Plates.PlateStore>();
         services.AddSingleton<ProjectShares>();
+        services.AddSingleton<Quotes.QuoteBook>();
+        services.AddSingleton<Webhooks.WebhookSubscriptions>();
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<Access.ApiKeys>();
         services.AddSingleton<Access.AuditLog>();

@@ -77,6 +77,9 @@ public sealed record CoordinatorOptions
     /// <summary>The ffmpeg that decodes uploaded plates into frames.</summary>
     public string FfmpegPath { get; init; } = "ffmpeg";
 
+    /// <summary>Where and how webhooks are delivered (section <c>Webhooks</c>).</summary>
+    public ProgrammableFilm.Coordinator.Webhooks.WebhookSettings Webhooks { get; init; } = new();
+
     public static CoordinatorOptions FromConfiguration(IConfiguration configuration)
     {
         var options = new CoordinatorOptions();
@@ -112,6 +115,7 @@ public sealed record CoordinatorOptions
                 .DistinctBy(p => p.Key)
                 .ToDictionary(p => p.Key, p => p.Grams, StringComparer.Ordinal),
             PriceBookRefresh = configuration.GetValue("Pricing:RefreshInterval", options.PriceBookRefresh),
+            Webhooks = ProgrammableFilm.Coordinator.Webhooks.WebhookSettings.FromConfiguration(configuration),
             Prices = prices.Count == 0 ? PriceTable.Default : new PriceTable(PriceTable.Default.Prices.Where(d => prices.All(p => p.Sku != d.Sku)).Concat(prices)),
         };
     }

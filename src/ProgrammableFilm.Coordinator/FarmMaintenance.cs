@@ -76,6 +76,7 @@ public sealed class MaintenanceSchedule(IRecurringJobManager recurringJobs, Coor
         recurringJobs.AddOrUpdate<FarmMaintenance>("budget-alerts", m => m.RelayBudgetAlertsAsync(CancellationToken.None), $"*/{sweepSeconds} * * * * *");
         recurringJobs.AddOrUpdate<FarmMaintenance>("error-queue-watch", m => m.WatchErrorQueuesAsync(CancellationToken.None), "*/30 * * * * *");
         recurringJobs.AddOrUpdate<FarmMaintenance>("frame-retention", m => m.ApplyRetentionAsync(CancellationToken.None), Cron.Hourly());
+        recurringJobs.AddOrUpdate<Webhooks.WebhookSender>("webhook-sweep", s => s.SweepAsync(CancellationToken.None), "*/15 * * * * *");
         return Task.CompletedTask;
     }
 
@@ -98,6 +99,18 @@ public static class FarmMaintenanceExtensions
             server.SchedulePollingInterval = TimeSpan.FromSeconds(1);
             server.WorkerCount = 2;
         });
+
+        // Webhook deliveries wait on other people's servers: their own queue and workers, so that a slow receiver
+        // never holds a worker the lease sweep needs.
+        services.AddHangfireServer((provider, server) =>
+        {
+            server.ServerName = $"{Environment.MachineName}:{Environment.ProcessId}:webhooks";
+            server.Queues = [Webhooks.WebhookSender.Queue];
+            server.WorkerCount = provider.GetRequiredService<CoordinatorOptions>().Webhooks.Workers;
+            server.SchedulePollingInterval = TimeSpan.FromSeconds(1);
+        });
+        services.AddSingleton<Webhooks.WebhookHttp>();
+        services.AddTransient<Webhooks.WebhookSender>();
         services.AddSingleton<LeaseSweeper>();
         services.AddSingleton<ErrorQueues>();
         services.AddTransient<FarmMaintenance>();

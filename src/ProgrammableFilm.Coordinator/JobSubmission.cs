@@ -32,6 +32,7 @@ public sealed class JobSubmission(
     DispatchSignal dispatchSignal,
     BackgroundPlanner planner,
     ShotStorage storage,
+    Quotes.QuoteBook quotes,
     CoordinatorOptions options)
 {
     /// <summary>Plans and writes the job; throws <see cref="SpecRejectedException"/>, having written nothing, when <c>after</c> names a job that does not exist.</summary>
@@ -77,6 +78,10 @@ public sealed class JobSubmission(
         }
 
         await CheckPlatesAsync(db, spec, cancellationToken);
+
+        // Quoted in the submission's transaction, so the quote is the one made from the history and fleet of the
+        // moment the job was accepted, and a job never exists without it.
+        var (quote, _) = await quotes.QuoteAsync(db, spec, cancellationToken);
         db.Jobs.Add(job);
         foreach (var dependency in spec.After)
         {
@@ -89,9 +94,11 @@ public sealed class JobSubmission(
         var reuses = new List<TaskReuse>();
         var copies = new List<FrameCopy>();
         var finished = lineage is null || inBackground ? FinishedRenders.None : await FinishedRenders.LoadAsync(db, storage, lineage.LineageId, cancellationToken);
+        var takeRows = new List<Shot>();
         for (var ordinal = 0; ordinal < spec.Shots.Count; ordinal++)
         {
             var takes = AddTakes(db, job, spec.Shots[ordinal], ordinal, lineage, firstTake);
+            takeRows.AddRange(takes);
             if (!inBackground)
             {
                 takes.ForEach(t => t.PlannedAt = now);
@@ -104,6 +111,10 @@ public sealed class JobSubmission(
             job.TaskCount = tasks.Count;
         }
 
+        await db.SaveChangesAsync(cancellationToken);
+
+        // After the job and its takes: the model declares no relationship for EF to order the inserts by.
+        Quotes.QuoteBook.Record(db, job, takeRows, quote, now);
         await db.SaveChangesAsync(cancellationToken);
         await TaskGraphWriter.WriteAsync(db, tasks, edges, cancellationToken);
         if (reuses.Count > 0)

@@ -60,6 +60,16 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
 
     public DbSet<BudgetAlertRow> BudgetAlerts => Set<BudgetAlertRow>();
 
+    public DbSet<JobQuote> JobQuotes => Set<JobQuote>();
+
+    public DbSet<ShotQuote> ShotQuotes => Set<ShotQuote>();
+
+    public DbSet<WebhookSubscription> WebhookSubscriptions => Set<WebhookSubscription>();
+
+    public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
+
+    public DbSet<WebhookAttempt> WebhookAttempts => Set<WebhookAttempt>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Job>(job =>
@@ -194,6 +204,28 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
         {
             entry.ToTable("audit_log");
             entry.Property(e => e.Id).ValueGeneratedOnAdd();
+        });
+
+        modelBuilder.Entity<JobQuote>(quote =>
+        {
+            quote.ToTable("job_quotes");
+            quote.HasKey(q => q.JobId);
+        });
+        modelBuilder.Entity<ShotQuote>(quote =>
+        {
+            quote.ToTable("shot_quotes");
+            quote.HasKey(q => q.ShotId);
+        });
+        modelBuilder.Entity<WebhookSubscription>(subscription => subscription.ToTable("webhook_subscriptions"));
+        modelBuilder.Entity<WebhookDelivery>(delivery =>
+        {
+            delivery.ToTable("webhook_deliveries");
+            delivery.Property(d => d.State).HasConversion<string>();
+        });
+        modelBuilder.Entity<WebhookAttempt>(attempt =>
+        {
+            attempt.ToTable("webhook_attempts");
+            attempt.HasKey(a => new { a.DeliveryId, a.Number });
         });
 
         foreach (var entity in modelBuilder.Model.GetEntityTypes())

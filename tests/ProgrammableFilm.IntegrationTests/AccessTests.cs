@@ -31,6 +31,8 @@ public sealed class AccessFarmFixture : FarmFixture, IAsyncLifetime
 
     public Guid AlphaPlate { get; private set; }
 
+    public Guid AlphaWebhook { get; private set; }
+
     public Dictionary<ApiKeyRole, string> Alpha { get; } = [];
 
     public string BetaProducer { get; private set; } = "";
@@ -71,6 +73,11 @@ public sealed class AccessFarmFixture : FarmFixture, IAsyncLifetime
         {
             Directory.Delete(folder, recursive: true);
         }
+
+        // A documentation address (TEST-NET-3): allowed by the default policy, resolves without DNS, never answers.
+        using var hook = await Http.PostAsJsonAsync("/api/projects/alpha/webhooks", new { url = "https://203.0.113.10/alpha-hook", events = new[] { "job.failed" } });
+        hook.EnsureSuccessStatusCode();
+        AlphaWebhook = (await hook.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
     }
 
     public HttpClient Client(string? key)
@@ -154,6 +161,7 @@ public class AccessTests(AccessFarmFixture farm)
                 .Replace("{frame}", "0", StringComparison.Ordinal)
                 .Replace("{keyId}", alphaKeyId.ToString(), StringComparison.Ordinal)
                 .Replace("{plateId}", farm.AlphaPlate.ToString(), StringComparison.Ordinal)
+                .Replace("{webhookId}", farm.AlphaWebhook.ToString(), StringComparison.Ordinal)
                 .Replace("{queue}", "render-cpu_error", StringComparison.Ordinal);
             Assert.DoesNotContain("{", path, StringComparison.Ordinal);
             var operation = $"{method} {template}";
@@ -180,7 +188,7 @@ public class AccessTests(AccessFarmFixture farm)
             }
 
             // The ids are real: alpha's own viewer reads every one of alpha's things that the walk asked for.
-            if (method == "GET" && !AdminEndpoints.Contains(operation) && !template.Contains("/keys", StringComparison.Ordinal) && !template.EndsWith("/audit", StringComparison.Ordinal))
+            if (method == "GET" && !AdminEndpoints.Contains(operation) && !template.Contains("/keys", StringComparison.Ordinal) && !template.EndsWith("/audit", StringComparison.Ordinal) && !template.Contains("/webhooks", StringComparison.Ordinal))
             {
                 using var own = await alphaViewer.SendAsync(Request(method, path));
                 if (own.StatusCode != HttpStatusCode.OK)
@@ -198,6 +206,8 @@ public class AccessTests(AccessFarmFixture farm)
         Assert.Equal(alphaJobs, await db.Jobs.CountAsync(j => j.Project == "alpha"));
         Assert.Equal(0, await db.Jobs.CountAsync(j => j.Project == "beta"));
         Assert.All(alphaKeys, key => Assert.Null(db.ApiKeys.AsNoTracking().Single(k => k.Id == key.Id).RevokedAt));
+        Assert.Null((await db.WebhookSubscriptions.SingleAsync(w => w.Id == farm.AlphaWebhook)).DeletedAt);
+        Assert.Equal(0, await db.WebhookSubscriptions.CountAsync(w => w.Project == "beta"));
         Assert.Empty(await db.ApiKeys.Where(k => k.Name == "stolen").ToListAsync());
     }
 
@@ -309,6 +319,35 @@ public class AccessTests(AccessFarmFixture farm)
         Assert.Contains("revoked", refused.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Submitters_quote_viewers_read_quotes_and_only_producers_manage_webhooks()
+    {
+        using var viewer = farm.Client(farm.Alpha[ApiKeyRole.Viewer]);
+        using var submitter = farm.Client(farm.Alpha[ApiKeyRole.Submitter]);
+        using var producer = farm.Client(farm.Alpha[ApiKeyRole.Producer]);
+        var hook = new { url = "https://203.0.113.10/producer-hook", events = new[] { "job.succeeded" } };
+
+        await AssertProblemAsync(await viewer.PostAsync("/api/projects/alpha/quotes", Yaml(AccessFarmFixture.Spec("alpha"))), HttpStatusCode.Forbidden);
+        using (var quote = await submitter.PostAsync("/api/projects/alpha/quotes", Yaml(AccessFarmFixture.Spec("alpha"))))
+        {
+            Assert.Equal(HttpStatusCode.OK, quote.StatusCode);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await viewer.GetAsync($"/api/jobs/{farm.AlphaJob}/quote")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await viewer.GetAsync("/api/projects/alpha/quotes/accuracy")).StatusCode);
+        await AssertProblemAsync(await submitter.GetAsync("/api/projects/alpha/webhooks"), HttpStatusCode.Forbidden);
+        await AssertProblemAsync(await submitter.PostAsJsonAsync("/api/projects/alpha/webhooks", hook), HttpStatusCode.Forbidden);
+        await AssertProblemAsync(await submitter.GetAsync($"/api/projects/alpha/webhooks/{farm.AlphaWebhook}/deliveries"), HttpStatusCode.Forbidden);
+
+        using var created = await producer.PostAsJsonAsync("/api/projects/alpha/webhooks", hook);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+        using var beta = farm.Client(farm.BetaProducer);
+        await AssertProblemAsync(await beta.DeleteAsync($"/api/projects/beta/webhooks/{id}"), HttpStatusCode.NotFound);
+        Assert.Equal(HttpStatusCode.OK, (await producer.DeleteAsync($"/api/projects/alpha/webhooks/{id}")).StatusCode);
+        await AssertProblemAsync(await producer.DeleteAsync($"/api/projects/alpha/webhooks/{id}"), HttpStatusCode.NotFound);
+    }
+
     public static TheoryData<string, string, string> BadKeys => new()
     {
         { "X-Api-Key", "not-a-key", "malformed" },
@@ -409,6 +448,14 @@ public class AccessTests(AccessFarmFixture farm)
         if (method == "POST" && path.EndsWith("/jobs", StringComparison.Ordinal))
         {
             request.Content = Yaml(AccessFarmFixture.Spec("alpha"));
+        }
+        else if (method == "POST" && path.EndsWith("/quotes", StringComparison.Ordinal))
+        {
+            request.Content = Yaml(AccessFarmFixture.Spec("alpha"));
+        }
+        else if (method == "POST" && path.EndsWith("/webhooks", StringComparison.Ordinal))
+        {
+            request.Content = JsonContent.Create(new { url = "https://203.0.113.10/stolen", events = new[] { "job.succeeded", "shot.succeeded" } });
         }
         else if (method == "POST" && path.Contains("/keys", StringComparison.Ordinal))
         {

@@ -61,6 +61,26 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
     }
 
     [Fact]
+    public async Task Quote_prints_a_table_of_the_specs_shots_and_a_bad_spec_is_one_line_and_exit_2()
+    {
+        var quote = await PfilmAsync("quote", "examples/racing-at-dusk.yaml", "--server", farm.Server.ToString());
+
+        Assert.True(quote.ExitCode == 0, $"exit {quote.ExitCode}\n{quote.StandardOutput}\n{quote.StandardError}");
+        Assert.Contains("racing-at-dusk", quote.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("procedural", quote.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("total", quote.StandardOutput, StringComparison.Ordinal);
+        Assert.Matches(@"Priced at \$0\.0400 per cpu device-hour; energy [0-9.]+ kWh; ", quote.StandardOutput);
+
+        var spec = Path.Combine(farm.StorageRoot, "bad-quote.yaml");
+        await File.WriteAllTextAsync(spec, "project: ci\nshots:\n  - {name: s, prompt: p, duration: 1, fps: 500, width: 64, height: 64}\n");
+        var invalid = await PfilmAsync("quote", spec, "--server", farm.Server.ToString());
+        Assert.Equal(2, invalid.ExitCode);
+        var line = Assert.Single(invalid.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("pfilm: ", line, StringComparison.Ordinal);
+        Assert.Contains("shots[0].fps", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Job_control_verbs_and_logs_follow_the_exit_code_contract()
     {
         var server = farm.Server.ToString();

@@ -70,12 +70,21 @@ public class DashboardTests(DashboardFixture farm) : IClassFixture<DashboardFixt
         Assert.True(cost!.Cost > 0);
         await AssertShowsAsync(page.Locator("#job-cost"), cost.Cost);
         await AssertShowsAsync(page.Locator(".shot-cost"), cost.Shots[0].Cost);
+
+        // The quote it was given at submission, against what it cost (the ledger's sum).
+        var quote = await farm.Http.GetFromJsonAsync<Coordinator.Quotes.JobQuoteView>($"/api/jobs/{jobId}/quote", SpecJson.Options);
+        await AssertShowsAsync(page.Locator("#quote-cost"), quote!.CostUsd);
+        await AssertShowsAsync(page.Locator("#quote-actual"), cost.Cost);
         await Assertions.Expect(page.Locator(".timeline")).ToHaveAttributeAsync("data-attempts", cost.Attempts.ToString(CultureInfo.InvariantCulture));
         var thumbnails = page.Locator(".thumbs img");
         Assert.Equal(await KeyframeCountAsync(jobId), await thumbnails.CountAsync());
         await page.WaitForFunctionAsync("() => [...document.querySelectorAll('.thumbs img')].every(i => i.complete && i.naturalWidth === 320)");
         await page.WaitForFunctionAsync("() => document.querySelector('video').readyState >= 1 && document.querySelector('video').duration > 9.9");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(farm.ScreenshotFolder, "dashboard-job.png"), FullPage = true });
+
+        await page.GotoAsync("/#/projects/dash-live");
+        await page.WaitForSelectorAsync("body[data-loaded='/projects/dash-live']");
+        await Assertions.Expect(page.Locator("#quote-accuracy tr[data-kind='procedural 320x192'] td.num").First).ToHaveTextAsync("1");
 
         await page.GotoAsync("/#/");
         await page.WaitForSelectorAsync("body[data-loaded='/']");

@@ -51,37 +51,16 @@ public static class JobsApi
 
     private static async Task<IResult> SubmitSpecAsync(string project, bool preview, HttpRequest request, JobSubmission submission, JobReports reports, CancellationToken cancellationToken)
     {
-        if (request.ContentLength > MaxSpecBytes)
+        var (spec, invalid) = await ReadSpecAsync(project, preview, request, cancellationToken);
+        if (invalid is not null)
         {
-            return Invalid("$", $"the spec is larger than {MaxSpecBytes} bytes");
-        }
-
-        // A chunked body announces no length: read at most one character past the limit (a character is at least a byte).
-        using var reader = new StreamReader(request.Body);
-        var buffer = new char[(request.ContentLength ?? MaxSpecBytes) + 1];
-        var length = await reader.ReadBlockAsync(buffer, cancellationToken);
-        if (length > MaxSpecBytes)
-        {
-            return Invalid("$", $"the spec is larger than {MaxSpecBytes} bytes");
-        }
-
-        var text = new string(buffer, 0, length);
-        var isYaml = request.ContentType is { } contentType && contentType.Contains("yaml", StringComparison.OrdinalIgnoreCase);
-        var result = isYaml ? JobSpecReader.ReadYaml(text) : JobSpecReader.ReadJson(text);
-        if (!result.IsValid)
-        {
-            return Invalid(result.Errors);
-        }
-
-        if (!string.Equals(result.Spec!.Project, project, StringComparison.Ordinal))
-        {
-            return Invalid("project", $"'{result.Spec.Project}' does not match the project in the URL ('{project}')");
+            return invalid;
         }
 
         Data.Entities.Job job;
         try
         {
-            job = await submission.SubmitAsync(preview && !result.Spec.Preview ? PreviewPolicy.Apply(result.Spec) : result.Spec, cancellationToken);
+            job = await submission.SubmitAsync(spec!, cancellationToken);
         }
         catch (SpecRejectedException e)
         {
@@ -90,6 +69,43 @@ public static class JobsApi
 
         var status = await reports.StatusAsync(job.Id, cancellationToken);
         return Results.Created($"/api/jobs/{job.Id}", status);
+    }
+
+    /// <summary>
+    /// The request's job spec (JSON, or YAML by Content-Type), validated completely and matched against the URL's
+    /// project, with <see cref="PreviewPolicy"/> applied when asked; or the 400 problem naming every broken field.
+    /// Submission and quotes read specs the same way.
+    /// </summary>
+    internal static async Task<(JobSpec? Spec, IResult? Invalid)> ReadSpecAsync(string project, bool preview, HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > MaxSpecBytes)
+        {
+            return (null, Invalid("$", $"the spec is larger than {MaxSpecBytes} bytes"));
+        }
+
+        // A chunked body announces no length: read at most one character past the limit (a character is at least a byte).
+        using var reader = new StreamReader(request.Body);
+        var buffer = new char[(request.ContentLength ?? MaxSpecBytes) + 1];
+        var length = await reader.ReadBlockAsync(buffer, cancellationToken);
+        if (length > MaxSpecBytes)
+        {
+            return (null, Invalid("$", $"the spec is larger than {MaxSpecBytes} bytes"));
+        }
+
+        var text = new string(buffer, 0, length);
+        var isYaml = request.ContentType is { } contentType && contentType.Contains("yaml", StringComparison.OrdinalIgnoreCase);
+        var result = isYaml ? JobSpecReader.ReadYaml(text) : JobSpecReader.ReadJson(text);
+        if (!result.IsValid)
+        {
+            return (null, Invalid(result.Errors));
+        }
+
+        if (!string.Equals(result.Spec!.Project, project, StringComparison.Ordinal))
+        {
+            return (null, Invalid("project", $"'{result.Spec.Project}' does not match the project in the URL ('{project}')"));
+        }
+
+        return (preview && !result.Spec.Preview ? PreviewPolicy.Apply(result.Spec) : result.Spec, null);
     }
 
     private static async Task<IResult> ListAsync(string project, int? limit, int? offset, JobReports reports, CancellationToken cancellationToken)
@@ -111,9 +127,9 @@ public static class JobsApi
     internal static IResult NotFound(string what) =>
         Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not found", detail: $"There is no {what}.");
 
-    private static IResult Invalid(string field, string message) => Invalid([new SpecError(field, message)]);
+    internal static IResult Invalid(string field, string message) => Invalid([new SpecError(field, message)]);
 
-    private static IResult Invalid(IReadOnlyList<SpecError> errors) => Results.ValidationProblem(
+    internal static IResult Invalid(IReadOnlyList<SpecError> errors) => Results.ValidationProblem(
         errors.GroupBy(e => e.Field, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(e => e.Message).ToArray(), StringComparer.Ordinal),
         detail: string.Join("; ", errors.Select(e => $"{e.Field}: {e.Message}")),
         title: "The job spec is invalid",

@@ -22,7 +22,10 @@ public static class Extensions
         builder.Services.AddCoordinator(database, CoordinatorOptions.FromConfiguration(configuration), new ShotStorage(storageRoot));
         builder.Services.AddFarmMaintenance(hangfire => hangfire.UsePostgreSqlStorage(
             postgres => postgres.UseNpgsqlConnection(database.ConnectionString),
-            new PostgreSqlStorageOptions { SchemaName = "hangfire", PrepareSchemaIfNecessary = true }));
+            // A worker with nothing to do asks its queues again after this long (15 s by default): an enqueue in this
+            // process wakes only one waiting worker, maybe one of another queue, so a webhook delivery or its retry
+            // could wait that long. A query a second per idle worker is cheap.
+            new PostgreSqlStorageOptions { SchemaName = "hangfire", PrepareSchemaIfNecessary = true, QueuePollInterval = TimeSpan.FromSeconds(1) }));
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddCoordinatorConsumers();

@@ -23,7 +23,7 @@ public static class OpenApiExtensions
         {
             // The handler reads the body itself (JSON or YAML by Content-Type): declaring it with Accepts would make
             // routing answer other content types with 415 instead of the handler's 400 problem.
-            if (operation.OperationId == "SubmitJob")
+            if (operation.OperationId is "SubmitJob" or "CreateQuote")
             {
                 operation.RequestBody = new OpenApiRequestBody
                 {

@@ -143,8 +143,22 @@ async function projectPage(project) {
     <div class="stats" id="stats"></div>
     <h2>Spend <select id="bucket">${["minute", "hour", "day"].map((b) => `<option ${b === bucket ? "selected" : ""}>${b}</option>`).join("")}</select></h2>
     <div class="chart" id="spend-chart"></div>
-    <h2>Jobs</h2><table id="jobs"><thead><tr><th>job</th><th>state</th><th>progress</th><th class="num">tasks</th><th class="num">cost so far</th></tr></thead><tbody></tbody></table>`;
+    <h2>Jobs</h2><table id="jobs"><thead><tr><th>job</th><th>state</th><th>progress</th><th class="num">tasks</th><th class="num">cost so far</th></tr></thead><tbody></tbody></table>
+    <h2>Quote accuracy</h2><div id="accuracy"></div>`;
   let chart = null;
+  // Per kind of take (engine, size, steps): how far finished takes' cost was from their quote.
+  const drawAccuracy = async () => {
+    const accuracy = await api(`/api/projects/${encodeURIComponent(project)}/quotes/accuracy`).catch(() => null);
+    const target = document.getElementById("accuracy");
+    if (!accuracy || !target) return;
+    const err = (v) => (v == null ? "–" : pct(v));
+    target.innerHTML = accuracy.kinds.length ? `<table id="quote-accuracy"><thead><tr><th>kind</th><th class="num">shots</th><th class="num">median |error|</th>
+      <th class="num">median error</th><th class="num">quoted after 20 shots</th><th class="num">their median |error|</th></tr></thead><tbody>
+      ${accuracy.kinds.map((k) => `<tr data-kind="${esc(k.kind)}"><td>${esc(k.kind)}</td><td class="num">${k.shots}</td><td class="num">${err(k.medianAbsError)}</td>
+        <td class="num">${k.medianError == null ? "–" : (k.medianError >= 0 ? "+" : "") + pct(k.medianError)}</td><td class="num">${k.settledShots}</td>
+        <td class="num settled">${err(k.settledMedianAbsError)}</td></tr>`).join("")}</tbody></table>`
+      : '<p class="muted">No finished shots with a quote yet.</p>';
+  };
   const drawSpend = async () => {
     const [series, budget, projects] = await Promise.all([
       api(`/api/projects/${encodeURIComponent(project)}/spend/series?bucket=${bucket}`),
@@ -184,9 +198,9 @@ async function projectPage(project) {
     document.querySelector("#jobs tbody").innerHTML = jobs.map(jobRow).join("");
   };
   document.getElementById("bucket").onchange = (e) => { bucket = e.target.value; sessionStorage.setItem("bucket", bucket); chart?.destroy(); chart = null; drawSpend(); };
-  await Promise.all([drawSpend(), drawJobs()]);
+  await Promise.all([drawSpend(), drawJobs(), drawAccuracy()]);
   const offs = [
-    on("spend", debounce((m) => m.project === project && drawSpend(), 500)),
+    on("spend", debounce((m) => m.project === project && (drawSpend(), drawAccuracy()), 500)),
     on("job", (job) => {
       if (job.project !== project) return;
       const row = document.querySelector(`#jobs tr[data-job="${job.id}"]`);
