@@ -61,6 +61,9 @@ public sealed class JobSubmission(
             TaskCount = taskCount,
         };
 
+        // The quote's prices are read before the transaction: a new farm's first read writes the configured prices,
+        // which on SQLite would wait for this transaction's lock from another connection until it gave up.
+        await quotes.ReadPricesAsync(cancellationToken);
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         foreach (var dependency in spec.After)
@@ -154,6 +157,7 @@ public sealed class JobSubmission(
             storage.DeleteFolder(job.Id.ToString("N"));
             throw;
         }
+
         dispatchSignal.Wake();
         return job;
     }

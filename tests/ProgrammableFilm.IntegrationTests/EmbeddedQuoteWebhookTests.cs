@@ -81,12 +81,14 @@ public class EmbeddedQuoteWebhookTests
                 delivery = (await db.WebhookDeliveries.SingleAsync()).Id;
             }
 
-            // No Hangfire server runs here: the test is the worker. A run before the retry is due sends nothing.
+            // No Hangfire server runs here: the test is the worker. A run started just before the retry is due (Hangfire
+            // keeps schedules to the second) waits for that moment and sends it; a run after the success sends nothing.
             var sender = services.GetRequiredService<WebhookSender>();
             await sender.DeliverAsync(delivery, CancellationToken.None);
-            await sender.DeliverAsync(delivery, CancellationToken.None);
             Assert.Single(receiver.At("hook"));
-            await Task.Delay(TimeSpan.FromSeconds(1.2));
+            var early = System.Diagnostics.Stopwatch.StartNew();
+            await sender.DeliverAsync(delivery, CancellationToken.None);
+            Assert.True(early.Elapsed >= TimeSpan.FromSeconds(0.9), $"the retry was sent {early.Elapsed} after the failure, before its backoff");
             await sender.DeliverAsync(delivery, CancellationToken.None);
 
             var log = Assert.Single((await services.GetRequiredService<WebhookSubscriptions>().DeliveriesAsync("it-local", hook!.Id, 10, CancellationToken.None))!);

@@ -68,6 +68,9 @@ public sealed class QuoteBook(IDbContextFactory<FarmDbContext> contextFactory, M
     /// <summary>The newest ledger rows of the project the rates are drawn from.</summary>
     private const int HistoryRows = 4000;
 
+    /// <summary>Brings this coordinator's copy of the price book up to date (on a new farm, writing its first prices).</summary>
+    public async Task ReadPricesAsync(CancellationToken cancellationToken) => await priceBook.CurrentAsync(cancellationToken);
+
     public async Task<(QuoteFigures Figures, int LiveDevices)> QuoteAsync(FarmDbContext db, JobSpec spec, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;

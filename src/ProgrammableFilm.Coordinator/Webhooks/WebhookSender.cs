@@ -30,6 +30,9 @@ public sealed class WebhookSender(
     /// <summary>A delivery this late (its job lost between commit and enqueue, or its process died mid-attempt) is enqueued again by the sweep.</summary>
     public static readonly TimeSpan SweepGrace = TimeSpan.FromSeconds(20);
 
+    /// <summary>How early Hangfire may start a scheduled job: it stores the schedule in whole seconds.</summary>
+    private static readonly TimeSpan ScheduleResolution = TimeSpan.FromSeconds(2);
+
     private const int MaxErrorLength = 500;
 
     private WebhookSettings Settings => options.Webhooks;
@@ -44,6 +47,15 @@ public sealed class WebhookSender(
     {
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+
+        // Hangfire keeps a schedule to the whole second, so a retry can start up to a second before it is due: it
+        // waits for that moment rather than find the delivery not due and leave it to the sweep.
+        var dueAt = await db.WebhookDeliveries.Where(d => d.Id == deliveryId && d.State == WebhookDeliveryState.Pending).Select(d => (DateTime?)d.NextAttemptAt).SingleOrDefaultAsync(cancellationToken);
+        if (dueAt is { } due && due > now && due - now <= ScheduleResolution)
+        {
+            await Task.Delay(due - now, time, cancellationToken);
+            now = time.GetUtcNow().UtcDateTime;
+        }
 
         // The claim: only one run attempts a delivery at a time. It moves the due time past this attempt's longest
         // run, so a duplicate job (the sweep's, or Hangfire's re-run after a crash) finds it not due and stops; if this
