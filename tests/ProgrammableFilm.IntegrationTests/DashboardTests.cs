@@ -160,10 +160,17 @@ public class DashboardTests(DashboardFixture farm) : IClassFixture<DashboardFixt
         var page = await farm.NewPageAsync(_problems);
         var requests = new ConcurrentQueue<string>();
         page.Request += (_, request) => requests.Enqueue(request.Url);
-        await page.GotoAsync("/api-docs", new PageGotoOptions { WaitUntil = WaitUntilState.NetworkIdle });
+        var document = await page.RunAndWaitForResponseAsync(
+            () => page.GotoAsync("/api-docs"),
+            response => response.Url.EndsWith("/openapi/v1.json", StringComparison.Ordinal),
+            new PageRunAndWaitForResponseOptions { Timeout = 30_000 });
+        Assert.True(document.Ok, $"/openapi/v1.json answered {document.Status}");
 
-        await Assertions.Expect(page.GetByText("ProgrammableFilm API").First).ToBeVisibleAsync();
-        await Assertions.Expect(page.GetByText("Pause a job: nothing new is dispatched; running attempts finish.").First).ToBeVisibleAsync();
+        // Scalar parses the whole document in the page before it draws anything: seconds on a loaded CI machine.
+        var rendered = new LocatorAssertionsToBeVisibleOptions { Timeout = 30_000 };
+        await Assertions.Expect(page.GetByText("ProgrammableFilm API").First).ToBeVisibleAsync(rendered);
+        await Assertions.Expect(page.GetByText("Pause a job: nothing new is dispatched; running attempts finish.").First).ToBeVisibleAsync(rendered);
+        await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
         var outside = requests.Where(u => !u.StartsWith(farm.Server.ToString(), StringComparison.Ordinal) && !u.StartsWith("data:", StringComparison.Ordinal) && !u.StartsWith("blob:", StringComparison.Ordinal)).ToList();
         Assert.True(outside.Count == 0, $"the reference page fetched from outside this machine:\n{string.Join('\n', outside)}");
         Assert.Contains(requests, u => u.EndsWith("/openapi/v1.json", StringComparison.Ordinal));
