@@ -1,9 +1,20 @@
 namespace ProgrammableFilm.Contracts;
 
 /// <summary>
-/// Command to a worker pool: run one attempt of one task. The attempt id is the fencing token for everything the
-/// worker reports about it. The message may be delivered twice or after the attempt was superseded; the worker's
-/// claim tells it whether to run.
+/// Command to a worker pool: run these attempts. Short tasks travel several to a message (the dispatcher bundles up to
+/// about a second of expected work), so that the broker, the claim and the report cost a message per bundle rather
+/// than per task; a long task travels alone. The message may be delivered twice or after some of its attempts were
+/// superseded; the worker's claim tells it which to run.
+/// </summary>
+public sealed record RenderBundle
+{
+    /// <summary>The attempts, in the dispatcher's order; a worker starts them in this order as its slots free up.</summary>
+    public required RenderTask[] Tasks { get; init; }
+}
+
+/// <summary>
+/// One attempt of one task, as a <see cref="RenderBundle"/> carries it. The attempt id is the fencing token for
+/// everything the worker reports about it.
 /// </summary>
 public sealed record RenderTask
 {
@@ -99,9 +110,46 @@ public sealed record RenderTask
     /// at the dispatcher and links to it (one trace per attempt, linked to its job).
     /// </summary>
     public string? JobTraceParent { get; init; }
+
+    /// <summary>
+    /// W3C <c>traceparent</c> of the attempt's dispatch span: the worker's run of the attempt continues that trace
+    /// (the bundle's message, shared by its attempts, is traced on its own).
+    /// </summary>
+    public string? TraceParent { get; init; }
 }
 
-/// <summary>Request from a worker to own an attempt before it spends device time on it.</summary>
+/// <summary>
+/// Request from a worker to own the attempts of a bundle before it spends device time on them; answered with
+/// <see cref="AttemptClaimsDecided"/>.
+/// </summary>
+public sealed record ClaimAttempts
+{
+    /// <summary>The attempts the worker wants to run.</summary>
+    public required Guid[] AttemptIds { get; init; }
+
+    /// <summary>The worker's stable id.</summary>
+    public required string WorkerId { get; init; }
+
+    /// <summary>The worker's pool.</summary>
+    public required string Pool { get; init; }
+
+    /// <summary>The device SKU the attempts will run on (<c>cpu</c>, <c>h100-80g</c>, ...).</summary>
+    public required string DeviceSku { get; init; }
+
+    /// <summary>Devices the worker uses for one attempt (cores for <c>cpu</c>).</summary>
+    public required int DeviceCount { get; init; }
+
+    /// <summary>Host the worker runs on.</summary>
+    public required string Hostname { get; init; }
+
+    /// <summary>The request as one claim per attempt, the unit the coordinator decides.</summary>
+    public IEnumerable<ClaimAttempt> Each() => AttemptIds.Select(id => new ClaimAttempt
+    {
+        AttemptId = id, WorkerId = WorkerId, Pool = Pool, DeviceSku = DeviceSku, DeviceCount = DeviceCount, Hostname = Hostname,
+    });
+}
+
+/// <summary>One worker's claim of one attempt, as the coordinator decides it.</summary>
 public sealed record ClaimAttempt
 {
     /// <summary>The attempt the worker wants to run.</summary>
@@ -113,24 +161,27 @@ public sealed record ClaimAttempt
     /// <summary>The worker's pool.</summary>
     public required string Pool { get; init; }
 
-    /// <summary>The device SKU the attempt will run on (<c>cpu</c>, <c>h100-80g</c>, ...).</summary>
+    /// <summary>The device SKU the attempt will run on.</summary>
     public required string DeviceSku { get; init; }
 
-    /// <summary>Devices the worker uses for one attempt (cores for <c>cpu</c>).</summary>
+    /// <summary>Devices the worker uses for one attempt.</summary>
     public required int DeviceCount { get; init; }
 
     /// <summary>Host the worker runs on.</summary>
     public required string Hostname { get; init; }
 }
 
-/// <summary>The claim succeeded: the worker owns the attempt and must run it.</summary>
-public sealed record AttemptClaimGranted
+/// <summary>The coordinator's answer to <see cref="ClaimAttempts"/>: the worker owns and must run the granted attempts, and must not run the others.</summary>
+public sealed record AttemptClaimsDecided
 {
-    /// <summary>The attempt now owned by the worker.</summary>
-    public required Guid AttemptId { get; init; }
+    /// <summary>The attempts now owned by the worker.</summary>
+    public required Guid[] Granted { get; init; }
+
+    /// <summary>The attempts refused (duplicate delivery, already claimed, superseded, job paused or over budget).</summary>
+    public required AttemptClaimRefused[] Refused { get; init; }
 }
 
-/// <summary>The claim was refused (duplicate delivery, already claimed, or superseded): the worker must not run it.</summary>
+/// <summary>A refused claim: the worker must not run the attempt.</summary>
 public sealed record AttemptClaimRefused
 {
     /// <summary>The attempt that was refused.</summary>
@@ -170,6 +221,16 @@ public sealed record DeviceUsage
 
     /// <summary>True when the energy is estimated from rated power rather than measured.</summary>
     public required bool EnergyEstimated { get; init; }
+}
+
+/// <summary>
+/// Attempts that finished with their outputs in storage, published together: a worker sends what finished while its
+/// previous report was on its way, so a busy worker reports many short attempts in one message.
+/// </summary>
+public sealed record TasksSucceeded
+{
+    /// <summary>One report per attempt.</summary>
+    public required TaskSucceeded[] Reports { get; init; }
 }
 
 /// <summary>An attempt finished and its outputs are in storage.</summary>

@@ -4,26 +4,37 @@ using ProgrammableFilm.Contracts;
 namespace ProgrammableFilm.Coordinator;
 
 /// <summary>
-/// Answers workers' claims, a batch at a time. Idempotency key: the attempt id; a second claim of the same attempt by
-/// another worker is refused.
+/// Answers workers' claims, a batch of requests (each a bundle's attempts) at a time. Idempotency key: the attempt id;
+/// a second claim of the same attempt by another worker is refused.
 /// </summary>
-public sealed class ClaimAttemptConsumer(TaskEvents events) : IConsumer<Batch<ClaimAttempt>>
+public sealed class ClaimAttemptConsumer(TaskEvents events) : IConsumer<Batch<ClaimAttempts>>
 {
-    public async Task Consume(ConsumeContext<Batch<ClaimAttempt>> context)
+    public async Task Consume(ConsumeContext<Batch<ClaimAttempts>> context)
     {
         var requests = context.Message.ToList();
-        var decisions = await events.ClaimAsync([.. requests.Select(r => r.Message)], context.CancellationToken);
-        await Task.WhenAll(requests.Select((request, i) => decisions[i].Granted
-            ? request.RespondAsync(new AttemptClaimGranted { AttemptId = request.Message.AttemptId })
-            : request.RespondAsync(new AttemptClaimRefused { AttemptId = request.Message.AttemptId, Reason = decisions[i].Reason })));
+        var claims = requests.Select(r => r.Message.Each().ToList()).ToList();
+        var decisions = await events.ClaimAsync([.. claims.SelectMany(c => c)], context.CancellationToken);
+        var next = 0;
+        var answers = new List<Task>(requests.Count);
+        foreach (var (request, bundle) in requests.Zip(claims))
+        {
+            var decided = bundle.Select(claim => (claim.AttemptId, Decision: decisions[next++])).ToList();
+            answers.Add(request.RespondAsync(new AttemptClaimsDecided
+            {
+                Granted = [.. decided.Where(d => d.Decision.Granted).Select(d => d.AttemptId)],
+                Refused = [.. decided.Where(d => !d.Decision.Granted).Select(d => new AttemptClaimRefused { AttemptId = d.AttemptId, Reason = d.Decision.Reason })],
+            }));
+        }
+
+        await Task.WhenAll(answers);
     }
 }
 
 /// <summary>Idempotency key: the attempt id; only the current attempt's success changes the task, the ledger bills it once.</summary>
-public sealed class TaskSucceededConsumer(TaskEvents events) : IConsumer<Batch<TaskSucceeded>>
+public sealed class TaskSucceededConsumer(TaskEvents events) : IConsumer<Batch<TasksSucceeded>>
 {
-    public Task Consume(ConsumeContext<Batch<TaskSucceeded>> context) =>
-        events.SucceededAsync([.. context.Message.Select(m => m.Message)], context.CancellationToken);
+    public Task Consume(ConsumeContext<Batch<TasksSucceeded>> context) =>
+        events.SucceededAsync([.. context.Message.SelectMany(m => m.Message.Reports)], context.CancellationToken);
 }
 
 /// <summary>Idempotency key: the attempt id; only the current attempt's failure changes the task, the ledger bills it once.</summary>
@@ -62,8 +73,8 @@ public sealed class EventRetryDefinition<TConsumer> : ConsumerDefinition<TConsum
 }
 
 /// <summary>
-/// Successes arrive in bursts (every one-frame task of a shot, every worker); they are applied up to 100 to a
-/// transaction, waiting at most 10 ms to fill a batch. The batch is retried as a whole, as long as an event would be.
+/// Successes arrive in bursts (every one-frame task of a shot, every worker); they are applied up to 100 reports (each
+/// one or more attempts) to a transaction, waiting at most 10 ms to fill a batch. The batch is retried as a whole, as long as an event would be.
 /// </summary>
 public sealed class SuccessBatchDefinition : ConsumerDefinition<TaskSucceededConsumer>
 {
@@ -75,8 +86,8 @@ public sealed class SuccessBatchDefinition : ConsumerDefinition<TaskSucceededCon
 }
 
 /// <summary>
-/// Claims arrive from every slot of every worker; a batch (up to 100, waiting at most 2 ms after the first) is decided in
-/// one transaction. A request is retried only while its sender still waits (its timeout is under a minute): an
+/// Claims arrive from every worker for every bundle; a batch (up to 100 requests, waiting at most 2 ms after the first)
+/// is decided in one transaction. A request is retried only while its sender still waits (its timeout is under a minute): an
 /// unanswered claim is sent again by the republish sweep.
 /// </summary>
 public sealed class ClaimBatchDefinition : ConsumerDefinition<ClaimAttemptConsumer>

@@ -12,6 +12,15 @@ public sealed record CoordinatorOptions
     /// </summary>
     public int MaxQueuedPerPool { get; init; } = 8;
 
+    /// <summary>
+    /// Expected seconds of work a bundle carries at most (<c>Coordinator:BundleSeconds</c>; 0 sends every attempt on
+    /// its own): short tasks travel several to a message, see <see cref="Domain.Scheduling.Bundling"/>.
+    /// </summary>
+    public double BundleSeconds { get; init; } = 1.0;
+
+    /// <summary>Attempts one bundle carries at most (<c>Coordinator:MaxBundle</c>).</summary>
+    public int MaxBundle { get; init; } = 32;
+
     /// <summary>How often the dispatcher looks for work when nothing wakes it.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -93,6 +102,8 @@ public sealed record CoordinatorOptions
         return options with
         {
             MaxQueuedPerPool = section.GetValue("MaxQueuedPerPool", options.MaxQueuedPerPool),
+            BundleSeconds = section.GetValue("BundleSeconds", options.BundleSeconds),
+            MaxBundle = Math.Max(1, section.GetValue("MaxBundle", options.MaxBundle)),
             PollInterval = section.GetValue("PollInterval", options.PollInterval),
             RepublishAfter = section.GetValue("RepublishAfter", options.RepublishAfter),
             LeaseDuration = section.GetValue("LeaseDuration", options.LeaseDuration),

@@ -16,9 +16,9 @@ namespace ProgrammableFilm.Coordinator;
 /// <summary>
 /// Database-first dispatch: picks Ready tasks in scheduling order (lane, then the projects' fair share, then priority,
 /// then age; see <see cref="FairShare"/>), places each in the smallest pool of live workers that fits it, gives it a
-/// new attempt in a committed transaction, and only then sends the <c>RenderTask</c> to that pool's queue. Each queue
-/// is kept shallow (two messages per live worker slot, at least <see cref="CoordinatorOptions.MaxQueuedPerPool"/>) so
-/// that the order is decided here, not by the broker.
+/// new attempt in a committed transaction, and only then sends the attempts to that pool's queue, short ones several
+/// to a <c>RenderBundle</c> (<see cref="Bundling"/>). Each queue is kept shallow (two messages per live worker slot, at
+/// least <see cref="CoordinatorOptions.MaxQueuedPerPool"/>) so that the order is decided here, not by the broker.
 /// </summary>
 public sealed class Dispatcher(
     IDbContextFactory<FarmDbContext> contextFactory,
@@ -77,7 +77,7 @@ public sealed class Dispatcher(
                 return dispatched;
             }
 
-            var candidates = await ReadyCandidatesAsync(db, room, now, cancellationToken);
+            var candidates = await ReadyCandidatesAsync(db, (int)Math.Ceiling(room) * options.MaxBundle, options, now, cancellationToken);
             if (candidates.Count == 0)
             {
                 return dispatched;
@@ -94,10 +94,11 @@ public sealed class Dispatcher(
             // Crash point: the attempts are committed as Queued but may never be sent. RepublishUnclaimedAsync sends
             // them again later; the worker's claim makes a second delivery harmless. The sends go out together: each
             // waits for the broker's confirm, and one at a time that wait is the pass's cost.
-            var messages = await CreateAttemptsAsync(plan, cancellationToken);
-            await Task.WhenAll(messages.Select(sent => SendAsync(sent.Message, sent.Pool, cancellationToken)));
-            dispatched += messages.Count;
-            if (messages.Count == 0)
+            var bundles = await CreateAttemptsAsync(plan, cancellationToken);
+            await Task.WhenAll(bundles.Select(sent => SendAsync(sent.Tasks, sent.Pool, cancellationToken)));
+            var sent = bundles.Sum(b => b.Tasks.Count);
+            dispatched += sent;
+            if (sent == 0)
             {
                 return dispatched;
             }
@@ -112,10 +113,11 @@ public sealed class Dispatcher(
     private async Task<List<PoolCapacity>> PoolCapacitiesAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
     {
         var workers = (await FleetAsync(db, now, cancellationToken)).Workers;
+        // In messages: a bundle of n queued attempts is one message, whichever of them are counted.
         var queued = await db.Attempts.Where(a => a.State == AttemptState.Queued)
             .GroupBy(a => a.Pool)
-            .Select(g => new { Pool = g.Key, Count = g.Count() })
-            .ToDictionaryAsync(g => g.Pool, g => g.Count, StringComparer.Ordinal, cancellationToken);
+            .Select(g => new { Pool = g.Key, Messages = g.Sum(a => 1.0 / a.BundleSize) })
+            .ToDictionaryAsync(g => g.Pool, g => g.Messages, StringComparer.Ordinal, cancellationToken);
         var pools = workers.GroupBy(w => w.Pool, StringComparer.Ordinal).Select(pool => new PoolCapacity(
             pool.Key,
             Math.Max(options.MaxQueuedPerPool, QueuedPerSlot * pool.Sum(w => w.Slots)) - queued.GetValueOrDefault(pool.Key),
@@ -174,7 +176,7 @@ public sealed class Dispatcher(
     /// project that reached its hard budget (two primary-key reads per project: the budget and the trigger-kept spend,
     /// never a sum of the ledger).
     /// </summary>
-    private static async Task<List<ReadyTask>> ReadyCandidatesAsync(FarmDbContext db, int room, DateTime now, CancellationToken cancellationToken)
+    private static async Task<List<ReadyTask>> ReadyCandidatesAsync(FarmDbContext db, int room, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken)
     {
         List<CandidateRow> rows;
         if (db.Database.IsNpgsql())
@@ -182,7 +184,7 @@ public sealed class Dispatcher(
             rows = await db.Database.SqlQuery<CandidateRow>($"""
                 SELECT t.id AS "Id", j.project AS "Project", t.lane AS "Lane", t.priority AS "Priority", t.created_at AS "CreatedAt",
                        t.first_frame AS "FirstFrame", t.last_frame AS "LastFrame", t.max_frame_batch AS "MaxFrameBatch",
-                       t.min_memory_bytes AS "MinMemoryBytes", s.engine AS "Engine", s.width AS "Width", s.height AS "Height"
+                       t.min_memory_bytes AS "MinMemoryBytes", t.kind AS "Kind", s.engine AS "Engine", s.width AS "Width", s.height AS "Height", s.steps AS "Steps"
                 FROM jobs AS j
                 CROSS JOIN LATERAL (
                     SELECT * FROM tasks AS r
@@ -211,15 +213,20 @@ public sealed class Dispatcher(
                 {
                     Id = task.Id, Project = job.Project, Lane = task.Lane, Priority = task.Priority, CreatedAt = task.CreatedAt,
                     FirstFrame = task.FirstFrame, LastFrame = task.LastFrame, MaxFrameBatch = task.MaxFrameBatch,
-                    MinMemoryBytes = task.MinMemoryBytes, Engine = shot.Engine, Width = shot.Width, Height = shot.Height,
+                    MinMemoryBytes = task.MinMemoryBytes, Kind = task.Kind, Engine = shot.Engine, Width = shot.Width, Height = shot.Height, Steps = shot.Steps,
                 })
                 .Take(room)
                 .ToListAsync(cancellationToken);
         }
 
-        return [.. rows.Select(row => new ReadyTask(
-            row.Id, row.Project, row.Lane, row.Priority, row.CreatedAt, row.FirstFrame, row.Engine,
-            Math.Max(row.MinMemoryBytes, TaskRequirements.MinimumMemoryBytes(row.Engine, row.Width, row.Height, Math.Min(row.LastFrame - row.FirstFrame + 1, row.MaxFrameBatch ?? int.MaxValue)))))];
+        return [.. rows.Select(row =>
+        {
+            var frames = row.LastFrame - row.FirstFrame + 1;
+            return new ReadyTask(
+                row.Id, row.Project, row.Lane, row.Priority, row.CreatedAt, row.FirstFrame, row.Engine,
+                Math.Max(row.MinMemoryBytes, TaskRequirements.MinimumMemoryBytes(row.Engine, row.Width, row.Height, Math.Min(frames, row.MaxFrameBatch ?? int.MaxValue))),
+                Bundling.Size(row.Engine, Enum.Parse<Domain.Planning.TaskKind>(row.Kind, ignoreCase: true), row.Width, row.Height, row.Steps, frames, options.BundleSeconds, options.MaxBundle));
+        })];
     }
 
     /// <summary>A Ready task as the candidate query reads it.</summary>
@@ -243,23 +250,29 @@ public sealed class Dispatcher(
 
         public long MinMemoryBytes { get; init; }
 
+        public required string Kind { get; init; }
+
         public required string Engine { get; init; }
 
         public int Width { get; init; }
 
         public int Height { get; init; }
+
+        public int Steps { get; init; }
     }
 
     /// <summary>
-    /// Gives each planned task a new attempt in its pool, all in one transaction (commits are the scarce resource). A
-    /// task that is no longer Ready (another dispatcher took it) is skipped.
+    /// Gives each planned task a new attempt in its pool, all in one transaction (commits are the scarce resource), and
+    /// groups the attempts into bundles: consecutive in the plan's order, of one pool and one bundle size. A task that
+    /// is no longer Ready (another dispatcher took it) is skipped.
     /// </summary>
-    private async Task<List<(Contract.RenderTask Message, string Pool)>> CreateAttemptsAsync(IReadOnlyList<(ReadyTask Task, string Pool)> plan, CancellationToken cancellationToken)
+    private async Task<List<(List<Contract.RenderTask> Tasks, string Pool)>> CreateAttemptsAsync(IReadOnlyList<(ReadyTask Task, string Pool)> plan, CancellationToken cancellationToken)
     {
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var now = time.GetUtcNow().UtcDateTime;
         var pools = plan.ToDictionary(p => p.Task.Id, p => p.Pool);
+        var bundleSizes = plan.ToDictionary(p => p.Task.Id, p => p.Task.BundleSize);
         var proposed = plan.Select(p => (AttemptId: Guid.CreateVersion7(), TaskId: p.Task.Id)).ToList();
         var taken = await TakeReadyAsync(db, proposed, now, cancellationToken);
 
@@ -271,27 +284,37 @@ public sealed class Dispatcher(
             select new { Task = task, Shot = shot })
             .AsNoTracking()
             .ToDictionaryAsync(row => row.Task.Id, cancellationToken);
-        var messages = new List<(Contract.RenderTask, string)>(taken.Count);
-        foreach (var (attemptId, taskId) in taken)
+        var bundles = new List<(List<Contract.RenderTask> Tasks, string Pool)>();
+        foreach (var group in taken.GroupBy(t => (Pool: pools[t.TaskId], Size: bundleSizes[t.TaskId])))
         {
-            var row = rows[taskId];
-            db.Attempts.Add(new Attempt
+            foreach (var chunk in group.Chunk(group.Key.Size))
             {
-                Id = attemptId,
-                TaskId = taskId,
-                Number = row.Task.AttemptCount,
-                State = AttemptState.Queued,
-                Pool = pools[taskId],
-                CreatedAt = now,
-                PublishedAt = now,
-            });
-            messages.Add((ToMessage(attemptId, row.Task, row.Shot), pools[taskId]));
-            metrics.Dispatched(row.Task, pools[taskId], now);
+                var bundle = new List<Contract.RenderTask>(chunk.Length);
+                foreach (var (attemptId, taskId) in chunk)
+                {
+                    var row = rows[taskId];
+                    db.Attempts.Add(new Attempt
+                    {
+                        Id = attemptId,
+                        TaskId = taskId,
+                        Number = row.Task.AttemptCount,
+                        State = AttemptState.Queued,
+                        Pool = group.Key.Pool,
+                        BundleSize = chunk.Length,
+                        CreatedAt = now,
+                        PublishedAt = now,
+                    });
+                    bundle.Add(ToMessage(attemptId, row.Task, row.Shot));
+                    metrics.Dispatched(row.Task, group.Key.Pool, now);
+                }
+
+                bundles.Add((bundle, group.Key.Pool));
+            }
         }
 
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        return messages;
+        return bundles;
     }
 
     /// <summary>
@@ -355,21 +378,26 @@ public sealed class Dispatcher(
         foreach (var item in stale)
         {
             logger.LogInformation("Attempt {AttemptId} unclaimed since {Since}; publishing it again", item.AttemptId, staleBefore);
-            // Marked first: a send that fails is retried by a later sweep, and whoever sees the copy sees the mark.
+            // Marked first: a send that fails is retried by a later sweep, and whoever sees the copy sees the mark. It
+            // goes alone, and counts so in its pool's queue.
             await db.Attempts.Where(a => a.Id == item.AttemptId && a.State == AttemptState.Queued)
-                .ExecuteUpdateAsync(set => set.SetProperty(a => a.PublishedAt, now), cancellationToken);
-            await SendAsync(ToMessage(item.AttemptId, item.Task, item.Shot), item.Pool, cancellationToken);
+                .ExecuteUpdateAsync(set => set.SetProperty(a => a.PublishedAt, now).SetProperty(a => a.BundleSize, 1), cancellationToken);
+            await SendAsync([ToMessage(item.AttemptId, item.Task, item.Shot)], item.Pool, cancellationToken);
         }
 
         return stale.Count;
     }
 
-    /// <summary>Sends one attempt in its own trace (an async method, so concurrent sends do not share a current span).</summary>
-    private async Task SendAsync(Contract.RenderTask message, string pool, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends a bundle. Each attempt has a trace of its own, which its worker's run continues; the message is traced on
+    /// its own too, linked to the attempts it carries (an async method, so concurrent sends do not share a current span).
+    /// </summary>
+    private async Task SendAsync(List<Contract.RenderTask> tasks, string pool, CancellationToken cancellationToken)
     {
-        using var activity = FarmMetrics.StartDispatch(message);
+        Contract.RenderTask[] traced = [.. tasks.Select(FarmMetrics.TraceDispatch)];
+        using var activity = FarmMetrics.StartBundleSend(traced, pool);
         var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{busOptions.RenderQueue(pool)}"));
-        await endpoint.Send(message, cancellationToken);
+        await endpoint.Send(new Contract.RenderBundle { Tasks = traced }, cancellationToken);
     }
 
     private static Contract.RenderTask ToMessage(Guid attemptId, RenderTask task, Shot shot) => new()

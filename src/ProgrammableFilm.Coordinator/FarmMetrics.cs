@@ -100,17 +100,39 @@ public sealed class FarmMetrics
         }
     }
 
-    /// <summary>Starts the span of one dispatch: the root of the attempt's trace, linked to the job's submission.</summary>
-    public static Activity? StartDispatch(Contract.RenderTask message)
+    /// <summary>
+    /// Records the span of one dispatch, the root of the attempt's trace, linked to the job's submission; returns the
+    /// attempt carrying that span's context, which the worker's run of it continues.
+    /// </summary>
+    public static Contract.RenderTask TraceDispatch(Contract.RenderTask message)
     {
         ActivityLink[]? links = message.JobTraceParent is { } parent && ActivityContext.TryParse(parent, null, out var job) ? [new ActivityLink(job)] : null;
-        var activity = Tracing.StartActivity(ActivityKind.Producer, parentContext: default, links: links, name: $"dispatch {message.Kind}");
-        activity?.SetTag("pfilm.job.id", message.JobId)
+        using var activity = Tracing.StartActivity(ActivityKind.Producer, parentContext: default, links: links, name: $"dispatch {message.Kind}");
+        if (activity is null)
+        {
+            return message;
+        }
+
+        activity.SetTag("pfilm.job.id", message.JobId)
             .SetTag("pfilm.shot.id", message.ShotId)
             .SetTag("pfilm.task.id", message.TaskId)
             .SetTag("pfilm.task.kind", message.Kind)
             .SetTag("pfilm.attempt.id", message.AttemptId);
-        return activity;
+        return message with { TraceParent = activity.Id };
+    }
+
+    /// <summary>
+    /// Starts the span of a bundle's send: a trace of its own (the broker, the worker's consume and its claim follow it),
+    /// linked to the dispatch span of every attempt it carries.
+    /// </summary>
+    public static Activity? StartBundleSend(IReadOnlyList<Contract.RenderTask> tasks, string pool)
+    {
+        var links = tasks.Select(t => t.TraceParent is { } parent && ActivityContext.TryParse(parent, null, out var dispatch) ? new ActivityLink(dispatch) : default)
+            .Where(link => link.Context != default)
+            .ToList();
+        return Tracing.StartActivity(ActivityKind.Producer, parentContext: default, links: links, name: "send bundle")?
+            .SetTag("pfilm.pool", pool)
+            .SetTag("pfilm.bundle.size", tasks.Count);
     }
 
     private void Committed(DbContext db, bool committed)

@@ -24,10 +24,10 @@ public sealed record BusOptions
         DuplicateDelivery = configuration.GetValue<bool>("Faults:DuplicateDelivery"),
     };
 
-    /// <summary>The queue a pool's workers consume; the dispatcher sends <c>RenderTask</c> there.</summary>
+    /// <summary>The queue a pool's workers consume; the dispatcher sends <c>RenderBundle</c>s there.</summary>
     public string RenderQueue(string pool) => $"{Prefix}render-{pool}";
 
-    /// <summary>The coordinator's claim queue; workers send <c>ClaimAttempt</c> requests straight to it.</summary>
+    /// <summary>The coordinator's claim queue; workers send <c>ClaimAttempts</c> requests straight to it.</summary>
     public string ClaimQueue => $"{Prefix}claim-attempt";
 
     /// <summary>The coordinator's heartbeat queue; workers send <c>WorkerHeartbeat</c> requests straight to it.</summary>

@@ -7,12 +7,13 @@ using ProgrammableFilm.Engine;
 namespace ProgrammableFilm.Worker;
 
 /// <summary>
-/// Runs one attempt. Idempotency key: the attempt id, enforced by the claim: a duplicate or superseded message is
-/// refused by the coordinator before any device time is spent on it.
+/// Runs a bundle's attempts. Idempotency key: the attempt id, enforced by the claim: a duplicate or superseded message
+/// is refused by the coordinator before any device time is spent on it.
 /// </summary>
 public sealed class RenderTaskConsumer(
-    IRequestClient<ClaimAttempt> claims,
+    IRequestClient<ClaimAttempts> claims,
     IBus bus,
+    SuccessReports successes,
     TaskRunner runner,
     RunningAttempts running,
     RenderSlots slots,
@@ -20,60 +21,72 @@ public sealed class RenderTaskConsumer(
     WorkerOptions options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
-    ILogger<RenderTaskConsumer> logger) : IConsumer<RenderTask>
+    ILogger<RenderTaskConsumer> logger) : IConsumer<RenderBundle>
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
-    private static readonly TimeSpan ReportPatience = TimeSpan.FromMinutes(10);
 
-    public async Task Consume(ConsumeContext<RenderTask> context)
+    public async Task Consume(ConsumeContext<RenderBundle> context)
     {
-        var task = context.Message;
-        Response<AttemptClaimGranted, AttemptClaimRefused> claim;
+        var tasks = context.Message.Tasks.DistinctBy(t => t.AttemptId).ToList();
+        AttemptClaimsDecided decided;
         try
         {
-            claim = await claims.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(
-                new ClaimAttempt
+            decided = (await claims.GetResponse<AttemptClaimsDecided>(
+                new ClaimAttempts
                 {
-                    AttemptId = task.AttemptId,
+                    AttemptIds = [.. tasks.Select(t => t.AttemptId)],
                     WorkerId = options.WorkerId,
                     Pool = options.Pool,
                     DeviceSku = options.DeviceSku,
                     DeviceCount = options.DeviceCount,
                     Hostname = Environment.MachineName,
                 },
-                context.CancellationToken);
+                context.CancellationToken)).Message;
         }
         catch (Exception e) when (e is RequestTimeoutException or RequestFaultException)
         {
-            // The coordinator (or its database) is away. Dropping the message is safe: the attempt is still Queued in
-            // the database and the republish sweep sends it again; had the claim gone through unanswered, the lease
-            // runs out and the task runs again.
-            logger.LogWarning("Claim of attempt {AttemptId} not answered ({Error}); leaving it to the coordinator's sweeps", task.AttemptId, e.Message);
+            // The coordinator (or its database) is away. Dropping the message is safe: the attempts are still Queued in
+            // the database and the republish sweep sends them again; had the claim gone through unanswered, the leases
+            // run out and the tasks run again.
+            logger.LogWarning("Claim of {Count} attempt(s) not answered ({Error}); leaving them to the coordinator's sweeps", tasks.Count, e.Message);
             return;
         }
 
-        if (claim.Is(out Response<AttemptClaimRefused>? refused))
+        foreach (var refused in decided.Refused)
         {
-            logger.LogInformation("Attempt {AttemptId} of {Kind} refused: {Reason}", task.AttemptId, task.Kind, refused.Message.Reason);
-            return;
+            logger.LogInformation("Attempt {AttemptId} refused: {Reason}", refused.AttemptId, refused.Reason);
         }
 
-        // From here the attempt is ours: its heartbeats renew its lease while it waits for a slot and while it renders.
-        // It runs to the end even if the broker connection that delivered it drops (only the coordinator's word or
-        // the worker's shutdown stops it); if this process dies before reporting, its heartbeats stop, the lease runs
-        // out and the task runs elsewhere.
-        var attempt = running.TryStart(task.AttemptId, options.DeviceCount, lifetime.ApplicationStopping);
-        if (attempt is null)
+        // From here the granted attempts are ours: their heartbeats renew their leases while they wait for a slot and
+        // while they render. They run to the end even if the broker connection that delivered them drops (only the
+        // coordinator's word or the worker's shutdown stops them); if this process dies before reporting, its
+        // heartbeats stop, the leases run out and the tasks run elsewhere.
+        var granted = decided.Granted.ToHashSet();
+        var owned = tasks.Where(t => granted.Contains(t.AttemptId))
+            .Select(task => (Task: task, Attempt: running.TryStart(task.AttemptId, options.DeviceCount, lifetime.ApplicationStopping)))
+            .ToList();
+        foreach (var (task, _) in owned.Where(o => o.Attempt is null))
         {
             logger.LogInformation("Attempt {AttemptId} is already running here; duplicate message dropped", task.AttemptId);
-            return;
         }
 
+        await Task.WhenAll(owned.Where(o => o.Attempt is not null).Select(o => RunOwnedAsync(context, o.Task, o.Attempt!)));
+    }
+
+    private async Task RunOwnedAsync(ConsumeContext context, RenderTask task, RunningAttempt attempt)
+    {
         try
         {
             attempt.Log("info", $"claimed by worker {options.WorkerId} on {Environment.MachineName} ({options.DeviceCount} × {options.DeviceSku}): {task.Kind} of frames {task.Frames[0]}–{task.Frames[^1]}, engine {task.Engine}{(task.MaxFrameBatch is { } batch ? $", at most {batch} frames per batch" : "")}");
             var outcome = await RunAsync(context, task, attempt);
-            await ReportAsync(outcome, task.AttemptId);
+            if (outcome is TaskSucceeded succeeded)
+            {
+                await successes.ReportAsync(succeeded, task.TraceParent);
+            }
+            else
+            {
+                await ReportAsync(outcome, task.AttemptId);
+            }
         }
         finally
         {
@@ -142,29 +155,11 @@ public sealed class RenderTaskConsumer(
     }
 
     /// <summary>
-    /// Publishes the outcome, retrying while the broker is away: the device time is spent and the frames are written,
-    /// so the report is worth waiting for. The attempt stays registered meanwhile, so its heartbeats keep the lease;
-    /// past <see cref="ReportPatience"/> the lease decides.
+    /// Publishes a failure, retrying while the broker is away (see <see cref="SuccessReports.PublishPatientlyAsync"/>);
+    /// the attempt stays registered meanwhile, so its heartbeats keep the lease.
     /// </summary>
-    private async Task ReportAsync(object outcome, Guid attemptId)
-    {
-        var deadline = time.GetUtcNow() + ReportPatience;
-        var delay = TimeSpan.FromMilliseconds(250);
-        while (true)
-        {
-            try
-            {
-                await bus.Publish(outcome, outcome.GetType(), CancellationToken.None);
-                return;
-            }
-            catch (Exception e) when (time.GetUtcNow() < deadline)
-            {
-                logger.LogWarning("Report of attempt {AttemptId} not published ({Error}); retrying in {Delay}", attemptId, e.Message, delay);
-                await Task.Delay(delay, time);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-            }
-        }
-    }
+    private Task ReportAsync(object outcome, Guid attemptId) =>
+        SuccessReports.PublishPatientlyAsync(bus, outcome, $"attempt {attemptId}", time, logger);
 
     /// <summary>What the attempt used; its energy is measured when the worker has a meter, else the coordinator estimates it.</summary>
     private DeviceUsage Usage(RunningAttempt attempt)

@@ -25,6 +25,7 @@ public static class WorkerExtensions
         services.AddSingleton<FfmpegAssembler>();
         services.AddSingleton<TaskRunner>();
         services.AddSingleton<RunningAttempts>();
+        services.AddSingleton<SuccessReports>();
         services.AddSingleton(_ => new Energy.EnergyAccount(Energy.EnergyMeterChoice.Open(options)));
         services.AddSingleton(_ => new RenderSlots(options.Slots));
         services.AddHostedService<HeartbeatService>();
@@ -38,12 +39,12 @@ public static class WorkerExtensions
     {
         // A claim is answered in milliseconds, or within the coordinator's 25 s of retries while its database is
         // away; waiting longer only keeps the worker's slot idle (an unanswered claim's attempt is sent again).
-        bus.AddRequestClient<Contracts.ClaimAttempt>(new Uri($"queue:{busOptions.ClaimQueue}"), RequestTimeout.After(s: 30));
+        bus.AddRequestClient<Contracts.ClaimAttempts>(new Uri($"queue:{busOptions.ClaimQueue}"), RequestTimeout.After(s: 30));
         bus.AddRequestClient<Contracts.WorkerHeartbeat>(new Uri($"queue:{busOptions.HeartbeatQueue}"));
         bus.AddConsumer<RenderTaskConsumer>().Endpoint(endpoint =>
         {
             endpoint.Name = busOptions.RenderQueue(options.Pool);
-            // Twice the slots: the next attempt of each slot is claimed while the current one renders, so a slot goes
+            // Twice the slots: the next bundle of each slot is claimed while the current one renders, so a slot goes
             // from one attempt to the next without waiting for a claim's round trip.
             endpoint.ConcurrentMessageLimit = 2 * options.Slots;
             endpoint.PrefetchCount = 2 * options.Slots;

@@ -27,8 +27,9 @@ public sealed class WorkerTelemetry : IHostedService
     }
 
     /// <summary>The span of one attempt's run on the engine (or ffmpeg, for assembly).</summary>
+    /// <summary>The run continues the attempt's own trace, begun by its dispatch (the bundle's message has a trace of its own).</summary>
     public static Activity? StartRun(Contract.RenderTask task, WorkerOptions options) =>
-        Tracing.StartActivity($"run {task.Kind}")?
+        Tracing.StartActivity($"run {task.Kind}", ActivityKind.Internal, task.TraceParent ?? Activity.Current?.Id)?
             .SetTag("pfilm.job.id", task.JobId)
             .SetTag("pfilm.task.id", task.TaskId)
             .SetTag("pfilm.attempt.id", task.AttemptId)

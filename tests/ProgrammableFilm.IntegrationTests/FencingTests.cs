@@ -30,14 +30,9 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
         var jobId = await SubmitAsync();
         var queued = await _worker.WaitForAsync(db => db.Attempts.Where(a => a.State == AttemptState.Queued).Join(db.Tasks.Where(t => t.JobId == jobId), a => a.TaskId, t => t.Id, (a, t) => a).ToListAsync(), list => list.Count == 3);
         var first = queued[0];
-        var claims = Bus.CreateRequestClient<ClaimAttempt>(new Uri($"queue:{farm.QueuePrefix}claim-attempt"));
-
-        var granted = await claims.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(Claim(first.Id, "worker-x"));
-        var duplicate = await claims.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(Claim(first.Id, "worker-y"));
-
-        Assert.True(granted.Is(out Response<AttemptClaimGranted>? _));
-        Assert.True(duplicate.Is(out Response<AttemptClaimRefused>? refused));
-        Assert.Contains("Claimed", refused.Message.Reason, StringComparison.Ordinal);
+        Assert.Null(await _worker.ClaimAsync(first.Id, "worker-x"));
+        var refused = await _worker.ClaimAsync(first.Id, "worker-y");
+        Assert.Contains("Claimed", refused, StringComparison.Ordinal);
 
         var success = WorkerDouble.Succeeded(first.Id, deviceSeconds: 4.0);
         await Task.WhenAll(Bus.Publish(success), Bus.Publish(success), Bus.Publish(success));
@@ -46,7 +41,7 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
 
         // Success and failure travel on different queues, so the failure is published only once the success is
         // applied: published together they would race, and the test would be about which queue is faster.
-        await Bus.Publish(new TaskFailed { AttemptId = first.Id, WorkerId = "worker-x", ReportedAt = DateTime.UtcNow, Usage = success.Usage with { DeviceSeconds = 99 }, Classification = "transient", Reason = "late duplicate" });
+        await Bus.Publish(new TaskFailed { AttemptId = first.Id, WorkerId = "worker-x", ReportedAt = DateTime.UtcNow, Usage = success.Reports[0].Usage with { DeviceSeconds = 99 }, Classification = "transient", Reason = "late duplicate" });
 
         // Drained queues mean every duplicate above was handled; none may have ended in an error queue either.
         await BrokerQueues.WaitUntilHandledAsync($"{farm.QueuePrefix}task-succeeded", $"{farm.QueuePrefix}task-failed");
@@ -64,10 +59,9 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
     {
         var jobId = await SubmitAsync();
         var keyframeAttempts = await _worker.WaitForAsync(db => db.Attempts.Join(db.Tasks.Where(t => t.JobId == jobId), a => a.TaskId, t => t.Id, (a, t) => new { Attempt = a, t.Key }).ToListAsync(), list => list.Count == 3);
-        var claims = Bus.CreateRequestClient<ClaimAttempt>(new Uri($"queue:{farm.QueuePrefix}claim-attempt"));
         var byKey = keyframeAttempts.ToDictionary(x => x.Key, x => x.Attempt.Id);
 
-        await claims.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(Claim(byKey["kf-00000"], "worker-x"));
+        await _worker.ClaimGrantedAsync(byKey["kf-00000"], "worker-x");
         await Bus.Publish(WorkerDouble.Succeeded(byKey["kf-00000"], 1));
         await _worker.WaitForAsync(db => db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "kf-00000"), t => t.State == RenderTaskState.Succeeded);
         await using (var db = farm.CreateDbContext())
@@ -76,7 +70,7 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
             Assert.Equal((RenderTaskState.Blocked, 1), (segment.State, segment.PendingDependencies));
         }
 
-        await claims.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(Claim(byKey["kf-00012"], "worker-x"));
+        await _worker.ClaimGrantedAsync(byKey["kf-00012"], "worker-x");
         await Bus.Publish(WorkerDouble.Succeeded(byKey["kf-00012"], 1));
         var dispatched = await _worker.WaitForAsync(db => db.Tasks.SingleAsync(t => t.JobId == jobId && t.Key == "seg-00000-00012"), t => t.State == RenderTaskState.Dispatched);
         Assert.NotNull(dispatched.CurrentAttemptId);
@@ -94,7 +88,4 @@ public class FencingTests(CoordinatorOnlyFixture farm) : IClassFixture<Coordinat
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         return Guid.Parse(response.Headers.Location!.OriginalString.Split('/')[^1]);
     }
-
-    private static ClaimAttempt Claim(Guid attemptId, string workerId) =>
-        new() { AttemptId = attemptId, WorkerId = workerId, Pool = "cpu", DeviceSku = "cpu", DeviceCount = 1, Hostname = "test" };
 }

@@ -85,8 +85,7 @@ public class JobControlTests(FakeClockFarmFixture farm) : IClassFixture<FakeCloc
         await PostAsync<JobStatus>($"/api/jobs/{jobId}/pause");
         foreach (var key in new[] { "kf-00000", "kf-00012" })
         {
-            var refused = await _worker.ClaimAsync(keyframes[key].Id, "renderer");
-            Assert.True(refused.Is(out Response<AttemptClaimRefused>? refusal) && refusal.Message.Reason == "job is paused");
+            Assert.Equal("job is paused", await _worker.ClaimAsync(keyframes[key].Id, "renderer"));
         }
 
         var status = await _worker.WaitForAsync(
@@ -135,7 +134,7 @@ public class JobControlTests(FakeClockFarmFixture farm) : IClassFixture<FakeCloc
         {
             var attempt = (await _worker.WaitForAttemptsAsync(first, key == "assemble" ? 2 : 1))[key];
             await _worker.ClaimGrantedAsync(attempt.Id, "renderer");
-            await _worker.Bus.Publish(WorkerDouble.Succeeded(attempt.Id, 1, "renderer") with { Outputs = [$"{first:N}/one/shot.mp4"] });
+            await _worker.Bus.Publish(WorkerDouble.Succeeded(attempt.Id, 1, "renderer", [$"{first:N}/one/shot.mp4"]));
         }
 
         await _worker.WaitForAsync(db => db.Jobs.SingleAsync(j => j.Id == first), j => j.State == JobState.Succeeded);
@@ -171,7 +170,7 @@ public class JobControlTests(FakeClockFarmFixture farm) : IClassFixture<FakeCloc
         {
             var attempt = (await _worker.WaitForAttemptsAsync(jobId, key == "assemble" ? 2 : 1))[key];
             await _worker.ClaimGrantedAsync(attempt.Id, "renderer");
-            await _worker.Bus.Publish(WorkerDouble.Succeeded(attempt.Id, 1, "renderer") with { Outputs = [ShotStorage.VideoPath(folder)] });
+            await _worker.Bus.Publish(WorkerDouble.Succeeded(attempt.Id, 1, "renderer", [ShotStorage.VideoPath(folder)]));
         }
 
         await _worker.WaitForAsync(db => db.Jobs.SingleAsync(j => j.Id == jobId), j => j.State == JobState.Succeeded);

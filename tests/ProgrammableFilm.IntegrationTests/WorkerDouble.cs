@@ -44,18 +44,27 @@ public sealed class WorkerDouble(FarmFixture farm)
         return attempts.ToDictionary(x => x.Key, x => x.Attempt, StringComparer.Ordinal);
     }
 
-    public async Task<Response<AttemptClaimGranted, AttemptClaimRefused>> ClaimAsync(Guid attemptId, string workerId)
+    /// <summary>Claims attempts in one request, as a worker claims a bundle; the coordinator's answer.</summary>
+    public async Task<AttemptClaimsDecided> ClaimAllAsync(string workerId, params Guid[] attemptIds)
     {
-        var client = Bus.CreateRequestClient<ClaimAttempt>(new Uri($"queue:{farm.QueuePrefix}claim-attempt"));
-        return await client.GetResponse<AttemptClaimGranted, AttemptClaimRefused>(
-            new ClaimAttempt { AttemptId = attemptId, WorkerId = workerId, Pool = "cpu", DeviceSku = "cpu", DeviceCount = 1, Hostname = "test" });
+        var client = Bus.CreateRequestClient<ClaimAttempts>(new Uri($"queue:{farm.QueuePrefix}claim-attempt"));
+        var response = await client.GetResponse<AttemptClaimsDecided>(
+            new ClaimAttempts { AttemptIds = attemptIds, WorkerId = workerId, Pool = "cpu", DeviceSku = "cpu", DeviceCount = 1, Hostname = "test" });
+        return response.Message;
+    }
+
+    /// <summary>Claims one attempt: null when granted, else the coordinator's reason.</summary>
+    public async Task<string?> ClaimAsync(Guid attemptId, string workerId)
+    {
+        var decided = await ClaimAllAsync(workerId, attemptId);
+        return decided.Granted.Contains(attemptId) ? null : Assert.Single(decided.Refused, r => r.AttemptId == attemptId).Reason;
     }
 
     /// <summary>Claims an attempt that must be granted.</summary>
     public async Task ClaimGrantedAsync(Guid attemptId, string workerId)
     {
-        var response = await ClaimAsync(attemptId, workerId);
-        Assert.True(response.Is(out Response<AttemptClaimGranted>? _), $"claim of {attemptId} by {workerId} was refused: {(response.Is(out Response<AttemptClaimRefused>? refused) ? refused.Message.Reason : "?")}");
+        var refusal = await ClaimAsync(attemptId, workerId);
+        Assert.True(refusal is null, $"claim of {attemptId} by {workerId} was refused: {refusal}");
     }
 
     /// <summary>Sends a heartbeat as worker <paramref name="workerId"/>, holding <paramref name="attemptId"/> if given; returns the coordinator's answer.</summary>
@@ -78,13 +87,20 @@ public sealed class WorkerDouble(FarmFixture farm)
     public static DeviceUsage Usage(double deviceSeconds) =>
         new() { DeviceSku = "cpu", DeviceCount = 1, DeviceSeconds = deviceSeconds, EnergyJoules = 0, EnergyEstimated = true };
 
-    public static TaskSucceeded Succeeded(Guid attemptId, double deviceSeconds, string workerId = "worker-x") => new()
+    /// <summary>A worker's report of one success, as it publishes it.</summary>
+    public static TasksSucceeded Succeeded(Guid attemptId, double deviceSeconds, string workerId = "worker-x", string[]? outputs = null) => new()
     {
-        AttemptId = attemptId,
-        WorkerId = workerId,
-        ReportedAt = DateTime.UtcNow,
-        Usage = Usage(deviceSeconds),
-        Outputs = [],
+        Reports =
+        [
+            new TaskSucceeded
+            {
+                AttemptId = attemptId,
+                WorkerId = workerId,
+                ReportedAt = DateTime.UtcNow,
+                Usage = Usage(deviceSeconds),
+                Outputs = outputs ?? [],
+            },
+        ],
     };
 
     public static TaskFailed Failed(Guid attemptId, double deviceSeconds, string classification, string reason, string workerId = "worker-x") => new()

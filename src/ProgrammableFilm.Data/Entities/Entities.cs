@@ -366,6 +366,9 @@ public sealed class Attempt
 
     public DateTime? PublishedAt { get; set; }
 
+    /// <summary>Attempts in the message that carried this one (see <c>RenderBundle</c>): how the dispatcher counts its pool's queued messages.</summary>
+    public int BundleSize { get; set; } = 1;
+
     public DateTime? ClaimedAt { get; set; }
 
     /// <summary>When the worker says it finished (its clock).</summary>

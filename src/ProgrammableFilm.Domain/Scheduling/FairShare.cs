@@ -1,10 +1,16 @@
 namespace ProgrammableFilm.Domain.Scheduling;
 
-/// <summary>A Ready task the dispatcher may send, with what its order and placement depend on.</summary>
-public sealed record ReadyTask(Guid Id, string Project, int Lane, int Priority, DateTime CreatedAt, int FirstFrame, string Engine, long MinimumMemoryBytes);
+/// <summary>
+/// A Ready task the dispatcher may send, with what its order and placement depend on, and how many tasks like it share
+/// a message (<see cref="Bundling"/>): it takes that share of a message of its pool's room.
+/// </summary>
+public sealed record ReadyTask(Guid Id, string Project, int Lane, int Priority, DateTime CreatedAt, int FirstFrame, string Engine, long MinimumMemoryBytes, int BundleSize = 1);
 
-/// <summary>A pool of live workers as the dispatcher sees it: how much it may still queue and what it can run.</summary>
-public sealed record PoolCapacity(string Name, int Room, long MemoryBytes, IReadOnlySet<string>? Engines)
+/// <summary>
+/// A pool of live workers as the dispatcher sees it: how many messages it may still queue (a bundle of n attempts is
+/// one message, each of its attempts 1/n of it) and what it can run.
+/// </summary>
+public sealed record PoolCapacity(string Name, double Room, long MemoryBytes, IReadOnlySet<string>? Engines)
 {
     /// <summary>Unknown memory (0: no heartbeat yet) is trusted; an engine list of null means every engine.</summary>
     public bool Fits(ReadyTask task) =>
@@ -21,6 +27,9 @@ public sealed record PoolCapacity(string Name, int Room, long MemoryBytes, IRead
 public static class FairShare
 {
     public const double DefaultWeight = 1.0;
+
+    /// <summary>Below this a pool's room is used up: shares of 1/n summed n times may miss zero by a rounding error.</summary>
+    private const double RoomLeft = 1e-9;
 
     /// <summary>
     /// Picks up to the pools' room from <paramref name="candidates"/> and the pool each goes to: the smallest pool
@@ -40,7 +49,7 @@ public static class FairShare
         {
             var queues = lane.GroupBy(t => t.Project, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => new Queue<ReadyTask>(g.OrderByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.FirstFrame)), StringComparer.Ordinal);
-            while (queues.Count > 0 && room.Values.Any(r => r > 0))
+            while (queues.Count > 0 && room.Values.Any(r => r > RoomLeft))
             {
                 var project = queues
                     .OrderBy(q => Occupancy(occupancy, q.Key) / Weight(weights, q.Key))
@@ -55,9 +64,9 @@ public static class FairShare
                     queues.Remove(project);
                 }
 
-                if (bySize.FirstOrDefault(p => room[p.Name] > 0 && p.Fits(task)) is { } pool)
+                if (bySize.FirstOrDefault(p => room[p.Name] > RoomLeft && p.Fits(task)) is { } pool)
                 {
-                    room[pool.Name]--;
+                    room[pool.Name] -= 1.0 / Math.Max(1, task.BundleSize);
                     occupancy[project] = Occupancy(occupancy, project) + 1;
                     plan.Add((task, pool.Name));
                 }
