@@ -284,11 +284,11 @@ public sealed class TaskEvents(
         }
 
         var live = contexts.Where(c => c.Attempt.State == AttemptState.Claimed).ToList();
-        foreach (var context in contexts.Where(c => !c.Billed))
-        {
-            var succeeded = reports[context.Attempt.Id];
-            await ledger.AppendAsync(db, context.Attempt, context.Task, context.Project, succeeded.WorkerId, succeeded.Usage, "succeeded", now, cancellationToken);
-        }
+        await ledger.AppendAsync(
+            db,
+            [.. contexts.Where(c => !c.Billed).Select(c => new Bill(c.Attempt, c.Task, c.Project, reports[c.Attempt.Id].WorkerId, reports[c.Attempt.Id].Usage, "succeeded"))],
+            now,
+            cancellationToken);
 
         await StoreLogAsync(db, [.. contexts.Select(c => (c.Attempt.Id, reports[c.Attempt.Id].Log))], cancellationToken);
         var finished = await FinishSucceededAttemptsAsync(db, [.. live.Select(c => reports[c.Attempt.Id])], now, cancellationToken);
@@ -348,7 +348,7 @@ public sealed class TaskEvents(
         var failure = FailurePolicy.Parse(failed.Classification);
         if (!context.Billed)
         {
-            await ledger.AppendAsync(db, attempt, task, context.Project, failed.WorkerId, failed.Usage, failure == FailureClass.Cancelled ? "cancelled" : "failed", now, cancellationToken);
+            await ledger.AppendAsync(db, [new Bill(attempt, task, context.Project, failed.WorkerId, failed.Usage, failure == FailureClass.Cancelled ? "cancelled" : "failed")], now, cancellationToken);
         }
 
         await StoreLogAsync(db, [(attempt.Id, failed.Log)], cancellationToken);

@@ -175,13 +175,14 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         await SendAsync(HttpMethod.Post, "/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project }, HttpStatusCode.Created);
         var calibration = await RenderAsync(project, "calibration", 24);
         var jobCost = (await farm.Http.GetFromJsonAsync<JobCost>($"/api/jobs/{calibration.Id}/cost", SpecJson.Options))!.Cost;
-        // A job four times that size crosses the soft threshold a fifth of a calibration in, and the limit half a
-        // calibration in (an eighth of its tasks), far from its end however many attempts run at the crossing.
+        // A job twenty times that size crosses the soft threshold a fifth of a calibration in, and the limit half a
+        // calibration in (a fortieth of its tasks), far from its end however many attempts its workers hold at the
+        // crossing (two bundles of up to 32 one-frame tasks per slot, claimed ahead).
         var limit = decimal.Round(jobCost * 1.5m, 6);
         var set = await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = limit, softFraction = 0.8 }, HttpStatusCode.OK);
         Assert.Equal(("ok", limit, jobCost), (set.GetProperty("state").GetString(), set.GetProperty("limitUsd").GetDecimal(), set.GetProperty("spentUsd").GetDecimal()));
 
-        var stopped = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "stopped", 96));
+        var stopped = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "stopped", 480));
         var hard = await FarmChecks.PollAsync(farm.CreateDbContext, db => db.BudgetAlerts.AsNoTracking().Where(a => a.Project == project && a.Level == "hard").ToListAsync(), alerts => alerts.Count > 0, JobTimeout, "the hard budget alert", () => farm.WorkerOutput);
         var crossing = Assert.Single(hard);
 
