@@ -113,7 +113,7 @@ Console.WriteLine($"| worker reported → coordinator applied p50 / p99 | {Stats
 Console.WriteLine($"| success transactions (tasks per commit) | {throughput.SuccessCommits} ({(double)throughput.Tasks / throughput.SuccessCommits:F1}) | |");
 Console.WriteLine($"| planning and writing the job (submission) | {Stats.Format(throughput.SubmitSeconds)} | |");
 Console.WriteLine($"| planning and writing a 100,010-task job (10 shots × 10,000 frames) | {Stats.Format(throughput.PlanBigSeconds)} | {throughput.PlanBigSeconds / 2:F2} of the 2 s target |");
-Console.WriteLine($"| preview job's first task: ready → dispatched, behind that 100,010-task backlog | {Stats.Format(throughput.PreviewFirstDispatchSeconds)} | |");
+Console.WriteLine($"| preview job's first task: ready → dispatched, behind a backlog of 1,000,100 tasks (that job and a 900,090-task one) | {Stats.Format(throughput.PreviewFirstDispatchSeconds)} | target < 1 s |");
 Console.WriteLine($"farm_tasks_per_second={throughput.TasksPerSecond.ToString("F1", CultureInfo.InvariantCulture)}");
 
 string Ms(double cpuSeconds) => (cpuSeconds / throughput.Tasks * 1000).ToString("F2", CultureInfo.InvariantCulture);
@@ -306,12 +306,26 @@ namespace ProgrammableFilm.Bench.Farm
             }
 
             // Planning a big job: 10 shots of 10,000 one-frame tasks (the spec's largest shot) plus their assemblies.
-            // It stays queued as a backlog for the preview job after it.
             var bigShot = spec.Shots[0] with { DurationSeconds = 10_000 / 24.0 };
             var big = spec with { Name = "big", Shots = [.. Enumerable.Range(0, 10).Select(i => bigShot with { Name = $"big-{i}" })] };
             var planning = Stopwatch.GetTimestamp();
             await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(big, CancellationToken.None);
             var planSeconds = Stopwatch.GetElapsedTime(planning).TotalSeconds;
+
+            // A backlog of a million tasks (that job and 90 shots more, planned in the background) for the preview
+            // job after it.
+            var backlog = spec with { Name = "backlog", Shots = [.. Enumerable.Range(0, 90).Select(i => bigShot with { Name = $"backlog-{i}" })] };
+            var backlogJob = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(backlog, CancellationToken.None);
+            while (true)
+            {
+                await using var db = await contexts.CreateDbContextAsync();
+                if (await db.Jobs.AnyAsync(j => j.Id == backlogJob.Id && j.State != Data.Entities.JobState.Planning))
+                {
+                    break;
+                }
+
+                await Task.Delay(500);
+            }
 
             await Task.Delay(1000);
             var preview = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(single with { Name = "preview", Lane = Lane.Preview }, CancellationToken.None);

@@ -204,8 +204,11 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
             var crossed = PriceBookCacheTime(crossing.CrossedAt);
             var rows = await db.Usage.AsNoTracking().Where(u => u.JobId == stopped).OrderBy(u => u.Id).ToListAsync();
             var attempts = await (from a in db.Attempts join t in db.Tasks on a.TaskId equals t.Id where t.JobId == stopped select a).AsNoTracking().ToListAsync();
-            // The crossing row and any billed in the same transaction carry its time; what came after was running.
-            var after = rows.Where(r => PriceBookCacheTime(r.RecordedAt) >= crossed).ToList();
+            // The crossing batch carries its time and what came after was running. A batch is billed at the time its
+            // transaction began: one that began just before the crossing and committed after it (waiting for the
+            // spend row's lock) was running too, so the bills of the second before count as well (a transaction
+            // takes milliseconds; the same tolerance as for the claims below).
+            var after = rows.Where(r => PriceBookCacheTime(r.RecordedAt) >= crossed.AddSeconds(-1)).ToList();
             // Every attempt billed from the crossing on was already claimed when the crossing committed (that
             // transaction takes milliseconds; a second is the tolerance): no attempt started after it.
             Assert.All(after, r => Assert.True(PriceBookCacheTime(attempts.Single(a => a.Id == r.AttemptId).ClaimedAt!.Value) <= crossed.AddSeconds(1), $"attempt {r.AttemptId} was claimed after the budget was crossed at {crossed:O}"));
