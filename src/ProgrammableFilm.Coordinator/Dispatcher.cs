@@ -77,7 +77,7 @@ public sealed class Dispatcher(
                 return dispatched;
             }
 
-            var candidates = await ReadyCandidatesAsync(db, (int)Math.Ceiling(room) * options.MaxBundle, options, now, cancellationToken);
+            var candidates = await ReadyCandidatesAsync(db, (int)Math.Ceiling(room), options, now, cancellationToken);
             if (candidates.Count == 0)
             {
                 return dispatched;
@@ -170,32 +170,39 @@ public sealed class Dispatcher(
         [.. (engines ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 
     /// <summary>
-    /// Each runnable job's next Ready tasks in its own order, at most <paramref name="room"/> per job, so that a job with
-    /// a million tasks queued hides nobody else's work; the order across jobs and projects is the fair share's.
+    /// Each runnable job's next Ready tasks in its own order, so that a job with a million tasks queued hides nobody
+    /// else's work; the order across jobs and projects is the fair share's. The pass sends at most
+    /// <paramref name="messages"/> messages, each up to <see cref="CoordinatorOptions.MaxBundle"/> attempts: a job
+    /// gives that many bundles' worth shared with the other runnable jobs, and never fewer than a task per message.
     /// A task waits out its retry backoff; a paused, waiting or finished job gets no new attempts, nor does a job of a
     /// project that reached its hard budget (two primary-key reads per project: the budget and the trigger-kept spend,
     /// never a sum of the ledger).
     /// </summary>
-    private static async Task<List<ReadyTask>> ReadyCandidatesAsync(FarmDbContext db, int room, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken)
+    private static async Task<List<ReadyTask>> ReadyCandidatesAsync(FarmDbContext db, int messages, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken)
     {
+        var tasks = messages * options.MaxBundle;
         List<CandidateRow> rows;
         if (db.Database.IsNpgsql())
         {
             rows = await db.Database.SqlQuery<CandidateRow>($"""
+                WITH runnable AS (
+                    SELECT j.id, j.project FROM jobs AS j
+                    WHERE j.state IN ('Queued', 'Running') AND NOT j.paused
+                      AND NOT EXISTS (
+                          SELECT 1 FROM project_budgets AS b JOIN project_spend AS sp ON sp.project = b.project
+                          WHERE b.project = j.project AND sp.cost_micros >= b.limit_micros)
+                ), counted AS (SELECT count(*) AS jobs FROM runnable)
                 SELECT t.id AS "Id", j.project AS "Project", t.lane AS "Lane", t.priority AS "Priority", t.created_at AS "CreatedAt",
                        t.first_frame AS "FirstFrame", t.last_frame AS "LastFrame", t.max_frame_batch AS "MaxFrameBatch",
                        t.min_memory_bytes AS "MinMemoryBytes", t.kind AS "Kind", s.engine AS "Engine", s.width AS "Width", s.height AS "Height", s.steps AS "Steps"
-                FROM jobs AS j
+                FROM runnable AS j
+                CROSS JOIN counted AS n
                 CROSS JOIN LATERAL (
                     SELECT * FROM tasks AS r
                     WHERE r.job_id = j.id AND r.state = 'Ready' AND (r.not_before IS NULL OR r.not_before <= {now})
                     ORDER BY r.lane, r.priority DESC, r.created_at, r.first_frame
-                    LIMIT {room}) AS t
+                    LIMIT GREATEST({messages}, {tasks} / n.jobs)) AS t
                 JOIN shots AS s ON s.id = t.shot_id
-                WHERE j.state IN ('Queued', 'Running') AND NOT j.paused
-                  AND NOT EXISTS (
-                      SELECT 1 FROM project_budgets AS b JOIN project_spend AS sp ON sp.project = b.project
-                      WHERE b.project = j.project AND sp.cost_micros >= b.limit_micros)
                 """).ToListAsync(cancellationToken);
         }
         else
@@ -215,7 +222,7 @@ public sealed class Dispatcher(
                     FirstFrame = task.FirstFrame, LastFrame = task.LastFrame, MaxFrameBatch = task.MaxFrameBatch,
                     MinMemoryBytes = task.MinMemoryBytes, Kind = task.Kind, Engine = shot.Engine, Width = shot.Width, Height = shot.Height, Steps = shot.Steps,
                 })
-                .Take(room)
+                .Take(tasks)
                 .ToListAsync(cancellationToken);
         }
 

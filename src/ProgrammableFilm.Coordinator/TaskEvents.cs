@@ -378,7 +378,7 @@ public sealed class TaskEvents(
 
             var outgrown = failure == FailureClass.OutOfMemory ? await OutgrownPoolMemoryAsync(db, attempt.Pool, now, cancellationToken) : null;
             var decision = FailurePolicy.Decide(failure, task.Failures, context.Retries, task.MaxFrameBatch, task.LastFrame - task.FirstFrame + 1, options.RetryBackoff, options.RetryBackoffMax, reason, biggerPoolLive: outgrown is not null);
-            retryScheduled = await ApplyAsync(db, task, attempt.Id, decision, now, cancellationToken);
+            retryScheduled |= await ApplyAsync(db, task, attempt.Id, decision, now, cancellationToken);
             if (retryScheduled && outgrown is { } memory)
             {
                 // The task now asks for more than that pool's devices have, so the dispatcher places it in a bigger pool.
@@ -397,8 +397,8 @@ public sealed class TaskEvents(
     }
 
     /// <summary>
-    /// A job retried while this attempt was being stopped kept the attempt as its task's (see the retry); stopped after
-    /// all, the task goes back to the dispatcher, and the stop is no failure of the task's.
+    /// A stop that is no failure of the task's gives it back to the dispatcher: a job retried while this attempt was
+    /// being stopped kept the attempt as its task's (see the retry), or a worker shutting down never started it.
     /// </summary>
     private static Task<bool> RequeueResumedAsync(FarmDbContext db, Entities.RenderTask task, Guid attemptId, DateTime now, CancellationToken cancellationToken) =>
         RequeueAsync(db, task.Id, attemptId, failures: 0, task.NotBefore, task.MaxFrameBatch, now, cancellationToken);

@@ -97,7 +97,6 @@ public sealed class RenderTaskConsumer(
     /// <summary>Renders in a slot; the slot is free again before the outcome is published, for the next attempt.</summary>
     private async Task<object> RunAsync(ConsumeContext context, RenderTask task, RunningAttempt attempt)
     {
-        var progress = new AttemptProgress(context, attempt, time, ProgressInterval);
         using var activity = WorkerTelemetry.StartRun(task, options);
         var holdsSlot = false;
         try
@@ -106,6 +105,8 @@ public sealed class RenderTaskConsumer(
             holdsSlot = true;
             attempt.BeginRendering();
             energy.Start(task.AttemptId);
+            // Its interval counts from here: an attempt that waited for a slot has shown no progress yet.
+            var progress = new AttemptProgress(context, attempt, time, ProgressInterval);
             var outcome = await runner.RunAsync(task, progress, attempt.Token);
             attempt.Log("info", $"succeeded: {outcome.Outputs.Count} output(s) in {attempt.DeviceSeconds / options.DeviceCount:F2} s");
             return new TaskSucceeded
@@ -126,6 +127,8 @@ public sealed class RenderTaskConsumer(
             var (classification, reason) = e switch
             {
                 OperationCanceledException when attempt.StopReason is { } stop => ("cancelled", $"stopped by the coordinator: {stop}"),
+                // Claimed ahead in a bundle but never started: no failure of the task's, which goes back to the dispatcher.
+                OperationCanceledException when !holdsSlot && lifetime.ApplicationStopping.IsCancellationRequested => ("cancelled", "the worker shut down before starting it"),
                 OperationCanceledException when lifetime.ApplicationStopping.IsCancellationRequested => ("transient", "the worker is shutting down"),
                 FatalTaskException or ArgumentException or InvalidDataException or AssemblyException or FileNotFoundException or DirectoryNotFoundException => ("fatal", e.Message),
                 OutOfMemoryException or InsufficientMemoryException => ("out-of-memory", e.Message),

@@ -8,13 +8,17 @@ namespace ProgrammableFilm.Worker;
 
 /// <summary>
 /// Publishes the worker's successes, several to a message: whatever finished while the previous message waited for the
-/// broker's confirm goes in the next one. An idle worker's report leaves at once; a busy worker's short attempts share
-/// a message, as the coordinator applies them (a batch per transaction).
+/// broker's confirm goes in the next one, and a worker that reported moments ago waits up to <see cref="Linger"/> for
+/// more. An idle worker's report leaves at once; a busy worker's short attempts share a message, as the coordinator
+/// applies them (a batch per transaction, whose cost is mostly per transaction).
 /// </summary>
 public sealed class SuccessReports
 {
     /// <summary>Reports per message at most: a message stays well under the broker's frame size whatever the logs hold.</summary>
     private const int MaxReports = 100;
+
+    /// <summary>How long a busy worker's report waits for others to share its message: a few one-frame renders.</summary>
+    private static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(10);
 
     /// <summary>
     /// How long a report is retried while the broker is away: the device time is spent and the frames are written, so
@@ -50,13 +54,20 @@ public sealed class SuccessReports
     private async Task PublishAllAsync()
     {
         var batch = new List<Pending>(MaxReports);
+        var lastPublished = long.MinValue;
         while (await _pending.Reader.WaitToReadAsync())
         {
+            if (lastPublished != long.MinValue && _time.GetElapsedTime(lastPublished) < Linger)
+            {
+                await Task.Delay(Linger, _time);
+            }
+
             while (batch.Count < MaxReports && _pending.Reader.TryRead(out var item))
             {
                 batch.Add(item);
             }
 
+            lastPublished = _time.GetTimestamp();
             try
             {
                 using var activity = StartReport(batch);
