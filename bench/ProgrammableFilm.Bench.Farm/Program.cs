@@ -29,6 +29,7 @@ const int Repetitions = 3;
 var commit = await Baselines.PostgresCommitAsync(postgres, 300);
 var roundTrip = await Baselines.RabbitMqRoundTripAsync(rabbitMq, 300);
 var rawRabbitMq = await RawLimits.RabbitMqMessagesPerSecondAsync(rabbitMq, 20_000);
+var engineMilliseconds = await RawLimits.EngineMillisecondsPerTaskAsync(2_000);
 var rawPostgres = await RawLimits.PostgresTransitionsPerSecondAsync(postgres, connections: 8, TimeSpan.FromSeconds(5));
 
 var embedded = new List<double>();
@@ -98,6 +99,7 @@ Console.WriteLine($"| throughput: one 64×64 procedural shot, {throughput.Tasks}
 Console.WriteLine("| --- | ---: | ---: |");
 Console.WriteLine($"| raw limit: RabbitMQ persistent messages, published with confirms and consumed with acks | {rawRabbitMq:F0} msg/s | |");
 Console.WriteLine($"| raw limit: PostgreSQL durable one-row transitions (8 connections, one UPDATE per commit) | {rawPostgres:F0} /s | |");
+Console.WriteLine($"| raw limit: the task's own work (64×64 procedural frame rendered and PNG-encoded, one thread, no farm), CPU per task | {engineMilliseconds:F2} ms | 2 cores ÷ that = {2000 / engineMilliseconds:F0} tasks/s |");
 Console.WriteLine($"| farm tasks/s on freshly started processes (the warm-up job: JIT compiling) | {throughput.ColdTasksPerSecond:F0} | |");
 Console.WriteLine($"| farm tasks/s (first claim → last frame task succeeded, after the warm-up job) | {throughput.TasksPerSecond:F0} | {throughput.TasksPerSecond / rawRabbitMq:F3} of RabbitMQ's msg/s, {throughput.TasksPerSecond / rawPostgres:F3} of PostgreSQL's transitions/s |");
 var perTask = throughput.Cpu.Total / throughput.Tasks;

@@ -12,6 +12,37 @@ namespace ProgrammableFilm.Bench.Farm;
 /// </summary>
 public static class RawLimits
 {
+    /// <summary>
+    /// CPU milliseconds the work of one throughput task takes with no farm around it: a 64×64 procedural frame rendered
+    /// and PNG-encoded, on one thread (two cores can do no more than 2,000 ÷ this tasks a second, farm or not).
+    /// </summary>
+    public static async Task<double> EngineMillisecondsPerTaskAsync(int tasks)
+    {
+        var engine = new ProgrammableFilm.Engine.Procedural.ProceduralEngine();
+        async Task RenderOneAsync(int frame)
+        {
+            var result = await engine.RenderAsync(
+                new ProgrammableFilm.Engine.RenderRequest { Prompt = "a red ball rolling in the desert", Width = 64, Height = 64, Steps = 1, Guidance = 0, Seed = 7, TotalFrames = tasks, FrameIndices = [frame] },
+                null,
+                CancellationToken.None);
+            using var png = new MemoryStream();
+            ProgrammableFilm.Engine.Imaging.Png.Write(result.Frames[0].Image, png);
+        }
+
+        for (var i = 0; i < 50; i++)
+        {
+            await RenderOneAsync(i);
+        }
+
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        for (var i = 0; i < tasks; i++)
+        {
+            await RenderOneAsync(i);
+        }
+
+        return (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / tasks;
+    }
+
     public static async Task<double> RabbitMqMessagesPerSecondAsync(string uri, int messages)
     {
         var factory = new ConnectionFactory { Uri = new Uri(uri) };

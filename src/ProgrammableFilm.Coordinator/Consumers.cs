@@ -30,11 +30,13 @@ public sealed class ClaimAttemptConsumer(TaskEvents events) : IConsumer<Batch<Cl
     }
 }
 
-/// <summary>Idempotency key: the attempt id; only the current attempt's success changes the task, the ledger bills it once.</summary>
-public sealed class TaskSucceededConsumer(TaskEvents events) : IConsumer<Batch<TasksSucceeded>>
+/// <summary>
+/// Idempotency key: the attempt id; only the current attempt's success changes the task, the ledger bills it once.
+/// Applied by group commit with the other reports of the moment (<see cref="SuccessGroupCommit"/>).
+/// </summary>
+public sealed class TaskSucceededConsumer(SuccessGroupCommit successes) : IConsumer<TasksSucceeded>
 {
-    public Task Consume(ConsumeContext<Batch<TasksSucceeded>> context) =>
-        events.SucceededAsync([.. context.Message.SelectMany(m => m.Message.Reports)], context.CancellationToken);
+    public Task Consume(ConsumeContext<TasksSucceeded> context) => successes.ApplyAsync(context.Message.Reports);
 }
 
 /// <summary>Idempotency key: the attempt id; only the current attempt's failure changes the task, the ledger bills it once.</summary>
@@ -73,15 +75,18 @@ public sealed class EventRetryDefinition<TConsumer> : ConsumerDefinition<TConsum
 }
 
 /// <summary>
-/// Successes arrive in bursts (every one-frame task of a shot, every worker); they are applied up to 100 reports (each
-/// one or more attempts) to a transaction, waiting at most 10 ms to fill a batch. The batch is retried as a whole, as long as an event would be.
+/// Successes arrive in bursts (every one-frame task of a shot, every worker): many messages are taken at once, so that
+/// a group commit has them all. A group is retried as its messages are, as long as an event would be.
 /// </summary>
-public sealed class SuccessBatchDefinition : ConsumerDefinition<TaskSucceededConsumer>
+public sealed class SuccessGroupDefinition : ConsumerDefinition<TaskSucceededConsumer>
 {
+    private const int InFlight = 256;
+
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<TaskSucceededConsumer> consumerConfigurator, IRegistrationContext context)
     {
-        consumerConfigurator.Options<BatchOptions>(batch => batch.SetMessageLimit(100).SetTimeLimit(TimeSpan.FromMilliseconds(10)).SetConcurrencyLimit(2));
-        consumerConfigurator.UseMessageRetry(retry => retry.Exponential(45, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(500)));
+        endpointConfigurator.PrefetchCount = InFlight;
+        endpointConfigurator.ConcurrentMessageLimit = InFlight;
+        endpointConfigurator.UseMessageRetry(retry => retry.Exponential(45, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(500)));
     }
 }
 

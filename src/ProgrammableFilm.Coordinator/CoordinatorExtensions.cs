@@ -24,6 +24,7 @@ public static class CoordinatorExtensions
         services.AddSingleton(storage);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<DispatchSignal>();
+        services.AddSingleton<SuccessGroupCommit>();
         services.AddSingleton<JobSubmission>();
         services.AddSingleton<JobReports>();
         services.AddSingleton<ShotFinisher>();
@@ -58,7 +59,7 @@ public static class CoordinatorExtensions
     {
         bus.AddConsumer<ClaimAttemptConsumer, ClaimBatchDefinition>();
         bus.AddConsumer<WorkerHeartbeatConsumer, RequestRetryDefinition<WorkerHeartbeatConsumer>>();
-        bus.AddConsumer<TaskSucceededConsumer, SuccessBatchDefinition>();
+        bus.AddConsumer<TaskSucceededConsumer, SuccessGroupDefinition>();
         bus.AddConsumer<TaskFailedConsumer, EventRetryDefinition<TaskFailedConsumer>>();
         bus.AddConsumer<TaskProgressedConsumer, EventRetryDefinition<TaskProgressedConsumer>>();
     }
