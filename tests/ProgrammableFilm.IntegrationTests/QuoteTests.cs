@@ -38,15 +38,26 @@ public class QuoteTests(QuoteFarmFixture farm, Xunit.Abstractions.ITestOutputHel
         $"project: {Project}\nname: shot-{shot:D2}\nshots:\n  - {{name: shot-{shot:D2}, prompt: \"a red car racing left to right at dusk\", duration: 2, fps: 8, width: 64, height: 64, keyframeInterval: 8, engine: diffusion, steps: 20, seed: {shot}}}\n";
 
     /// <summary>
-    /// Where device time on a machine shared with other work stops being a measure of the shot: past this share of
-    /// the machine's CPU used by processes outside the test's farm, the quote target is not asserted, only the guard.
+    /// A machine the test has to itself: processes outside its farm used at most this share of the CPU while the
+    /// history's latest shots and the measured ones rendered. There the target is asserted.
     /// </summary>
     private const double QuietOthersShare = 0.10;
 
     /// <summary>
-    /// The error allowed while others load the machine (docs/performance.md, session 9).
+    /// A machine others load steadily: their share changed by at most this much between the history's latest shots and
+    /// the measured ones. There the error must stay under <see cref="LoadedGuard"/> (docs/performance.md, session 9:
+    /// 11 % and 13 % measured with others steady at 42 % and 45 %).
     /// </summary>
+    private const double SteadyChange = 0.15;
+
     private const double LoadedGuard = 0.25;
+
+    /// <summary>
+    /// Rounds of 10 measured shots tried before the test gives up on the machine: a round during which others'
+    /// load rose or fell sharply measures the machine, not the quote (session 9: 55 % when others went from a third of
+    /// the machine to 57 % as the round began), and the next round is quoted from the machine as it has become.
+    /// </summary>
+    private const int MaxRounds = 3;
 
     [Fact]
     public async Task After_20_shots_of_a_kind_its_quotes_come_within_10_percent_of_the_ledger()
@@ -57,14 +68,30 @@ public class QuoteTests(QuoteFarmFixture farm, Xunit.Abstractions.ITestOutputHel
         Assert.True(first.LowUsd < first.CostUsd && first.CostUsd < first.HighUsd, JsonSerializer.Serialize(first));
         Assert.Equal("cpu", first.DeviceSku);
 
-        // 30 shots, submitted one after another as a producer works through a scene: each job is quoted, at its
-        // submission, from the history of that moment; the last 10 are quoted from 20 shots of history. One shot per
-        // job, so every shot's assembly runs on a farm doing nothing else (in a batch, the first assemblies share the
-        // cores with the dispatch of the others' keyframes and cost more than the last).
-        var history = await RenderOneByOneAsync(0, 20);
+        // Shots submitted one after another as a producer works through a scene: each job is quoted, at its
+        // submission, from the history of that moment; the measured ones from 20 shots of history or more. One shot
+        // per job, so every shot's assembly runs on a farm doing nothing else (in a batch, the first assemblies share
+        // the cores with the dispatch of the others' keyframes and cost more than the last).
+        var history = await RenderOneByOneAsync(0, 10);
         var cpu = MachineCpu.Read();
-        var measured = await RenderOneByOneAsync(20, 10);
-        var (farmShare, othersShare) = MachineCpu.Read().Since(cpu);
+        history.AddRange(await RenderOneByOneAsync(10, 10));
+        var (_, before) = MachineCpu.Read().Since(cpu);
+        List<Guid> measured;
+        double farmShare, othersShare;
+        var rounds = 0;
+        while (true)
+        {
+            cpu = MachineCpu.Read();
+            measured = await RenderOneByOneAsync(20 + (10 * rounds++), 10);
+            (farmShare, othersShare) = MachineCpu.Read().Since(cpu);
+            if (Math.Abs(othersShare - before) <= SteadyChange || rounds == MaxRounds)
+            {
+                break;
+            }
+
+            output.WriteLine($"round {rounds}: others' share of the machine went from {before:P0} to {othersShare:P0}; measuring again");
+            before = othersShare;
+        }
 
         var informed = await QuoteAsync(AccuracySpec(99));
         Assert.Equal("history", informed.Shots.Single().Basis);
@@ -81,6 +108,7 @@ public class QuoteTests(QuoteFarmFixture farm, Xunit.Abstractions.ITestOutputHel
         }
 
         string details;
+        double error;
         await using (var db = farm.CreateDbContext())
         {
             var billed = await db.Usage.Where(u => u.JobId == last).ToListAsync();
@@ -94,28 +122,33 @@ public class QuoteTests(QuoteFarmFixture farm, Xunit.Abstractions.ITestOutputHel
             var tasks = await db.Usage.Where(u => u.Project == Project).Join(db.Tasks, u => u.TaskId, t => t.Id, (u, t) => new { u.JobId, u.ShotId, t.Kind, u.DeviceSeconds, u.RecordedAt })
                 .OrderBy(u => u.RecordedAt).ToListAsync();
             var takes = await db.ShotQuotes.Where(q => measured.Contains(q.JobId)).OrderBy(q => q.FinishedAt).ToListAsync();
+            Assert.All(takes, t => Assert.Equal(QuoteModel.RecentShots, t.HistoryShots));
+            error = QuoteModel.MedianAbsolute(takes.Select(t => t.ErrorFraction!.Value))!.Value;
             details = string.Join('\n', new[] { "keyframe", "segment", "assemble" }.Select(kind => $"history {kind}s (s): " + string.Join(' ', tasks.Where(t => history.Contains(t.JobId) && t.Kind == kind).Select(t => $"{t.DeviceSeconds:F3}"))))
                 + "\n" + string.Join('\n', takes.Select(q => $"quoted {q.DeviceSeconds:F3} s, billed {q.ActualDeviceSeconds:F3} s ({q.ErrorFraction:+0.0%;-0.0%}): "
                     + string.Join(", ", tasks.Where(t => t.ShotId == q.ShotId).Select(t => $"{t.Kind} {t.DeviceSeconds:F3}"))));
         }
 
+        // The dashboard's figure counts every settled shot, of every round.
         var accuracy = await farm.Http.GetFromJsonAsync<QuoteAccuracy>($"/api/projects/{Project}/quotes/accuracy", SpecJson.Options);
         var kind = Assert.Single(accuracy!.Kinds);
         Assert.Equal("diffusion 64x64 20 steps", kind.Kind);
-        Assert.Equal(30, kind.Shots);
-        Assert.Equal(10, kind.SettledShots);
-        var error = kind.SettledMedianAbsError!.Value;
-        var report = $"median absolute error after 20 shots: {error:P1} (all shots: {kind.MedianAbsError:P1}, bias {kind.MedianError:P1}); "
-            + $"while measured, the farm used {farmShare:P0} of the machine ({Environment.ProcessorCount} cores), other processes {othersShare:P0}\n{details}";
+        Assert.Equal(20 + (10 * rounds), kind.Shots);
+        Assert.Equal(10 * rounds, kind.SettledShots);
+        var report = $"median absolute error after 20 shots: {error:P1} (round {rounds}; every settled shot: {kind.SettledMedianAbsError:P1}, all shots: {kind.MedianAbsError:P1}, bias {kind.MedianError:P1}); "
+            + $"while measured, the farm used {farmShare:P0} of the machine ({Environment.ProcessorCount} cores), other processes {othersShare:P0} ({before:P0} during the latest history)\n{details}";
         output.WriteLine(report);
 
         // A shot here is a second of wall time on both cores, billed as wall time × devices: when other work shares
         // the two cores, the same shot bills up to twice as much from one second to the next, and no quote made before
-        // it can hold 10 %. The target is held where it means something, on a machine the test has to itself;
-        // elsewhere the quote must still follow the machine (the prior, another kind's history, or a rate stuck on
-        // the fresh worker's first, slower shots is off by far more).
-        var quiet = othersShare <= QuietOthersShare;
-        Assert.True(quiet ? error < 0.10 : error < LoadedGuard, (quiet ? "" : "machine loaded by others, target not measurable: ") + report);
+        // it can hold 10 %. The target is held where it means something, on a machine the test has to itself; under a
+        // steady load the quote must still follow the machine (the prior, another kind's history, or a rate stuck on
+        // the fresh worker's first, slower shots is off by far more); a machine whose load never held still for a
+        // round fails the test as unmeasurable rather than passing it.
+        var steady = Math.Abs(othersShare - before) <= SteadyChange;
+        var quiet = steady && Math.Max(othersShare, before) <= QuietOthersShare;
+        Assert.True(steady, $"others' load on the machine changed sharply in each of {MaxRounds} rounds, quote accuracy not measurable: {report}");
+        Assert.True(quiet ? error < 0.10 : error < LoadedGuard, (quiet ? "" : "machine loaded steadily by others, 10 % not measurable: ") + report);
     }
 
     [Fact]
