@@ -170,9 +170,9 @@ public sealed class Dispatcher(
     /// <summary>
     /// Each runnable job's next Ready tasks in its own order, at most <paramref name="room"/> per job, so that a job with
     /// a million tasks queued hides nobody else's work; the order across jobs and projects is the fair share's.
-    /// A task waits out its retry backoff; a paused, waiting or finished job gets no new attempts, nor does a job of a
-    /// project that reached its hard budget (two primary-key reads per project: the budget and the trigger-kept spend,
-    /// never a sum of the ledger).
+    /// A task waits out its retry backoff; a paused, waiting or finished job gets no new attempts, nor does a job whose
+    /// project or own hard budget is reached (<c>budget_stops</c>: primary-key reads of the budgets and the trigger-kept
+    /// spend, never a sum of the ledger).
     /// </summary>
     private static async Task<List<ReadyTask>> ReadyCandidatesAsync(FarmDbContext db, int room, DateTime now, CancellationToken cancellationToken)
     {
@@ -191,9 +191,7 @@ public sealed class Dispatcher(
                     LIMIT {room}) AS t
                 JOIN shots AS s ON s.id = t.shot_id
                 WHERE j.state IN ('Queued', 'Running') AND NOT j.paused
-                  AND NOT EXISTS (
-                      SELECT 1 FROM project_budgets AS b JOIN project_spend AS sp ON sp.project = b.project
-                      WHERE b.project = j.project AND sp.cost_micros >= b.limit_micros)
+                  AND NOT EXISTS (SELECT 1 FROM budget_stops AS st WHERE st.job_id = j.id)
                 """).ToListAsync(cancellationToken);
         }
         else
@@ -205,7 +203,7 @@ public sealed class Dispatcher(
                 join shot in db.Shots on task.ShotId equals shot.Id
                 where task.State == RenderTaskState.Ready && (task.NotBefore == null || task.NotBefore <= now)
                     && (job.State == JobState.Queued || job.State == JobState.Running) && !job.Paused
-                    && !db.ProjectBudgets.Any(b => b.Project == job.Project && db.ProjectSpend.Any(s => s.Project == b.Project && s.CostMicros >= b.LimitMicros))
+                    && !db.BudgetStops.Any(s => s.JobId == job.Id)
                 orderby task.Lane, task.Priority descending, task.CreatedAt, task.FirstFrame
                 select new CandidateRow
                 {
