@@ -175,10 +175,14 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         await SendAsync(HttpMethod.Post, "/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project }, HttpStatusCode.Created);
         var calibration = await RenderAsync(project, "calibration", 24);
         var jobCost = (await farm.Http.GetFromJsonAsync<JobCost>($"/api/jobs/{calibration.Id}/cost", SpecJson.Options))!.Cost;
-        // A job four times that size crosses the soft threshold a fifth of a calibration in, and the limit half a
-        // calibration in (an eighth of its tasks), far from its end however many attempts run at the crossing.
-        var limit = decimal.Round(jobCost * 1.5m, 6);
-        var set = await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = limit, softFraction = 0.8 }, HttpStatusCode.OK);
+        // A job with four times the calibration's keyframes crosses the soft threshold a quarter of its keyframes in
+        // and the limit half-way, far from its end however many attempts run at the crossing. Counted in keyframes:
+        // the one assembly (an ffmpeg run) can cost more than a hundred procedural keyframes, and a limit counted in
+        // whole jobs was first crossed by the stopped job's last task.
+        var keyframes = await KeyframeCostAsync(calibration.Id);
+        var limit = jobCost + (2 * keyframes);
+        var soft = Math.Round((double)((jobCost + keyframes) / limit), 6);
+        var set = await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = limit, softFraction = soft }, HttpStatusCode.OK);
         Assert.Equal(("ok", limit, jobCost), (set.GetProperty("state").GetString(), set.GetProperty("limitUsd").GetDecimal(), set.GetProperty("spentUsd").GetDecimal()));
 
         var stopped = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "stopped", 96));
@@ -257,9 +261,9 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         const string project = "money-job-budget";
         await SendAsync(HttpMethod.Post, "/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project }, HttpStatusCode.Created);
         var calibration = await RenderAsync(project, "calibration", 24);
-        var calibrationCost = (await farm.Http.GetFromJsonAsync<JobCost>($"/api/jobs/{calibration.Id}/cost", SpecJson.Options))!.Cost;
-        // A job four times the calibration's size reaches half a calibration's cost an eighth of the way in.
-        var limit = decimal.Round(calibrationCost * 0.5m, 6);
+        // A job with four times the calibration's keyframes reaches twice their cost half-way through its keyframes
+        // (counted in keyframes: its one assembly may cost more than all of them).
+        var limit = 2 * await KeyframeCostAsync(calibration.Id);
 
         // Paused while its budget is set, so that it has spent nothing yet.
         var stopped = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "job-stopped", 96));
@@ -387,6 +391,14 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         var problem = JsonDocument.Parse(text).RootElement;
         Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), text);
         Assert.Equal((budgets, prices, carbon), await CountsAsync());
+    }
+
+    /// <summary>What a job's keyframe tasks were billed (every attempt).</summary>
+    private async Task<decimal> KeyframeCostAsync(Guid jobId)
+    {
+        await using var db = farm.CreateDbContext();
+        return await db.Usage.AsNoTracking().Where(u => u.JobId == jobId).Join(db.Tasks, u => u.TaskId, t => t.Id, (u, t) => new { u.Cost, t.Kind })
+            .Where(r => r.Kind == "keyframe").SumAsync(r => r.Cost);
     }
 
     private async Task<(int, int, int)> CountsAsync()
