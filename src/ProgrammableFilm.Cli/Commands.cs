@@ -296,6 +296,10 @@ public static class Commands
         {
             Console.WriteLine($"Waiting: project {status.Project} reached its budget; nothing new is dispatched until it is raised (pfilm budget {status.Project} --limit USD)");
         }
+        else if (status.WaitingFor == "job-budget")
+        {
+            Console.WriteLine($"Waiting: the job reached its own budget; nothing new is dispatched until it is raised (pfilm budget --job {status.Id} --limit USD)");
+        }
 
         if (status.State == "Planning")
         {

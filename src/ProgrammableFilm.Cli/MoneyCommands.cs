@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace ProgrammableFilm.Cli;
 
-/// <summary><c>pfilm spend PROJECT</c> and <c>pfilm budget PROJECT</c>: what a project spent, and its budget.</summary>
+/// <summary><c>pfilm spend PROJECT</c> and <c>pfilm budget PROJECT</c> (or <c>--job ID</c>): what a project spent, and its budget or a job's.</summary>
 public static class MoneyCommands
 {
     public static IEnumerable<Command> All() => [Spend(), Budget()];
@@ -77,22 +77,33 @@ public static class MoneyCommands
 
     private static Command Budget()
     {
-        var project = new Argument<string>("project") { Description = "The project whose budget to show or set." };
-        var limit = new Option<decimal?>("--limit") { Description = "Set the budget in US dollars (a producer's key): at the limit nothing new of the project is dispatched." };
+        var project = new Argument<string?>("project") { Description = "The project whose budget to show or set.", Arity = ArgumentArity.ZeroOrOne };
+        var job = new Option<Guid?>("--job") { Description = "Show or set this job's own budget instead (its project's still applies)." };
+        var limit = new Option<decimal?>("--limit") { Description = "Set the budget in US dollars (a producer's key): at the limit nothing new of the project (or job) is dispatched." };
         var soft = new Option<double?>("--soft") { Description = "The soft threshold as a fraction of the limit (default 0.8): crossing it alerts." };
         var server = Commands.ServerOption();
         var apiKey = Commands.ApiKeyOption();
-        var command = new Command("budget", "Show a project's budget, spend and state (ok, soft, hard), or set it.") { project, limit, soft, server, apiKey };
-        command.SetAction((parse, cancellationToken) => Commands.Guard(() => BudgetAsync(Commands.Client(parse, server, apiKey, TimeSpan.FromSeconds(30)), parse.GetValue(project)!, parse.GetValue(limit), parse.GetValue(soft), cancellationToken)));
+        var command = new Command("budget", "Show a project's (or with --job, a job's) budget, spend and state (ok, soft, hard), or set it.") { project, job, limit, soft, server, apiKey };
+        command.SetAction((parse, cancellationToken) => Commands.Guard(() => BudgetAsync(Commands.Client(parse, server, apiKey, TimeSpan.FromSeconds(30)), parse.GetValue(project), parse.GetValue(job), parse.GetValue(limit), parse.GetValue(soft), cancellationToken)));
         return command;
     }
 
-    private static async Task<int> BudgetAsync(HttpClient client, string project, decimal? limit, double? soft, CancellationToken cancellationToken)
+    private static async Task<int> BudgetAsync(HttpClient client, string? project, Guid? job, decimal? limit, double? soft, CancellationToken cancellationToken)
     {
         using var http = client;
         if (soft is not null && limit is null)
         {
             return Commands.Fail(ExitCodes.InvalidInput, "--soft needs --limit (the budget is set as a whole)");
+        }
+
+        if ((project is null) == (job is null))
+        {
+            return Commands.Fail(ExitCodes.InvalidInput, "name a project or --job ID (one of them)");
+        }
+
+        if (project is null)
+        {
+            return await JobBudgetAsync(http, job!.Value, limit, soft, cancellationToken);
         }
 
         var uri = new Uri($"api/projects/{Uri.EscapeDataString(project)}/budget", UriKind.Relative);
@@ -114,6 +125,30 @@ public static class MoneyCommands
         Console.WriteLine(budget.LimitUsd is { } set
             ? $"{budget.Project}: {budget.State}, spent ${spent} of ${set.ToString("F2", CultureInfo.InvariantCulture)} (soft at {(budget.SoftFraction ?? 0).ToString("P0", CultureInfo.InvariantCulture)}), {budget.EnergyKwh.ToString("F4", CultureInfo.InvariantCulture)} kWh, {(budget.Co2eGrams / 1000).ToString("F3", CultureInfo.InvariantCulture)} kg CO2e"
             : $"{budget.Project}: no budget, spent ${spent}");
+        return ExitCodes.Succeeded;
+    }
+
+    private static async Task<int> JobBudgetAsync(HttpClient http, Guid job, decimal? limit, double? soft, CancellationToken cancellationToken)
+    {
+        var uri = new Uri($"api/jobs/{job}/budget", UriKind.Relative);
+        using var response = limit is { } value
+            ? await http.PutAsJsonAsync(uri, new { limitUsd = value, softFraction = soft }, cancellationToken)
+            : await http.GetAsync(uri, cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return Commands.Fail(ExitCodes.NotFound, $"there is no job {job} for this key on {http.BaseAddress}");
+        }
+
+        if (!response.IsSuccessStatusCode)
+        {
+            return Commands.Fail(response.StatusCode == HttpStatusCode.BadRequest ? ExitCodes.InvalidInput : ExitCodes.ServerError, $"budget failed: {await Commands.ProblemText(response, cancellationToken)}");
+        }
+
+        var budget = (await response.Content.ReadFromJsonAsync<JobBudgetStatus>(SpecJson.Options, cancellationToken))!;
+        var spent = budget.SpentUsd.ToString("F6", CultureInfo.InvariantCulture);
+        Console.WriteLine(budget.LimitUsd is { } set
+            ? $"job {budget.JobId} ({budget.Project}): {budget.State}, spent ${spent} of ${set.ToString("F2", CultureInfo.InvariantCulture)} (soft at {(budget.SoftFraction ?? 0).ToString("P0", CultureInfo.InvariantCulture)})"
+            : $"job {budget.JobId} ({budget.Project}): no budget of its own, spent ${spent}");
         return ExitCodes.Succeeded;
     }
 }

@@ -174,9 +174,9 @@ public sealed class Dispatcher(
     /// else's work; the order across jobs and projects is the fair share's. The pass sends at most
     /// <paramref name="messages"/> messages, each up to <see cref="CoordinatorOptions.MaxBundle"/> attempts: a job
     /// gives that many bundles' worth shared with the other runnable jobs, and never fewer than a task per message.
-    /// A task waits out its retry backoff; a paused, waiting or finished job gets no new attempts, nor does a job of a
-    /// project that reached its hard budget (two primary-key reads per project: the budget and the trigger-kept spend,
-    /// never a sum of the ledger).
+    /// A task waits out its retry backoff; a paused, waiting or finished job gets no new attempts, nor does a job whose
+    /// project or own hard budget is reached (<c>budget_stops</c>: primary-key reads of the budgets and the trigger-kept
+    /// spend, never a sum of the ledger).
     /// </summary>
     private static async Task<List<ReadyTask>> ReadyCandidatesAsync(FarmDbContext db, int messages, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken)
     {
@@ -188,9 +188,7 @@ public sealed class Dispatcher(
                 WITH runnable AS (
                     SELECT j.id, j.project FROM jobs AS j
                     WHERE j.state IN ('Queued', 'Running') AND NOT j.paused
-                      AND NOT EXISTS (
-                          SELECT 1 FROM project_budgets AS b JOIN project_spend AS sp ON sp.project = b.project
-                          WHERE b.project = j.project AND sp.cost_micros >= b.limit_micros)
+                      AND NOT EXISTS (SELECT 1 FROM budget_stops AS st WHERE st.job_id = j.id)
                 ), counted AS (SELECT count(*) AS jobs FROM runnable)
                 SELECT t.id AS "Id", j.project AS "Project", t.lane AS "Lane", t.priority AS "Priority", t.created_at AS "CreatedAt",
                        t.first_frame AS "FirstFrame", t.last_frame AS "LastFrame", t.max_frame_batch AS "MaxFrameBatch",
@@ -214,7 +212,7 @@ public sealed class Dispatcher(
                 join shot in db.Shots on task.ShotId equals shot.Id
                 where task.State == RenderTaskState.Ready && (task.NotBefore == null || task.NotBefore <= now)
                     && (job.State == JobState.Queued || job.State == JobState.Running) && !job.Paused
-                    && !db.ProjectBudgets.Any(b => b.Project == job.Project && db.ProjectSpend.Any(s => s.Project == b.Project && s.CostMicros >= b.LimitMicros))
+                    && !db.BudgetStops.Any(s => s.JobId == job.Id)
                 orderby task.Lane, task.Priority descending, task.CreatedAt, task.FirstFrame
                 select new CandidateRow
                 {

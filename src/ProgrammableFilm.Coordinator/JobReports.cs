@@ -158,13 +158,19 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
     }
 
     /// <summary>
-    /// Why a job that could run gets no new attempts: <c>budget</c> when its project reached its hard limit (raising
-    /// the budget resumes it), <c>after</c> while the jobs it waits for are unfinished; null otherwise.
+    /// Why a job that could run gets no new attempts: <c>budget</c> when its project reached its hard limit,
+    /// <c>job-budget</c> when the job reached its own (raising that budget resumes it), <c>after</c> while the jobs it
+    /// waits for are unfinished; null otherwise.
     /// </summary>
     private static async Task<string?> WaitingForAsync(FarmDbContext db, Job job, CancellationToken cancellationToken) => job.State switch
     {
         JobState.Waiting => "after",
-        JobState.Queued or JobState.Running when !job.Paused && await Money.Budgets.IsStoppedAsync(db, job.Project, cancellationToken) => "budget",
+        JobState.Queued or JobState.Running when !job.Paused => await Money.Budgets.StoppedByAsync(db, job.Id, cancellationToken) switch
+        {
+            "project" => "budget",
+            "job" => "job-budget",
+            _ => null,
+        },
         _ => null,
     };
 

@@ -57,7 +57,7 @@ public sealed class TaskEvents(
                 job.Paused,
                 ShotState = shot.State,
                 job.Project,
-                OverBudget = db.ProjectBudgets.Any(b => b.Project == job.Project && db.ProjectSpend.Any(s => s.Project == b.Project && s.CostMicros >= b.LimitMicros)),
+                StoppedBy = db.BudgetStops.Where(s => s.JobId == job.Id).OrderByDescending(s => s.Budget).Select(s => s.Budget).FirstOrDefault(),
             })
             .AsNoTracking()
             .ToDictionaryAsync(c => c.Attempt.Id, cancellationToken);
@@ -86,9 +86,9 @@ public sealed class TaskEvents(
             {
                 var refusal = context.JobState is not (JobState.Queued or JobState.Running) ? $"job is {context.JobState}"
                     : context.Paused ? "job is paused"
-                    // Queued but not yet claimed when the project reached its limit: it has spent nothing, so it waits
-                    // with the project's other tasks (only attempts already running finish past the limit).
-                    : context.OverBudget ? $"project {context.Project} reached its hard budget"
+                    // Queued but not yet claimed when the project or the job reached its limit: it has spent nothing,
+                    // so it waits with the other tasks (only attempts already running finish past the limit).
+                    : context.StoppedBy is { } budget ? (budget == "project" ? $"project {context.Project}" : $"job {context.Task.JobId}") + " reached its hard budget"
                     : blocked.Contains((context.Task.JobId, claim.WorkerId)) && await IsBlockedAsync(db, context.Task.JobId, claim.WorkerId, claim.Pool, now, cancellationToken) ? $"worker {claim.WorkerId} is blocked for job {context.Task.JobId} after repeated failures"
                     : null;
                 if (refusal is not null)

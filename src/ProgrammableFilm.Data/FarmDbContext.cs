@@ -58,6 +58,13 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
 
     public DbSet<ProjectBudget> ProjectBudgets => Set<ProjectBudget>();
 
+    public DbSet<JobSpend> JobSpend => Set<JobSpend>();
+
+    public DbSet<JobBudget> JobBudgets => Set<JobBudget>();
+
+    /// <summary>The jobs a reached hard limit stops: the one budget predicate of the dispatcher, the claims and the job status.</summary>
+    public IQueryable<BudgetStop> BudgetStops => Set<BudgetStop>();
+
     public DbSet<BudgetAlertRow> BudgetAlerts => Set<BudgetAlertRow>();
 
     public DbSet<JobQuote> JobQuotes => Set<JobQuote>();
@@ -188,6 +195,21 @@ public sealed class FarmDbContext(DbContextOptions<FarmDbContext> options) : DbC
         {
             budget.ToTable("project_budgets");
             budget.HasKey(b => b.Project);
+        });
+        modelBuilder.Entity<JobSpend>(spend =>
+        {
+            spend.ToTable("job_spend");
+            spend.HasKey(s => s.JobId);
+        });
+        modelBuilder.Entity<JobBudget>(budget =>
+        {
+            budget.ToTable("job_budgets");
+            budget.HasKey(b => b.JobId);
+        });
+        modelBuilder.Entity<BudgetStop>(stop =>
+        {
+            stop.ToView("budget_stops");
+            stop.HasNoKey();
         });
         modelBuilder.Entity<BudgetAlertRow>(alert =>
         {

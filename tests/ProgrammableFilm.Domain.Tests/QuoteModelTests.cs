@@ -24,12 +24,16 @@ public class QuoteModelTests
         KeyframeInterval = interval,
     };
 
-    private static List<TaskSample> History(QuoteKind kind, int shots, double keyframeSeconds, double assembleSeconds) =>
-        [.. Enumerable.Range(0, shots).SelectMany(i =>
+    /// <summary>Shots of one keyframe and an assembly each, newest first; the assembly's device time by the shot's age.</summary>
+    private static List<TaskSample> History(QuoteKind kind, int shots, double keyframeSeconds, Func<int, double> assembleSeconds) =>
+        [.. Enumerable.Range(0, shots).SelectMany(age =>
         {
             var shot = Guid.NewGuid();
-            return new[] { new TaskSample(kind, TaskKind.Keyframe, shot, 1, keyframeSeconds * (1 + (0.01 * (i % 5)))), new TaskSample(kind, TaskKind.Assemble, shot, 1, assembleSeconds) };
+            return new[] { new TaskSample(kind, TaskKind.Keyframe, shot, 1, keyframeSeconds), new TaskSample(kind, TaskKind.Assemble, shot, 1, assembleSeconds(age)) };
         })];
+
+    private static List<TaskSample> History(QuoteKind kind, int shots, double keyframeSeconds, double assembleSeconds) =>
+        History(kind, shots, keyframeSeconds, _ => assembleSeconds);
 
     [Fact]
     public void Work_counts_keyframe_and_segment_frames_and_one_assembly()
@@ -69,7 +73,7 @@ public class QuoteModelTests
     }
 
     [Fact]
-    public void With_history_the_quote_is_the_median_rate_per_task_kind_times_the_work()
+    public void With_history_the_quote_is_the_rate_per_task_kind_times_the_work()
     {
         var kind = QuoteKind.Of(Shot());
         var history = History(kind, 20, keyframeSeconds: 0.5, assembleSeconds: 2);
@@ -79,13 +83,54 @@ public class QuoteModelTests
         var take = Assert.Single(quote.Takes);
         Assert.Equal("history", take.Basis);
         Assert.Equal(20, take.HistoryShots);
-        // Three keyframes at the median 0.51 s per frame, one assembly at 2 s.
-        Assert.Equal((3 * 0.51) + 2, quote.DeviceSeconds, 6);
+        // Three keyframes at 0.5 s per frame, one assembly at 2 s.
+        Assert.Equal((3 * 0.5) + 2, quote.DeviceSeconds, 6);
         Assert.True(quote.LowDeviceSeconds <= quote.DeviceSeconds && quote.DeviceSeconds <= quote.HighDeviceSeconds);
         Assert.Equal(CostCalculator.Cost(quote.DeviceSeconds, 0.04m), quote.Cost);
         Assert.Equal(quote.DeviceSeconds * 12 / 3.6e6, quote.EnergyKwh, 12);
         // Four devices in all, but the assembly waits for the keyframes: the critical path decides.
-        Assert.Equal((0.51 + 2) / 2, quote.WallSeconds!.Value, 6);
+        Assert.Equal((0.5 + 2) / 2, quote.WallSeconds!.Value, 6);
+    }
+
+    [Fact]
+    public void When_the_fleet_gets_faster_the_rate_follows_the_newest_shots()
+    {
+        // The 8 newest shots assembled in 0.3 s, the 12 before them in 0.6 s (a busier machine, a fresh worker): the
+        // median of all 20 would quote the old 0.6 s.
+        var kind = QuoteKind.Of(Shot());
+        var history = History(kind, 20, keyframeSeconds: 0.01, assembleSeconds: age => age < 8 ? 0.3 : 0.6);
+
+        var quote = QuoteModel.Quote(TakeWork.Of(Shot()), history, Cpu, null);
+
+        Assert.Equal(0.01 + 0.3, quote.DeviceSeconds, 6);
+        // The range still says the slower past can come back.
+        Assert.Equal(0.01 + 0.6, quote.HighDeviceSeconds, 6);
+    }
+
+    [Fact]
+    public void Stalled_tasks_are_set_aside_and_do_not_pull_the_rate_up()
+    {
+        // Six shots in 20 met a stall (1 s and more); the others assembled in 0.27, 0.30 and 0.33 s in turn. The plain
+        // median leans towards the stalls (0.315 s); the rate is the typical task's, and only the range holds them.
+        var kind = QuoteKind.Of(Shot());
+        double[] typical = [0.27, 0.30, 0.33];
+        var stalled = new HashSet<int> { 2, 5, 8, 11, 14, 17 };
+        var history = History(kind, 20, keyframeSeconds: 0, assembleSeconds: age => stalled.Contains(age) ? 1 + (age / 60.0) : typical[(age - stalled.Count(s => s < age)) % 3]);
+
+        var quote = QuoteModel.Quote(TakeWork.Of(Shot()), history, Cpu, null);
+
+        Assert.Equal(0.30, quote.DeviceSeconds, 3);
+        Assert.True(quote.HighDeviceSeconds > 1, $"high {quote.HighDeviceSeconds}");
+    }
+
+    [Fact]
+    public void Weighted_quantiles_interpolate_between_the_middles_of_the_weights()
+    {
+        Assert.Equal(2.5, QuoteModel.WeightedQuantile([(1, 1), (2, 1), (3, 1), (4, 1)], 0.5), 12);
+        Assert.Equal(3.25, QuoteModel.WeightedQuantile([(1, 3), (10, 1)], 0.5), 12);
+        Assert.Equal(1, QuoteModel.WeightedQuantile([(1, 1), (2, 1)], 0.1), 12);
+        Assert.Equal(2, QuoteModel.WeightedQuantile([(1, 1), (2, 1)], 0.9), 12);
+        Assert.Equal(7, QuoteModel.WeightedQuantile([(7, 0.2)], 0.5), 12);
     }
 
     [Fact]

@@ -80,6 +80,20 @@ public class EmbeddedMoneyTests
             var done = await WaitAsync(jobs, second.Id, s => s.State == "Succeeded", "the second job to succeed once the budget was raised");
             Assert.Null(done.WaitingFor);
             Assert.Equal("ok", (await budgets.GetAsync(Project, CancellationToken.None)).State);
+
+            // A job's own budget on SQLite: its spend kept by the ledger trigger, its stop read through budget_stops.
+            var third = await submission.SubmitAsync(Spec("third"), CancellationToken.None);
+            var control = services.GetRequiredService<JobControl>();
+            await control.PauseAsync(third.Id, CancellationToken.None);
+            Assert.Empty((await budgets.SetJobAsync(third.Id, 0.000001m, null, CancellationToken.None)).Errors);
+            await control.ResumeAsync(third.Id, CancellationToken.None);
+            var stopped = await WaitAsync(jobs, third.Id, s => s.WaitingFor == "job-budget", "the third job to wait for its own budget");
+            Assert.True(stopped.TasksSucceeded < stopped.TasksTotal, $"{stopped.TasksSucceeded}/{stopped.TasksTotal}");
+            var jobBudget = (await budgets.GetJobAsync(third.Id, CancellationToken.None))!;
+            Assert.Equal("hard", jobBudget.State);
+            Assert.Equal((await jobs.CostAsync(third.Id, CancellationToken.None))!.Cost, jobBudget.SpentUsd);
+            await budgets.SetJobAsync(third.Id, cost.Cost * 10, null, CancellationToken.None);
+            await WaitAsync(jobs, third.Id, s => s.State == "Succeeded", "the third job to succeed once its budget was raised");
             await host.StopAsync();
         }
         finally

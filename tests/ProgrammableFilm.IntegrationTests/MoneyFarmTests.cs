@@ -175,11 +175,15 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         await SendAsync(HttpMethod.Post, "/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project }, HttpStatusCode.Created);
         var calibration = await RenderAsync(project, "calibration", 24);
         var jobCost = (await farm.Http.GetFromJsonAsync<JobCost>($"/api/jobs/{calibration.Id}/cost", SpecJson.Options))!.Cost;
-        // A job twenty times that size crosses the soft threshold a fifth of a calibration in, and the limit half a
-        // calibration in (a fortieth of its tasks), far from its end however many attempts its workers hold at the
-        // crossing (two bundles of up to 32 one-frame tasks per slot, claimed ahead).
-        var limit = decimal.Round(jobCost * 1.5m, 6);
-        var set = await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = limit, softFraction = 0.8 }, HttpStatusCode.OK);
+        // A job with twenty times the calibration's keyframes crosses the soft threshold a twentieth of its keyframes
+        // in and the limit a tenth in, far from its end however many attempts its workers hold at the crossing (two
+        // bundles of up to 32 one-frame tasks per slot, claimed ahead). Counted in keyframes: the one assembly (an
+        // ffmpeg run) can cost more than a hundred procedural keyframes, and a limit counted in whole jobs was first
+        // crossed by the stopped job's last task.
+        var keyframes = await KeyframeCostAsync(calibration.Id);
+        var limit = jobCost + (2 * keyframes);
+        var soft = Math.Round((double)((jobCost + keyframes) / limit), 6);
+        var set = await SendAsync(HttpMethod.Put, $"/api/projects/{project}/budget", new { limitUsd = limit, softFraction = soft }, HttpStatusCode.OK);
         Assert.Equal(("ok", limit, jobCost), (set.GetProperty("state").GetString(), set.GetProperty("limitUsd").GetDecimal(), set.GetProperty("spentUsd").GetDecimal()));
 
         var stopped = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "stopped", 480));
@@ -255,6 +259,96 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         Assert.Equal(["soft", "hard"], await db.BudgetAlerts.Where(a => a.Project == project).OrderBy(a => a.Id).Select(a => a.Level).ToListAsync());
     }
 
+    [Fact]
+    public async Task A_jobs_own_hard_budget_stops_its_dispatch_running_attempts_finish_and_raising_it_resumes_the_job()
+    {
+        const string project = "money-job-budget";
+        await SendAsync(HttpMethod.Post, "/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project }, HttpStatusCode.Created);
+        var calibration = await RenderAsync(project, "calibration", 24);
+        // A job with four times the calibration's keyframes reaches twice their cost half-way through its keyframes
+        // (counted in keyframes: its one assembly may cost more than all of them).
+        var limit = 2 * await KeyframeCostAsync(calibration.Id);
+
+        // Paused while its budget is set, so that it has spent nothing yet.
+        var stopped = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "job-stopped", 96));
+        await SendAsync(HttpMethod.Post, $"/api/jobs/{stopped}/pause", null, HttpStatusCode.OK);
+        var set = await SendAsync(HttpMethod.Put, $"/api/jobs/{stopped}/budget", new { limitUsd = limit }, HttpStatusCode.OK);
+        Assert.Equal(("ok", limit, 0.8, project), (set.GetProperty("state").GetString(), set.GetProperty("limitUsd").GetDecimal(), set.GetProperty("softFraction").GetDouble(), set.GetProperty("project").GetString()));
+        await SendAsync(HttpMethod.Post, $"/api/jobs/{stopped}/resume", null, HttpStatusCode.OK);
+
+        await FarmChecks.PollAsync(farm.CreateDbContext, db => db.JobSpend.AsNoTracking().Where(s => s.JobId == stopped).Select(s => s.CostMicros).SingleOrDefaultAsync(), spent => spent >= (long)(limit * 1_000_000m), JobTimeout, "the job to reach its budget", () => farm.WorkerOutput);
+        await FarmChecks.PollAsync(
+            farm.CreateDbContext,
+            db => (from a in db.Attempts join t in db.Tasks on a.TaskId equals t.Id where t.JobId == stopped && (a.State == AttemptState.Claimed || a.State == AttemptState.Queued) select a).CountAsync(),
+            running => running == 0,
+            JobTimeout,
+            "the attempts running at the crossing to finish");
+        var status = await FarmChecks.GetJobAsync(farm.Http, stopped);
+        Assert.Equal("job-budget", status.WaitingFor);
+        Assert.True(status.TasksSucceeded < status.TasksTotal, $"{status.TasksSucceeded}/{status.TasksTotal}: the job ran to the end past its budget");
+        Assert.Equal(0, await farm.Api.Services.GetRequiredService<Dispatcher>().DispatchReadyAsync(CancellationToken.None));
+
+        // The project's other jobs are not the stopped job's budget's business.
+        var other = await RenderAsync(project, "job-other", 4);
+        Assert.Null(other.WaitingFor);
+
+        await using (var db = farm.CreateDbContext())
+        {
+            var rows = await db.Usage.AsNoTracking().Where(u => u.JobId == stopped).OrderBy(u => u.Id).ToListAsync();
+            var attempts = await (from a in db.Attempts join t in db.Tasks on a.TaskId equals t.Id where t.JobId == stopped select a).AsNoTracking().ToListAsync();
+            // The crossing is the bill that took the job's spend to its limit; the rows billed from then on were
+            // attempts already claimed (a second of tolerance for the crossing's own transaction).
+            var cumulative = 0m;
+            var crossing = rows.First(r => (cumulative += r.Cost) >= limit);
+            var crossed = PriceBookCacheTime(crossing.RecordedAt);
+            var after = rows.Where(r => PriceBookCacheTime(r.RecordedAt) >= crossed).ToList();
+            Assert.DoesNotContain(attempts, a => a.ClaimedAt is { } claimed && PriceBookCacheTime(claimed) > crossed.AddSeconds(1));
+            var spent = (await db.JobSpend.AsNoTracking().SingleAsync(s => s.JobId == stopped)).CostMicros / 1_000_000m;
+            Assert.Equal(rows.Sum(r => r.Cost), spent);
+            Assert.True(spent >= limit);
+            Assert.True(spent - limit <= after.Sum(r => r.Cost), $"overshoot {spent - limit} exceeds the cost of the attempts running at the crossing ({after.Sum(r => r.Cost)})");
+        }
+
+        var budget = await SendAsync(HttpMethod.Get, $"/api/jobs/{stopped}/budget", null, HttpStatusCode.OK);
+        Assert.Equal("hard", budget.GetProperty("state").GetString());
+
+        await SendAsync(HttpMethod.Put, $"/api/jobs/{stopped}/budget", new { limitUsd = limit * 100 }, HttpStatusCode.OK);
+        var finished = await FarmChecks.WaitForJobAsync(farm.Http, stopped, "Succeeded", JobTimeout, () => farm.WorkerOutput);
+        Assert.Null(finished.WaitingFor);
+        Assert.Equal("ok", (await SendAsync(HttpMethod.Get, $"/api/jobs/{stopped}/budget", null, HttpStatusCode.OK)).GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task A_bad_job_budget_is_a_400_problem_naming_the_field_and_writes_nothing()
+    {
+        var job = await RenderAsync("money-job-bad", "bad", 2);
+        (string Body, string Field)[] bad =
+        [
+            ("""{"limitUsd": -5}""", "limitUsd"),
+            ("""{"limitUsd": 0}""", "limitUsd"),
+            ("""{"limitUsd": "NaN"}""", "limitUsd"),
+            ("""{"limitUsd": NaN}""", "body"),
+            ("""{"limitUsd": 1e12}""", "limitUsd"),
+            ("""{"limitUsd": 10.0000001}""", "limitUsd"),
+            ("""{"limitUsd": 10, "softFraction": 1.5}""", "softFraction"),
+            ("""{"limitUsd": 10, "hard": true}""", "hard"),
+        ];
+        foreach (var (body, field) in bad)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Put, $"/api/jobs/{job.Id}/budget") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            using var response = await farm.Http.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{body}: {(int)response.StatusCode} {text}");
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            Assert.True(JsonDocument.Parse(text).RootElement.GetProperty("errors").TryGetProperty(field, out _), $"{body}: {text}");
+        }
+
+        await using var db = farm.CreateDbContext();
+        Assert.False(await db.JobBudgets.AnyAsync(b => b.JobId == job.Id));
+        await SendAsync(HttpMethod.Put, $"/api/jobs/{Guid.NewGuid()}/budget", new { limitUsd = 10 }, HttpStatusCode.NotFound);
+        Assert.Null((await SendAsync(HttpMethod.Get, $"/api/jobs/{job.Id}/budget", null, HttpStatusCode.OK)).GetProperty("limitUsd").GetString());
+    }
+
     public static TheoryData<string, string, string> BadMoney => new()
     {
         { "PUT /api/projects/money-bad/budget", """{"limitUsd": -5}""", "limitUsd" },
@@ -301,6 +395,14 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         var problem = JsonDocument.Parse(text).RootElement;
         Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), text);
         Assert.Equal((budgets, prices, carbon), await CountsAsync());
+    }
+
+    /// <summary>What a job's keyframe tasks were billed (every attempt).</summary>
+    private async Task<decimal> KeyframeCostAsync(Guid jobId)
+    {
+        await using var db = farm.CreateDbContext();
+        return await db.Usage.AsNoTracking().Where(u => u.JobId == jobId).Join(db.Tasks, u => u.TaskId, t => t.Id, (u, t) => new { u.Cost, t.Kind })
+            .Where(r => r.Kind == "keyframe").SumAsync(r => r.Cost);
     }
 
     private async Task<(int, int, int)> CountsAsync()

@@ -28,79 +28,128 @@ public class QuoteTests(QuoteFarmFixture farm, Xunit.Abstractions.ITestOutputHel
         $"project: {project}\nname: {job}\nshots:\n" + string.Concat(Enumerable.Range(from, shots).Select(i =>
             $"  - {{name: shot-{i:D2}, prompt: \"a red car racing left to right at dusk\", duration: 0.25, fps: 8, width: 64, height: 64, keyframeInterval: 1, seed: {i}}}\n"));
 
+    /// <summary>
+    /// The accuracy test's shots: real diffusion renders (64x64, 20 steps, 16 frames: three keyframes, two segments and
+    /// an assembly), about a second of device time. A shot of two procedural frames costs one ffmpeg start (0.2 s),
+    /// whose jitter alone (13 % between runs on a quiet machine) leaves no quote within 10 %, the ledger's own median
+    /// included.
+    /// </summary>
+    private static string AccuracySpec(int shot) =>
+        $"project: {Project}\nname: shot-{shot:D2}\nshots:\n  - {{name: shot-{shot:D2}, prompt: \"a red car racing left to right at dusk\", duration: 2, fps: 8, width: 64, height: 64, keyframeInterval: 8, engine: diffusion, steps: 20, seed: {shot}}}\n";
+
+    /// <summary>
+    /// A machine the test has to itself: processes outside its farm used at most this share of the CPU while the
+    /// history's latest shots and the measured ones rendered. There the target is asserted.
+    /// </summary>
+    private const double QuietOthersShare = 0.10;
+
+    /// <summary>
+    /// A machine others load steadily: their share changed by at most this much between the history's latest shots and
+    /// the measured ones. There the error must stay under <see cref="LoadedGuard"/> (docs/performance.md, session 9:
+    /// 11 % and 13 % measured with others steady at 42 % and 45 %).
+    /// </summary>
+    private const double SteadyChange = 0.15;
+
+    private const double LoadedGuard = 0.25;
+
+    /// <summary>
+    /// Rounds of 10 measured shots tried before the test gives up on the machine: a round during which others'
+    /// load rose or fell sharply measures the machine, not the quote (session 9: 55 % when others went from a third of
+    /// the machine to 57 % as the round began), and the next round is quoted from the machine as it has become.
+    /// </summary>
+    private const int MaxRounds = 3;
+
     [Fact]
     public async Task After_20_shots_of_a_kind_its_quotes_come_within_10_percent_of_the_ledger()
     {
-        var loadBefore = Load();
-
         // Before any history: the engine's prior, a wide range, and the live fleet's wall time.
-        var first = await QuoteAsync(Spec("probe", 1));
+        var first = await QuoteAsync(AccuracySpec(99));
         Assert.Equal("prior", first.Shots.Single().Basis);
         Assert.True(first.LowUsd < first.CostUsd && first.CostUsd < first.HighUsd, JsonSerializer.Serialize(first));
         Assert.Equal("cpu", first.DeviceSku);
 
-        // 20 shots of history, then 10 shots quoted from it, back to back.
-        var warmUpJob = await FarmChecks.SubmitAsync(farm.Http, Project, Spec("history", 20));
-        await FarmChecks.WaitForJobAsync(farm.Http, warmUpJob, "Succeeded", TimeSpan.FromMinutes(1), () => farm.WorkerOutput);
-        var measured = await FarmChecks.SubmitAsync(farm.Http, Project, Spec("measured", 10, from: 20));
-        await FarmChecks.WaitForJobAsync(farm.Http, measured, "Succeeded", TimeSpan.FromMinutes(1), () => farm.WorkerOutput);
-        List<Guid> jobs = [warmUpJob, measured];
+        // Shots submitted one after another as a producer works through a scene: each job is quoted, at its
+        // submission, from the history of that moment; the measured ones from 20 shots of history or more. One shot
+        // per job, so every shot's assembly runs on a farm doing nothing else (in a batch, the first assemblies share
+        // the cores with the dispatch of the others' keyframes and cost more than the last).
+        var history = await RenderOneByOneAsync(0, 10);
+        var cpu = MachineCpu.Read();
+        history.AddRange(await RenderOneByOneAsync(10, 10));
+        var (_, before) = MachineCpu.Read().Since(cpu);
+        List<Guid> measured;
+        double farmShare, othersShare;
+        var rounds = 0;
+        while (true)
+        {
+            cpu = MachineCpu.Read();
+            measured = await RenderOneByOneAsync(20 + (10 * rounds++), 10);
+            (farmShare, othersShare) = MachineCpu.Read().Since(cpu);
+            if (Math.Abs(othersShare - before) <= SteadyChange || rounds == MaxRounds)
+            {
+                break;
+            }
 
-        var informed = await QuoteAsync(Spec("probe", 1));
+            output.WriteLine($"round {rounds}: others' share of the machine went from {before:P0} to {othersShare:P0}; measuring again");
+            before = othersShare;
+        }
+
+        var informed = await QuoteAsync(AccuracySpec(99));
         Assert.Equal("history", informed.Shots.Single().Basis);
         Assert.Equal(QuoteModel.RecentShots, informed.Shots.Single().HistoryShots);
         Assert.NotNull(informed.WallSeconds);
         Assert.True(informed.LiveDevices >= 1);
 
         // The job page's contract: the quote, the actual cost and the error once finished.
-        var quote = await farm.Http.GetFromJsonAsync<JsonElement>($"/api/jobs/{measured}/quote");
+        var last = measured[^1];
+        var quote = await farm.Http.GetFromJsonAsync<JsonElement>($"/api/jobs/{last}/quote");
         foreach (var field in new[] { "costUsd", "lowUsd", "highUsd", "actualCostUsd", "errorFraction", "deviceSeconds", "wallSeconds", "energyKwh" })
         {
             Assert.True(quote.TryGetProperty(field, out var value) && value.ValueKind == JsonValueKind.Number, $"{field} in {quote}");
         }
 
+        string details;
+        double error;
         await using (var db = farm.CreateDbContext())
         {
-            var billed = await db.Usage.Where(u => u.JobId == measured).ToListAsync();
+            var billed = await db.Usage.Where(u => u.JobId == last).ToListAsync();
             Assert.Equal(billed.Sum(u => u.Cost), quote.GetProperty("actualCostUsd").GetDecimal());
             var exact = billed.Sum(u => (decimal)u.DeviceSeconds * u.DollarsPerHour / 3600m);
             var quoted = (decimal)quote.GetProperty("deviceSeconds").GetDouble() * 0.04m / 3600m;
             Assert.Equal((double)((exact - quoted) / quoted), quote.GetProperty("errorFraction").GetDouble(), 6);
+
+            // What a failure needs to be understood: every task's device time in the order billed, and each measured
+            // take's quote against its own.
+            var tasks = await db.Usage.Where(u => u.Project == Project).Join(db.Tasks, u => u.TaskId, t => t.Id, (u, t) => new { u.JobId, u.ShotId, t.Kind, u.DeviceSeconds, u.RecordedAt })
+                .OrderBy(u => u.RecordedAt).ToListAsync();
+            var takes = await db.ShotQuotes.Where(q => measured.Contains(q.JobId)).OrderBy(q => q.FinishedAt).ToListAsync();
+            Assert.All(takes, t => Assert.Equal(QuoteModel.RecentShots, t.HistoryShots));
+            error = QuoteModel.MedianAbsolute(takes.Select(t => t.ErrorFraction!.Value))!.Value;
+            details = string.Join('\n', new[] { "keyframe", "segment", "assemble" }.Select(kind => $"history {kind}s (s): " + string.Join(' ', tasks.Where(t => history.Contains(t.JobId) && t.Kind == kind).Select(t => $"{t.DeviceSeconds:F3}"))))
+                + "\n" + string.Join('\n', takes.Select(q => $"quoted {q.DeviceSeconds:F3} s, billed {q.ActualDeviceSeconds:F3} s ({q.ErrorFraction:+0.0%;-0.0%}): "
+                    + string.Join(", ", tasks.Where(t => t.ShotId == q.ShotId).Select(t => $"{t.Kind} {t.DeviceSeconds:F3}"))));
         }
 
-        string details;
-        await using (var db = farm.CreateDbContext())
-        {
-            // What a failure needs to be understood: each measured take's quote against its tasks' device time.
-            var settled = jobs.Skip(1).ToList();
-            var takes = await db.ShotQuotes.Where(q => settled.Contains(q.JobId)).ToListAsync();
-            var tasks = await db.Usage.Where(u => settled.Contains(u.JobId)).Join(db.Tasks, u => u.TaskId, t => t.Id, (u, t) => new { u.ShotId, t.Kind, u.DeviceSeconds }).ToListAsync();
-            var warmUp = jobs.Take(1).ToList();
-            var history = await db.Usage.Where(u => warmUp.Contains(u.JobId)).Join(db.Tasks, u => u.TaskId, t => t.Id, (u, t) => new { t.Kind, u.DeviceSeconds, u.RecordedAt, u.WorkerId }).OrderBy(u => u.RecordedAt).ToListAsync();
-            details = "history assemblies: " + string.Join(", ", history.Where(h => h.Kind == "assemble").Select(h => $"{h.DeviceSeconds:F3}@{h.WorkerId}")) + "\n" + string.Join('\n', takes.Select(q => $"quoted {q.DeviceSeconds:F3} s, billed {q.ActualDeviceSeconds:F3} s ({q.ErrorFraction:P0}): "
-                + string.Join(", ", tasks.Where(t => t.ShotId == q.ShotId).Select(t => $"{t.Kind} {t.DeviceSeconds:F3}"))));
-        }
-
+        // The dashboard's figure counts every settled shot, of every round.
         var accuracy = await farm.Http.GetFromJsonAsync<QuoteAccuracy>($"/api/projects/{Project}/quotes/accuracy", SpecJson.Options);
         var kind = Assert.Single(accuracy!.Kinds);
-        Assert.Equal("procedural 64x64", kind.Kind);
-        Assert.Equal(30, kind.Shots);
-        Assert.Equal(10, kind.SettledShots);
-        var error = kind.SettledMedianAbsError!.Value;
-        var report = $"median absolute error after 20 shots: {error:P1} (all shots: {kind.MedianAbsError:P1}, bias {kind.MedianError:P1}); load {loadBefore:F1} → {Load():F1} on {Environment.ProcessorCount} cores\n{details}";
-
-        // A shot here is half a second of wall time, most of it one ffmpeg run, billed as wall time × devices: when
-        // other work shares the two cores (load well above the core count), the same shot bills two or three times
-        // more from one second to the next, and no quote made before it can come within 10%. The target is
-        // held where it means something, on a machine not loaded by others; elsewhere the quote must still be of the
-        // right magnitude (a wrong unit, the prior or another kind's history is off by far more).
-        var quiet = Math.Max(loadBefore, Load()) <= Environment.ProcessorCount + 0.5;
+        Assert.Equal("diffusion 64x64 20 steps", kind.Kind);
+        Assert.Equal(20 + (10 * rounds), kind.Shots);
+        Assert.Equal(10 * rounds, kind.SettledShots);
+        var report = $"median absolute error after 20 shots: {error:P1} (round {rounds}; every settled shot: {kind.SettledMedianAbsError:P1}, all shots: {kind.MedianAbsError:P1}, bias {kind.MedianError:P1}); "
+            + $"while measured, the farm used {farmShare:P0} of the machine ({Environment.ProcessorCount} cores), other processes {othersShare:P0} ({before:P0} during the latest history)\n{details}";
         output.WriteLine(report);
-        Assert.True(quiet ? error < 0.10 : error < 0.60, (quiet ? "" : "machine loaded by others, target not measurable: ") + report);
-    }
 
-    /// <summary>The one-minute load average (runnable threads), as /proc/loadavg says.</summary>
-    private static double Load() => double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        // A shot here is a second of wall time on both cores, billed as wall time × devices: when other work shares
+        // the two cores, the same shot bills up to twice as much from one second to the next, and no quote made before
+        // it can hold 10 %. The target is held where it means something, on a machine the test has to itself; under a
+        // steady load the quote must still follow the machine (the prior, another kind's history, or a rate stuck on
+        // the fresh worker's first, slower shots is off by far more); a machine whose load never held still for a
+        // round fails the test as unmeasurable rather than passing it.
+        var steady = Math.Abs(othersShare - before) <= SteadyChange;
+        var quiet = steady && Math.Max(othersShare, before) <= QuietOthersShare;
+        Assert.True(steady, $"others' load on the machine changed sharply in each of {MaxRounds} rounds, quote accuracy not measurable: {report}");
+        Assert.True(quiet ? error < 0.10 : error < LoadedGuard, (quiet ? "" : "machine loaded steadily by others, 10 % not measurable: ") + report);
+    }
 
     [Fact]
     public async Task A_quote_of_an_invalid_spec_is_a_400_naming_the_field_and_writes_nothing()
@@ -142,6 +191,19 @@ public class QuoteTests(QuoteFarmFixture farm, Xunit.Abstractions.ITestOutputHel
         using var missing = await farm.Http.GetAsync($"/api/jobs/{Guid.NewGuid()}/quote");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         await FarmChecks.WaitForJobAsync(farm.Http, job, "Succeeded", TimeSpan.FromMinutes(2), () => farm.WorkerOutput);
+    }
+
+    private async Task<List<Guid>> RenderOneByOneAsync(int from, int count)
+    {
+        var jobs = new List<Guid>();
+        for (var i = from; i < from + count; i++)
+        {
+            var job = await FarmChecks.SubmitAsync(farm.Http, Project, AccuracySpec(i));
+            await FarmChecks.WaitForJobAsync(farm.Http, job, "Succeeded", TimeSpan.FromMinutes(1), () => farm.WorkerOutput);
+            jobs.Add(job);
+        }
+
+        return jobs;
     }
 
     private async Task<QuoteView> QuoteAsync(string yaml, string project = Project)

@@ -58,6 +58,20 @@ public static class MoneyApi
             .Produces<BudgetStatus>()
             .ProducesValidationProblem()
             .RequireProjectRole(ApiKeyRole.Producer);
+        api.MapGet("/jobs/{jobId:guid}/budget", JobBudgetAsync)
+            .WithName("GetJobBudget")
+            .WithSummary("The job's own budget and spend: limitUsd, softFraction, spentUsd, state (ok, soft, hard: limit reached, nothing new of the job is dispatched). Its project's budget applies as well.")
+            .Produces<JobBudgetStatus>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .RequireProjectRole(ApiKeyRole.Viewer);
+        api.MapPut("/jobs/{jobId:guid}/budget", SetJobBudgetAsync)
+            .WithName("SetJobBudget")
+            .WithSummary("Set the job's own budget: {\"limitUsd\": 50, \"softFraction\": 0.8}. At the limit nothing new of the job is dispatched (running attempts finish) and its status says waitingFor: job-budget; raising it resumes the job.")
+            .Accepts<BudgetRequest>("application/json")
+            .Produces<JobBudgetStatus>()
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .RequireProjectRole(ApiKeyRole.Producer);
         api.MapGet("/projects/{project}/spend", SpendAsync)
             .WithName("GetProjectSpend")
             .WithSummary("The project's spend from the usage ledger, grouped (?groupBy=day|sku|shot|job, default day) within ?from= and ?to= (ISO 8601, UTC; to exclusive): attempts, device-seconds, cost, kWh, CO2e per group and in total. JSON, or CSV with Accept: text/csv or ?format=csv.")
@@ -76,6 +90,25 @@ public static class MoneyApi
         var fraction = body.Double("softFraction", required: false);
         var (status, errors) = body.Errors.Count > 0 ? (null, body.Errors) : await budgets.SetAsync(project, limit!.Value, fraction, cancellationToken);
         await audit.RecordAsync(caller, project, "budget.set", project, status is null ? "invalid" : "ok");
+        return status is null ? Invalid("Invalid budget", errors) : Results.Ok(status);
+    }
+
+    private static async Task<IResult> JobBudgetAsync(Guid jobId, Budgets budgets, CancellationToken cancellationToken) =>
+        await budgets.GetJobAsync(jobId, cancellationToken) is { } status ? Results.Ok(status) : JobsApi.NotFound($"job {jobId}");
+
+    private static async Task<IResult> SetJobBudgetAsync(Guid jobId, HttpRequest request, Budgets budgets, AuditLog audit, CancellationToken cancellationToken)
+    {
+        var caller = request.HttpContext.Caller();
+        var body = await JsonBody.ReadAsync(request, ["limitUsd", "softFraction"], cancellationToken);
+        var limit = body.Decimal("limitUsd", required: true);
+        var fraction = body.Double("softFraction", required: false);
+        var (status, errors) = body.Errors.Count > 0 ? (null, body.Errors) : await budgets.SetJobAsync(jobId, limit!.Value, fraction, cancellationToken);
+        if (status is null && errors.Count == 0)
+        {
+            return JobsApi.NotFound($"job {jobId}");
+        }
+
+        await audit.RecordAsync(caller, status?.Project ?? caller.Project, "budget.set", jobId.ToString(), status is null ? "invalid" : "ok");
         return status is null ? Invalid("Invalid budget", errors) : Results.Ok(status);
     }
 

@@ -30,7 +30,13 @@ public sealed record BudgetStatus(
     IReadOnlyList<BudgetAlert> Alerts);
 
 /// <summary>
-/// Project budgets. Spend is the trigger-kept <c>project_spend</c> row (one read, never a sum of the ledger); a
+/// A job's own budget against its spend, like <see cref="BudgetStatus"/>: without a budget the limit is null and the
+/// state <c>ok</c>; <c>hard</c> means nothing new of the job is dispatched. The project's budget applies as well.
+/// </summary>
+public sealed record JobBudgetStatus(Guid JobId, string Project, decimal? LimitUsd, double? SoftFraction, decimal? SoftLimitUsd, decimal SpentUsd, string State, DateTime? UpdatedAt);
+
+/// <summary>
+/// Project budgets, and jobs' own. Spend is the trigger-kept <c>project_spend</c> row (one read, never a sum of the ledger); a
 /// crossing by billing is recorded by the same trigger, a crossing by lowering the budget here, so each crossing is
 /// one <c>budget_alerts</c> row either way.
 /// </summary>
@@ -104,11 +110,82 @@ public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, Dis
         return (await StatusAsync(db, project, cancellationToken), []);
     }
 
-    /// <summary>True when the project has reached its hard limit (one primary-key read of each row).</summary>
-    public static Task<bool> IsStoppedAsync(FarmDbContext db, string project, CancellationToken cancellationToken) =>
-        db.ProjectBudgets.AnyAsync(b => b.Project == project && db.ProjectSpend.Any(s => s.Project == b.Project && s.CostMicros >= b.LimitMicros), cancellationToken);
+    /// <summary>
+    /// Whose hard limit stops the job: <c>project</c> (the project's; it wins when both are reached, since raising the
+    /// job's alone would not resume it), <c>job</c> (its own), or null.
+    /// </summary>
+    public static Task<string?> StoppedByAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken) =>
+        db.BudgetStops.Where(s => s.JobId == jobId).OrderByDescending(s => s.Budget).Select(s => s.Budget).FirstOrDefaultAsync(cancellationToken);
+
+    public async Task<JobBudgetStatus?> GetJobAsync(Guid jobId, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        return await JobStatusAsync(db, jobId, cancellationToken);
+    }
+
+    /// <summary>
+    /// Sets a job's own budget, checked like a project's; null status and no errors when there is no such job. At the
+    /// limit nothing new of the job is dispatched; raising it lets the dispatcher resume the job at once. A job's
+    /// crossings are not alerts (its project's budget carries those): its status says where it stands.
+    /// </summary>
+    public async Task<(JobBudgetStatus? Status, IReadOnlyList<FieldError> Errors)> SetJobAsync(Guid jobId, decimal limitUsd, double? softFraction, CancellationToken cancellationToken)
+    {
+        var errors = new List<FieldError>();
+        MoneyRules.CheckDollars("limitUsd", limitUsd, MoneyRules.MaxBudgetUsd, zeroAllowed: false, errors);
+        var fraction = softFraction ?? BudgetPolicy.DefaultSoftFraction;
+        MoneyRules.CheckNumber("softFraction", fraction, 0, 1, minAllowed: false, errors);
+        if (errors.Count > 0)
+        {
+            return (null, errors);
+        }
+
+        var limit = MoneyMath.ToMicros(limitUsd);
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        if (!await db.Jobs.AnyAsync(j => j.Id == jobId, cancellationToken))
+        {
+            return (null, []);
+        }
+
+        var budget = await db.JobBudgets.SingleOrDefaultAsync(b => b.JobId == jobId, cancellationToken);
+        if (budget is null)
+        {
+            budget = new JobBudget { JobId = jobId };
+            db.JobBudgets.Add(budget);
+        }
+
+        budget.LimitMicros = limit;
+        budget.SoftFraction = fraction;
+        budget.SoftMicros = BudgetPolicy.SoftMicros(limit, fraction);
+        budget.UpdatedAt = time.GetUtcNow().UtcDateTime;
+        await db.SaveChangesAsync(cancellationToken);
+
+        // Raised above the spend: the job's Ready tasks are dispatchable again on the next pass, not the next poll.
+        dispatchSignal.Wake();
+        return (await JobStatusAsync(db, jobId, cancellationToken), []);
+    }
 
     public static string Level(BudgetState state) => state.ToString().ToLowerInvariant();
+
+    private static async Task<JobBudgetStatus?> JobStatusAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
+    {
+        var job = await db.Jobs.AsNoTracking().Where(j => j.Id == jobId).Select(j => new { j.Id, j.Project }).SingleOrDefaultAsync(cancellationToken);
+        if (job is null)
+        {
+            return null;
+        }
+
+        var budget = await db.JobBudgets.AsNoTracking().SingleOrDefaultAsync(b => b.JobId == jobId, cancellationToken);
+        var spent = await db.JobSpend.AsNoTracking().Where(s => s.JobId == jobId).Select(s => (long?)s.CostMicros).SingleOrDefaultAsync(cancellationToken) ?? 0;
+        return new JobBudgetStatus(
+            jobId,
+            job.Project,
+            budget is null ? null : MoneyMath.FromMicros(budget.LimitMicros),
+            budget?.SoftFraction,
+            budget is null ? null : MoneyMath.FromMicros(budget.SoftMicros),
+            MoneyMath.FromMicros(spent),
+            Level(budget is null ? BudgetState.Ok : BudgetPolicy.State(spent, budget.LimitMicros, budget.SoftMicros)),
+            budget is null ? null : PriceBookCache.Utc(budget.UpdatedAt));
+    }
 
     private static async Task<BudgetStatus> StatusAsync(FarmDbContext db, string project, CancellationToken cancellationToken)
     {

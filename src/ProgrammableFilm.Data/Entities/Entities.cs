@@ -614,6 +614,39 @@ public sealed class ProjectBudget
     public DateTime UpdatedAt { get; set; }
 }
 
+/// <summary>What a job has spent: kept by a trigger on the ledger in the row's own transaction (never written by EF).</summary>
+public sealed class JobSpend
+{
+    public Guid JobId { get; set; }
+
+    public long CostMicros { get; set; }
+}
+
+/// <summary>A job's own budget in micro-dollars, with its soft threshold in the same unit.</summary>
+public sealed class JobBudget
+{
+    public Guid JobId { get; set; }
+
+    public long LimitMicros { get; set; }
+
+    public double SoftFraction { get; set; }
+
+    public long SoftMicros { get; set; }
+
+    public DateTime UpdatedAt { get; set; }
+}
+
+/// <summary>
+/// A row of the <c>budget_stops</c> view: the job gets no new attempts because a hard limit is reached,
+/// <see cref="Budget"/> says whose (<c>project</c> or <c>job</c>; a job stopped by both has two rows).
+/// </summary>
+public sealed class BudgetStop
+{
+    public Guid JobId { get; set; }
+
+    public required string Budget { get; set; }
+}
+
 /// <summary>One crossing of a budget threshold; <see cref="RelayedAt"/> is set once the alert sinks were told.</summary>
 public sealed class BudgetAlertRow
 {

@@ -96,8 +96,9 @@ public sealed record EngineRates(double PerFrame, double PerFramePerMegapixel, d
 
 /// <summary>
 /// The quote: for each take, each task kind's work times the project's own measured device-seconds per unit for that
-/// kind of take (the median of the tasks of its latest finished shots; the range from their 10th to 90th percentile), or the
-/// engine's prior rate (range ×0.5 to ×2) while the kind has fewer than <see cref="MinHistoryShots"/> finished shots.
+/// kind of take (<see cref="Rate"/>: a recency-weighted median of the tasks of its latest finished shots, outliers
+/// set aside; the range from their weighted 10th to 90th percentile), or the engine's prior rate (range ×0.5 to ×2)
+/// while the kind has fewer than <see cref="MinHistoryShots"/> finished shots.
 /// Pure: the coordinator reads the history, the fleet and the price, and stores what this returns.
 /// </summary>
 public static class QuoteModel
@@ -109,6 +110,21 @@ public static class QuoteModel
     /// the rates follow the fleet as it is now (devices replaced, a new release, a busier machine).
     /// </summary>
     public const int RecentShots = 20;
+
+    /// <summary>
+    /// How fast a shot's weight in the rate fades: it halves every this many newer shots. Device time is wall time,
+    /// so a task's bill follows whatever else its device runs (another tenant, a busier coordinator, a worker still
+    /// compiling its code): the newest shots say most about the next one, and the older ones keep a few noisy shots
+    /// from deciding alone.
+    /// </summary>
+    public const double HalfLifeShots = 5;
+
+    /// <summary>
+    /// Tasks further than this many (scaled) median absolute deviations from the median rate are set aside: a task
+    /// that met a stall (a fresh worker's first runs, a machine briefly saturated) is rare and one-sided, and even a
+    /// median drifts towards a one-sided tail.
+    /// </summary>
+    public const double OutlierMads = 3;
 
     public const double PriorLow = 0.5;
 
@@ -145,8 +161,9 @@ public static class QuoteModel
     /// </summary>
     public static TakeEstimate Estimate(TakeWork take, IReadOnlyList<TaskSample> samples)
     {
-        var recent = samples.Select(s => s.ShotId).Distinct().Take(RecentShots).ToHashSet();
-        samples = [.. samples.Where(s => recent.Contains(s.ShotId))];
+        var recent = samples.Select(s => s.ShotId).Distinct().Take(RecentShots).ToList();
+        var inRecent = recent.ToHashSet();
+        samples = [.. samples.Where(s => inRecent.Contains(s.ShotId))];
         var shots = recent.Count;
         var useHistory = shots >= MinHistoryShots;
         var prior = EngineRates.For(take.Kind.Engine);
@@ -163,15 +180,16 @@ public static class QuoteModel
 
         double expected = 0, low = 0, high = 0, critical = 0;
         int fromHistory = 0, fromPrior = 0;
+        var ages = recent.Select((shot, age) => (shot, age)).ToDictionary(p => p.shot, p => p.age);
         foreach (var (kind, units, longest) in parts.Where(p => p.Units > 0))
         {
             var rates = useHistory
-                ? samples.Where(s => s.TaskKind == kind).Select(s => s.DeviceSeconds / UnitsOf(kind, s.Frames)).Order().ToList()
+                ? samples.Where(s => s.TaskKind == kind).Select(s => (s.DeviceSeconds / UnitsOf(kind, s.Frames), ages[s.ShotId])).ToList()
                 : [];
             double median, p10, p90;
             if (rates.Count > 0)
             {
-                (median, p10, p90) = (Quantile(rates, 0.5), Quantile(rates, 0.1), Quantile(rates, 0.9));
+                (median, p10, p90) = Rate(rates);
                 fromHistory++;
             }
             else
@@ -189,6 +207,52 @@ public static class QuoteModel
 
         var basis = fromPrior == 0 ? "history" : fromHistory == 0 ? "prior" : "history+prior";
         return new TakeEstimate(take, basis, useHistory ? shots : 0, expected, low, high, critical);
+    }
+
+    /// <summary>
+    /// One task kind's device-seconds per unit from its tasks' rates, each with the age of its shot (0: the newest):
+    /// the median of the tasks within <see cref="OutlierMads"/> of the median, each weighted by its shot's age
+    /// (halving every <see cref="HalfLifeShots"/>); the range is the weighted 10th to 90th percentile of all of them,
+    /// widened to hold the expected rate.
+    /// </summary>
+    public static (double Expected, double Low, double High) Rate(IReadOnlyList<(double Rate, int ShotAge)> tasks)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(tasks.Count);
+        var sorted = tasks.Select(t => t.Rate).Order().ToList();
+        var median = Quantile(sorted, 0.5);
+        // 1.4826 × MAD estimates the standard deviation of normally distributed rates. Identical rates (MAD 0) have
+        // nothing to set aside.
+        var spread = 1.4826 * Quantile([.. sorted.Select(r => Math.Abs(r - median)).Order()], 0.5);
+        var weighted = tasks.Select(t => (t.Rate, Weight: Math.Pow(0.5, t.ShotAge / HalfLifeShots))).ToList();
+        var inliers = spread == 0 ? weighted : [.. weighted.Where(t => Math.Abs(t.Rate - median) <= OutlierMads * spread)];
+        var expected = WeightedQuantile(inliers, 0.5);
+        return (expected, Math.Min(expected, WeightedQuantile(weighted, 0.1)), Math.Max(expected, WeightedQuantile(weighted, 0.9)));
+    }
+
+    /// <summary>
+    /// The q-quantile of weighted values: each value stands at the middle of its share of the total weight, and
+    /// between two values the quantile is interpolated linearly (with equal weights, the median is the usual one).
+    /// </summary>
+    public static double WeightedQuantile(IReadOnlyList<(double Value, double Weight)> values, double q)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(values.Count);
+        var sorted = values.OrderBy(v => v.Value).ToList();
+        var total = sorted.Sum(v => v.Weight);
+        var cumulative = 0.0;
+        (double Position, double Value)? previous = null;
+        foreach (var (value, weight) in sorted)
+        {
+            var position = (cumulative + (weight / 2)) / total;
+            cumulative += weight;
+            if (position >= q)
+            {
+                return previous is { } p && position > p.Position ? p.Value + ((value - p.Value) * (q - p.Position) / (position - p.Position)) : value;
+            }
+
+            previous = (position, value);
+        }
+
+        return sorted[^1].Value;
     }
 
     /// <summary>Frames for the rendering tasks; one per run for assembly and interpolation.</summary>

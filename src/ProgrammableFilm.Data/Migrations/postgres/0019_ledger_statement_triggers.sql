@@ -58,3 +58,16 @@ $$;
 CREATE TRIGGER usage_ledger_project_spend AFTER INSERT ON usage_ledger
     REFERENCING NEW TABLE AS billed
     FOR EACH STATEMENT EXECUTE FUNCTION usage_ledger_project_spend();
+
+DROP TRIGGER usage_ledger_job_spend ON usage_ledger;
+CREATE OR REPLACE FUNCTION usage_ledger_job_spend() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO job_spend AS s (job_id, cost_micros)
+    SELECT job_id, sum((cost * 1000000)::bigint) FROM billed GROUP BY job_id ORDER BY job_id
+    ON CONFLICT (job_id) DO UPDATE SET cost_micros = s.cost_micros + excluded.cost_micros;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER usage_ledger_job_spend AFTER INSERT ON usage_ledger
+    REFERENCING NEW TABLE AS billed
+    FOR EACH STATEMENT EXECUTE FUNCTION usage_ledger_job_spend();
