@@ -146,18 +146,15 @@ public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, Dis
             return (null, []);
         }
 
-        var budget = await db.JobBudgets.SingleOrDefaultAsync(b => b.JobId == jobId, cancellationToken);
-        if (budget is null)
-        {
-            budget = new JobBudget { JobId = jobId };
-            db.JobBudgets.Add(budget);
-        }
-
-        budget.LimitMicros = limit;
-        budget.SoftFraction = fraction;
-        budget.SoftMicros = BudgetPolicy.SoftMicros(limit, fraction);
-        budget.UpdatedAt = time.GetUtcNow().UtcDateTime;
-        await db.SaveChangesAsync(cancellationToken);
+        // One statement: two first settings of the same job's budget at once both succeed, the later one winning.
+        var soft = BudgetPolicy.SoftMicros(limit, fraction);
+        var now = time.GetUtcNow().UtcDateTime;
+        await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO job_budgets (job_id, limit_micros, soft_fraction, soft_micros, updated_at)
+            VALUES ({jobId}, {limit}, {fraction}, {soft}, {now})
+            ON CONFLICT (job_id) DO UPDATE
+            SET limit_micros = excluded.limit_micros, soft_fraction = excluded.soft_fraction, soft_micros = excluded.soft_micros, updated_at = excluded.updated_at
+            """, cancellationToken);
 
         // Raised above the spend: the job's Ready tasks are dispatchable again on the next pass, not the next poll.
         dispatchSignal.Wake();
