@@ -61,12 +61,18 @@ public sealed class PlacementTests(CoordinatorOnlyFixture farm) : IClassFixture<
     }
 }
 
-/// <summary>One worker with four slots shared by two projects that both keep it busy.</summary>
+/// <summary>
+/// One worker with four slots shared by two projects that both keep it busy, each attempt sent alone: the share is
+/// measured over a few hundred one-frame tasks in seconds, fewer than the bundles of a default farm hold in flight
+/// (issue 14's note: the share with bundles is still to be measured over a longer window).
+/// </summary>
 public sealed class FairShareFarmFixture : FarmFixture
 {
     protected override int WorkerCount => 1;
 
     protected override IReadOnlyDictionary<string, string> WorkerSettings => new Dictionary<string, string> { ["Worker__Slots"] = "4" };
+
+    protected override IReadOnlyDictionary<string, string> ExtraSettings => new Dictionary<string, string> { ["Coordinator:BundleSeconds"] = "0" };
 }
 
 public sealed class FairShareTests(FairShareFarmFixture farm) : IClassFixture<FairShareFarmFixture>
