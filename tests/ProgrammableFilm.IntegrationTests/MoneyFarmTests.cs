@@ -265,14 +265,28 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         const string project = "money-job-budget";
         await SendAsync(HttpMethod.Post, "/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project }, HttpStatusCode.Created);
         var calibration = await RenderAsync(project, "calibration", 24);
-        // A job with twenty times the calibration's keyframes reaches twice their cost a tenth of the way through its
-        // keyframes (counted in keyframes: its one assembly may cost more than all of them), far from its end however
-        // many attempts its workers hold in bundles claimed ahead.
-        var limit = 2 * await KeyframeCostAsync(calibration.Id);
+        var keyframes = await KeyframeCostAsync(calibration.Id);
 
-        // Paused while its budget is set, so that it has spent nothing yet. Two first settings at once both succeed.
-        var stopped = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "job-stopped", 480));
+        // Paused while its budget is set. Bundles its workers claimed before the pause still run and bill, so the
+        // limit is what it has spent once they are done plus twice the calibration's keyframes (counted in keyframes:
+        // its one assembly may cost more than all of them): reached early in its 960 keyframes, far from its end.
+        var stopped = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "job-stopped", 960));
         await SendAsync(HttpMethod.Post, $"/api/jobs/{stopped}/pause", null, HttpStatusCode.OK);
+        await FarmChecks.PollAsync(
+            farm.CreateDbContext,
+            db => (from a in db.Attempts join t in db.Tasks on a.TaskId equals t.Id where t.JobId == stopped && (a.State == AttemptState.Claimed || a.State == AttemptState.Queued) select a).CountAsync(),
+            live => live == 0,
+            JobTimeout,
+            "the attempts claimed before the pause to finish");
+        decimal spentBefore;
+        await using (var db = farm.CreateDbContext())
+        {
+            spentBefore = (await db.JobSpend.AsNoTracking().Where(s => s.JobId == stopped).Select(s => (long?)s.CostMicros).SingleOrDefaultAsync() ?? 0) / 1_000_000m;
+        }
+
+        var limit = spentBefore + (2 * keyframes);
+
+        // Two first settings at once both succeed.
         var set = (await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => SendAsync(HttpMethod.Put, $"/api/jobs/{stopped}/budget", new { limitUsd = limit }, HttpStatusCode.OK))))[0];
         Assert.Equal(("ok", limit, 0.8, project), (set.GetProperty("state").GetString(), set.GetProperty("limitUsd").GetDecimal(), set.GetProperty("softFraction").GetDouble(), set.GetProperty("project").GetString()));
         await SendAsync(HttpMethod.Post, $"/api/jobs/{stopped}/resume", null, HttpStatusCode.OK);
