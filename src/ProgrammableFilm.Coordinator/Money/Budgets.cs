@@ -60,10 +60,7 @@ public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, Dis
     /// </summary>
     public async Task<(BudgetStatus? Status, IReadOnlyList<FieldError> Errors)> SetAsync(string project, decimal limitUsd, double? softFraction, CancellationToken cancellationToken)
     {
-        var errors = new List<FieldError>();
-        MoneyRules.CheckDollars("limitUsd", limitUsd, MoneyRules.MaxBudgetUsd, zeroAllowed: false, errors);
-        var fraction = softFraction ?? BudgetPolicy.DefaultSoftFraction;
-        MoneyRules.CheckNumber("softFraction", fraction, 0, 1, minAllowed: false, errors);
+        var (fraction, errors) = CheckLimit(limitUsd, softFraction);
         if (errors.Count > 0)
         {
             return (null, errors);
@@ -130,10 +127,7 @@ public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, Dis
     /// </summary>
     public async Task<(JobBudgetStatus? Status, IReadOnlyList<FieldError> Errors)> SetJobAsync(Guid jobId, decimal limitUsd, double? softFraction, CancellationToken cancellationToken)
     {
-        var errors = new List<FieldError>();
-        MoneyRules.CheckDollars("limitUsd", limitUsd, MoneyRules.MaxBudgetUsd, zeroAllowed: false, errors);
-        var fraction = softFraction ?? BudgetPolicy.DefaultSoftFraction;
-        MoneyRules.CheckNumber("softFraction", fraction, 0, 1, minAllowed: false, errors);
+        var (fraction, errors) = CheckLimit(limitUsd, softFraction);
         if (errors.Count > 0)
         {
             return (null, errors);
@@ -159,6 +153,16 @@ public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, Dis
         // Raised above the spend: the job's Ready tasks are dispatchable again on the next pass, not the next poll.
         dispatchSignal.Wake();
         return (await JobStatusAsync(db, jobId, cancellationToken), []);
+    }
+
+    /// <summary>A budget's limit and soft fraction as a project's and a job's are checked; the fraction defaults.</summary>
+    private static (double Fraction, List<FieldError> Errors) CheckLimit(decimal limitUsd, double? softFraction)
+    {
+        var errors = new List<FieldError>();
+        MoneyRules.CheckDollars("limitUsd", limitUsd, MoneyRules.MaxBudgetUsd, zeroAllowed: false, errors);
+        var fraction = softFraction ?? BudgetPolicy.DefaultSoftFraction;
+        MoneyRules.CheckNumber("softFraction", fraction, 0, 1, minAllowed: false, errors);
+        return (fraction, errors);
     }
 
     public static string Level(BudgetState state) => state.ToString().ToLowerInvariant();
