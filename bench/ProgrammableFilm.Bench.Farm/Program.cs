@@ -26,6 +26,17 @@ var example = JobSpecReader.ReadYaml(await File.ReadAllTextAsync(Path.Combine(ro
 var workerDll = Path.Combine(root, "src", "ProgrammableFilm.Worker", "bin", "Release", "net10.0", "ProgrammableFilm.Worker.dll");
 const int Repetitions = 3;
 
+// --plan: only the big job's planning, five times on one coordinator (for iterating on the submission path).
+if (args.Contains("--plan", StringComparer.Ordinal))
+{
+    var planSeconds = await Planning.MeasureAsync(postgres, rabbitMq, runs: 5);
+    Console.WriteLine("| planning and writing a 100,010-task job (10 shots × 10,000 frames), after one warm-up | median | min | max |");
+    Console.WriteLine("| --- | ---: | ---: | ---: |");
+    Console.WriteLine($"| submission (plan, quote, COPY, commit) | {Stats.Format(planSeconds.Median)} | {Stats.Format(planSeconds.Seconds.Min())} | {Stats.Format(planSeconds.Seconds.Max())} |");
+    Console.WriteLine($"plan_100k_seconds={planSeconds.Median.ToString("F2", CultureInfo.InvariantCulture)}");
+    return;
+}
+
 var commit = await Baselines.PostgresCommitAsync(postgres, 300);
 var roundTrip = await Baselines.RabbitMqRoundTripAsync(rabbitMq, 300);
 var rawRabbitMq = await RawLimits.RabbitMqMessagesPerSecondAsync(rabbitMq, 20_000);
@@ -221,6 +232,32 @@ namespace ProgrammableFilm.Bench.Farm
         }
     }
 
+    public static class Planning
+    {
+        /// <summary>The big job of <see cref="Throughput"/>'s planning row, submitted with no worker (so nothing is dispatched meanwhile).</summary>
+        public static async Task<Stats> MeasureAsync(string postgres, string rabbitMq, int runs)
+        {
+            var storage = Directory.CreateTempSubdirectory("pfilm-bench-plan").FullName;
+            var database = await Baselines.CreateDatabaseAsync(postgres, "pfilm_bench_plan");
+            using var coordinator = await FarmHost.StartCoordinatorAsync(database, rabbitMq, $"plan{Guid.NewGuid().ToString("N")[..6]}-", storage);
+            var submission = coordinator.Services.GetRequiredService<JobSubmission>();
+            var seconds = new List<double>();
+            for (var run = 0; run <= runs; run++)
+            {
+                var started = Stopwatch.GetTimestamp();
+                await submission.SubmitAsync(Throughput.BigJob($"big-{run}"), CancellationToken.None);
+                if (run > 0)
+                {
+                    seconds.Add(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                }
+            }
+
+            await coordinator.StopAsync();
+            Directory.Delete(storage, true);
+            return new Stats(seconds);
+        }
+    }
+
     public static class FarmHost
     {
         /// <summary>The farm's coordinator, composed as the API composes it, without HTTP.</summary>
@@ -256,11 +293,7 @@ namespace ProgrammableFilm.Bench.Farm
             using var processes = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, workers, slots);
             await processes.StartAsync();
             var cpu = await CpuMeter.ForAsync(database, rabbitMq, processes.Ids);
-            var spec = new JobSpec("bench", "throughput", Lane.Batch, 50, [new ShotSpec
-            {
-                Name = "many", Prompt = "a red ball rolling in the desert", DurationSeconds = frames / 24.0, Fps = 24, Width = 64, Height = 64,
-                Steps = 1, Guidance = 0, Seed = 7, Engine = "procedural", KeyframeInterval = 1,
-            }]);
+            var spec = OneFrameTasks("throughput", frames);
             var contexts = coordinator.Services.GetRequiredService<IDbContextFactory<FarmDbContext>>();
 
             // Fresh processes spend much of their first minute compiling (tier-0, then tier-1 with PGO: dotnet-counters
@@ -307,15 +340,13 @@ namespace ProgrammableFilm.Bench.Farm
                 await Task.Delay(50);
             }
 
-            // Planning a big job: 10 shots of 10,000 one-frame tasks (the spec's largest shot) plus their assemblies.
-            var bigShot = spec.Shots[0] with { DurationSeconds = 10_000 / 24.0 };
-            var big = spec with { Name = "big", Shots = [.. Enumerable.Range(0, 10).Select(i => bigShot with { Name = $"big-{i}" })] };
             var planning = Stopwatch.GetTimestamp();
-            await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(big, CancellationToken.None);
+            await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(BigJob("big"), CancellationToken.None);
             var planSeconds = Stopwatch.GetElapsedTime(planning).TotalSeconds;
 
             // A backlog of a million tasks (that job and 90 shots more, planned in the background) for the preview
             // job after it.
+            var bigShot = spec.Shots[0] with { DurationSeconds = 10_000 / 24.0 };
             var backlog = spec with { Name = "backlog", Shots = [.. Enumerable.Range(0, 90).Select(i => bigShot with { Name = $"backlog-{i}" })] };
             var backlogJob = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(backlog, CancellationToken.None);
             while (true)
@@ -403,6 +434,20 @@ namespace ProgrammableFilm.Bench.Farm
                     return index >= 0 && a.ClaimedAt <= finishes[index] ? (a.Start - finishes[index]).TotalSeconds : double.NaN;
                 }).Where(gap => !double.IsNaN(gap));
             })];
+
+        /// <summary>One 64×64 procedural shot planned as one-frame tasks.</summary>
+        public static JobSpec OneFrameTasks(string name, int frames) => new("bench", name, Lane.Batch, 50, [new ShotSpec
+        {
+            Name = "many", Prompt = "a red ball rolling in the desert", DurationSeconds = frames / 24.0, Fps = 24, Width = 64, Height = 64,
+            Steps = 1, Guidance = 0, Seed = 7, Engine = "procedural", KeyframeInterval = 1,
+        }]);
+
+        /// <summary>10 shots of 10,000 one-frame tasks (the spec's largest shot) plus their assemblies: 100,010 tasks.</summary>
+        public static JobSpec BigJob(string name)
+        {
+            var spec = OneFrameTasks(name, 10_000);
+            return spec with { Shots = [.. Enumerable.Range(0, 10).Select(i => spec.Shots[0] with { Name = $"{name}-{i}" })] };
+        }
 
         private static async Task WaitForFramesAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId)
         {
