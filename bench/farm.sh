@@ -4,6 +4,7 @@
 #   bench/farm.sh                 everything; the last line is farm_tasks_per_second=X
 #   bench/farm.sh --throughput    only the baselines and the end-to-end throughput run
 #   bench/farm.sh --plan          only the planning of a 100,010-task job, five times
+#   bench/farm.sh --idle          only ready → claimed with idle workers, in parts
 # Starts its own throwaway PostgreSQL and RabbitMQ (scripts/services.sh) unless PFILM_TEST_POSTGRES is already set.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -26,6 +26,27 @@ var example = JobSpecReader.ReadYaml(await File.ReadAllTextAsync(Path.Combine(ro
 var workerDll = Path.Combine(root, "src", "ProgrammableFilm.Worker", "bin", "Release", "net10.0", "ProgrammableFilm.Worker.dll");
 const int Repetitions = 3;
 
+// --idle: only ready → claimed with idle workers, in parts (for iterating on the dispatch path).
+if (args.Contains("--idle", StringComparer.Ordinal))
+{
+    var storage = Directory.CreateTempSubdirectory("pfilm-bench-idle").FullName;
+    var database = await Baselines.CreateDatabaseAsync(postgres, "pfilm_bench_idle");
+    var prefix = $"idle{Guid.NewGuid().ToString("N")[..6]}-";
+    using var coordinator = await FarmHost.StartCoordinatorAsync(database, rabbitMq, prefix, storage);
+    using var workers = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, count: 2, slots: 4);
+    await workers.StartAsync();
+    var spec = Throughput.OneFrameTasks("idle", 24);
+    await IdleLatency.MeasureAsync(coordinator.Services, spec, 30);
+    var idle = await IdleLatency.MeasureAsync(coordinator.Services, spec, 60);
+    Console.WriteLine("| ready (submission committed) → claimed with idle workers, 60 single tasks after 30 warm-up | p50 | p99 |");
+    Console.WriteLine("| --- | ---: | ---: |");
+    Console.WriteLine($"| committed → dispatcher's transaction starts (wake-up, its reads) | {Stats.Format(idle.ReadyToDispatching.Median)} | {Stats.Format(idle.ReadyToDispatching.P99)} |");
+    Console.WriteLine($"| dispatcher's transaction → claimed (its writes, send, worker's claim) | {Stats.Format(idle.DispatchingToClaimed.Median)} | {Stats.Format(idle.DispatchingToClaimed.P99)} |");
+    Console.WriteLine($"| ready → claimed | {Stats.Format(idle.ReadyToClaimed.Median)} | {Stats.Format(idle.ReadyToClaimed.P99)} |");
+    await coordinator.StopAsync();
+    return;
+}
+
 // --plan: only the big job's planning, five times on one coordinator (for iterating on the submission path).
 if (args.Contains("--plan", StringComparer.Ordinal))
 {
@@ -232,6 +253,52 @@ namespace ProgrammableFilm.Bench.Farm
         }
     }
 
+    /// <summary>
+    /// How long a task that becomes Ready waits for an idle worker to claim it, in two parts: until the dispatcher's
+    /// transaction starts (wake-up and its reads) and from there to the claim (its writes, the send, the worker's claim).
+    /// Ready is when the submission committed: the task's ready_at is taken when the submission starts planning, before
+    /// the quote and the writes, and the submission's own time is not the dispatcher's.
+    /// </summary>
+    public sealed record IdleLatency(Stats ReadyToClaimed, Stats ReadyToDispatching, Stats DispatchingToClaimed)
+    {
+        public static JobSpec Single(JobSpec spec) => spec with { Name = "idle", Shots = [spec.Shots[0] with { DurationSeconds = 1 / 24.0 }] };
+
+        public static async Task<IdleLatency> MeasureAsync(IServiceProvider coordinator, JobSpec spec, int samples)
+        {
+            var contexts = coordinator.GetRequiredService<IDbContextFactory<FarmDbContext>>();
+            var submission = coordinator.GetRequiredService<JobSubmission>();
+            List<double> claimed = [], dispatching = [], toClaim = [];
+            for (var i = 0; i < samples; i++)
+            {
+                var one = await submission.SubmitAsync(Single(spec), CancellationToken.None);
+                var committed = DateTime.UtcNow;
+                while (true)
+                {
+                    await using var db = await contexts.CreateDbContextAsync();
+                    var attempt = await (
+                        from task in db.Tasks
+                        join a in db.Attempts on task.CurrentAttemptId equals a.Id
+                        where task.JobId == one.Id && task.Kind == "keyframe" && a.ClaimedAt != null
+                        select new { a.CreatedAt, a.ClaimedAt })
+                        .FirstOrDefaultAsync();
+                    if (attempt is not null)
+                    {
+                        claimed.Add((attempt.ClaimedAt!.Value - committed).TotalSeconds);
+                        dispatching.Add((attempt.CreatedAt - committed).TotalSeconds);
+                        toClaim.Add((attempt.ClaimedAt.Value - attempt.CreatedAt).TotalSeconds);
+                        break;
+                    }
+
+                    await Task.Delay(5);
+                }
+
+                await Task.Delay(50);
+            }
+
+            return new IdleLatency(new Stats(claimed), new Stats(dispatching), new Stats(toClaim));
+        }
+    }
+
     public static class Planning
     {
         /// <summary>The big job of <see cref="Throughput"/>'s planning row, submitted with no worker (so nothing is dispatched meanwhile).</summary>
@@ -310,35 +377,9 @@ namespace ProgrammableFilm.Bench.Farm
             await WaitForFramesAsync(contexts, job.Id);
             var cpuUsed = cpu.Take() - cpuAtStart;
 
-            // With the workers idle again: how long a task that becomes Ready waits for a worker to claim it. Ready is
-            // when its submission committed (the task's ready_at is taken when the submission starts planning, before
-            // the quote and the writes: the submission's own time, measured above, is not the dispatcher's).
-            var idle = new List<double>();
-            var single = spec with { Name = "idle", Shots = [spec.Shots[0] with { DurationSeconds = 1 / 24.0 }] };
-            for (var i = 0; i < 30; i++)
-            {
-                var one = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(single, CancellationToken.None);
-                var committed = DateTime.UtcNow;
-                while (true)
-                {
-                    await using var db = await contexts.CreateDbContextAsync();
-                    var claimed = await (
-                        from task in db.Tasks
-                        join attempt in db.Attempts on task.CurrentAttemptId equals attempt.Id
-                        where task.JobId == one.Id && task.Kind == "keyframe" && attempt.ClaimedAt != null
-                        select new { task.ReadyAt, attempt.ClaimedAt })
-                        .FirstOrDefaultAsync();
-                    if (claimed is not null)
-                    {
-                        idle.Add((claimed.ClaimedAt!.Value - committed).TotalSeconds);
-                        break;
-                    }
-
-                    await Task.Delay(5);
-                }
-
-                await Task.Delay(50);
-            }
+            // With the workers idle again: how long a task that becomes Ready waits for a worker to claim it.
+            var idle = await IdleLatency.MeasureAsync(coordinator.Services, spec, 30);
+            var single = IdleLatency.Single(spec);
 
             var planning = Stopwatch.GetTimestamp();
             await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(BigJob("big"), CancellationToken.None);
@@ -413,7 +454,7 @@ namespace ProgrammableFilm.Bench.Farm
                 busy / slotSeconds,
                 (slotSeconds - busy) / rows.Count,
                 new Stats(Handovers(rows.Select(r => (r.WorkerId!, r.ClaimedAt!.Value, Start: r.ReportedAt!.Value.AddSeconds(-r.DeviceSeconds), End: r.ReportedAt!.Value)))),
-                new Stats(idle),
+                idle.ReadyToClaimed,
                 previewSeconds,
                 coldTasksPerSecond);
         }
