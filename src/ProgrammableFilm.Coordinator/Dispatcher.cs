@@ -85,7 +85,7 @@ public sealed class Dispatcher(
 
             var live = await LiveAttemptsByProjectAsync(db, cancellationToken);
             var weights = (await FleetAsync(db, now, cancellationToken)).Weights;
-            var plan = FairShare.Plan(candidates, live, weights, pools);
+            var plan = FairShare.Plan([.. candidates.Select(c => c.Ready)], live, weights, pools);
             if (plan.Count == 0)
             {
                 return dispatched;
@@ -94,7 +94,7 @@ public sealed class Dispatcher(
             // Crash point: the attempts are committed as Queued but may never be sent. RepublishUnclaimedAsync sends
             // them again later; the worker's claim makes a second delivery harmless. The sends go out together: each
             // waits for the broker's confirm, and one at a time that wait is the pass's cost.
-            var bundles = await CreateAttemptsAsync(plan, cancellationToken);
+            var bundles = await CreateAttemptsAsync(plan, candidates.ToDictionary(c => c.Ready.Id, c => c.Row), cancellationToken);
             await Task.WhenAll(bundles.Select(sent => SendAsync(sent.Tasks, sent.Pool, cancellationToken)));
             var sent = bundles.Sum(b => b.Tasks.Count);
             dispatched += sent;
@@ -176,23 +176,28 @@ public sealed class Dispatcher(
     /// gives that many bundles' worth shared with the other runnable jobs, and never fewer than a task per message.
     /// A task waits out its retry backoff; a paused, waiting or finished job gets no new attempts, nor does a job whose
     /// project or own hard budget is reached (<c>budget_stops</c>: primary-key reads of the budgets and the trigger-kept
-    /// spend, never a sum of the ledger).
+    /// spend, never a sum of the ledger). Each row carries what its message needs, so that dispatching it is one write.
     /// </summary>
-    private static async Task<List<ReadyTask>> ReadyCandidatesAsync(FarmDbContext db, int messages, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken)
+    private static async Task<List<Candidate>> ReadyCandidatesAsync(FarmDbContext db, int messages, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken)
     {
         var tasks = messages * options.MaxBundle;
-        List<CandidateRow> rows;
+        List<DispatchRow> rows;
         if (db.Database.IsNpgsql())
         {
-            rows = await db.Database.SqlQuery<CandidateRow>($"""
+            rows = await db.Database.SqlQuery<DispatchRow>($"""
                 WITH runnable AS (
                     SELECT j.id, j.project FROM jobs AS j
                     WHERE j.state IN ('Queued', 'Running') AND NOT j.paused
                       AND NOT EXISTS (SELECT 1 FROM budget_stops AS st WHERE st.job_id = j.id)
                 ), counted AS (SELECT count(*) AS jobs FROM runnable)
                 SELECT t.id AS "Id", j.project AS "Project", t.lane AS "Lane", t.priority AS "Priority", t.created_at AS "CreatedAt",
-                       t.first_frame AS "FirstFrame", t.last_frame AS "LastFrame", t.max_frame_batch AS "MaxFrameBatch",
-                       t.min_memory_bytes AS "MinMemoryBytes", t.kind AS "Kind", s.engine AS "Engine", s.width AS "Width", s.height AS "Height", s.steps AS "Steps"
+                       t.job_id AS "JobId", t.shot_id AS "ShotId", t.kind AS "Kind", t.first_frame AS "FirstFrame", t.last_frame AS "LastFrame",
+                       t.start_keyframe AS "StartKeyframe", t.end_keyframe AS "EndKeyframe", t.copy_to AS "CopyTo", t.attempt_count AS "AttemptCount",
+                       t.max_frame_batch AS "MaxFrameBatch", t.min_memory_bytes AS "MinMemoryBytes", t.ready_at AS "ReadyAt", t.not_before AS "NotBefore",
+                       s.engine AS "Engine", s.prompt AS "Prompt", s.width AS "Width", s.height AS "Height", s.fps AS "Fps", s.interpolate AS "Interpolate",
+                       s.steps AS "Steps", s.guidance AS "Guidance", s.seed AS "Seed", s.frame_count AS "FrameCount", s.keyframe_interval AS "KeyframeInterval",
+                       s.folder AS "Folder", s.plate_id AS "PlateId", s.plate_strength AS "PlateStrength", s.plate_strengths AS "PlateStrengths",
+                       s.anchor_background AS "AnchorBackground", s.anchor_colour AS "AnchorColour", s.trace_parent AS "TraceParent"
                 FROM runnable AS j
                 CROSS JOIN counted AS n
                 CROSS JOIN LATERAL (
@@ -206,7 +211,7 @@ public sealed class Dispatcher(
         else
         {
             // Embedded mode serves one studio machine: the plain dispatch order is enough there.
-            rows = await (
+            var entities = await (
                 from task in db.Tasks
                 join job in db.Jobs on task.JobId equals job.Id
                 join shot in db.Shots on task.ShotId equals shot.Id
@@ -214,173 +219,127 @@ public sealed class Dispatcher(
                     && (job.State == JobState.Queued || job.State == JobState.Running) && !job.Paused
                     && !db.BudgetStops.Any(s => s.JobId == job.Id)
                 orderby task.Lane, task.Priority descending, task.CreatedAt, task.FirstFrame
-                select new CandidateRow
-                {
-                    Id = task.Id, Project = job.Project, Lane = task.Lane, Priority = task.Priority, CreatedAt = task.CreatedAt,
-                    FirstFrame = task.FirstFrame, LastFrame = task.LastFrame, MaxFrameBatch = task.MaxFrameBatch,
-                    MinMemoryBytes = task.MinMemoryBytes, Kind = task.Kind, Engine = shot.Engine, Width = shot.Width, Height = shot.Height, Steps = shot.Steps,
-                })
+                select new { Task = task, Shot = shot, job.Project })
+                .AsNoTracking()
                 .Take(tasks)
                 .ToListAsync(cancellationToken);
+            rows = [.. entities.Select(e => DispatchRow.From(e.Task, e.Shot, e.Project))];
         }
 
         return [.. rows.Select(row =>
         {
             var frames = row.LastFrame - row.FirstFrame + 1;
-            return new ReadyTask(
-                row.Id, row.Project, row.Lane, row.Priority, row.CreatedAt, row.FirstFrame, row.Engine,
-                Math.Max(row.MinMemoryBytes, TaskRequirements.MinimumMemoryBytes(row.Engine, row.Width, row.Height, Math.Min(frames, row.MaxFrameBatch ?? int.MaxValue))),
-                Bundling.Size(row.Engine, Enum.Parse<Domain.Planning.TaskKind>(row.Kind, ignoreCase: true), row.Width, row.Height, row.Steps, frames, options.BundleSeconds, options.MaxBundle));
+            return new Candidate(
+                new ReadyTask(
+                    row.Id, row.Project, row.Lane, row.Priority, row.CreatedAt, row.FirstFrame, row.Engine,
+                    Math.Max(row.MinMemoryBytes, TaskRequirements.MinimumMemoryBytes(row.Engine, row.Width, row.Height, Math.Min(frames, row.MaxFrameBatch ?? int.MaxValue))),
+                    Bundling.Size(row.Engine, Enum.Parse<Domain.Planning.TaskKind>(row.Kind, ignoreCase: true), row.Width, row.Height, row.Steps, frames, options.BundleSeconds, options.MaxBundle)),
+                row);
         })];
     }
 
-    /// <summary>A Ready task as the candidate query reads it.</summary>
-    private sealed class CandidateRow
-    {
-        public Guid Id { get; init; }
-
-        public required string Project { get; init; }
-
-        public int Lane { get; init; }
-
-        public int Priority { get; init; }
-
-        public DateTime CreatedAt { get; init; }
-
-        public int FirstFrame { get; init; }
-
-        public int LastFrame { get; init; }
-
-        public int? MaxFrameBatch { get; init; }
-
-        public long MinMemoryBytes { get; init; }
-
-        public required string Kind { get; init; }
-
-        public required string Engine { get; init; }
-
-        public int Width { get; init; }
-
-        public int Height { get; init; }
-
-        public int Steps { get; init; }
-    }
+    /// <summary>A Ready task as the scheduler sees it, and the row its message is made from.</summary>
+    private sealed record Candidate(ReadyTask Ready, DispatchRow Row);
 
     /// <summary>
-    /// Gives each planned task a new attempt in its pool, all in one transaction (commits are the scarce resource), and
-    /// groups the attempts into bundles: consecutive in the plan's order, of one pool and one bundle size. A task that
-    /// is no longer Ready (another dispatcher took it) is skipped.
+    /// Gives each planned task a new attempt in its pool and groups the attempts into bundles: consecutive in the
+    /// plan's order, of one pool and one bundle size. On PostgreSQL it is one statement (the tasks' move to Dispatched
+    /// and the attempts' insert, atomic without a transaction around them: commits and round trips are what a task
+    /// waits for). A task that is no longer Ready (another dispatcher took it) is skipped; its bundle goes one short.
     /// </summary>
-    private async Task<List<(List<Contract.RenderTask> Tasks, string Pool)>> CreateAttemptsAsync(IReadOnlyList<(ReadyTask Task, string Pool)> plan, CancellationToken cancellationToken)
+    private async Task<List<(List<Contract.RenderTask> Tasks, string Pool)>> CreateAttemptsAsync(IReadOnlyList<(ReadyTask Task, string Pool)> plan, Dictionary<Guid, DispatchRow> rows, CancellationToken cancellationToken)
     {
-        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var now = time.GetUtcNow().UtcDateTime;
-        var pools = plan.ToDictionary(p => p.Task.Id, p => p.Pool);
-        var bundleSizes = plan.ToDictionary(p => p.Task.Id, p => p.Task.BundleSize);
-        var proposed = plan.Select(p => (AttemptId: Guid.CreateVersion7(), TaskId: p.Task.Id)).ToList();
-        var taken = await TakeReadyAsync(db, proposed, now, cancellationToken);
-
-        var takenIds = taken.Select(t => t.TaskId).ToList();
-        var rows = await (
-            from task in db.Tasks
-            join shot in db.Shots on task.ShotId equals shot.Id
-            where takenIds.Contains(task.Id)
-            select new { Task = task, Shot = shot })
-            .AsNoTracking()
-            .ToDictionaryAsync(row => row.Task.Id, cancellationToken);
-        var bundles = new List<(List<Contract.RenderTask> Tasks, string Pool)>();
-        var attempts = new List<Attempt>(taken.Count);
-        foreach (var group in taken.GroupBy(t => (Pool: pools[t.TaskId], Size: bundleSizes[t.TaskId])))
+        var proposed = new List<Attempt>(plan.Count);
+        var chunks = new List<(Attempt[] Attempts, string Pool)>();
+        foreach (var group in plan.GroupBy(p => (p.Pool, Size: p.Task.BundleSize)))
         {
             foreach (var chunk in group.Chunk(group.Key.Size))
             {
-                var bundle = new List<Contract.RenderTask>(chunk.Length);
-                foreach (var (attemptId, taskId) in chunk)
+                Attempt[] attempts = [.. chunk.Select(p => new Attempt
                 {
-                    var row = rows[taskId];
-                    attempts.Add(new Attempt
-                    {
-                        Id = attemptId,
-                        TaskId = taskId,
-                        Number = row.Task.AttemptCount,
-                        State = AttemptState.Queued,
-                        Pool = group.Key.Pool,
-                        BundleSize = chunk.Length,
-                        CreatedAt = now,
-                        PublishedAt = now,
-                    });
-                    bundle.Add(ToMessage(attemptId, row.Task, row.Shot));
-                    metrics.Dispatched(row.Task, group.Key.Pool, now);
-                }
-
-                bundles.Add((bundle, group.Key.Pool));
+                    Id = Guid.CreateVersion7(),
+                    TaskId = p.Task.Id,
+                    Number = rows[p.Task.Id].AttemptCount + 1,
+                    State = AttemptState.Queued,
+                    Pool = group.Key.Pool,
+                    BundleSize = chunk.Length,
+                    CreatedAt = now,
+                    PublishedAt = now,
+                })];
+                proposed.AddRange(attempts);
+                chunks.Add((attempts, group.Key.Pool));
             }
         }
 
-        await InsertQueuedAsync(db, attempts, now, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var taken = await TakeReadyAsync(db, proposed, now, cancellationToken);
+        var bundles = new List<(List<Contract.RenderTask> Tasks, string Pool)>();
+        foreach (var (attempts, pool) in chunks)
+        {
+            var bundle = new List<Contract.RenderTask>(attempts.Length);
+            foreach (var attempt in attempts.Where(a => taken.Contains(a.Id)))
+            {
+                var row = rows[attempt.TaskId];
+                bundle.Add(ToMessage(attempt.Id, row));
+                metrics.Dispatched(row.RunnableSince, row.Lane, pool, now);
+            }
+
+            if (bundle.Count > 0)
+            {
+                bundles.Add((bundle, pool));
+            }
+        }
+
         return bundles;
     }
 
-    /// <summary>The new attempts, Queued; one statement on PostgreSQL (a pass may create a thousand).</summary>
-    private static async Task InsertQueuedAsync(FarmDbContext db, List<Attempt> attempts, DateTime now, CancellationToken cancellationToken)
-    {
-        if (!db.Database.IsNpgsql())
-        {
-            db.Attempts.AddRange(attempts);
-            await db.SaveChangesAsync(cancellationToken);
-            return;
-        }
-
-        Guid[] ids = [.. attempts.Select(a => a.Id)], taskIds = [.. attempts.Select(a => a.TaskId)];
-        int[] numbers = [.. attempts.Select(a => a.Number)], bundleSizes = [.. attempts.Select(a => a.BundleSize)];
-        string[] pools = [.. attempts.Select(a => a.Pool)];
-        await db.Database.ExecuteSqlAsync($"""
-            INSERT INTO attempts (id, task_id, number, state, pool, created_at, published_at, bundle_size)
-            SELECT a.id, a.task_id, a.number, 'Queued', a.pool, {now}, {now}, a.bundle_size
-            FROM unnest({ids}, {taskIds}, {numbers}, {pools}, {bundleSizes}) AS a(id, task_id, number, pool, bundle_size)
-            """, cancellationToken);
-    }
-
     /// <summary>
-    /// Moves each proposed task <c>Ready → Dispatched</c> with its new attempt as the current one; a task that is no
-    /// longer Ready (another dispatcher took it) is skipped. PostgreSQL does them in one statement.
+    /// Moves each proposed attempt's task <c>Ready → Dispatched</c> with that attempt as its current one and inserts
+    /// the attempts of the tasks it moved, Queued; returns their ids. A task that is no longer Ready is left alone.
     /// </summary>
-    private static async Task<List<(Guid AttemptId, Guid TaskId)>> TakeReadyAsync(FarmDbContext db, List<(Guid AttemptId, Guid TaskId)> proposed, DateTime now, CancellationToken cancellationToken)
+    private static async Task<HashSet<Guid>> TakeReadyAsync(FarmDbContext db, List<Attempt> proposed, DateTime now, CancellationToken cancellationToken)
     {
         if (db.Database.IsNpgsql())
         {
-            var taskIds = proposed.Select(p => p.TaskId).ToArray();
-            var attemptIds = proposed.Select(p => p.AttemptId).ToArray();
-            var updated = await db.Database.SqlQuery<Guid>($"""
-                UPDATE tasks AS t
-                SET state = 'Dispatched', current_attempt_id = v.attempt_id, attempt_count = t.attempt_count + 1, updated_at = {now}
-                FROM unnest({taskIds}, {attemptIds}) AS v(task_id, attempt_id)
-                WHERE t.id = v.task_id AND t.state = 'Ready'
-                RETURNING t.id AS "Value"
+            Guid[] ids = [.. proposed.Select(a => a.Id)], taskIds = [.. proposed.Select(a => a.TaskId)];
+            int[] bundleSizes = [.. proposed.Select(a => a.BundleSize)];
+            string[] pools = [.. proposed.Select(a => a.Pool)];
+            var inserted = await db.Database.SqlQuery<Guid>($"""
+                WITH taken AS (
+                    UPDATE tasks AS t
+                    SET state = 'Dispatched', current_attempt_id = v.id, attempt_count = t.attempt_count + 1, updated_at = {now}
+                    FROM unnest({ids}, {taskIds}, {pools}, {bundleSizes}) AS v(id, task_id, pool, bundle_size)
+                    WHERE t.id = v.task_id AND t.state = 'Ready'
+                    RETURNING v.id, t.id AS task_id, t.attempt_count AS number, v.pool, v.bundle_size)
+                INSERT INTO attempts (id, task_id, number, state, pool, created_at, published_at, bundle_size)
+                SELECT id, task_id, number, 'Queued', pool, {now}, {now}, bundle_size FROM taken
+                RETURNING id AS "Value"
                 """).ToListAsync(cancellationToken);
-            var won = updated.ToHashSet();
-            return [.. proposed.Where(p => won.Contains(p.TaskId))];
+            return [.. inserted];
         }
 
-        var taken = new List<(Guid AttemptId, Guid TaskId)>();
-        foreach (var (attemptId, taskId) in proposed)
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var taken = new HashSet<Guid>();
+        foreach (var attempt in proposed)
         {
             var updated = await db.Tasks
-                .Where(t => t.Id == taskId && t.State == RenderTaskState.Ready)
+                .Where(t => t.Id == attempt.TaskId && t.State == RenderTaskState.Ready)
                 .ExecuteUpdateAsync(
                     set => set.SetProperty(t => t.State, RenderTaskState.Dispatched)
-                        .SetProperty(t => t.CurrentAttemptId, attemptId)
+                        .SetProperty(t => t.CurrentAttemptId, attempt.Id)
                         .SetProperty(t => t.AttemptCount, t => t.AttemptCount + 1)
                         .SetProperty(t => t.UpdatedAt, now),
                     cancellationToken);
             if (updated == 1)
             {
-                taken.Add((attemptId, taskId));
+                db.Attempts.Add(attempt);
+                taken.Add(attempt.Id);
             }
         }
 
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         return taken;
     }
 
@@ -397,8 +356,9 @@ public sealed class Dispatcher(
             from attempt in db.Attempts
             join task in db.Tasks on attempt.TaskId equals task.Id
             join shot in db.Shots on task.ShotId equals shot.Id
+            join job in db.Jobs on task.JobId equals job.Id
             where attempt.State == AttemptState.Queued && attempt.PublishedAt < staleBefore && task.CurrentAttemptId == attempt.Id
-            select new { AttemptId = attempt.Id, attempt.Pool, Task = task, Shot = shot })
+            select new { AttemptId = attempt.Id, attempt.Pool, Task = task, Shot = shot, job.Project })
             .AsNoTracking()
             .ToListAsync(cancellationToken);
         foreach (var item in stale)
@@ -408,7 +368,7 @@ public sealed class Dispatcher(
             // goes alone, and counts so in its pool's queue.
             await db.Attempts.Where(a => a.Id == item.AttemptId && a.State == AttemptState.Queued)
                 .ExecuteUpdateAsync(set => set.SetProperty(a => a.PublishedAt, now).SetProperty(a => a.BundleSize, 1), cancellationToken);
-            await SendAsync([ToMessage(item.AttemptId, item.Task, item.Shot)], item.Pool, cancellationToken);
+            await SendAsync([ToMessage(item.AttemptId, DispatchRow.From(item.Task, item.Shot, item.Project))], item.Pool, cancellationToken);
         }
 
         return stale.Count;
@@ -426,36 +386,36 @@ public sealed class Dispatcher(
         await endpoint.Send(new Contract.RenderBundle { Tasks = traced }, cancellationToken);
     }
 
-    private static Contract.RenderTask ToMessage(Guid attemptId, RenderTask task, Shot shot) => new()
+    private static Contract.RenderTask ToMessage(Guid attemptId, DispatchRow row) => new()
     {
         AttemptId = attemptId,
-        TaskId = task.Id,
-        JobId = task.JobId,
-        ShotId = task.ShotId,
-        Kind = task.Kind,
-        Engine = shot.Engine,
-        Prompt = shot.Prompt,
-        Width = shot.Width,
-        Height = shot.Height,
-        Fps = shot.Fps,
-        Interpolate = shot.Interpolate,
-        Steps = shot.Steps,
-        Guidance = shot.Guidance,
-        Seed = shot.Seed,
-        TotalFrames = shot.FrameCount,
-        Frames = Enumerable.Range(task.FirstFrame, task.LastFrame - task.FirstFrame + 1).ToArray(),
-        StartKeyframe = task.StartKeyframe,
-        EndKeyframe = task.EndKeyframe,
-        ShotFolder = shot.Folder,
-        CopyTo = task.CopyTo?.Split('\n') ?? [],
-        Keyframes = task.Kind == "assemble" ? [.. Domain.Planning.ShotPlanner.Keyframes(shot.FrameCount, shot.KeyframeInterval)] : [],
-        MaxFrameBatch = task.MaxFrameBatch,
-        PlateFolder = shot.PlateId is { } plate ? ShotStorage.PlateFolder(plate) : null,
-        PlateStrength = shot.PlateStrengths is null || task.Kind != "keyframe"
-            ? shot.PlateStrength
-            : PlateSpec.StrengthAt(shot.PlateStrength ?? 1, PlateSpec.Parse(shot.PlateStrengths), Domain.Planning.ShotPlanner.KeyframeIndex(task.FirstFrame, shot.KeyframeInterval)),
-        AnchorBackground = shot.AnchorBackground,
-        AnchorColour = shot.AnchorColour,
-        JobTraceParent = shot.TraceParent,
+        TaskId = row.Id,
+        JobId = row.JobId,
+        ShotId = row.ShotId,
+        Kind = row.Kind,
+        Engine = row.Engine,
+        Prompt = row.Prompt,
+        Width = row.Width,
+        Height = row.Height,
+        Fps = row.Fps,
+        Interpolate = row.Interpolate,
+        Steps = row.Steps,
+        Guidance = row.Guidance,
+        Seed = row.Seed,
+        TotalFrames = row.FrameCount,
+        Frames = Enumerable.Range(row.FirstFrame, row.LastFrame - row.FirstFrame + 1).ToArray(),
+        StartKeyframe = row.StartKeyframe,
+        EndKeyframe = row.EndKeyframe,
+        ShotFolder = row.Folder,
+        CopyTo = row.CopyTo?.Split('\n') ?? [],
+        Keyframes = row.Kind == "assemble" ? [.. Domain.Planning.ShotPlanner.Keyframes(row.FrameCount, row.KeyframeInterval)] : [],
+        MaxFrameBatch = row.MaxFrameBatch,
+        PlateFolder = row.PlateId is { } plate ? ShotStorage.PlateFolder(plate) : null,
+        PlateStrength = row.PlateStrengths is null || row.Kind != "keyframe"
+            ? row.PlateStrength
+            : PlateSpec.StrengthAt(row.PlateStrength ?? 1, PlateSpec.Parse(row.PlateStrengths), Domain.Planning.ShotPlanner.KeyframeIndex(row.FirstFrame, row.KeyframeInterval)),
+        AnchorBackground = row.AnchorBackground,
+        AnchorColour = row.AnchorColour,
+        JobTraceParent = row.TraceParent,
     };
 }

@@ -75,10 +75,9 @@ public sealed class FarmMetrics
     }
 
     /// <summary>The dispatcher created an attempt for <paramref name="task"/> (called per attempt, in the creating pass).</summary>
-    public void Dispatched(RenderTask task, string pool, DateTime now)
+    public void Dispatched(DateTime runnableSince, int lane, string pool, DateTime now)
     {
-        var runnableSince = task.NotBefore is { } notBefore && notBefore > (task.ReadyAt ?? task.CreatedAt) ? notBefore : task.ReadyAt ?? task.CreatedAt;
-        _dispatchLatency.Record(Math.Max(0, (now - runnableSince).TotalSeconds), new("pool", pool), new("lane", LaneName(task.Lane)));
+        _dispatchLatency.Record(Math.Max(0, (now - runnableSince).TotalSeconds), new("pool", pool), new("lane", LaneName(lane)));
     }
 
     /// <summary>
