@@ -106,10 +106,11 @@ public sealed class TaskEvents(
 
         // Only one claim can move an attempt out of Queued: of two concurrent claims, the second updates no row.
         var contested = claimant.Where(c => decisions[c.Value] is null).ToList();
+        var moved = 0;
         foreach (var byWorker in contested.GroupBy(c => claims[c.Value].WorkerId, StringComparer.Ordinal))
         {
             var ids = byWorker.Select(c => c.Key).ToList();
-            await db.Attempts
+            moved += await db.Attempts
                 .Where(a => ids.Contains(a.Id) && a.State == AttemptState.Queued)
                 .ExecuteUpdateAsync(
                     set => set.SetProperty(a => a.State, AttemptState.Claimed)
@@ -120,13 +121,22 @@ public sealed class TaskEvents(
                     cancellationToken);
         }
 
-        var contestedIds = contested.Select(c => c.Key).ToList();
-        var holders = await db.Attempts.Where(a => contestedIds.Contains(a.Id)).Select(a => new { a.Id, a.State, a.WorkerId }).ToDictionaryAsync(a => a.Id, cancellationToken);
-        var won = contested.Where(c => holders[c.Key].State == AttemptState.Claimed && holders[c.Key].WorkerId == claims[c.Value].WorkerId).Select(c => c.Key).ToList();
-        foreach (var (attemptId, index) in contested)
+        // Each attempt is claimed by one worker's statement at most: when every row moved, every claimant won, and
+        // only a lost race needs a look at who holds what.
+        var won = contested.Select(c => c.Key).ToList();
+        if (moved < contested.Count)
         {
-            var holder = holders[attemptId];
-            decisions[index] = won.Contains(attemptId) ? new ClaimDecision(true, "claimed") : Repeated(holder.State, holder.WorkerId, claims[index].WorkerId);
+            var holders = await db.Attempts.Where(a => won.Contains(a.Id)).Select(a => new { a.Id, a.State, a.WorkerId }).ToDictionaryAsync(a => a.Id, cancellationToken);
+            won = [.. contested.Where(c => holders[c.Key].State == AttemptState.Claimed && holders[c.Key].WorkerId == claims[c.Value].WorkerId).Select(c => c.Key)];
+            foreach (var (attemptId, index) in contested.Where(c => !won.Contains(c.Key)))
+            {
+                decisions[index] = Repeated(holders[attemptId].State, holders[attemptId].WorkerId, claims[index].WorkerId);
+            }
+        }
+
+        foreach (var (_, index) in contested.Where(c => decisions[c.Value] is null))
+        {
+            decisions[index] = new ClaimDecision(true, "claimed");
         }
 
         var started = await db.Tasks

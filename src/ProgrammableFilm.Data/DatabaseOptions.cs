@@ -39,7 +39,7 @@ public static class DataExtensions
         {
             if (options.Provider == DatabaseProvider.Postgres)
             {
-                builder.UseNpgsql(options.ConnectionString);
+                builder.UseNpgsql(WithAutoPrepare(options.ConnectionString));
             }
             else
             {
@@ -48,5 +48,20 @@ public static class DataExtensions
         });
         services.AddSingleton<DatabaseMigrator>();
         return services;
+    }
+
+    /// <summary>
+    /// The farm sends the same few dozen statements thousands of times a second; prepared once per connection, each
+    /// skips PostgreSQL's parse and plan. A connection string that says otherwise wins.
+    /// </summary>
+    public static string WithAutoPrepare(string connectionString)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        if (!builder.ContainsKey("Max Auto Prepare"))
+        {
+            builder.MaxAutoPrepare = 64;
+        }
+
+        return builder.ConnectionString;
     }
 }
