@@ -47,6 +47,18 @@ if (args.Contains("--idle", StringComparer.Ordinal))
     return;
 }
 
+// --share: two projects weighted 3:1 saturating the fleet with default bundles, their device-seconds over a minute.
+if (args.Contains("--share", StringComparer.Ordinal))
+{
+    var share = await Share.MeasureAsync(postgres, rabbitMq, workerDll, TimeSpan.FromMinutes(1));
+    Console.WriteLine("| fair share: projects weighted 3:1, both saturating 2 workers × 4 slots, one-frame tasks in default bundles | value | target |");
+    Console.WriteLine("| --- | ---: | ---: |");
+    Console.WriteLine($"| weight-3 project's share of device-seconds over {share.Window.TotalSeconds:F0} s ({share.Attempts} attempts finished) | {share.ShareA:P1} | 75% ± 5 |");
+    Console.WriteLine($"| its share of attempts finished | {share.AttemptShareA:P1} | |");
+    Console.WriteLine($"fair_share_weight3={share.ShareA.ToString("F3", CultureInfo.InvariantCulture)}");
+    return;
+}
+
 // --plan: only the big job's planning, five times on one coordinator (for iterating on the submission path).
 if (args.Contains("--plan", StringComparer.Ordinal))
 {
@@ -299,6 +311,52 @@ namespace ProgrammableFilm.Bench.Farm
         }
     }
 
+    /// <summary>Device-seconds of two projects weighted 3:1 that both keep the fleet busy, over one window.</summary>
+    public sealed record Share(TimeSpan Window, int Attempts, double ShareA, double AttemptShareA)
+    {
+        public static async Task<Share> MeasureAsync(string postgres, string rabbitMq, string workerDll, TimeSpan window)
+        {
+            var storage = Directory.CreateTempSubdirectory("pfilm-bench-share").FullName;
+            var database = await Baselines.CreateDatabaseAsync(postgres, "pfilm_bench_share");
+            var prefix = $"share{Guid.NewGuid().ToString("N")[..6]}-";
+            using var coordinator = await FarmHost.StartCoordinatorAsync(database, rabbitMq, prefix, storage);
+            using var processes = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, 2, 4);
+            await processes.StartAsync();
+            var submission = coordinator.Services.GetRequiredService<JobSubmission>();
+            var contexts = coordinator.Services.GetRequiredService<IDbContextFactory<FarmDbContext>>();
+            var warmUp = await submission.SubmitAsync(Throughput.OneFrameTasks("warm-up", 2400), CancellationToken.None);
+            await Throughput.WaitForFramesAsync(contexts, warmUp.Id);
+
+            var shares = coordinator.Services.GetRequiredService<ProjectShares>();
+            await shares.SetAsync("share-a", 3, CancellationToken.None);
+            await shares.SetAsync("share-b", 1, CancellationToken.None);
+            // Each outlasts the window at the whole fleet's speed (1,000 tasks/s), so both saturate it from start to end.
+            var shot = Throughput.OneFrameTasks("x", 10_000).Shots[0];
+            JobSpec Busy(string project, int shots) => new(project, project, Lane.Batch, 50, [.. Enumerable.Range(0, shots).Select(i => shot with { Name = $"{project}-{i}" })]);
+            var a = await submission.SubmitAsync(Busy("share-a", 10), CancellationToken.None);
+            var b = await submission.SubmitAsync(Busy("share-b", 5), CancellationToken.None);
+
+            // The first seconds belong to what was queued before the weights met both jobs.
+            await Task.Delay(TimeSpan.FromSeconds(10));
+            var windowStart = DateTime.UtcNow;
+            await Task.Delay(window);
+            var windowEnd = DateTime.UtcNow;
+            await using var db = await contexts.CreateDbContextAsync();
+            var finished = await (
+                from attempt in db.Attempts
+                join task in db.Tasks on attempt.TaskId equals task.Id
+                where (task.JobId == a.Id || task.JobId == b.Id) && attempt.FinishedAt >= windowStart && attempt.FinishedAt < windowEnd && attempt.State == Data.Entities.AttemptState.Succeeded
+                select new { task.JobId, attempt.DeviceSeconds })
+                .ToListAsync();
+            await coordinator.StopAsync();
+            return new Share(
+                windowEnd - windowStart,
+                finished.Count,
+                finished.Where(f => f.JobId == a.Id).Sum(f => f.DeviceSeconds) / finished.Sum(f => f.DeviceSeconds),
+                (double)finished.Count(f => f.JobId == a.Id) / finished.Count);
+        }
+    }
+
     public static class Planning
     {
         /// <summary>The big job of <see cref="Throughput"/>'s planning row, submitted with no worker (so nothing is dispatched meanwhile).</summary>
@@ -490,7 +548,7 @@ namespace ProgrammableFilm.Bench.Farm
             return spec with { Shots = [.. Enumerable.Range(0, 10).Select(i => spec.Shots[0] with { Name = $"{name}-{i}" })] };
         }
 
-        private static async Task WaitForFramesAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId)
+        public static async Task WaitForFramesAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId)
         {
             while (true)
             {

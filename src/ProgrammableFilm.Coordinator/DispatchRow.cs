@@ -12,6 +12,9 @@ public sealed class DispatchRow
 
     public required string Project { get; init; }
 
+    /// <summary>How many jobs shared the candidate query's rows (each got its share of them); 0 where not counted.</summary>
+    public long RunnableJobs { get; init; }
+
     public int Lane { get; init; }
 
     public int Priority { get; init; }

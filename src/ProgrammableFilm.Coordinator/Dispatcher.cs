@@ -85,7 +85,7 @@ public sealed class Dispatcher(
 
             var live = await LiveAttemptsByProjectAsync(db, cancellationToken);
             var weights = (await FleetAsync(db, now, cancellationToken)).Weights;
-            var plan = FairShare.Plan([.. candidates.Select(c => c.Ready)], live, weights, pools);
+            var plan = FairShare.Plan([.. candidates.Select(c => c.Ready)], live, weights, pools, CutShort(candidates, (int)Math.Ceiling(room), options));
             if (plan.Count == 0)
             {
                 return dispatched;
@@ -190,7 +190,7 @@ public sealed class Dispatcher(
                     WHERE j.state IN ('Queued', 'Running') AND NOT j.paused
                       AND NOT EXISTS (SELECT 1 FROM budget_stops AS st WHERE st.job_id = j.id)
                 ), counted AS (SELECT count(*) AS jobs FROM runnable)
-                SELECT t.id AS "Id", j.project AS "Project", t.lane AS "Lane", t.priority AS "Priority", t.created_at AS "CreatedAt",
+                SELECT t.id AS "Id", j.project AS "Project", n.jobs AS "RunnableJobs", t.lane AS "Lane", t.priority AS "Priority", t.created_at AS "CreatedAt",
                        t.job_id AS "JobId", t.shot_id AS "ShotId", t.kind AS "Kind", t.first_frame AS "FirstFrame", t.last_frame AS "LastFrame",
                        t.start_keyframe AS "StartKeyframe", t.end_keyframe AS "EndKeyframe", t.copy_to AS "CopyTo", t.attempt_count AS "AttemptCount",
                        t.max_frame_batch AS "MaxFrameBatch", t.min_memory_bytes AS "MinMemoryBytes", t.ready_at AS "ReadyAt", t.not_before AS "NotBefore",
@@ -237,6 +237,16 @@ public sealed class Dispatcher(
                 row);
         })];
     }
+
+    /// <summary>
+    /// The projects of which a job gave as many candidates as the query let it: it may have more Ready than that.
+    /// Embedded mode reads in the plain dispatch order (no row counts <c>RunnableJobs</c>), so nobody is cut short.
+    /// </summary>
+    private static HashSet<string> CutShort(List<Candidate> candidates, int messages, CoordinatorOptions options) =>
+        [.. candidates.Where(c => c.Row.RunnableJobs > 0)
+            .GroupBy(c => c.Row.JobId)
+            .Where(job => job.Count() >= Math.Max(messages, messages * options.MaxBundle / job.First().Row.RunnableJobs))
+            .Select(job => job.First().Row.Project)];
 
     /// <summary>A Ready task as the scheduler sees it, and the row its message is made from.</summary>
     private sealed record Candidate(ReadyTask Ready, DispatchRow Row);

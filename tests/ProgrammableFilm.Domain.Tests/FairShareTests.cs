@@ -21,6 +21,36 @@ public sealed class FairShareTests
     }
 
     [Fact]
+    public void A_project_given_fewer_candidates_than_its_share_holds_the_rest_of_the_room_for_the_next_pass()
+    {
+        var weights = new Dictionary<string, double> { ["film-a"] = 3, ["film-b"] = 1 };
+        var candidates = new List<ReadyTask>([.. Backlog("film-a", 50), .. Backlog("film-b", 50)]);
+
+        var filled = FairShare.Plan(candidates, new Dictionary<string, int>(), weights, [Cpu]);
+        var held = FairShare.Plan(candidates, new Dictionary<string, int>(), weights, [Cpu], new HashSet<string> { "film-a", "film-b" });
+
+        // Each job's read gave it half of the room: filling the room from both would make the weights 1:1.
+        Assert.Equal(50, filled.Count(p => p.Task.Project == "film-a"));
+        Assert.Equal(50, filled.Count(p => p.Task.Project == "film-b"));
+        Assert.Equal(50, held.Count(p => p.Task.Project == "film-a"));
+        Assert.InRange(held.Count(p => p.Task.Project == "film-b"), 16, 17);
+    }
+
+    [Fact]
+    public void A_project_cut_short_whose_tasks_fit_no_pool_does_not_hold_back_the_others()
+    {
+        var weights = new Dictionary<string, double> { ["film-a"] = 3, ["film-b"] = 1 };
+        var plan = FairShare.Plan(
+            [.. Backlog("film-a", 50, engine: "diffusion"), .. Backlog("film-b", 50)],
+            new Dictionary<string, int>(),
+            weights,
+            [Cpu with { Engines = new HashSet<string> { "procedural" } }],
+            new HashSet<string> { "film-a" });
+
+        Assert.Equal(50, plan.Count(p => p.Task.Project == "film-b"));
+    }
+
+    [Fact]
     public void Live_attempts_count_against_a_project_so_the_share_holds_over_passes()
     {
         var live = new Dictionary<string, int> { ["film-a"] = 30, ["film-b"] = 0 };

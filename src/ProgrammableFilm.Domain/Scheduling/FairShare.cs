@@ -34,12 +34,17 @@ public static class FairShare
     /// <summary>
     /// Picks up to the pools' room from <paramref name="candidates"/> and the pool each goes to: the smallest pool
     /// that fits it (big devices stay free for big work). A task no pool with room can run is skipped this pass.
+    /// The candidates are each job's first few Ready tasks; a project in <paramref name="cutShort"/> has more Ready
+    /// than it was given. When such a project is next in line with none left, the plan ends there and the rest of the
+    /// room waits for the next pass's candidates: giving it to the other projects would cap a project at what one
+    /// read lets it have (with two jobs, half of the room, whatever the weights).
     /// </summary>
     public static IReadOnlyList<(ReadyTask Task, string Pool)> Plan(
         IEnumerable<ReadyTask> candidates,
         IReadOnlyDictionary<string, int> liveByProject,
         IReadOnlyDictionary<string, double> weights,
-        IReadOnlyList<PoolCapacity> pools)
+        IReadOnlyList<PoolCapacity> pools,
+        IReadOnlySet<string>? cutShort = null)
     {
         var room = pools.ToDictionary(p => p.Name, p => p.Room, StringComparer.Ordinal);
         var bySize = pools.OrderBy(p => p.MemoryBytes == 0 ? long.MaxValue : p.MemoryBytes).ThenBy(p => p.Name, StringComparer.Ordinal).ToList();
@@ -49,26 +54,40 @@ public static class FairShare
         {
             var queues = lane.GroupBy(t => t.Project, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => new Queue<ReadyTask>(g.OrderByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.FirstFrame)), StringComparer.Ordinal);
+            var emptied = new List<string>();
+            var placed = new HashSet<string>(StringComparer.Ordinal);
             while (queues.Count > 0 && room.Values.Any(r => r > RoomLeft))
             {
                 var project = queues
-                    .OrderBy(q => Occupancy(occupancy, q.Key) / Weight(weights, q.Key))
+                    .OrderBy(q => Share(occupancy, weights, q.Key))
                     .ThenByDescending(q => q.Value.Peek().Priority)
                     .ThenBy(q => q.Value.Peek().CreatedAt)
                     .ThenBy(q => q.Key, StringComparer.Ordinal)
                     .First().Key;
-                var queue = queues[project];
-                var task = queue.Dequeue();
-                if (queue.Count == 0)
+                if (emptied.Any(e => Share(occupancy, weights, e) <= Share(occupancy, weights, project)))
                 {
-                    queues.Remove(project);
+                    return plan;
                 }
 
+                var queue = queues[project];
+                var task = queue.Dequeue();
                 if (bySize.FirstOrDefault(p => room[p.Name] > RoomLeft && p.Fits(task)) is { } pool)
                 {
                     room[pool.Name] -= 1.0 / Math.Max(1, task.BundleSize);
                     occupancy[project] = Occupancy(occupancy, project) + 1;
                     plan.Add((task, pool.Name));
+                    placed.Add(project);
+                }
+
+                // Only a project that placed work this pass holds the rest back: one whose tasks fit no pool with
+                // room would hold it back for ever.
+                if (queue.Count == 0)
+                {
+                    queues.Remove(project);
+                    if (cutShort?.Contains(project) == true && placed.Contains(project))
+                    {
+                        emptied.Add(project);
+                    }
                 }
             }
         }
@@ -77,6 +96,9 @@ public static class FairShare
     }
 
     private static int Occupancy(Dictionary<string, int> occupancy, string project) => occupancy.GetValueOrDefault(project);
+
+    private static double Share(Dictionary<string, int> occupancy, IReadOnlyDictionary<string, double> weights, string project) =>
+        Occupancy(occupancy, project) / Weight(weights, project);
 
     private static double Weight(IReadOnlyDictionary<string, double> weights, string project) =>
         weights.TryGetValue(project, out var weight) && weight > 0 ? weight : DefaultWeight;
