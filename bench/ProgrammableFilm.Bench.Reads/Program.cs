@@ -28,8 +28,12 @@ var environment = new Dictionary<string, string>
     ["RabbitMq__Prefix"] = $"reads{Guid.NewGuid().ToString("N")[..6]}-",
     ["Storage__Root"] = storage,
     ["Logging__LogLevel__Default"] = "Warning",
+    // 50 clients as one key: the per-key limit protects a farm from a runaway script, not from its benchmark.
+    ["Auth__RateLimit__PermitLimit"] = "100000000",
 };
 await ApiProcess.RunToEndAsync(apiDll, environment, "migrate");
+// Farm-wide reads (the fleet, the workers) need an admin; an admin may read every project.
+var adminKey = (await ApiProcess.RunToEndAsync(apiDll, environment, "create-key", "--role", "admin", "--name", "bench-reads")).Trim();
 
 var seedWatch = Stopwatch.StartNew();
 var seeded = await new Seeder(database, shape).SeedAsync();
@@ -44,6 +48,7 @@ using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer
 {
     BaseAddress = server,
     Timeout = TimeSpan.FromSeconds(60),
+    DefaultRequestHeaders = { Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", adminKey) },
 };
 var endpoints = new (string Name, Func<int, string> Path)[]
 {
@@ -57,6 +62,12 @@ var endpoints = new (string Name, Func<int, string> Path)[]
     ("prices", _ => "/api/prices"),
     ("budget", _ => $"/api/projects/{seeded.BusyProject}/budget"),
     ("spend_by_job", _ => $"/api/projects/{seeded.BusyProject}/spend?groupBy=job&from={DateTime.UtcNow.AddDays(-1):yyyy-MM-dd}"),
+    ("dashboard_projects", _ => "/api/projects"),
+    ("dashboard_spend_series", _ => $"/api/projects/{seeded.BusyProject}/spend/series"),
+    ("dashboard_jobs_progress", _ => $"/api/projects/{seeded.BusyProject}/jobs/progress"),
+    ("dashboard_fleet", _ => "/api/fleet"),
+    ("dashboard_shot_timeline", _ => $"/api/shots/{seeded.BigShot}/timeline"),
+    ("dashboard_page", _ => "/"),
 };
 
 var results = new List<(string Name, Load.Result Result)>();
@@ -193,7 +204,9 @@ namespace ProgrammableFilm.Bench.Reads
     {
         private readonly Process _process;
 
-        private ApiProcess(Process process) => _process = process;
+        private readonly StringBuilder _output;
+
+        private ApiProcess(Process process, StringBuilder output) => (_process, _output) = (process, output);
 
         public static ApiProcess Start(string dll, IReadOnlyDictionary<string, string> environment, params string[] args)
         {
@@ -210,7 +223,17 @@ namespace ProgrammableFilm.Bench.Reads
             }
 
             var process = Process.Start(start)!;
-            process.OutputDataReceived += (_, e) => { };
+            var output = new StringBuilder();
+            process.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is not null)
+                {
+                    lock (output)
+                    {
+                        output.AppendLine(e.Data);
+                    }
+                }
+            };
             process.ErrorDataReceived += (_, e) =>
             {
                 if (e.Data is not null)
@@ -220,16 +243,22 @@ namespace ProgrammableFilm.Bench.Reads
             };
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
-            return new ApiProcess(process);
+            return new ApiProcess(process, output);
         }
 
-        public static async Task RunToEndAsync(string dll, IReadOnlyDictionary<string, string> environment, params string[] args)
+        /// <summary>Runs one of the API process's verbs; returns what it printed.</summary>
+        public static async Task<string> RunToEndAsync(string dll, IReadOnlyDictionary<string, string> environment, params string[] args)
         {
             using var process = Start(dll, environment, args);
             await process._process.WaitForExitAsync();
             if (process._process.ExitCode != 0)
             {
                 throw new InvalidOperationException($"ProgrammableFilm.Api {string.Join(' ', args)} exited with {process._process.ExitCode}");
+            }
+
+            lock (process._output)
+            {
+                return process._output.ToString();
             }
         }
 

@@ -4,7 +4,7 @@ using NpgsqlTypes;
 
 namespace ProgrammableFilm.Bench.Reads;
 
-public sealed record Seeded(int Tasks, long Attempts, long LedgerRows, int Jobs, int Projects, int Workers, Guid BigJob, Guid SmallJob, string BusyProject);
+public sealed record Seeded(int Tasks, long Attempts, long LedgerRows, int Jobs, int Projects, int Workers, Guid BigJob, Guid SmallJob, string BusyProject, Guid BigShot);
 
 /// <summary>
 /// A farm's history, written by binary COPY into a database the real migrations made: 30% of the tasks in one big
@@ -86,7 +86,7 @@ public sealed class Seeder(string connectionString, SeedShape shape)
             """, admin).ExecuteNonQueryAsync();
         await new NpgsqlCommand("VACUUM ANALYZE", admin).ExecuteNonQueryAsync();
 
-        return new Seeded(tasks.Count, attempts, shape.LedgerRows, SmallJobs + 1, Projects, Workers, JobId(0), JobId(1), Project(0));
+        return new Seeded(tasks.Count, attempts, shape.LedgerRows, SmallJobs + 1, Projects, Workers, JobId(0), JobId(1), Project(0), ShotId(0, 0));
     }
 
     private async Task<NpgsqlConnection> OpenAsync()
