@@ -59,6 +59,13 @@ if (args.Contains("--share", StringComparer.Ordinal))
     return;
 }
 
+// --diffusion: only the diffusion batch against the engine alone (device utilisation).
+if (args.Contains("--diffusion", StringComparer.Ordinal))
+{
+    PrintDiffusion(await DiffusionBatch.MeasureAsync(postgres, rabbitMq, workerDll, root));
+    return;
+}
+
 // --plan: only the big job's planning, five times on one coordinator (for iterating on the submission path).
 if (args.Contains("--plan", StringComparer.Ordinal))
 {
@@ -130,12 +137,7 @@ Console.WriteLine($"| farm (PostgreSQL, RabbitMQ, 2 worker processes) | {Stats.F
 
 if (diffusion is not null)
 {
-    Console.WriteLine();
-    Console.WriteLine($"| diffusion batch: 6 shots × 24 frames at 64×64, 8 steps ({diffusion.Frames} frames) | value | ratio |");
-    Console.WriteLine("| --- | ---: | ---: |");
-    Console.WriteLine($"| engine alone, in this process (frames/s) | {diffusion.EngineFramesPerSecond:F1} | 1.00 |");
-    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, submit → job succeeded (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80) |");
-    Console.WriteLine($"| workers busy rendering (Σ render time ÷ worker wall time, assembly excluded) | {diffusion.WorkerBusyFraction:P1} | target 90% |");
+    PrintDiffusion(diffusion);
 }
 
 Console.WriteLine();
@@ -161,6 +163,16 @@ Console.WriteLine($"| planning and writing the job (submission) | {Stats.Format(
 Console.WriteLine($"| planning and writing a 100,010-task job (10 shots × 10,000 frames) | {Stats.Format(throughput.PlanBigSeconds)} | {throughput.PlanBigSeconds / 2:F2} of the 2 s target |");
 Console.WriteLine($"| preview job's first task: ready → dispatched, behind a backlog of 1,000,100 tasks (that job and a 900,090-task one) | {Stats.Format(throughput.PreviewFirstDispatchSeconds)} | target < 1 s |");
 Console.WriteLine($"farm_tasks_per_second={throughput.TasksPerSecond.ToString("F1", CultureInfo.InvariantCulture)}");
+
+static void PrintDiffusion(DiffusionBatch diffusion)
+{
+    Console.WriteLine();
+    Console.WriteLine($"| diffusion batch: 6 shots × 24 frames at 64×64, 8 steps ({diffusion.Frames} frames) | value | ratio |");
+    Console.WriteLine("| --- | ---: | ---: |");
+    Console.WriteLine($"| engine alone, in this process (frames/s) | {diffusion.EngineFramesPerSecond:F1} | 1.00 |");
+    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, submit → job succeeded (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80) |");
+    Console.WriteLine($"| workers busy rendering (Σ render time ÷ worker wall time, assembly excluded) | {diffusion.WorkerBusyFraction:P1} | target 90% |");
+}
 
 string Ms(double cpuSeconds) => (cpuSeconds / throughput.Tasks * 1000).ToString("F2", CultureInfo.InvariantCulture);
 
