@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using ProgrammableFilm.Data;
 using ProgrammableFilm.Data.Entities;
 using ProgrammableFilm.Domain.Money;
+using ProgrammableFilm.Domain.Specs;
 
 namespace ProgrammableFilm.Coordinator.Money;
 
@@ -181,6 +182,13 @@ public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, Dis
         // Raised above the spend: the job's Ready tasks are dispatchable again on the next pass, not the next poll.
         dispatchSignal.Wake();
         return (await JobStatusAsync(db, jobId, cancellationToken), []);
+    }
+
+    /// <summary>The row of a budget given in a job's spec (<c>budget:</c>), already checked by the spec reader.</summary>
+    public static JobBudget JobBudgetRow(Guid jobId, JobBudgetSpec budget, DateTime now)
+    {
+        var limit = MoneyMath.ToMicros(budget.LimitUsd);
+        return new JobBudget { JobId = jobId, LimitMicros = limit, SoftFraction = budget.SoftFraction, SoftMicros = BudgetPolicy.SoftMicros(limit, budget.SoftFraction), UpdatedAt = now };
     }
 
     public static string Level(BudgetState state) => state.ToString().ToLowerInvariant();
