@@ -1,5 +1,5 @@
 // The dashboard: hash routes (#/, #/projects/P, #/jobs/ID, #/fleet) over the farm's read endpoints. Pages load
-// their data once; after that only the hub's pushes (fleet, job, spend) change them: no polling.
+// their data once; after that only the hub's pushes (fleet, job, spend, budget) change them: no polling.
 "use strict";
 
 const view = document.getElementById("view");
@@ -63,7 +63,7 @@ function debounce(fn, wait = 300) {
 // ---- live channel
 const hub = new signalR.HubConnectionBuilder().withUrl("/hubs/farm", { accessTokenFactory: apiKey }).withAutomaticReconnect().build();
 const watched = new Set();
-const handlers = { fleet: [], job: [], spend: [] };
+const handlers = { fleet: [], job: [], spend: [], budget: [] };
 for (const name of Object.keys(handlers)) hub.on(name, (message) => handlers[name].forEach((h) => h(message)));
 function on(name, handler) { handlers[name].push(handler); return () => handlers[name].splice(handlers[name].indexOf(handler), 1); }
 
@@ -201,6 +201,7 @@ async function projectPage(project) {
   await Promise.all([drawSpend(), drawJobs(), drawAccuracy()]);
   const offs = [
     on("spend", debounce((m) => m.project === project && (drawSpend(), drawAccuracy()), 500)),
+    on("budget", (m) => m.project === project && m.jobId == null && showBudget(project)),
     on("job", (job) => {
       if (job.project !== project) return;
       const row = document.querySelector(`#jobs tr[data-job="${job.id}"]`);
@@ -277,6 +278,7 @@ async function jobPage(id) {
   const offs = [
     on("job", (j) => { if (j.id === id) { drawHeader(j); reload(); } }),
     on("spend", debounce((m) => m.project === job.project && (showBudget(job.project), drawJobBudget()), 500)),
+    on("budget", (m) => { if (m.project !== job.project) return; if (m.jobId === id) drawJobBudget(); else if (m.jobId == null) showBudget(job.project); }),
   ];
   return { dispose() { left = true; offs.forEach((off) => off()); } };
 }
