@@ -14,9 +14,10 @@ public class EmbeddedMoneyTests
 {
     private const string Project = "it-embedded-money";
 
-    private static JobSpec Spec(string name) => JobSpecReader.ReadYaml($"""
+    private static JobSpec Spec(string name, string budget = "~") => JobSpecReader.ReadYaml($"""
         project: {Project}
         name: {name}
+        budget: {budget}
         shots:
           - {"{"}name: s1, prompt: a red car racing left to right at dusk, duration: 1, fps: 8, width: 64, height: 64, keyframeInterval: 1{"}"}
         """).Spec!;
@@ -94,6 +95,21 @@ public class EmbeddedMoneyTests
             Assert.Equal((await jobs.CostAsync(third.Id, CancellationToken.None))!.Cost, jobBudget.SpentUsd);
             await budgets.SetJobAsync(third.Id, cost.Cost * 10, null, CancellationToken.None);
             await WaitAsync(jobs, third.Id, s => s.State == "Succeeded", "the third job to succeed once its budget was raised");
+
+            // A budget in the spec, written with the job; SQLite's ledger trigger records the job's crossings (the
+            // first bill crosses both of a millionth of a dollar), once each, apart from the project's.
+            var fourth = await submission.SubmitAsync(Spec("fourth", "{limitUsd: 0.000001, softFraction: 0.5}"), CancellationToken.None);
+            Assert.Equal((0.000001m, 0.5), ((await budgets.GetJobAsync(fourth.Id, CancellationToken.None))!.LimitUsd, (await budgets.GetJobAsync(fourth.Id, CancellationToken.None))!.SoftFraction));
+            await WaitAsync(jobs, fourth.Id, s => s.WaitingFor == "job-budget", "the fourth job to wait for the budget in its spec");
+            await using (var db = await contexts.CreateDbContextAsync())
+            {
+                Assert.Equal(["soft", "hard"], await db.BudgetAlerts.Where(a => a.JobId == fourth.Id).OrderBy(a => a.Id).Select(a => a.Level).ToListAsync());
+            }
+
+            Assert.Equal(["hard", "soft"], (await budgets.GetJobAsync(fourth.Id, CancellationToken.None))!.Alerts.Select(a => a.Level));
+            Assert.All((await budgets.GetAsync(Project, CancellationToken.None)).Alerts, a => Assert.Null(a.JobId));
+            await budgets.SetJobAsync(fourth.Id, cost.Cost * 10, null, CancellationToken.None);
+            await WaitAsync(jobs, fourth.Id, s => s.State == "Succeeded", "the fourth job to succeed once its budget was raised");
             await host.StopAsync();
         }
         finally
