@@ -119,12 +119,15 @@ public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, Dis
         return (await StatusAsync(db, project, cancellationToken), []);
     }
 
-    /// <summary>
-    /// Whose hard limit stops the job: <c>project</c> (the project's; it wins when both are reached, since raising the
-    /// job's alone would not resume it), <c>job</c> (its own), or null.
-    /// </summary>
+    /// <summary>Whose hard limit stops the job: <c>project</c>, <c>job</c> (its own), or null.</summary>
     public static Task<string?> StoppedByAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken) =>
-        db.BudgetStops.Where(s => s.JobId == jobId).OrderByDescending(s => s.Budget).Select(s => s.Budget).FirstOrDefaultAsync(cancellationToken);
+        StopsInPrecedence(db).Where(s => s.JobId == jobId).Select(s => s.Budget).FirstOrDefaultAsync(cancellationToken);
+
+    /// <summary>
+    /// The one rule of whose limit a stopped job reports: the project's wins over the job's own when both are reached,
+    /// since raising the job's alone would not resume it. Composable inside another query (the claim reads it per attempt).
+    /// </summary>
+    public static IQueryable<BudgetStop> StopsInPrecedence(FarmDbContext db) => db.BudgetStops.OrderByDescending(s => s.Budget == "project");
 
     public async Task<JobBudgetStatus?> GetJobAsync(Guid jobId, CancellationToken cancellationToken)
     {
