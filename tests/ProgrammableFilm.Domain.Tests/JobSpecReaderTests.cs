@@ -311,4 +311,35 @@ public class JobSpecReaderTests
 
         Assert.Contains(result.Errors, e => e.Field == "anchors.background");
     }
+
+    [Fact]
+    public void A_budget_is_read_exactly_with_the_default_soft_fraction_and_no_budget_is_null()
+    {
+        var budgeted = JobSpecReader.ReadYaml(ValidYaml.Replace("shots:", "budget: {limitUsd: 12.50}\nshots:", StringComparison.Ordinal));
+        var json = JobSpecReader.ReadJson("""{"project": "demo", "budget": {"limitUsd": 0.000001, "softFraction": 0.5}, "shots": [{"name": "s", "prompt": "a ball", "duration": 1, "fps": 8, "width": 64, "height": 64}]}""");
+
+        Assert.Empty(budgeted.Errors);
+        Assert.Equal(new JobBudgetSpec(12.50m, 0.8), budgeted.Spec!.Budget);
+        Assert.Equal(new JobBudgetSpec(0.000001m, 0.5), json.Spec!.Budget);
+        Assert.Null(JobSpecReader.ReadYaml(ValidYaml).Spec!.Budget);
+    }
+
+    [Theory]
+    [InlineData("{limitUsd: -5}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 1e400}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 10.0000001}", "budget.limitUsd")]
+    [InlineData("{limitUsd: twelve}", "budget.limitUsd")]
+    [InlineData("{softFraction: 0.5}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 10, softFraction: 0}", "budget.softFraction")]
+    [InlineData("{limitUsd: 10, softFraction: .inf}", "budget.softFraction")]
+    [InlineData("{limitUsd: [10]}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 10, hard: 12}", "budget.hard")]
+    [InlineData("[10]", "budget")]
+    public void A_bad_budget_is_an_error_on_its_field(string budget, string field)
+    {
+        var result = JobSpecReader.ReadYaml(ValidYaml.Replace("shots:", $"budget: {budget}\nshots:", StringComparison.Ordinal));
+
+        Assert.False(result.IsValid);
+        Assert.Equal(field, Assert.Single(result.Errors).Field);
+    }
 }
