@@ -252,6 +252,9 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
     public async Task Lowering_a_budget_below_the_spend_records_both_crossings_once()
     {
         const string project = "money-lowered";
+        // Priced so that the render costs many micro-dollars: at the default CPU price two frames can cost one, and
+        // half of it is no budget.
+        await SendAsync(HttpMethod.Post, "/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project }, HttpStatusCode.Created);
         await RenderAsync(project, "lowered", 2);
         var spent = (await SendAsync(HttpMethod.Get, $"/api/projects/{project}/budget", null, HttpStatusCode.OK)).GetProperty("spentUsd").GetDecimal();
         Assert.True(spent > 0);
