@@ -57,7 +57,7 @@ public sealed class TaskEvents(
                 job.Paused,
                 ShotState = shot.State,
                 job.Project,
-                StoppedBy = db.BudgetStops.Where(s => s.JobId == job.Id).OrderByDescending(s => s.Budget).Select(s => s.Budget).FirstOrDefault(),
+                StoppedBy = Money.Budgets.StopsInPrecedence(db).Where(s => s.JobId == job.Id).Select(s => s.Budget).FirstOrDefault(),
             })
             .AsNoTracking()
             .ToDictionaryAsync(c => c.Attempt.Id, cancellationToken);
