@@ -55,6 +55,7 @@ if (args.Contains("--share", StringComparer.Ordinal))
     Console.WriteLine("| --- | ---: | ---: |");
     Console.WriteLine($"| weight-3 project's share of device-seconds over {share.Window.TotalSeconds:F0} s ({share.Attempts} attempts finished) | {share.ShareA:P1} | 75% ± 5 |");
     Console.WriteLine($"| its share of attempts finished | {share.AttemptShareA:P1} | |");
+    Console.WriteLine($"| the farm's tasks/s over the window (15 shots of 10,000 one-frame tasks queued) | {share.Attempts / share.Window.TotalSeconds:F0} | |");
     Console.WriteLine($"fair_share_weight3={share.ShareA.ToString("F3", CultureInfo.InvariantCulture)}");
     return;
 }
