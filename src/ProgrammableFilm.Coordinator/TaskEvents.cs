@@ -232,10 +232,12 @@ public sealed class TaskEvents(
             from attempt in db.Attempts
             join task in db.Tasks on attempt.TaskId equals task.Id
             where ids.Contains(attempt.Id)
-            select new { attempt.Id, attempt.State, attempt.WorkerId, TaskId = task.Id, task.CurrentAttemptId, TaskState = task.State })
+            select new { attempt.Id, attempt.State, attempt.WorkerId, TaskId = task.Id, task.CurrentAttemptId, TaskState = task.State, task.Progress })
             .AsNoTracking()
             .ToDictionaryAsync(r => r.Id, cancellationToken);
         var stop = new List<StopAttempt>();
+        var renewed = new List<HeldAttempt>();
+        var progressed = new List<(Guid TaskId, Guid AttemptId, double Fraction)>();
         await StoreLogAsync(db, [.. heartbeat.Attempts.Where(held => rows.ContainsKey(held.AttemptId)).Select(held => (held.AttemptId, held.Log))], cancellationToken);
         foreach (var held in heartbeat.Attempts.OrderBy(a => a.AttemptId))
         {
@@ -253,23 +255,23 @@ public sealed class TaskEvents(
 
             // A cancelled task's attempt keeps its lease until the worker reports it stopped, so that it is billed
             // for the time it really ran rather than declared lost.
-            await db.Attempts.Where(a => a.Id == held.AttemptId && a.State == AttemptState.Claimed)
-                .ExecuteUpdateAsync(
-                    set => set.SetProperty(a => a.LastHeartbeatAt, now)
-                        .SetProperty(a => a.LeaseExpiresAt, now + options.LeaseDuration)
-                        .SetProperty(a => a.DeviceSeconds, held.DeviceSeconds),
-                    cancellationToken);
+            renewed.Add(held);
             if (row.CurrentAttemptId != held.AttemptId || row.TaskState != RenderTaskState.Running)
             {
                 stop.Add(new StopAttempt { AttemptId = held.AttemptId, Reason = $"task is {row.TaskState}" });
                 continue;
             }
 
+            // Attempts waiting in a bundle for a slot report no progress: their rows are left alone.
             var fraction = Fraction(held.Completed, held.Total);
-            await db.Tasks.Where(t => t.Id == row.TaskId && t.CurrentAttemptId == held.AttemptId && t.State == RenderTaskState.Running)
-                .ExecuteUpdateAsync(set => set.SetProperty(t => t.Progress, fraction), cancellationToken);
+            if (fraction != row.Progress)
+            {
+                progressed.Add((row.TaskId, held.AttemptId, fraction));
+            }
         }
 
+        await RenewLeasesAsync(db, renewed, now, cancellationToken);
+        await RecordProgressAsync(db, progressed, cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         if (joined)
@@ -280,6 +282,71 @@ public sealed class TaskEvents(
         }
 
         return new HeartbeatAcknowledged { Stop = [.. stop] };
+    }
+
+    /// <summary>
+    /// Moves the held attempts' leases forward, in one statement on PostgreSQL: a worker holds every attempt of the
+    /// bundles it claimed ahead (hundreds of one-frame tasks), and a statement per attempt kept their rows locked, and
+    /// the success transactions waiting on them, for as long as that many round trips took.
+    /// </summary>
+    private async Task RenewLeasesAsync(FarmDbContext db, List<HeldAttempt> held, DateTime now, CancellationToken cancellationToken)
+    {
+        var leaseExpiresAt = now + options.LeaseDuration;
+        if (held.Count == 0)
+        {
+            return;
+        }
+
+        if (db.Database.IsNpgsql())
+        {
+            Guid[] ids = [.. held.Select(h => h.AttemptId)];
+            double[] deviceSeconds = [.. held.Select(h => h.DeviceSeconds)];
+            await db.Database.ExecuteSqlAsync($"""
+                UPDATE attempts AS a
+                SET last_heartbeat_at = {now}, lease_expires_at = {leaseExpiresAt}, device_seconds = v.device_seconds
+                FROM unnest({ids}, {deviceSeconds}) AS v(id, device_seconds)
+                WHERE a.id = v.id AND a.state = 'Claimed'
+                """, cancellationToken);
+            return;
+        }
+
+        foreach (var attempt in held)
+        {
+            await db.Attempts.Where(a => a.Id == attempt.AttemptId && a.State == AttemptState.Claimed)
+                .ExecuteUpdateAsync(
+                    set => set.SetProperty(a => a.LastHeartbeatAt, now)
+                        .SetProperty(a => a.LeaseExpiresAt, leaseExpiresAt)
+                        .SetProperty(a => a.DeviceSeconds, attempt.DeviceSeconds),
+                    cancellationToken);
+        }
+    }
+
+    /// <summary>The running tasks' progress, each only while the reporting attempt is still its current one.</summary>
+    private static async Task RecordProgressAsync(FarmDbContext db, List<(Guid TaskId, Guid AttemptId, double Fraction)> progressed, CancellationToken cancellationToken)
+    {
+        if (progressed.Count == 0)
+        {
+            return;
+        }
+
+        if (db.Database.IsNpgsql())
+        {
+            Guid[] taskIds = [.. progressed.Select(p => p.TaskId)], attemptIds = [.. progressed.Select(p => p.AttemptId)];
+            double[] fractions = [.. progressed.Select(p => p.Fraction)];
+            await db.Database.ExecuteSqlAsync($"""
+                UPDATE tasks AS t
+                SET progress = v.fraction
+                FROM unnest({taskIds}, {attemptIds}, {fractions}) AS v(task_id, attempt_id, fraction)
+                WHERE t.id = v.task_id AND t.current_attempt_id = v.attempt_id AND t.state = 'Running'
+                """, cancellationToken);
+            return;
+        }
+
+        foreach (var (taskId, attemptId, fraction) in progressed)
+        {
+            await db.Tasks.Where(t => t.Id == taskId && t.CurrentAttemptId == attemptId && t.State == RenderTaskState.Running)
+                .ExecuteUpdateAsync(set => set.SetProperty(t => t.Progress, fraction), cancellationToken);
+        }
     }
 
     public async Task ProgressAsync(TaskProgressed progress, CancellationToken cancellationToken)
