@@ -21,7 +21,10 @@ public sealed record FleetSummary(IReadOnlyList<PoolSummary> Pools, IReadOnlyLis
 /// <summary>One attempt on a shot's timeline, with what the ledger billed for it (null while it has not ended).</summary>
 public sealed record AttemptSpan(Guid Id, string Task, string Kind, int Number, string State, string? Worker, DateTime CreatedAt, DateTime? ClaimedAt, DateTime? FinishedAt, double DeviceSeconds, decimal? CostUsd, string? FailureClass, double? EnergyKwh = null, bool? EnergyEstimated = null, double? Co2eGrams = null);
 
-/// <summary>A shot's rendered keyframes (frame numbers) and its attempts, oldest first; <see cref="Truncated"/> when more exist.</summary>
+/// <summary>
+/// A shot's rendered keyframes (frame numbers, at most one per hundredth of the shot) and the attempts of its first
+/// tasks in key order, oldest first; <see cref="Truncated"/> when more attempts exist.
+/// </summary>
 public sealed record ShotTimeline(Guid ShotId, Guid JobId, IReadOnlyList<int> Keyframes, IReadOnlyList<AttemptSpan> Attempts, bool Truncated);
 
 /// <summary>What the dashboard shows of a job while it renders; pushed whenever one of these values changes.</summary>
@@ -48,9 +51,14 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     /// <summary>At most this many attempts are listed per shot timeline.</summary>
     public const int MaxTimelineAttempts = 1000;
 
+    /// <summary>At most this many keyframes are listed per shot timeline.</summary>
+    public const int MaxTimelineKeyframes = 100;
+
     private const double JoulesPerKilowattHour = 3.6e6;
     private static readonly TimeSpan LostWorkerWindow = TimeSpan.FromHours(1);
     private static readonly JobState[] ActiveStates = [JobState.Queued, JobState.Running, JobState.Waiting];
+    private ReadyCount? _readyCount;
+    private int _recountingReady;
 
     public static TimeSpan Width(SpendBucket bucket) => bucket switch
     {
@@ -136,20 +144,75 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     /// <summary>Workers, pools, slots in use and queue depth per pool and lane (Ready tasks count for the coordinator's pool).</summary>
     public async Task<FleetSummary> FleetAsync(CancellationToken cancellationToken)
     {
+        var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
-        return new FleetSummary(await PoolsAsync(db, options, time.GetUtcNow().UtcDateTime, cancellationToken), await jobs.WorkersAsync(cancellationToken));
+        var ready = await ReadyPerLaneAsync(db, now, cancellationToken);
+        return new FleetSummary(await PoolsAsync(db, options, now, ready, cancellationToken), await jobs.WorkersAsync(cancellationToken));
     }
+
+    /// <summary>
+    /// Every known pool, counting all Ready tasks: for /metrics, whose snapshot is refreshed in the background at most
+    /// every few seconds, so a count that grows with the queue costs no request its latency.
+    /// </summary>
+    public static async Task<IReadOnlyList<PoolSummary>> PoolsAsync(FarmDbContext db, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken) =>
+        await PoolsAsync(db, options, now, await CountReadyAsync(db.Tasks, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// Ready tasks per lane for the fleet view. Up to <see cref="CoordinatorOptions.StatusRollupAbove"/> of them are
+    /// counted on every request (a bounded read of the Ready index, so a small farm's figure is exact and current); a
+    /// bigger queue is counted at most every <see cref="CoordinatorOptions.StatusRollupMaxAge"/>, like a big job's
+    /// status, by one request while the others read the previous count: 50 dashboards polling a queue of 700,000
+    /// tasks would otherwise each scan it.
+    /// </summary>
+    private async Task<IReadOnlyList<LaneCount>> ReadyPerLaneAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
+    {
+        var cap = options.StatusRollupAbove;
+        var firstReady = await CountReadyAsync(db.Tasks.Where(t => t.State == RenderTaskState.Ready).Take(cap + 1), cancellationToken);
+        if (firstReady.Sum(l => l.Count) <= cap)
+        {
+            return firstReady;
+        }
+
+        var counted = _readyCount;
+        if (counted is not null && counted.At >= now - options.StatusRollupMaxAge)
+        {
+            return counted.Lanes;
+        }
+
+        var recounting = Interlocked.CompareExchange(ref _recountingReady, 1, 0) == 0;
+        if (!recounting && counted is not null)
+        {
+            return counted.Lanes;
+        }
+
+        try
+        {
+            var lanes = await CountReadyAsync(db.Tasks, cancellationToken);
+            _readyCount = new ReadyCount(now, lanes);
+            return lanes;
+        }
+        finally
+        {
+            if (recounting)
+            {
+                Volatile.Write(ref _recountingReady, 0);
+            }
+        }
+    }
+
+    private static async Task<IReadOnlyList<LaneCount>> CountReadyAsync(IQueryable<RenderTask> tasks, CancellationToken cancellationToken) =>
+        await tasks.Where(t => t.State == RenderTaskState.Ready).GroupBy(t => t.Lane).Select(g => new LaneCount(g.Key, g.Count())).ToListAsync(cancellationToken);
 
     /// <summary>
     /// Every known pool, at zero when idle (so that an empty queue is a figure of 0 rather than no figure): its live
     /// and lost workers, live slots, slots in use, and queue depth per lane. Ready tasks have no pool yet: they count
-    /// for the coordinator's own pool, which its dispatcher sends them to. The dashboard and /metrics both read it.
+    /// for the coordinator's own pool, which its dispatcher sends them to. Queued attempts are few (the dispatcher
+    /// queues only what the fleet has room for), so their lanes are read from their tasks by key.
     /// </summary>
-    public static async Task<IReadOnlyList<PoolSummary>> PoolsAsync(FarmDbContext db, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<PoolSummary>> PoolsAsync(FarmDbContext db, CoordinatorOptions options, DateTime now, IReadOnlyList<LaneCount> ready, CancellationToken cancellationToken)
     {
         var liveSince = now - options.LeaseDuration;
         var lostSince = now - LostWorkerWindow;
-        var ready = await db.Tasks.Where(t => t.State == RenderTaskState.Ready).GroupBy(t => t.Lane).Select(g => new { Lane = g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
         var queued = await (
             from attempt in db.Attempts
             join task in db.Tasks on attempt.TaskId equals task.Id
@@ -182,31 +245,44 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
         })];
     }
 
-    /// <summary>A shot's keyframes and attempts; null for an unknown shot.</summary>
+    /// <summary>
+    /// A shot's keyframes and attempts; null for an unknown shot. A request reads O(<paramref name="limit"/>) attempts
+    /// whatever the shot's size: the attempts of the shot's first tasks in key order (the unique index on shot and key,
+    /// then each task's attempts by their index), listed oldest first. Keyframes are thinned to at most
+    /// <see cref="MaxTimelineKeyframes"/>, evenly spaced over the shot: the dashboard shows a strip of thumbnails, not
+    /// ten thousand frame numbers.
+    /// </summary>
     public async Task<ShotTimeline?> TimelineAsync(Guid shotId, int limit, CancellationToken cancellationToken)
     {
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
-        var shot = await db.Shots.AsNoTracking().Where(s => s.Id == shotId).Select(s => new { s.Id, s.JobId }).SingleOrDefaultAsync(cancellationToken);
+        var shot = await db.Shots.AsNoTracking().Where(s => s.Id == shotId).Select(s => new { s.Id, s.JobId, s.FrameCount }).SingleOrDefaultAsync(cancellationToken);
         if (shot is null)
         {
             return null;
         }
 
+        // One keyframe per band of frames: every keyframe of a shot of up to MaxTimelineKeyframes frames, as before.
+        var band = Math.Max(1, (shot.FrameCount + MaxTimelineKeyframes - 1) / MaxTimelineKeyframes);
         var keyframes = await db.Tasks.Where(t => t.ShotId == shotId && t.Kind == "keyframe" && t.State == RenderTaskState.Succeeded)
-            .OrderBy(t => t.FirstFrame).Select(t => t.FirstFrame).ToListAsync(cancellationToken);
+            .GroupBy(t => t.FirstFrame / band)
+            .Select(g => g.Min(t => t.FirstFrame))
+            .OrderBy(f => f)
+            .Take(MaxTimelineKeyframes)
+            .ToListAsync(cancellationToken);
         var attempts = await (
-                from attempt in db.Attempts
-                join task in db.Tasks on attempt.TaskId equals task.Id
+                from task in db.Tasks
+                join attempt in db.Attempts on task.Id equals attempt.TaskId
                 where task.ShotId == shotId
-                orderby attempt.CreatedAt, attempt.Id
+                orderby task.Key, attempt.Number
                 select new { attempt.Id, task.Key, task.Kind, attempt.Number, attempt.State, attempt.WorkerId, attempt.CreatedAt, attempt.ClaimedAt, attempt.FinishedAt, attempt.DeviceSeconds, attempt.FailureClass })
             .AsNoTracking()
             .Take(limit + 1)
             .ToListAsync(cancellationToken);
-        var ids = attempts.Select(a => a.Id).ToList();
+        var page = attempts.Take(limit).OrderBy(a => a.CreatedAt).ThenBy(a => a.Id).ToList();
+        var ids = page.Select(a => a.Id).ToList();
         var billed = (await db.Usage.Where(u => u.ShotId == shotId && ids.Contains(u.AttemptId)).Select(u => new { u.AttemptId, u.Cost, u.DeviceSeconds, u.EnergyJoules, u.EnergyEstimated, u.Co2eGrams }).ToListAsync(cancellationToken))
             .ToDictionary(u => u.AttemptId);
-        var spans = attempts.Take(limit).Select(a =>
+        var spans = page.Select(a =>
         {
             var bill = billed.GetValueOrDefault(a.Id);
             return new AttemptSpan(a.Id, a.Key, a.Kind, a.Number, a.State.ToString(), a.WorkerId, a.CreatedAt, a.ClaimedAt, a.FinishedAt, bill?.DeviceSeconds ?? a.DeviceSeconds, bill?.Cost, a.FailureClass, bill?.EnergyJoules / JoulesPerKilowattHour, bill?.EnergyEstimated, bill?.Co2eGrams);
@@ -216,7 +292,7 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
 
     /// <summary>
     /// Progress and cost of the jobs of <paramref name="projects"/> that are unfinished or finished since
-    /// <paramref name="finishedSince"/>: the live view's change detection, three grouped queries whatever the job sizes.
+    /// <paramref name="finishedSince"/>: the live view's change detection, a few grouped queries whatever the job sizes.
     /// </summary>
     public async Task<IReadOnlyList<JobProgress>> LiveJobsAsync(IReadOnlyCollection<string> projects, DateTime finishedSince, CancellationToken cancellationToken)
     {
@@ -236,37 +312,25 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
         return await ProgressAsync(db, db.Jobs.Where(j => j.Project == project).OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Take(limit), cancellationToken);
     }
 
-    private static async Task<IReadOnlyList<JobProgress>> ProgressAsync(FarmDbContext db, IQueryable<Job> jobs, CancellationToken cancellationToken)
+    /// <summary>
+    /// Counts and cost as the job status shows them: big jobs from their task-count roll-up, cost from the ledger's
+    /// roll-up, so a request reads a few rows per job and shot however many tasks and ledger rows the jobs hold.
+    /// </summary>
+    private async Task<IReadOnlyList<JobProgress>> ProgressAsync(FarmDbContext db, IQueryable<Job> jobQuery, CancellationToken cancellationToken)
     {
-        var rows = await jobs.AsNoTracking().Select(j => new { j.Id, j.Project, j.Name, j.State, j.Paused, j.Error }).ToListAsync(cancellationToken);
+        var rows = await jobQuery.AsNoTracking().Select(j => new { j.Id, j.Project, j.Name, j.State, j.Paused, j.Error, j.TaskCount }).ToListAsync(cancellationToken);
         if (rows.Count == 0)
         {
             return [];
         }
 
-        var ids = rows.Select(j => j.Id).ToList();
-        var tasks = await db.Tasks.Where(t => ids.Contains(t.JobId))
-            .GroupBy(t => new { t.JobId, t.State, Assemble = t.Kind == "assemble" || t.Kind == "interpolate" })
-            .Select(g => new { g.Key.JobId, g.Key.State, Count = g.Count(), Weight = g.Key.Assemble ? g.Count() : g.Sum(t => t.LastFrame - t.FirstFrame + 1), Done = g.Key.Assemble ? g.Sum(t => t.Progress) : g.Sum(t => (t.LastFrame - t.FirstFrame + 1) * t.Progress) })
-            .ToListAsync(cancellationToken);
-        Dictionary<Guid, decimal> costs;
-        if (db.Database.IsNpgsql())
-        {
-            costs = await db.Usage.Where(u => ids.Contains(u.JobId)).GroupBy(u => u.JobId).Select(g => new { JobId = g.Key, Cost = g.Sum(u => u.Cost) })
-                .ToDictionaryAsync(g => g.JobId, g => g.Cost, cancellationToken);
-        }
-        else
-        {
-            costs = (await db.Usage.Where(u => ids.Contains(u.JobId)).Select(u => new { u.JobId, u.Cost }).ToListAsync(cancellationToken))
-                .GroupBy(u => u.JobId).ToDictionary(g => g.Key, g => g.Sum(u => u.Cost));
-        }
-
+        var counts = await jobs.TaskCountsAsync(db, rows.Select(j => (j.Id, j.TaskCount)).ToList(), cancellationToken);
+        var tasks = counts.Groups.ToLookup(t => t.JobId);
+        var costs = await JobReports.CostPerJobAsync(db, rows.Select(j => j.Id).ToList(), cancellationToken);
         return rows.Select(j =>
         {
-            var own = tasks.Where(t => t.JobId == j.Id).ToList();
-            var weight = own.Sum(t => t.Weight);
-            var done = own.Sum(t => t.State == RenderTaskState.Succeeded ? t.Weight : t.Done);
-            var progress = j.State == JobState.Succeeded ? 1 : weight == 0 ? 0 : done / weight;
+            var own = tasks[j.Id].ToList();
+            var progress = j.State == JobState.Succeeded ? 1 : JobReports.ProgressOf(own);
             return new JobProgress(j.Id, j.Project, j.Name, j.State.ToString(), j.Paused, progress, own.Sum(t => t.Count), own.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count), costs.GetValueOrDefault(j.Id), j.Error);
         }).ToList();
     }
@@ -284,6 +348,10 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         return await db.Usage.Where(u => u.Id > afterId).Select(u => u.Project).Distinct().ToListAsync(cancellationToken);
     }
+
+    private sealed record LaneCount(int Lane, int Count);
+
+    private sealed record ReadyCount(DateTime At, IReadOnlyList<LaneCount> Lanes);
 
     private sealed class SpendRow
     {
