@@ -51,14 +51,20 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     /// <summary>At most this many attempts are listed per shot timeline.</summary>
     public const int MaxTimelineAttempts = 1000;
 
+    /// <summary>
+    /// The fleet view counts its queues on every request while neither holds more than this (a few milliseconds of
+    /// index reads at most); longer queues are counted periodically.
+    /// </summary>
+    private const int ExactQueueDepth = 1000;
+
     /// <summary>At most this many keyframes are listed per shot timeline.</summary>
     public const int MaxTimelineKeyframes = 100;
 
     private const double JoulesPerKilowattHour = 3.6e6;
     private static readonly TimeSpan LostWorkerWindow = TimeSpan.FromHours(1);
     private static readonly JobState[] ActiveStates = [JobState.Queued, JobState.Running, JobState.Waiting];
-    private ReadyCount? _readyCount;
-    private int _recountingReady;
+    private WaitingCount? _waiting;
+    private int _recountingWaiting;
 
     public static TimeSpan Width(SpendBucket bucket) => bucket switch
     {
@@ -146,87 +152,92 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     {
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
-        var ready = await ReadyPerLaneAsync(db, now, cancellationToken);
-        return new FleetSummary(await PoolsAsync(db, options, now, ready, cancellationToken), await jobs.WorkersAsync(cancellationToken));
+        var waiting = await WaitingAsync(db, now, cancellationToken);
+        return new FleetSummary(await PoolsAsync(db, options, now, waiting, cancellationToken), await jobs.WorkersAsync(cancellationToken));
     }
 
     /// <summary>
-    /// Every known pool, counting all Ready tasks: for /metrics, whose snapshot is refreshed in the background at most
-    /// every few seconds, so a count that grows with the queue costs no request its latency.
+    /// Every known pool, counting every Ready task and queued attempt: for /metrics, whose snapshot is refreshed in the
+    /// background at most every few seconds, so a count that grows with the queue costs no request its latency.
     /// </summary>
     public static async Task<IReadOnlyList<PoolSummary>> PoolsAsync(FarmDbContext db, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken) =>
-        await PoolsAsync(db, options, now, await CountReadyAsync(db.Tasks, cancellationToken), cancellationToken);
+        await PoolsAsync(db, options, now, await CountWaitingAsync(db, options, cancellationToken), cancellationToken);
 
     /// <summary>
-    /// Ready tasks per lane for the fleet view. Up to <see cref="CoordinatorOptions.StatusRollupAbove"/> of them are
-    /// counted on every request (a bounded read of the Ready index, so a small farm's figure is exact and current); a
-    /// bigger queue is counted at most every <see cref="CoordinatorOptions.StatusRollupMaxAge"/>, like a big job's
-    /// status, by one request while the others read the previous count: 50 dashboards polling a queue of 700,000
-    /// tasks would otherwise each scan it.
+    /// The fleet view's queue depths. Up to <see cref="ExactQueueDepth"/> Ready tasks and as many queued attempts are
+    /// counted on every request (bounded reads of the partial indexes, so a small farm's figures are exact and
+    /// current); a longer queue is counted at most every <see cref="CoordinatorOptions.StatusRollupMaxAge"/>, like a big
+    /// job's status, by one request while the others read the previous count: 50 dashboards polling a queue of
+    /// 700,000 tasks would otherwise each scan it.
     /// </summary>
-    private async Task<IReadOnlyList<LaneCount>> ReadyPerLaneAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<QueueDepth>> WaitingAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
     {
-        var cap = options.StatusRollupAbove;
-        var firstReady = await CountReadyAsync(db.Tasks.Where(t => t.State == RenderTaskState.Ready).Take(cap + 1), cancellationToken);
-        if (firstReady.Sum(l => l.Count) <= cap)
+        if (await db.Tasks.Where(t => t.State == RenderTaskState.Ready).Select(t => t.Lane).Take(ExactQueueDepth + 1).CountAsync(cancellationToken) <= ExactQueueDepth
+            && await db.Attempts.Where(a => a.State == AttemptState.Queued).Select(a => a.State).Take(ExactQueueDepth + 1).CountAsync(cancellationToken) <= ExactQueueDepth)
         {
-            return firstReady;
+            return await CountWaitingAsync(db, options, cancellationToken);
         }
 
-        var counted = _readyCount;
+        var counted = _waiting;
         if (counted is not null && counted.At >= now - options.StatusRollupMaxAge)
         {
-            return counted.Lanes;
+            return counted.Depths;
         }
 
-        var recounting = Interlocked.CompareExchange(ref _recountingReady, 1, 0) == 0;
+        var recounting = Interlocked.CompareExchange(ref _recountingWaiting, 1, 0) == 0;
         if (!recounting && counted is not null)
         {
-            return counted.Lanes;
+            return counted.Depths;
         }
 
         try
         {
-            var lanes = await CountReadyAsync(db.Tasks, cancellationToken);
-            _readyCount = new ReadyCount(now, lanes);
-            return lanes;
+            var depths = await CountWaitingAsync(db, options, cancellationToken);
+            _waiting = new WaitingCount(now, depths);
+            return depths;
         }
         finally
         {
             if (recounting)
             {
-                Volatile.Write(ref _recountingReady, 0);
+                Volatile.Write(ref _recountingWaiting, 0);
             }
         }
     }
 
-    private static async Task<IReadOnlyList<LaneCount>> CountReadyAsync(IQueryable<RenderTask> tasks, CancellationToken cancellationToken) =>
-        await tasks.Where(t => t.State == RenderTaskState.Ready).GroupBy(t => t.Lane).Select(g => new LaneCount(g.Key, g.Count())).ToListAsync(cancellationToken);
-
     /// <summary>
-    /// Every known pool, at zero when idle (so that an empty queue is a figure of 0 rather than no figure): its live
-    /// and lost workers, live slots, slots in use, and queue depth per lane. Ready tasks have no pool yet: they count
-    /// for the coordinator's own pool, which its dispatcher sends them to. Queued attempts are few (the dispatcher
-    /// queues only what the fleet has room for), so their lanes are read from their tasks by key.
+    /// Ready tasks per lane, for the coordinator's own pool (they have no pool yet; its dispatcher sends them there),
+    /// and queued attempts per pool and lane (the lane is the task's).
     /// </summary>
-    private static async Task<IReadOnlyList<PoolSummary>> PoolsAsync(FarmDbContext db, CoordinatorOptions options, DateTime now, IReadOnlyList<LaneCount> ready, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<QueueDepth>> CountWaitingAsync(FarmDbContext db, CoordinatorOptions options, CancellationToken cancellationToken)
     {
-        var liveSince = now - options.LeaseDuration;
-        var lostSince = now - LostWorkerWindow;
+        var ready = await db.Tasks.Where(t => t.State == RenderTaskState.Ready).GroupBy(t => t.Lane)
+            .Select(g => new { Lane = g.Key, Count = g.Count() })
+            .ToListAsync(cancellationToken);
         var queued = await (
             from attempt in db.Attempts
             join task in db.Tasks on attempt.TaskId equals task.Id
             where attempt.State == AttemptState.Queued
             group attempt by new { attempt.Pool, task.Lane } into g
-            select new { g.Key.Pool, g.Key.Lane, Count = g.Count() })
+            select new QueueDepth(g.Key.Pool, g.Key.Lane, g.Count()))
             .ToListAsync(cancellationToken);
+        return [.. ready.Select(r => new QueueDepth(options.Pool, r.Lane, r.Count)), .. queued];
+    }
+
+    /// <summary>
+    /// Every known pool, at zero when idle (so that an empty queue is a figure of 0 rather than no figure): its live
+    /// and lost workers, live slots, slots in use, and queue depth per lane.
+    /// </summary>
+    private static async Task<IReadOnlyList<PoolSummary>> PoolsAsync(FarmDbContext db, CoordinatorOptions options, DateTime now, IReadOnlyList<QueueDepth> waiting, CancellationToken cancellationToken)
+    {
+        var liveSince = now - options.LeaseDuration;
+        var lostSince = now - LostWorkerWindow;
         var workers = await db.Workers.Where(w => w.LastSeenAt >= lostSince)
             .GroupBy(w => new { w.Pool, Live = w.LastSeenAt >= liveSince })
             .Select(g => new { g.Key.Pool, g.Key.Live, Count = g.Count(), Slots = g.Sum(w => w.Slots) })
             .ToListAsync(cancellationToken);
         var busy = await db.Attempts.Where(a => a.State == AttemptState.Claimed).GroupBy(a => a.Pool).Select(g => new { Pool = g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
 
-        var waiting = ready.Select(r => (Pool: options.Pool, r.Lane, r.Count)).Concat(queued.Select(q => (q.Pool, q.Lane, q.Count))).ToList();
         var pools = workers.Select(w => w.Pool).Concat(busy.Select(b => b.Pool)).Concat(waiting.Select(w => w.Pool)).Append(options.Pool)
             .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         return [.. pools.Select(pool =>
@@ -261,14 +272,7 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
             return null;
         }
 
-        // One keyframe per band of frames: every keyframe of a shot of up to MaxTimelineKeyframes frames, as before.
-        var band = Math.Max(1, (shot.FrameCount + MaxTimelineKeyframes - 1) / MaxTimelineKeyframes);
-        var keyframes = await db.Tasks.Where(t => t.ShotId == shotId && t.Kind == "keyframe" && t.State == RenderTaskState.Succeeded)
-            .GroupBy(t => t.FirstFrame / band)
-            .Select(g => g.Min(t => t.FirstFrame))
-            .OrderBy(f => f)
-            .Take(MaxTimelineKeyframes)
-            .ToListAsync(cancellationToken);
+        var keyframes = await KeyframesAsync(db, shotId, shot.FrameCount, cancellationToken);
         var attempts = await (
                 from task in db.Tasks
                 join attempt in db.Attempts on task.Id equals attempt.TaskId
@@ -288,6 +292,40 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
             return new AttemptSpan(a.Id, a.Key, a.Kind, a.Number, a.State.ToString(), a.WorkerId, a.CreatedAt, a.ClaimedAt, a.FinishedAt, bill?.DeviceSeconds ?? a.DeviceSeconds, bill?.Cost, a.FailureClass, bill?.EnergyJoules / JoulesPerKilowattHour, bill?.EnergyEstimated, bill?.Co2eGrams);
         }).ToList();
         return new ShotTimeline(shot.Id, shot.JobId, keyframes, spans, attempts.Count > limit);
+    }
+
+    /// <summary>
+    /// The first rendered keyframe of each band of a hundredth of the shot's frames (every keyframe of a shot of up to
+    /// <see cref="MaxTimelineKeyframes"/> frames). On PostgreSQL each band is one probe of the unique index on shot
+    /// and key, whose keyframe keys sort as their frames, so a finished 10,000-frame shot reads 100 rows rather than
+    /// 10,000; SQLite (embedded, small shots) groups the shot's keyframes.
+    /// </summary>
+    private static async Task<List<int>> KeyframesAsync(FarmDbContext db, Guid shotId, int frameCount, CancellationToken cancellationToken)
+    {
+        var band = Math.Max(1, (frameCount + MaxTimelineKeyframes - 1) / MaxTimelineKeyframes);
+        const int FramesWhoseKeysSortAsFrames = 100_000;
+        if (db.Database.IsNpgsql() && frameCount < FramesWhoseKeysSortAsFrames)
+        {
+            var starts = Enumerable.Range(0, (frameCount + band - 1) / band).Select(b => b * band).ToList();
+            var from = starts.Select(Domain.Planning.ShotPlanner.KeyframeKey).ToArray();
+            var until = starts.Select(f => Domain.Planning.ShotPlanner.KeyframeKey(Math.Min(f + band, frameCount))).ToArray();
+            return await db.Database.SqlQuery<int>($"""
+                SELECT k.first_frame AS "Value"
+                FROM unnest({from}::text[], {until}::text[]) AS b(from_key, until_key)
+                CROSS JOIN LATERAL (
+                    SELECT t.first_frame FROM tasks t
+                    WHERE t.shot_id = {shotId} AND t.key >= b.from_key AND t.key < b.until_key AND t.kind = 'keyframe' AND t.state = 'Succeeded'
+                    ORDER BY t.key LIMIT 1) AS k
+                ORDER BY 1
+                """).ToListAsync(cancellationToken);
+        }
+
+        return await db.Tasks.Where(t => t.ShotId == shotId && t.Kind == "keyframe" && t.State == RenderTaskState.Succeeded)
+            .GroupBy(t => t.FirstFrame / band)
+            .Select(g => g.Min(t => t.FirstFrame))
+            .OrderBy(f => f)
+            .Take(MaxTimelineKeyframes)
+            .ToListAsync(cancellationToken);
     }
 
     /// <summary>
@@ -349,9 +387,9 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
         return await db.Usage.Where(u => u.Id > afterId).Select(u => u.Project).Distinct().ToListAsync(cancellationToken);
     }
 
-    private sealed record LaneCount(int Lane, int Count);
+    private sealed record QueueDepth(string Pool, int Lane, int Count);
 
-    private sealed record ReadyCount(DateTime At, IReadOnlyList<LaneCount> Lanes);
+    private sealed record WaitingCount(DateTime At, IReadOnlyList<QueueDepth> Depths);
 
     private sealed class SpendRow
     {
