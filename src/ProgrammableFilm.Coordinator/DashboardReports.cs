@@ -51,14 +51,14 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     /// <summary>At most this many attempts are listed per shot timeline.</summary>
     public const int MaxTimelineAttempts = 1000;
 
+    /// <summary>At most this many keyframes are listed per shot timeline.</summary>
+    public const int MaxTimelineKeyframes = 100;
+
     /// <summary>
     /// The fleet view counts its queues on every request while neither holds more than this (a few milliseconds of
     /// index reads at most); longer queues are counted periodically.
     /// </summary>
     private const int ExactQueueDepth = 1000;
-
-    /// <summary>At most this many keyframes are listed per shot timeline.</summary>
-    public const int MaxTimelineKeyframes = 100;
 
     private const double JoulesPerKilowattHour = 3.6e6;
     private static readonly TimeSpan LostWorkerWindow = TimeSpan.FromHours(1);
