@@ -6,6 +6,7 @@
 #   bench/farm.sh --plan          only the planning of a 100,010-task job, five times
 #   bench/farm.sh --idle          only ready → claimed with idle workers, in parts
 #   bench/farm.sh --share         only the fair share of two projects weighted 3:1 over a minute, default bundles
+#   bench/farm.sh --diffusion     only the diffusion batch against the engine alone
 # Starts its own throwaway PostgreSQL and RabbitMQ (scripts/services.sh) unless PFILM_TEST_POSTGRES is already set.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

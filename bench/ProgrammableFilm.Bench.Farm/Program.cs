@@ -55,7 +55,15 @@ if (args.Contains("--share", StringComparer.Ordinal))
     Console.WriteLine("| --- | ---: | ---: |");
     Console.WriteLine($"| weight-3 project's share of device-seconds over {share.Window.TotalSeconds:F0} s ({share.Attempts} attempts finished) | {share.ShareA:P1} | 75% ± 5 |");
     Console.WriteLine($"| its share of attempts finished | {share.AttemptShareA:P1} | |");
+    Console.WriteLine($"| the farm's tasks/s over the window (15 shots of 10,000 one-frame tasks queued) | {share.Attempts / share.Window.TotalSeconds:F0} | |");
     Console.WriteLine($"fair_share_weight3={share.ShareA.ToString("F3", CultureInfo.InvariantCulture)}");
+    return;
+}
+
+// --diffusion: only the diffusion batch against the engine alone (device utilisation).
+if (args.Contains("--diffusion", StringComparer.Ordinal))
+{
+    PrintDiffusion(await DiffusionBatch.MeasureAsync(postgres, rabbitMq, workerDll, root));
     return;
 }
 
@@ -130,12 +138,7 @@ Console.WriteLine($"| farm (PostgreSQL, RabbitMQ, 2 worker processes) | {Stats.F
 
 if (diffusion is not null)
 {
-    Console.WriteLine();
-    Console.WriteLine($"| diffusion batch: 6 shots × 24 frames at 64×64, 8 steps ({diffusion.Frames} frames) | value | ratio |");
-    Console.WriteLine("| --- | ---: | ---: |");
-    Console.WriteLine($"| engine alone, in this process (frames/s) | {diffusion.EngineFramesPerSecond:F1} | 1.00 |");
-    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, submit → job succeeded (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80) |");
-    Console.WriteLine($"| workers busy rendering (Σ render time ÷ worker wall time, assembly excluded) | {diffusion.WorkerBusyFraction:P1} | target 90% |");
+    PrintDiffusion(diffusion);
 }
 
 Console.WriteLine();
@@ -161,6 +164,16 @@ Console.WriteLine($"| planning and writing the job (submission) | {Stats.Format(
 Console.WriteLine($"| planning and writing a 100,010-task job (10 shots × 10,000 frames) | {Stats.Format(throughput.PlanBigSeconds)} | {throughput.PlanBigSeconds / 2:F2} of the 2 s target |");
 Console.WriteLine($"| preview job's first task: ready → dispatched, behind a backlog of 1,000,100 tasks (that job and a 900,090-task one) | {Stats.Format(throughput.PreviewFirstDispatchSeconds)} | target < 1 s |");
 Console.WriteLine($"farm_tasks_per_second={throughput.TasksPerSecond.ToString("F1", CultureInfo.InvariantCulture)}");
+
+static void PrintDiffusion(DiffusionBatch diffusion)
+{
+    Console.WriteLine();
+    Console.WriteLine($"| diffusion batch: 6 shots × 24 frames at 64×64, 8 steps ({diffusion.Frames} frames) | value | ratio |");
+    Console.WriteLine("| --- | ---: | ---: |");
+    Console.WriteLine($"| engine alone, in this process (frames/s) | {diffusion.EngineFramesPerSecond:F1} | 1.00 |");
+    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, submit → job succeeded (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80) |");
+    Console.WriteLine($"| workers busy rendering (Σ render time ÷ worker wall time, assembly excluded) | {diffusion.WorkerBusyFraction:P1} | target 90% |");
+}
 
 string Ms(double cpuSeconds) => (cpuSeconds / throughput.Tasks * 1000).ToString("F2", CultureInfo.InvariantCulture);
 

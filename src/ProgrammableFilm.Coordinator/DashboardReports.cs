@@ -387,6 +387,21 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
         return await db.Usage.Where(u => u.Id > afterId).Select(u => u.Project).Distinct().ToListAsync(cancellationToken);
     }
 
+    /// <summary>The newest budget crossing's id (0 when there is none): where the live updates start reading alerts.</summary>
+    public async Task<long> LastBudgetAlertIdAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        return await db.BudgetAlerts.MaxAsync(a => (long?)a.Id, cancellationToken) ?? 0;
+    }
+
+    /// <summary>The budget crossings after <paramref name="afterId"/>, oldest first, at most <paramref name="limit"/>.</summary>
+    public async Task<IReadOnlyList<Money.BudgetAlert>> BudgetAlertsAfterAsync(long afterId, int limit, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var rows = await db.BudgetAlerts.AsNoTracking().Where(a => a.Id > afterId).OrderBy(a => a.Id).Take(limit).ToListAsync(cancellationToken);
+        return [.. rows.Select(Money.Budgets.ToAlert)];
+    }
+
     private sealed record QueueDepth(string Pool, int Lane, int Count);
 
     private sealed record WaitingCount(DateTime At, IReadOnlyList<QueueDepth> Depths);

@@ -70,7 +70,8 @@ public sealed class Dispatcher(
         {
             await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
             var now = time.GetUtcNow().UtcDateTime;
-            var pools = await PoolCapacitiesAsync(db, now, cancellationToken);
+            var live = await LiveAttemptsAsync(db, cancellationToken);
+            var pools = await PoolCapacitiesAsync(db, live, now, cancellationToken);
             var room = pools.Sum(p => Math.Max(0, p.Room));
             if (room <= 0)
             {
@@ -83,9 +84,9 @@ public sealed class Dispatcher(
                 return dispatched;
             }
 
-            var live = await LiveAttemptsByProjectAsync(db, cancellationToken);
             var weights = (await FleetAsync(db, now, cancellationToken)).Weights;
-            var plan = FairShare.Plan([.. candidates.Select(c => c.Ready)], live, weights, pools, CutShort(candidates, (int)Math.Ceiling(room), options));
+            var liveByProject = live.GroupBy(l => l.Project, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(l => l.Attempts), StringComparer.Ordinal);
+            var plan = FairShare.Plan([.. candidates.Select(c => c.Ready)], liveByProject, weights, pools, CutShort(candidates, (int)Math.Ceiling(room), options));
             if (plan.Count == 0)
             {
                 return dispatched;
@@ -110,14 +111,11 @@ public sealed class Dispatcher(
     /// next dispatch pass, few enough that the order is still decided here rather than by the broker's FIFO. Before
     /// any worker has been seen, the coordinator's own pool takes <see cref="CoordinatorOptions.MaxQueuedPerPool"/>.
     /// </summary>
-    private async Task<List<PoolCapacity>> PoolCapacitiesAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
+    private async Task<List<PoolCapacity>> PoolCapacitiesAsync(FarmDbContext db, List<LiveAttempts> live, DateTime now, CancellationToken cancellationToken)
     {
         var workers = (await FleetAsync(db, now, cancellationToken)).Workers;
-        // In messages: a bundle of n queued attempts is one message, whichever of them are counted.
-        var queued = await db.Attempts.Where(a => a.State == AttemptState.Queued)
-            .GroupBy(a => a.Pool)
-            .Select(g => new { Pool = g.Key, Messages = g.Sum(a => 1.0 / a.BundleSize) })
-            .ToDictionaryAsync(g => g.Pool, g => g.Messages, StringComparer.Ordinal, cancellationToken);
+        var queued = live.Where(l => l.State == AttemptState.Queued).GroupBy(l => l.Pool, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Sum(l => l.Messages), StringComparer.Ordinal);
         var pools = workers.GroupBy(w => w.Pool, StringComparer.Ordinal).Select(pool => new PoolCapacity(
             pool.Key,
             Math.Max(options.MaxQueuedPerPool, QueuedPerSlot * pool.Sum(w => w.Slots)) - queued.GetValueOrDefault(pool.Key),
@@ -131,6 +129,21 @@ public sealed class Dispatcher(
 
         return pools;
     }
+
+    /// <summary>
+    /// Queued and claimed attempts by pool, project and state, in one read: the pools' queued messages (a bundle of n
+    /// queued attempts is one message, whichever of them are counted) and the projects' occupancy both come from it.
+    /// </summary>
+    private static Task<List<LiveAttempts>> LiveAttemptsAsync(FarmDbContext db, CancellationToken cancellationToken) => (
+        from attempt in db.Attempts
+        join task in db.Tasks on attempt.TaskId equals task.Id
+        join job in db.Jobs on task.JobId equals job.Id
+        where attempt.State == AttemptState.Queued || attempt.State == AttemptState.Claimed
+        group attempt by new { attempt.Pool, job.Project, attempt.State } into g
+        select new LiveAttempts(g.Key.Pool, g.Key.Project, g.Key.State, g.Count(), g.Sum(a => 1.0 / a.BundleSize)))
+        .ToListAsync(cancellationToken);
+
+    private sealed record LiveAttempts(string Pool, string Project, AttemptState State, int Attempts, double Messages);
 
     /// <summary>Queued or claimed attempts per project: what the fair share counts against each project's weight.</summary>
     public static Task<Dictionary<string, int>> LiveAttemptsByProjectAsync(FarmDbContext db, CancellationToken cancellationToken) => (

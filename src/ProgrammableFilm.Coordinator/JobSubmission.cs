@@ -86,6 +86,12 @@ public sealed class JobSubmission(
         // moment the job was accepted, and a job never exists without it.
         var (quote, _) = await quotes.QuoteAsync(db, spec, cancellationToken);
         db.Jobs.Add(job);
+        if (spec.Budget is { } budget)
+        {
+            // In the job's transaction: a job never exists, nor is dispatched, without the budget its spec gave it.
+            db.JobBudgets.Add(Money.Budgets.JobBudgetRow(job.Id, budget, now));
+        }
+
         foreach (var dependency in spec.After)
         {
             db.JobDependencies.Add(new JobDependency { JobId = job.Id, DependsOnJobId = dependency });

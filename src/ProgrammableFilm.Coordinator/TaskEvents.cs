@@ -47,7 +47,6 @@ public sealed class TaskEvents(
             from a in db.Attempts
             join t in db.Tasks on a.TaskId equals t.Id
             join job in db.Jobs on t.JobId equals job.Id
-            join shot in db.Shots on t.ShotId equals shot.Id
             where attemptIds.Contains(a.Id)
             select new
             {
@@ -55,9 +54,8 @@ public sealed class TaskEvents(
                 Task = t,
                 JobState = job.State,
                 job.Paused,
-                ShotState = shot.State,
                 job.Project,
-                StoppedBy = db.BudgetStops.Where(s => s.JobId == job.Id).OrderByDescending(s => s.Budget).Select(s => s.Budget).FirstOrDefault(),
+                StoppedBy = Money.Budgets.StopsInPrecedence(db).Where(s => s.JobId == job.Id).Select(s => s.Budget).FirstOrDefault(),
             })
             .AsNoTracking()
             .ToDictionaryAsync(c => c.Attempt.Id, cancellationToken);
@@ -139,9 +137,7 @@ public sealed class TaskEvents(
             decisions[index] = new ClaimDecision(true, "claimed");
         }
 
-        var started = await db.Tasks
-            .Where(t => won.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Dispatched)
-            .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Running).SetProperty(t => t.UpdatedAt, now), cancellationToken);
+        var started = await StartAsync(db, won, now, cancellationToken);
         if (started < won.Count)
         {
             // Some tasks moved on while their attempts waited (cancelled, or given a newer attempt): those attempts
@@ -156,21 +152,6 @@ public sealed class TaskEvents(
             }
 
             won = running;
-        }
-
-        var granted = won.Select(id => contexts[id]).ToList();
-        var startedShots = granted.Where(c => c.ShotState == ShotState.Queued).Select(c => c.Task.ShotId).Distinct().ToList();
-        if (startedShots.Count > 0)
-        {
-            await db.Shots.Where(s => startedShots.Contains(s.Id) && s.State == ShotState.Queued)
-                .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Running), cancellationToken);
-        }
-
-        var startedJobs = granted.Where(c => c.JobState == JobState.Queued).Select(c => c.Task.JobId).Distinct().ToList();
-        if (startedJobs.Count > 0)
-        {
-            await db.Jobs.Where(j => startedJobs.Contains(j.Id) && j.State == JobState.Queued)
-                .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Running), cancellationToken);
         }
 
         // Heartbeats keep the fleet's rows current; a granted claim only registers a worker not seen before (a refused
@@ -188,6 +169,41 @@ public sealed class TaskEvents(
 
         // A later claim of an attempt already decided in this batch follows the first one's outcome.
         return [.. claims.Select((claim, i) => decisions[i] ?? FollowFirst(decisions[claimant[claim.AttemptId]]!, claims[claimant[claim.AttemptId]].WorkerId, claim.WorkerId))];
+    }
+
+    /// <summary>
+    /// Moves the won attempts' tasks <c>Dispatched → Running</c>, and the shots and jobs of the tasks now running
+    /// from <c>Queued</c> to <c>Running</c>; returns how many tasks moved. One statement on PostgreSQL: a claim is
+    /// on the path from Ready to a working device, and each round trip of its transaction is waited for.
+    /// </summary>
+    private static async Task<int> StartAsync(FarmDbContext db, List<Guid> won, DateTime now, CancellationToken cancellationToken)
+    {
+        if (db.Database.IsNpgsql())
+        {
+            Guid[] ids = [.. won];
+            return (await db.Database.SqlQuery<int>($"""
+                WITH started AS (
+                    UPDATE tasks SET state = 'Running', updated_at = {now}
+                    WHERE current_attempt_id = ANY({ids}) AND state = 'Dispatched'
+                    RETURNING shot_id, job_id
+                ), shots_started AS (
+                    UPDATE shots SET state = 'Running' WHERE id IN (SELECT shot_id FROM started) AND state = 'Queued'
+                ), jobs_started AS (
+                    UPDATE jobs SET state = 'Running' WHERE id IN (SELECT job_id FROM started) AND state = 'Queued'
+                )
+                SELECT count(*)::int AS "Value" FROM started
+                """).ToListAsync(cancellationToken)).Single();
+        }
+
+        var started = await db.Tasks
+            .Where(t => won.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Dispatched)
+            .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Running).SetProperty(t => t.UpdatedAt, now), cancellationToken);
+        var running = db.Tasks.Where(t => won.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Running);
+        await db.Shots.Where(s => s.State == ShotState.Queued && running.Any(t => t.ShotId == s.Id))
+            .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, ShotState.Running), cancellationToken);
+        await db.Jobs.Where(j => j.State == JobState.Queued && running.Any(t => t.JobId == j.Id))
+            .ExecuteUpdateAsync(set => set.SetProperty(j => j.State, JobState.Running), cancellationToken);
+        return started;
     }
 
     private static ClaimDecision FollowFirst(ClaimDecision first, string firstWorker, string worker) =>

@@ -88,7 +88,8 @@ public class JobSpecReaderTests
     [InlineData("prompt: a red car racing left to right at dusk", "prompt: \"\"", "shots[0].prompt", "must not be empty")]
     [InlineData("prompt: a red car racing left to right at dusk", "prompt: \"   \"", "shots[0].prompt", "must not be empty")]
     [InlineData("seed: 42", "seed: 42\n    colour: red", "shots[0].colour", "unknown field")]
-    [InlineData("priority: 70", "priority: 70\nbudget: 5", "budget", "unknown field")]
+    [InlineData("priority: 70", "priority: 70\ncost: 5", "cost", "unknown field")]
+    [InlineData("priority: 70", "priority: 70\nbudget: 5", "budget", "must be a mapping with limitUsd")]
     [InlineData("lane: preview", "lane: urgent", "lane", "not one of: preview, batch")]
     [InlineData("steps: 20", "steps: 0", "shots[0].steps", "from 1 to 200")]
     [InlineData("guidance: 3.5", "guidance: 31", "shots[0].guidance", "between 0 and 30")]
@@ -310,5 +311,36 @@ public class JobSpecReaderTests
             """);
 
         Assert.Contains(result.Errors, e => e.Field == "anchors.background");
+    }
+
+    [Fact]
+    public void A_budget_is_read_exactly_with_the_default_soft_fraction_and_no_budget_is_null()
+    {
+        var budgeted = JobSpecReader.ReadYaml(ValidYaml.Replace("shots:", "budget: {limitUsd: 12.50}\nshots:", StringComparison.Ordinal));
+        var json = JobSpecReader.ReadJson("""{"project": "demo", "budget": {"limitUsd": 0.000001, "softFraction": 0.5}, "shots": [{"name": "s", "prompt": "a ball", "duration": 1, "fps": 8, "width": 64, "height": 64}]}""");
+
+        Assert.Empty(budgeted.Errors);
+        Assert.Equal(new JobBudgetSpec(12.50m, 0.8), budgeted.Spec!.Budget);
+        Assert.Equal(new JobBudgetSpec(0.000001m, 0.5), json.Spec!.Budget);
+        Assert.Null(JobSpecReader.ReadYaml(ValidYaml).Spec!.Budget);
+    }
+
+    [Theory]
+    [InlineData("{limitUsd: -5}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 1e400}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 10.0000001}", "budget.limitUsd")]
+    [InlineData("{limitUsd: twelve}", "budget.limitUsd")]
+    [InlineData("{softFraction: 0.5}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 10, softFraction: 0}", "budget.softFraction")]
+    [InlineData("{limitUsd: 10, softFraction: .inf}", "budget.softFraction")]
+    [InlineData("{limitUsd: [10]}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 10, hard: 12}", "budget.hard")]
+    [InlineData("[10]", "budget")]
+    public void A_bad_budget_is_an_error_on_its_field(string budget, string field)
+    {
+        var result = JobSpecReader.ReadYaml(ValidYaml.Replace("shots:", $"budget: {budget}\nshots:", StringComparison.Ordinal));
+
+        Assert.False(result.IsValid);
+        Assert.Equal(field, Assert.Single(result.Errors).Field);
     }
 }

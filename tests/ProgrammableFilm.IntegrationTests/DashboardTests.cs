@@ -155,6 +155,35 @@ public class DashboardTests(DashboardFixture farm) : IClassFixture<DashboardFixt
     }
 
     [Fact]
+    public async Task The_job_page_shows_the_jobs_own_budget_banner_when_its_soft_threshold_is_crossed()
+    {
+        const string project = "dash-job-budget";
+        var job = await SubmitAsync(project);
+        await WaitForJobAsync(job);
+        var page = await farm.NewPageAsync(_problems);
+        await page.GotoAsync($"/#/jobs/{job}");
+        await page.WaitForSelectorAsync($"body[data-loaded='/jobs/{job}']");
+        var banner = page.Locator("#job-banner");
+        await Assertions.Expect(banner).ToBeHiddenAsync();
+
+        // A budget set below what the job spent crosses its soft threshold (not its limit): the crossing is pushed to
+        // the open page, which bills nothing more, so no spend push can be what shows the banner.
+        var spent = (await farm.Http.GetFromJsonAsync<JsonElement>($"/api/jobs/{job}/budget")).GetProperty("spentUsd").GetDecimal();
+        using var put = await farm.Http.PutAsJsonAsync($"/api/jobs/{job}/budget", new { limitUsd = Math.Round(spent * 2, 6), softFraction = 0.25 });
+        var answer = await put.Content.ReadAsStringAsync();
+        Assert.True(put.StatusCode == HttpStatusCode.OK, $"PUT /api/jobs/{job}/budget answered {(int)put.StatusCode}: {answer}");
+        Assert.Equal("soft", JsonDocument.Parse(answer).RootElement.GetProperty("state").GetString());
+
+        await Assertions.Expect(banner).ToBeVisibleAsync(new LocatorAssertionsToBeVisibleOptions { Timeout = 15_000 });
+        await Assertions.Expect(banner).ToHaveAttributeAsync("data-state", "soft");
+        await Assertions.Expect(banner).ToContainTextAsync("This job has spent");
+        // The project has no budget: its banner stays away.
+        await Assertions.Expect(page.Locator("#banner")).ToBeHiddenAsync();
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(farm.ScreenshotFolder, "dashboard-job-budget.png"), FullPage = true });
+        Assert.Empty(_problems);
+    }
+
+    [Fact]
     public async Task The_api_reference_renders_the_served_document_without_leaving_the_machine()
     {
         var page = await farm.NewPageAsync(_problems);

@@ -14,11 +14,12 @@ public class EmbeddedMoneyTests
 {
     private const string Project = "it-embedded-money";
 
-    private static JobSpec Spec(string name) => JobSpecReader.ReadYaml($"""
+    private static JobSpec Spec(string name, int seconds = 1, string budget = "~") => JobSpecReader.ReadYaml($"""
         project: {Project}
         name: {name}
+        budget: {budget}
         shots:
-          - {"{"}name: s1, prompt: a red car racing left to right at dusk, duration: 1, fps: 8, width: 64, height: 64, keyframeInterval: 1{"}"}
+          - {"{"}name: s1, prompt: a red car racing left to right at dusk, duration: {seconds}, fps: 8, width: 64, height: 64, keyframeInterval: 1{"}"}
         """).Spec!;
 
     [Fact]
@@ -81,8 +82,9 @@ public class EmbeddedMoneyTests
             Assert.Null(done.WaitingFor);
             Assert.Equal("ok", (await budgets.GetAsync(Project, CancellationToken.None)).State);
 
-            // A job's own budget on SQLite: its spend kept by the ledger trigger, its stop read through budget_stops.
-            var third = await submission.SubmitAsync(Spec("third"), CancellationToken.None);
+            // A job's own budget on SQLite: its spend kept by the ledger trigger, its stop read through budget_stops. Long
+            // enough (160 keyframes) that the bundles its worker claimed before the pause cannot finish it.
+            var third = await submission.SubmitAsync(Spec("third", seconds: 20), CancellationToken.None);
             var control = services.GetRequiredService<JobControl>();
             await control.PauseAsync(third.Id, CancellationToken.None);
             Assert.Empty((await budgets.SetJobAsync(third.Id, 0.000001m, null, CancellationToken.None)).Errors);
@@ -94,6 +96,21 @@ public class EmbeddedMoneyTests
             Assert.Equal((await jobs.CostAsync(third.Id, CancellationToken.None))!.Cost, jobBudget.SpentUsd);
             await budgets.SetJobAsync(third.Id, cost.Cost * 10, null, CancellationToken.None);
             await WaitAsync(jobs, third.Id, s => s.State == "Succeeded", "the third job to succeed once its budget was raised");
+
+            // A budget in the spec, written with the job; SQLite's ledger trigger records the job's crossings (the
+            // first bill crosses both of a millionth of a dollar), once each, apart from the project's.
+            var fourth = await submission.SubmitAsync(Spec("fourth", seconds: 20, budget: "{limitUsd: 0.000001, softFraction: 0.5}"), CancellationToken.None);
+            Assert.Equal((0.000001m, 0.5), ((await budgets.GetJobAsync(fourth.Id, CancellationToken.None))!.LimitUsd, (await budgets.GetJobAsync(fourth.Id, CancellationToken.None))!.SoftFraction));
+            await WaitAsync(jobs, fourth.Id, s => s.WaitingFor == "job-budget", "the fourth job to wait for the budget in its spec");
+            await using (var db = await contexts.CreateDbContextAsync())
+            {
+                Assert.Equal(["soft", "hard"], await db.BudgetAlerts.Where(a => a.JobId == fourth.Id).OrderBy(a => a.Id).Select(a => a.Level).ToListAsync());
+            }
+
+            Assert.Equal(["hard", "soft"], (await budgets.GetJobAsync(fourth.Id, CancellationToken.None))!.Alerts.Select(a => a.Level));
+            Assert.All((await budgets.GetAsync(Project, CancellationToken.None)).Alerts, a => Assert.Null(a.JobId));
+            await budgets.SetJobAsync(fourth.Id, cost.Cost * 10, null, CancellationToken.None);
+            await WaitAsync(jobs, fourth.Id, s => s.State == "Succeeded", "the fourth job to succeed once its budget was raised");
             await host.StopAsync();
         }
         finally

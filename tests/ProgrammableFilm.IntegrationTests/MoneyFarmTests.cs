@@ -12,10 +12,16 @@ using ProgrammableFilm.Data.Entities;
 
 namespace ProgrammableFilm.IntegrationTests;
 
-/// <summary>A farm whose budget alerts also reach a recording sink, the way the webhooks will hook in.</summary>
+/// <summary>A farm whose budget alerts also reach a recording sink, and whose webhooks may call the test's receiver on 127.0.0.1.</summary>
 public sealed class MoneyFarmFixture : FarmFixture
 {
     public ConcurrentQueue<BudgetAlert> Alerts { get; } = new();
+
+    protected override IReadOnlyDictionary<string, string> ExtraSettings => new Dictionary<string, string>
+    {
+        ["Webhooks:AllowLoopback"] = "true",
+        ["Webhooks:RetryBackoff"] = "00:00:01",
+    };
 
     protected override void ConfigureServices(IServiceCollection services) =>
         services.AddSingleton<IBudgetAlertSink>(new RecordingSink(Alerts));
@@ -246,6 +252,9 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
     public async Task Lowering_a_budget_below_the_spend_records_both_crossings_once()
     {
         const string project = "money-lowered";
+        // Priced so that the render costs many micro-dollars: at the default CPU price two frames can cost one, and
+        // half of it is no budget.
+        await SendAsync(HttpMethod.Post, "/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project }, HttpStatusCode.Created);
         await RenderAsync(project, "lowered", 2);
         var spent = (await SendAsync(HttpMethod.Get, $"/api/projects/{project}/budget", null, HttpStatusCode.OK)).GetProperty("spentUsd").GetDecimal();
         Assert.True(spent > 0);
@@ -334,6 +343,97 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
     }
 
     [Fact]
+    public async Task A_budget_in_the_spec_is_the_jobs_own_and_each_crossing_of_it_is_one_alert_and_one_webhook_with_the_job_id()
+    {
+        const string project = "money-job-alerts";
+        await using var receiver = new WebhookReceiver();
+        await SendAsync(HttpMethod.Post, $"/api/projects/{project}/webhooks", new { url = receiver.Url("budget"), events = new[] { "budget.soft", "budget.hard" } }, HttpStatusCode.Created);
+        await SendAsync(HttpMethod.Post, "/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project }, HttpStatusCode.Created);
+        var calibration = await RenderAsync(project, "calibration", 24);
+        var keyframes = await KeyframeCostAsync(calibration.Id);
+
+        // Its soft threshold is the calibration's keyframes, its limit twice that: both crossed early in its 960
+        // keyframes, far from its end however many bundles its workers claimed ahead (see the test above).
+        var limit = decimal.Round(2 * keyframes, 6);
+        var spec = Spec(project, "job-alerted", 960).Replace("shots:", $"budget: {{limitUsd: {limit.ToString(CultureInfo.InvariantCulture)}, softFraction: 0.5}}\nshots:", StringComparison.Ordinal);
+        var job = await FarmChecks.SubmitAsync(farm.Http, project, spec);
+        var budget = await SendAsync(HttpMethod.Get, $"/api/jobs/{job}/budget", null, HttpStatusCode.OK);
+        Assert.Equal((limit, 0.5), (budget.GetProperty("limitUsd").GetDecimal(), budget.GetProperty("softFraction").GetDouble()));
+
+        await FarmChecks.PollAsync(farm.CreateDbContext, db => db.BudgetAlerts.CountAsync(a => a.JobId == job && a.Level == "hard"), count => count > 0, JobTimeout, "the job's hard budget alert", () => farm.WorkerOutput);
+        await WaitForRunningAttemptsAsync(job);
+        var status = await FarmChecks.GetJobAsync(farm.Http, job);
+        Assert.Equal("job-budget", status.WaitingFor);
+        Assert.True(status.TasksSucceeded < status.TasksTotal, $"{status.TasksSucceeded}/{status.TasksTotal}: the job ran to the end past its budget");
+
+        List<BudgetAlertRow> alerts;
+        long spent;
+        await using (var db = farm.CreateDbContext())
+        {
+            alerts = await db.BudgetAlerts.AsNoTracking().Where(a => a.Project == project).OrderBy(a => a.Id).ToListAsync();
+            spent = (await db.JobSpend.AsNoTracking().SingleAsync(s => s.JobId == job)).CostMicros;
+        }
+
+        var limitMicros = (long)(limit * 1_000_000m);
+        Assert.Equal(new (string, Guid?)[] { ("soft", job), ("hard", job) }, alerts.Select(a => (a.Level, a.JobId)));
+        Assert.All(alerts, a => Assert.Equal(limitMicros, a.LimitMicros));
+        Assert.True(alerts[0].SpentMicros >= limitMicros / 2 && alerts[1].SpentMicros >= limitMicros, string.Join(", ", alerts.Select(a => a.SpentMicros)));
+        Assert.True(spent >= limitMicros);
+
+        // Relayed once each, to the project's webhook, with the job's id.
+        var bodies = (await receiver.WaitForAsync("budget", 2, TimeSpan.FromSeconds(60))).Select(r => JsonDocument.Parse(r.Body).RootElement.Clone()).ToList();
+        Assert.Equal(["budget.soft", "budget.hard"], bodies.OrderBy(b => b.GetProperty("data").GetProperty("alertId").GetInt64()).Select(b => b.GetProperty("event").GetString()));
+        Assert.All(bodies, b => Assert.Equal(job, b.GetProperty("data").GetProperty("jobId").GetGuid()));
+        Assert.Equal(alerts.Select(a => a.Id).Order(), bodies.Select(b => b.GetProperty("data").GetProperty("alertId").GetInt64()).Order());
+        Assert.Equal(limit, bodies[0].GetProperty("data").GetProperty("limitUsd").GetDecimal());
+
+        // The job's crossings are on its budget, not the project's.
+        Assert.Equal(["hard", "soft"], (await SendAsync(HttpMethod.Get, $"/api/jobs/{job}/budget", null, HttpStatusCode.OK)).GetProperty("alerts").EnumerateArray().Select(a => a.GetProperty("level").GetString()));
+        Assert.Empty((await SendAsync(HttpMethod.Get, $"/api/projects/{project}/budget", null, HttpStatusCode.OK)).GetProperty("alerts").EnumerateArray());
+
+        // Raised above the spend, its limit can be crossed again: one new alert and one new webhook. Its soft threshold
+        // is below the spend already, which is no crossing (it was past it).
+        var raised = decimal.Round((spent / 1_000_000m) + (2 * keyframes), 6);
+        var set = await SendAsync(HttpMethod.Put, $"/api/jobs/{job}/budget", new { limitUsd = raised, softFraction = 0.5 }, HttpStatusCode.OK);
+        Assert.Equal("soft", set.GetProperty("state").GetString());
+        await FarmChecks.PollAsync(farm.CreateDbContext, db => db.BudgetAlerts.CountAsync(a => a.JobId == job && a.Level == "hard"), count => count > 1, JobTimeout, "the job's second hard budget alert", () => farm.WorkerOutput);
+        await SendAsync(HttpMethod.Post, $"/api/jobs/{job}/cancel", null, HttpStatusCode.OK);
+        var again = (await receiver.WaitForAsync("budget", 3, TimeSpan.FromSeconds(60))).Select(r => JsonDocument.Parse(r.Body).RootElement).MaxBy(b => b.GetProperty("data").GetProperty("alertId").GetInt64());
+        Assert.Equal(("budget.hard", job, raised), (again.GetProperty("event").GetString(), again.GetProperty("data").GetProperty("jobId").GetGuid(), again.GetProperty("data").GetProperty("limitUsd").GetDecimal()));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.Equal(3, receiver.At("budget").Count);
+        await using (var db = farm.CreateDbContext())
+        {
+            Assert.Equal(["soft", "hard", "hard"], await db.BudgetAlerts.Where(a => a.Project == project).OrderBy(a => a.Id).Select(a => a.Level).ToListAsync());
+        }
+    }
+
+    [Theory]
+    [InlineData("{limitUsd: -5}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 0}", "budget.limitUsd")]
+    [InlineData("{limitUsd: .nan}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 1e12}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 10.0000001}", "budget.limitUsd")]
+    [InlineData("{softFraction: 0.5}", "budget.limitUsd")]
+    [InlineData("{limitUsd: 10, softFraction: 0}", "budget.softFraction")]
+    [InlineData("{limitUsd: 10, softFraction: 1.5}", "budget.softFraction")]
+    [InlineData("{limitUsd: 10, hard: true}", "budget.hard")]
+    [InlineData("12.50", "budget")]
+    public async Task A_bad_budget_in_a_spec_is_a_400_problem_naming_the_field_and_no_job_is_written(string budget, string field)
+    {
+        const string project = "money-spec-bad";
+        var (jobs, budgets) = await JobCountsAsync(project);
+        using var content = new StringContent(Spec(project, "bad-budget", 2).Replace("shots:", $"budget: {budget}\nshots:", StringComparison.Ordinal), Encoding.UTF8, "application/yaml");
+        using var response = await farm.Http.PostAsync($"/api/projects/{project}/jobs", content);
+        var text = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{budget}: {(int)response.StatusCode} {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.True(JsonDocument.Parse(text).RootElement.GetProperty("errors").TryGetProperty(field, out _), $"{budget}: {text}");
+        Assert.Equal((jobs, budgets), await JobCountsAsync(project));
+    }
+
+    [Fact]
     public async Task A_bad_job_budget_is_a_400_problem_naming_the_field_and_writes_nothing()
     {
         var job = await RenderAsync("money-job-bad", "bad", 2);
@@ -419,6 +519,20 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         return await db.Usage.AsNoTracking().Where(u => u.JobId == jobId).Join(db.Tasks, u => u.TaskId, t => t.Id, (u, t) => new { u.Cost, t.Kind })
             .Where(r => r.Kind == "keyframe").SumAsync(r => r.Cost);
     }
+
+    private async Task<(int Jobs, int JobBudgets)> JobCountsAsync(string project)
+    {
+        await using var db = farm.CreateDbContext();
+        return (await db.Jobs.CountAsync(j => j.Project == project), await db.JobBudgets.CountAsync());
+    }
+
+    /// <summary>Waits until the job has no attempt claimed or queued: those running at a crossing have finished.</summary>
+    private Task WaitForRunningAttemptsAsync(Guid jobId) => FarmChecks.PollAsync(
+        farm.CreateDbContext,
+        db => (from a in db.Attempts join t in db.Tasks on a.TaskId equals t.Id where t.JobId == jobId && (a.State == AttemptState.Claimed || a.State == AttemptState.Queued) select a).CountAsync(),
+        running => running == 0,
+        JobTimeout,
+        "the attempts running at the crossing to finish");
 
     private async Task<(int, int, int)> CountsAsync()
     {

@@ -16,7 +16,7 @@ public static class JobsApi
         var api = app.MapGroup("/api").WithTags("Jobs");
         api.MapPost("/projects/{project}/jobs", SubmitAsync)
             .WithName("SubmitJob")
-            .WithSummary("Validate a job spec (JSON, or YAML with Content-Type application/yaml), plan it and queue it; ?preview=true (or preview: true in the spec) renders a cheap preview.")
+            .WithSummary("Validate a job spec (JSON, or YAML with Content-Type application/yaml), plan it and queue it; ?preview=true (or preview: true in the spec) renders a cheap preview; budget: {limitUsd, softFraction} in the spec gives the job its own budget, written with it.")
             .Produces<JobStatus>(StatusCodes.Status201Created)
             .ProducesValidationProblem()
             .RequireProjectRole(ApiKeyRole.Submitter);

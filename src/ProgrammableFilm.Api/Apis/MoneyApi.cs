@@ -48,7 +48,7 @@ public static class MoneyApi
             .RequireProjectRole(ApiKeyRole.Viewer);
         api.MapGet("/projects/{project}/budget", (string project, Budgets budgets, CancellationToken ct) => budgets.GetAsync(project, ct))
             .WithName("GetProjectBudget")
-            .WithSummary("The project's budget and spend: limitUsd, softFraction, spentUsd, state (ok, soft: past the soft threshold, hard: limit reached, nothing new is dispatched), energy, CO2e and the latest threshold crossings.")
+            .WithSummary("The project's budget and spend: limitUsd, softFraction, spentUsd, state (ok, soft: past the soft threshold, hard: limit reached, nothing new is dispatched), energy, CO2e and the latest crossings of the project's own thresholds (its jobs' own are on each job's budget).")
             .Produces<BudgetStatus>()
             .RequireProjectRole(ApiKeyRole.Viewer);
         api.MapPut("/projects/{project}/budget", SetBudgetAsync)
@@ -60,7 +60,7 @@ public static class MoneyApi
             .RequireProjectRole(ApiKeyRole.Producer);
         api.MapGet("/jobs/{jobId:guid}/budget", JobBudgetAsync)
             .WithName("GetJobBudget")
-            .WithSummary("The job's own budget and spend: limitUsd, softFraction, spentUsd, state (ok, soft, hard: limit reached, nothing new of the job is dispatched). Its project's budget applies as well.")
+            .WithSummary("The job's own budget and spend: limitUsd, softFraction, spentUsd, state (ok, soft, hard: limit reached, nothing new of the job is dispatched) and the latest crossings of its own thresholds. Its project's budget applies as well.")
             .Produces<JobBudgetStatus>()
             .ProducesProblem(StatusCodes.Status404NotFound)
             .RequireProjectRole(ApiKeyRole.Viewer);

@@ -10,7 +10,7 @@ public sealed class FarmHub(LiveSubscriptions subscriptions) : Hub
 {
     public const string Path = "/hubs/farm";
 
-    /// <summary>Pushed messages: <c>fleet</c> (a <c>FleetSummary</c>), <c>job</c> (a <c>JobProgress</c>), <c>spend</c> (<c>{ project }</c>).</summary>
+    /// <summary>Pushed messages: <c>fleet</c> (a <c>FleetSummary</c>), <c>job</c> (a <c>JobProgress</c>), <c>spend</c> (<c>{ project }</c>), <c>budget</c> (a threshold crossing: <c>{ project, jobId, level }</c>, <c>jobId</c> null for the project's own budget).</summary>
     public static string GroupOf(string project) => $"project:{project}";
 
     /// <summary>Admin connections: the fleet is the farm's, not a project's.</summary>

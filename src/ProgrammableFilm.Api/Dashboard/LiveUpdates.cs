@@ -23,9 +23,13 @@ public sealed class LiveUpdates(
     /// <summary>A finished job is still read this long after it finished, so that its last state is pushed once.</summary>
     private static readonly TimeSpan FinishedGrace = TimeSpan.FromMinutes(1);
 
+    /// <summary>Budget crossings pushed per tick at most; more wait for the next (a burst is a few per project).</summary>
+    private const int AlertsPerTick = 100;
+
     private readonly Dictionary<Guid, JobProgress> _jobs = [];
     private string? _fleet;
     private long? _ledger;
+    private long? _alert;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -38,6 +42,7 @@ public sealed class LiveUpdates(
                 _jobs.Clear();
                 _fleet = null;
                 _ledger = null;
+                _alert = null;
                 continue;
             }
 
@@ -90,5 +95,20 @@ public sealed class LiveUpdates(
         }
 
         _ledger = ledger;
+
+        // A crossing by a lowered budget bills nothing, so the spend push does not tell of it: crossings have their own.
+        if (_alert is not { } seenAlert)
+        {
+            _alert = await reports.LastBudgetAlertIdAsync(cancellationToken);
+            return;
+        }
+
+        var alerts = await reports.BudgetAlertsAfterAsync(seenAlert, AlertsPerTick, cancellationToken);
+        foreach (var alert in alerts.Where(a => projects.Contains(a.Project, StringComparer.Ordinal)))
+        {
+            await hub.Clients.Group(FarmHub.GroupOf(alert.Project)).SendAsync("budget", new { alert.Project, alert.JobId, alert.Level }, cancellationToken);
+        }
+
+        _alert = alerts.Count > 0 ? alerts[^1].Id : seenAlert;
     }
 }

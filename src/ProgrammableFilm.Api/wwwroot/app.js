@@ -1,5 +1,5 @@
 // The dashboard: hash routes (#/, #/projects/P, #/jobs/ID, #/fleet) over the farm's read endpoints. Pages load
-// their data once; after that only the hub's pushes (fleet, job, spend) change them: no polling.
+// their data once; after that only the hub's pushes (fleet, job, spend, budget) change them: no polling.
 "use strict";
 
 const view = document.getElementById("view");
@@ -63,7 +63,7 @@ function debounce(fn, wait = 300) {
 // ---- live channel
 const hub = new signalR.HubConnectionBuilder().withUrl("/hubs/farm", { accessTokenFactory: apiKey }).withAutomaticReconnect().build();
 const watched = new Set();
-const handlers = { fleet: [], job: [], spend: [] };
+const handlers = { fleet: [], job: [], spend: [], budget: [] };
 for (const name of Object.keys(handlers)) hub.on(name, (message) => handlers[name].forEach((h) => h(message)));
 function on(name, handler) { handlers[name].push(handler); return () => handlers[name].splice(handlers[name].indexOf(handler), 1); }
 
@@ -201,6 +201,7 @@ async function projectPage(project) {
   await Promise.all([drawSpend(), drawJobs(), drawAccuracy()]);
   const offs = [
     on("spend", debounce((m) => m.project === project && (drawSpend(), drawAccuracy()), 500)),
+    on("budget", (m) => m.project === project && m.jobId == null && showBudget(project)),
     on("job", (job) => {
       if (job.project !== project) return;
       const row = document.querySelector(`#jobs tr[data-job="${job.id}"]`);
@@ -222,9 +223,27 @@ async function jobPage(id) {
   await watch([job.project]);
   await showBudget(job.project);
   view.innerHTML = `<h1>${esc(job.name || "Job")} <span class="muted">in <a href="#/projects/${encodeURIComponent(job.project)}">${esc(job.project)}</a></span></h1>
+    <div id="job-banner" class="budget-banner" hidden></div>
     <div class="stats" id="job-stats"></div><div id="quote"></div><div id="shots"></div>`;
   // A push can start a redraw just before the page is left: what it fetched must not be drawn into the next page.
   let left = false;
+  // The job's own budget (GET /api/jobs/{id}/budget), beside its project's in the page banner: shown from its soft
+  // threshold on, like the project's.
+  const drawJobBudget = async () => {
+    const budget = await api(`/api/jobs/${id}/budget`).catch(() => null);
+    if (left) return;
+    const element = document.getElementById("job-banner");
+    if (budget && budget.limitUsd != null && (budget.state === "soft" || budget.state === "hard")) {
+      element.hidden = false;
+      element.dataset.state = budget.state;
+      element.textContent = budget.state === "hard"
+        ? `This job reached its own budget: ${money(budget.spentUsd)} of ${money(budget.limitUsd)}. Nothing new of it is dispatched until its budget is raised.`
+        : `This job has spent ${money(budget.spentUsd)} of its own ${money(budget.limitUsd)} budget (${pct(budget.spentUsd / budget.limitUsd)}).`;
+    } else {
+      element.hidden = true;
+      delete element.dataset.state;
+    }
+  };
   const drawHeader = (j) => {
     document.getElementById("job-stats").innerHTML = `
       <div class="stat"><small>state</small><b><span class="state ${esc(j.state)}" id="job-state">${esc(j.state)}${j.paused ? " (paused)" : ""}</span></b></div>
@@ -248,7 +267,7 @@ async function jobPage(id) {
     document.getElementById("shots").innerHTML = j.shots.map((s, i) => shotCard(s, timelines[i])).join("");
   };
   drawHeader(job);
-  await Promise.all([drawQuote(), drawShots(job)]);
+  await Promise.all([drawJobBudget(), drawQuote(), drawShots(job)]);
   const reload = debounce(async () => {
     const fresh = await api(`/api/jobs/${id}`);
     if (left) return;
@@ -258,7 +277,8 @@ async function jobPage(id) {
   }, 700);
   const offs = [
     on("job", (j) => { if (j.id === id) { drawHeader(j); reload(); } }),
-    on("spend", debounce((m) => m.project === job.project && showBudget(job.project), 500)),
+    on("spend", debounce((m) => m.project === job.project && (showBudget(job.project), drawJobBudget()), 500)),
+    on("budget", (m) => { if (m.project !== job.project) return; if (m.jobId === id) drawJobBudget(); else if (m.jobId == null) showBudget(job.project); }),
   ];
   return { dispose() { left = true; offs.forEach((off) => off()); } };
 }

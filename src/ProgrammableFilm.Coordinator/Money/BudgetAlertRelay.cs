@@ -5,7 +5,7 @@ using ProgrammableFilm.Data;
 namespace ProgrammableFilm.Coordinator.Money;
 
 /// <summary>
-/// Told of every budget threshold crossing (<c>budget.soft</c>, <c>budget.hard</c>). This is the hook for
+/// Told of every budget threshold crossing (<c>budget.soft</c>, <c>budget.hard</c>), a project's or a job's own. This is the hook for
 /// notifications: register an implementation (<c>services.AddSingleton&lt;IBudgetAlertSink, …&gt;()</c>) and
 /// <see cref="BudgetAlertRelay"/> calls it for each new <c>budget_alerts</c> row, oldest first.
 /// </summary>
@@ -23,7 +23,14 @@ public sealed class LoggingBudgetAlertSink(ILogger<LoggingBudgetAlertSink> logge
 {
     public Task OnBudgetCrossedAsync(BudgetAlert alert, CancellationToken cancellationToken)
     {
-        logger.LogWarning("Project {Project} crossed its {Level} budget threshold at {CrossedAt:O}: spent {SpentUsd} of {LimitUsd} USD", alert.Project, alert.Level, alert.CrossedAt, alert.SpentUsd, alert.LimitUsd);
+        if (alert.JobId is { } job)
+        {
+            logger.LogWarning("Job {JobId} of project {Project} crossed its own {Level} budget threshold at {CrossedAt:O}: spent {SpentUsd} of {LimitUsd} USD", job, alert.Project, alert.Level, alert.CrossedAt, alert.SpentUsd, alert.LimitUsd);
+        }
+        else
+        {
+            logger.LogWarning("Project {Project} crossed its {Level} budget threshold at {CrossedAt:O}: spent {SpentUsd} of {LimitUsd} USD", alert.Project, alert.Level, alert.CrossedAt, alert.SpentUsd, alert.LimitUsd);
+        }
         return Task.CompletedTask;
     }
 }

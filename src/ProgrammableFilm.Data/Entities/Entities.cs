@@ -647,12 +647,17 @@ public sealed class BudgetStop
     public required string Budget { get; set; }
 }
 
-/// <summary>One crossing of a budget threshold; <see cref="RelayedAt"/> is set once the alert sinks were told.</summary>
+/// <summary>
+/// One crossing of a budget threshold: the project's own budget, or with <see cref="JobId"/> that job's. <see cref="RelayedAt"/>
+/// is set once the alert sinks were told.
+/// </summary>
 public sealed class BudgetAlertRow
 {
     public long Id { get; set; }
 
     public required string Project { get; set; }
+
+    public Guid? JobId { get; set; }
 
     public required string Level { get; set; }
 

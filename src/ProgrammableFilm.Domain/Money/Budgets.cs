@@ -25,6 +25,19 @@ public static class BudgetPolicy
     public static BudgetState State(long spentMicros, long limitMicros, long softMicros) =>
         spentMicros >= limitMicros ? BudgetState.Hard : spentMicros >= softMicros ? BudgetState.Soft : BudgetState.Ok;
 
+    /// <summary>
+    /// A budget's limit in dollars and soft fraction, checked the same wherever a budget is set (a project's, a job's by
+    /// its endpoint or its spec); errors name the fields <c>limitUsd</c> and <c>softFraction</c>. The fraction defaults.
+    /// </summary>
+    public static (double Fraction, List<FieldError> Errors) CheckLimit(decimal limitUsd, double? softFraction)
+    {
+        var errors = new List<FieldError>();
+        MoneyRules.CheckDollars("limitUsd", limitUsd, MoneyRules.MaxBudgetUsd, zeroAllowed: false, errors);
+        var fraction = softFraction ?? DefaultSoftFraction;
+        MoneyRules.CheckNumber("softFraction", fraction, 0, 1, minAllowed: false, errors);
+        return (fraction, errors);
+    }
+
     /// <summary>The thresholds crossed upwards when the state goes from <paramref name="before"/> to <paramref name="after"/>, lowest first.</summary>
     public static IReadOnlyList<BudgetState> Crossed(BudgetState before, BudgetState after) =>
         [.. new[] { BudgetState.Soft, BudgetState.Hard }.Where(level => before < level && after >= level)];

@@ -14,7 +14,16 @@ public sealed record JobSpec(string Project, string? Name, Lane Lane, int Priori
 
     /// <summary>The sequence's consistency anchors (<c>anchors:</c>), already applied to the shots that inherit them.</summary>
     public AnchorSpec? Anchors { get; init; }
+
+    /// <summary>The job's own budget (<c>budget:</c>), written with the job; null for none (its project's still applies).</summary>
+    public JobBudgetSpec? Budget { get; init; }
 }
+
+/// <summary>
+/// A job's own budget as its spec gives it: the fields of <c>PUT /api/jobs/{id}/budget</c>, the limit in dollars and
+/// the soft threshold as a fraction of it (defaulted).
+/// </summary>
+public sealed record JobBudgetSpec(decimal LimitUsd, double SoftFraction);
 
 /// <summary>
 /// A sequence's consistency anchors: its background (the palette and colour treatment of every shot), a recurring

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using ProgrammableFilm.Domain.Money;
 using ProgrammableFilm.Domain.Planning;
 
 namespace ProgrammableFilm.Domain.Specs;
@@ -19,9 +20,10 @@ public sealed record SpecReadResult(JobSpec? Spec, IReadOnlyList<SpecError> Erro
 /// </summary>
 public static partial class JobSpecReader
 {
-    private static readonly string[] JobFields = ["project", "name", "lane", "priority", "retries", "after", "preview", "anchors", "shots"];
+    private static readonly string[] JobFields = ["project", "name", "lane", "priority", "retries", "after", "preview", "anchors", "budget", "shots"];
     private static readonly string[] AnchorFields = ["background", "object", "colour", "seed"];
     private static readonly string[] ShotFields = ["name", "prompt", "duration", "fps", "width", "height", "steps", "guidance", "seed", "engine", "keyframeInterval", "interpolate", "plate", "anchors", "variants"];
+    private static readonly string[] BudgetFields = ["limitUsd", "softFraction"];
     private static readonly string[] PlateFields = ["id", "path", "strength"];
     private static readonly string[] VariantFields = ["seed", "guidance", "steps", "keyframeInterval", "engine", "promptFragment"];
 
@@ -49,6 +51,7 @@ public static partial class JobSpecReader
         var after = fields.JobIds("after", SpecLimits.MaxJobDependencies);
         var preview = fields.Choice("preview", ["true", "false"], "false");
         var anchors = ReadAnchors(fields.Node("anchors"), fields.PathOf("anchors"), errors);
+        var budget = ReadBudget(fields.Node("budget"), fields.PathOf("budget"), errors);
         var shots = ReadShots(fields.Node("shots"), project, anchors, errors);
 
         if (errors.Count > 0)
@@ -61,6 +64,7 @@ public static partial class JobSpecReader
             Retries = (int)retries!,
             After = after,
             Anchors = anchors,
+            Budget = budget,
         };
         return new SpecReadResult(preview == "true" ? PreviewPolicy.Apply(spec) : spec, []);
     }
@@ -237,6 +241,34 @@ public static partial class JobSpecReader
         }
 
         return fields.ErrorCount > before ? null : anchors;
+    }
+
+    /// <summary><c>budget:</c> the job's own budget, with the fields and the rules of <c>PUT /api/jobs/{id}/budget</c>.</summary>
+    private static JobBudgetSpec? ReadBudget(SpecNode? node, string path, List<SpecError> errors)
+    {
+        if (node is null or SpecScalar { Text: null })
+        {
+            return null;
+        }
+
+        if (node is not SpecMap map)
+        {
+            errors.Add(new SpecError(path, "must be a mapping with limitUsd (dollars) and optionally softFraction (default 0.8)"));
+            return null;
+        }
+
+        var fields = new Fields(map, path + ".", errors, BudgetFields);
+        var before = fields.ErrorCount;
+        var limit = fields.Decimal("limitUsd", required: true);
+        var softFraction = fields.Double("softFraction");
+        if (fields.ErrorCount > before)
+        {
+            return null;
+        }
+
+        var (fraction, broken) = BudgetPolicy.CheckLimit(limit!.Value, softFraction);
+        broken.ForEach(e => fields.Error(e.Field, e.Message));
+        return broken.Count > 0 ? null : new JobBudgetSpec(limit.Value, fraction);
     }
 
     /// <summary><c>plate:</c> names an uploaded plate (<c>id</c>) or a local file or folder (<c>path</c>), and the strength.</summary>
@@ -617,6 +649,50 @@ public static partial class JobSpecReader
         }
 
         private static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);
+
+        /// <summary>A number read exactly (money); its range is the caller's rule.</summary>
+        public decimal? Decimal(string field, bool required)
+        {
+            if (!TryScalar(field, out var text))
+            {
+                return null;
+            }
+
+            if (text is null)
+            {
+                if (required)
+                {
+                    Error(field, "is required: a number");
+                }
+
+                return null;
+            }
+
+            if (!decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+            {
+                Error(field, $"'{text}' must be a number");
+                return null;
+            }
+
+            return value;
+        }
+
+        /// <summary>An optional finite number; its range is the caller's rule.</summary>
+        public double? Double(string field)
+        {
+            if (!TryScalar(field, out var text) || text is null)
+            {
+                return null;
+            }
+
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
+            {
+                Error(field, $"'{text}' must be a finite number");
+                return null;
+            }
+
+            return value;
+        }
 
         /// <summary>Job ids, each a GUID, none twice; an absent field is an empty list.</summary>
         public IReadOnlyList<Guid> JobIds(string field, int max)
