@@ -21,7 +21,10 @@ public sealed record FleetSummary(IReadOnlyList<PoolSummary> Pools, IReadOnlyLis
 /// <summary>One attempt on a shot's timeline, with what the ledger billed for it (null while it has not ended).</summary>
 public sealed record AttemptSpan(Guid Id, string Task, string Kind, int Number, string State, string? Worker, DateTime CreatedAt, DateTime? ClaimedAt, DateTime? FinishedAt, double DeviceSeconds, decimal? CostUsd, string? FailureClass, double? EnergyKwh = null, bool? EnergyEstimated = null, double? Co2eGrams = null);
 
-/// <summary>A shot's rendered keyframes (frame numbers) and its attempts, oldest first; <see cref="Truncated"/> when more exist.</summary>
+/// <summary>
+/// A shot's rendered keyframes (frame numbers, at most one per hundredth of the shot) and the attempts of its first
+/// tasks in key order, oldest first; <see cref="Truncated"/> when more attempts exist.
+/// </summary>
 public sealed record ShotTimeline(Guid ShotId, Guid JobId, IReadOnlyList<int> Keyframes, IReadOnlyList<AttemptSpan> Attempts, bool Truncated);
 
 /// <summary>What the dashboard shows of a job while it renders; pushed whenever one of these values changes.</summary>
@@ -48,9 +51,20 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     /// <summary>At most this many attempts are listed per shot timeline.</summary>
     public const int MaxTimelineAttempts = 1000;
 
+    /// <summary>At most this many keyframes are listed per shot timeline.</summary>
+    public const int MaxTimelineKeyframes = 100;
+
+    /// <summary>
+    /// The fleet view counts its queues on every request while neither holds more than this (a few milliseconds of
+    /// index reads at most); longer queues are counted periodically.
+    /// </summary>
+    private const int ExactQueueDepth = 1000;
+
     private const double JoulesPerKilowattHour = 3.6e6;
     private static readonly TimeSpan LostWorkerWindow = TimeSpan.FromHours(1);
     private static readonly JobState[] ActiveStates = [JobState.Queued, JobState.Running, JobState.Waiting];
+    private WaitingCount? _waiting;
+    private int _recountingWaiting;
 
     public static TimeSpan Width(SpendBucket bucket) => bucket switch
     {
@@ -136,34 +150,94 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     /// <summary>Workers, pools, slots in use and queue depth per pool and lane (Ready tasks count for the coordinator's pool).</summary>
     public async Task<FleetSummary> FleetAsync(CancellationToken cancellationToken)
     {
+        var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
-        return new FleetSummary(await PoolsAsync(db, options, time.GetUtcNow().UtcDateTime, cancellationToken), await jobs.WorkersAsync(cancellationToken));
+        var waiting = await WaitingAsync(db, now, cancellationToken);
+        return new FleetSummary(await PoolsAsync(db, options, now, waiting, cancellationToken), await jobs.WorkersAsync(cancellationToken));
     }
 
     /// <summary>
-    /// Every known pool, at zero when idle (so that an empty queue is a figure of 0 rather than no figure): its live
-    /// and lost workers, live slots, slots in use, and queue depth per lane. Ready tasks have no pool yet: they count
-    /// for the coordinator's own pool, which its dispatcher sends them to. The dashboard and /metrics both read it.
+    /// Every known pool, counting every Ready task and queued attempt: for /metrics, whose snapshot is refreshed in the
+    /// background at most every few seconds, so a count that grows with the queue costs no request its latency.
     /// </summary>
-    public static async Task<IReadOnlyList<PoolSummary>> PoolsAsync(FarmDbContext db, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<PoolSummary>> PoolsAsync(FarmDbContext db, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken) =>
+        await PoolsAsync(db, options, now, await CountWaitingAsync(db, options, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// The fleet view's queue depths. Up to <see cref="ExactQueueDepth"/> Ready tasks and as many queued attempts are
+    /// counted on every request (bounded reads of the partial indexes, so a small farm's figures are exact and
+    /// current); a longer queue is counted at most every <see cref="CoordinatorOptions.StatusRollupMaxAge"/>, like a big
+    /// job's status, by one request while the others read the previous count: 50 dashboards polling a queue of
+    /// 700,000 tasks would otherwise each scan it.
+    /// </summary>
+    private async Task<IReadOnlyList<QueueDepth>> WaitingAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
     {
-        var liveSince = now - options.LeaseDuration;
-        var lostSince = now - LostWorkerWindow;
-        var ready = await db.Tasks.Where(t => t.State == RenderTaskState.Ready).GroupBy(t => t.Lane).Select(g => new { Lane = g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
+        if (await db.Tasks.Where(t => t.State == RenderTaskState.Ready).Select(t => t.Lane).Take(ExactQueueDepth + 1).CountAsync(cancellationToken) <= ExactQueueDepth
+            && await db.Attempts.Where(a => a.State == AttemptState.Queued).Select(a => a.State).Take(ExactQueueDepth + 1).CountAsync(cancellationToken) <= ExactQueueDepth)
+        {
+            return await CountWaitingAsync(db, options, cancellationToken);
+        }
+
+        var counted = _waiting;
+        if (counted is not null && counted.At >= now - options.StatusRollupMaxAge)
+        {
+            return counted.Depths;
+        }
+
+        var recounting = Interlocked.CompareExchange(ref _recountingWaiting, 1, 0) == 0;
+        if (!recounting && counted is not null)
+        {
+            return counted.Depths;
+        }
+
+        try
+        {
+            var depths = await CountWaitingAsync(db, options, cancellationToken);
+            _waiting = new WaitingCount(now, depths);
+            return depths;
+        }
+        finally
+        {
+            if (recounting)
+            {
+                Volatile.Write(ref _recountingWaiting, 0);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Ready tasks per lane, for the coordinator's own pool (they have no pool yet; its dispatcher sends them there),
+    /// and queued attempts per pool and lane (the lane is the task's).
+    /// </summary>
+    private static async Task<IReadOnlyList<QueueDepth>> CountWaitingAsync(FarmDbContext db, CoordinatorOptions options, CancellationToken cancellationToken)
+    {
+        var ready = await db.Tasks.Where(t => t.State == RenderTaskState.Ready).GroupBy(t => t.Lane)
+            .Select(g => new { Lane = g.Key, Count = g.Count() })
+            .ToListAsync(cancellationToken);
         var queued = await (
             from attempt in db.Attempts
             join task in db.Tasks on attempt.TaskId equals task.Id
             where attempt.State == AttemptState.Queued
             group attempt by new { attempt.Pool, task.Lane } into g
-            select new { g.Key.Pool, g.Key.Lane, Count = g.Count() })
+            select new QueueDepth(g.Key.Pool, g.Key.Lane, g.Count()))
             .ToListAsync(cancellationToken);
+        return [.. ready.Select(r => new QueueDepth(options.Pool, r.Lane, r.Count)), .. queued];
+    }
+
+    /// <summary>
+    /// Every known pool, at zero when idle (so that an empty queue is a figure of 0 rather than no figure): its live
+    /// and lost workers, live slots, slots in use, and queue depth per lane.
+    /// </summary>
+    private static async Task<IReadOnlyList<PoolSummary>> PoolsAsync(FarmDbContext db, CoordinatorOptions options, DateTime now, IReadOnlyList<QueueDepth> waiting, CancellationToken cancellationToken)
+    {
+        var liveSince = now - options.LeaseDuration;
+        var lostSince = now - LostWorkerWindow;
         var workers = await db.Workers.Where(w => w.LastSeenAt >= lostSince)
             .GroupBy(w => new { w.Pool, Live = w.LastSeenAt >= liveSince })
             .Select(g => new { g.Key.Pool, g.Key.Live, Count = g.Count(), Slots = g.Sum(w => w.Slots) })
             .ToListAsync(cancellationToken);
         var busy = await db.Attempts.Where(a => a.State == AttemptState.Claimed).GroupBy(a => a.Pool).Select(g => new { Pool = g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
 
-        var waiting = ready.Select(r => (Pool: options.Pool, r.Lane, r.Count)).Concat(queued.Select(q => (q.Pool, q.Lane, q.Count))).ToList();
         var pools = workers.Select(w => w.Pool).Concat(busy.Select(b => b.Pool)).Concat(waiting.Select(w => w.Pool)).Append(options.Pool)
             .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         return [.. pools.Select(pool =>
@@ -182,31 +256,37 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
         })];
     }
 
-    /// <summary>A shot's keyframes and attempts; null for an unknown shot.</summary>
+    /// <summary>
+    /// A shot's keyframes and attempts; null for an unknown shot. A request reads O(<paramref name="limit"/>) attempts
+    /// whatever the shot's size: the attempts of the shot's first tasks in key order (the unique index on shot and key,
+    /// then each task's attempts by their index), listed oldest first. Keyframes are thinned to at most
+    /// <see cref="MaxTimelineKeyframes"/>, evenly spaced over the shot: the dashboard shows a strip of thumbnails, not
+    /// ten thousand frame numbers.
+    /// </summary>
     public async Task<ShotTimeline?> TimelineAsync(Guid shotId, int limit, CancellationToken cancellationToken)
     {
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
-        var shot = await db.Shots.AsNoTracking().Where(s => s.Id == shotId).Select(s => new { s.Id, s.JobId }).SingleOrDefaultAsync(cancellationToken);
+        var shot = await db.Shots.AsNoTracking().Where(s => s.Id == shotId).Select(s => new { s.Id, s.JobId, s.FrameCount }).SingleOrDefaultAsync(cancellationToken);
         if (shot is null)
         {
             return null;
         }
 
-        var keyframes = await db.Tasks.Where(t => t.ShotId == shotId && t.Kind == "keyframe" && t.State == RenderTaskState.Succeeded)
-            .OrderBy(t => t.FirstFrame).Select(t => t.FirstFrame).ToListAsync(cancellationToken);
+        var keyframes = await KeyframesAsync(db, shotId, shot.FrameCount, cancellationToken);
         var attempts = await (
-                from attempt in db.Attempts
-                join task in db.Tasks on attempt.TaskId equals task.Id
+                from task in db.Tasks
+                join attempt in db.Attempts on task.Id equals attempt.TaskId
                 where task.ShotId == shotId
-                orderby attempt.CreatedAt, attempt.Id
+                orderby task.Key, attempt.Number
                 select new { attempt.Id, task.Key, task.Kind, attempt.Number, attempt.State, attempt.WorkerId, attempt.CreatedAt, attempt.ClaimedAt, attempt.FinishedAt, attempt.DeviceSeconds, attempt.FailureClass })
             .AsNoTracking()
             .Take(limit + 1)
             .ToListAsync(cancellationToken);
-        var ids = attempts.Select(a => a.Id).ToList();
+        var page = attempts.Take(limit).OrderBy(a => a.CreatedAt).ThenBy(a => a.Id).ToList();
+        var ids = page.Select(a => a.Id).ToList();
         var billed = (await db.Usage.Where(u => u.ShotId == shotId && ids.Contains(u.AttemptId)).Select(u => new { u.AttemptId, u.Cost, u.DeviceSeconds, u.EnergyJoules, u.EnergyEstimated, u.Co2eGrams }).ToListAsync(cancellationToken))
             .ToDictionary(u => u.AttemptId);
-        var spans = attempts.Take(limit).Select(a =>
+        var spans = page.Select(a =>
         {
             var bill = billed.GetValueOrDefault(a.Id);
             return new AttemptSpan(a.Id, a.Key, a.Kind, a.Number, a.State.ToString(), a.WorkerId, a.CreatedAt, a.ClaimedAt, a.FinishedAt, bill?.DeviceSeconds ?? a.DeviceSeconds, bill?.Cost, a.FailureClass, bill?.EnergyJoules / JoulesPerKilowattHour, bill?.EnergyEstimated, bill?.Co2eGrams);
@@ -215,8 +295,42 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     }
 
     /// <summary>
+    /// The first rendered keyframe of each band of a hundredth of the shot's frames (every keyframe of a shot of up to
+    /// <see cref="MaxTimelineKeyframes"/> frames). On PostgreSQL each band is one probe of the unique index on shot
+    /// and key, whose keyframe keys sort as their frames, so a finished 10,000-frame shot reads 100 rows rather than
+    /// 10,000; SQLite (embedded, small shots) groups the shot's keyframes.
+    /// </summary>
+    private static async Task<List<int>> KeyframesAsync(FarmDbContext db, Guid shotId, int frameCount, CancellationToken cancellationToken)
+    {
+        var band = Math.Max(1, (frameCount + MaxTimelineKeyframes - 1) / MaxTimelineKeyframes);
+        const int FramesWhoseKeysSortAsFrames = 100_000;
+        if (db.Database.IsNpgsql() && frameCount < FramesWhoseKeysSortAsFrames)
+        {
+            var starts = Enumerable.Range(0, (frameCount + band - 1) / band).Select(b => b * band).ToList();
+            var from = starts.Select(Domain.Planning.ShotPlanner.KeyframeKey).ToArray();
+            var until = starts.Select(f => Domain.Planning.ShotPlanner.KeyframeKey(Math.Min(f + band, frameCount))).ToArray();
+            return await db.Database.SqlQuery<int>($"""
+                SELECT k.first_frame AS "Value"
+                FROM unnest({from}::text[], {until}::text[]) AS b(from_key, until_key)
+                CROSS JOIN LATERAL (
+                    SELECT t.first_frame FROM tasks t
+                    WHERE t.shot_id = {shotId} AND t.key >= b.from_key AND t.key < b.until_key AND t.kind = 'keyframe' AND t.state = 'Succeeded'
+                    ORDER BY t.key LIMIT 1) AS k
+                ORDER BY 1
+                """).ToListAsync(cancellationToken);
+        }
+
+        return await db.Tasks.Where(t => t.ShotId == shotId && t.Kind == "keyframe" && t.State == RenderTaskState.Succeeded)
+            .GroupBy(t => t.FirstFrame / band)
+            .Select(g => g.Min(t => t.FirstFrame))
+            .OrderBy(f => f)
+            .Take(MaxTimelineKeyframes)
+            .ToListAsync(cancellationToken);
+    }
+
+    /// <summary>
     /// Progress and cost of the jobs of <paramref name="projects"/> that are unfinished or finished since
-    /// <paramref name="finishedSince"/>: the live view's change detection, three grouped queries whatever the job sizes.
+    /// <paramref name="finishedSince"/>: the live view's change detection, a few grouped queries whatever the job sizes.
     /// </summary>
     public async Task<IReadOnlyList<JobProgress>> LiveJobsAsync(IReadOnlyCollection<string> projects, DateTime finishedSince, CancellationToken cancellationToken)
     {
@@ -236,37 +350,25 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
         return await ProgressAsync(db, db.Jobs.Where(j => j.Project == project).OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Take(limit), cancellationToken);
     }
 
-    private static async Task<IReadOnlyList<JobProgress>> ProgressAsync(FarmDbContext db, IQueryable<Job> jobs, CancellationToken cancellationToken)
+    /// <summary>
+    /// Counts and cost as the job status shows them: big jobs from their task-count roll-up, cost from the ledger's
+    /// roll-up, so a request reads a few rows per job and shot however many tasks and ledger rows the jobs hold.
+    /// </summary>
+    private async Task<IReadOnlyList<JobProgress>> ProgressAsync(FarmDbContext db, IQueryable<Job> jobQuery, CancellationToken cancellationToken)
     {
-        var rows = await jobs.AsNoTracking().Select(j => new { j.Id, j.Project, j.Name, j.State, j.Paused, j.Error }).ToListAsync(cancellationToken);
+        var rows = await jobQuery.AsNoTracking().Select(j => new { j.Id, j.Project, j.Name, j.State, j.Paused, j.Error, j.TaskCount }).ToListAsync(cancellationToken);
         if (rows.Count == 0)
         {
             return [];
         }
 
-        var ids = rows.Select(j => j.Id).ToList();
-        var tasks = await db.Tasks.Where(t => ids.Contains(t.JobId))
-            .GroupBy(t => new { t.JobId, t.State, Assemble = t.Kind == "assemble" || t.Kind == "interpolate" })
-            .Select(g => new { g.Key.JobId, g.Key.State, Count = g.Count(), Weight = g.Key.Assemble ? g.Count() : g.Sum(t => t.LastFrame - t.FirstFrame + 1), Done = g.Key.Assemble ? g.Sum(t => t.Progress) : g.Sum(t => (t.LastFrame - t.FirstFrame + 1) * t.Progress) })
-            .ToListAsync(cancellationToken);
-        Dictionary<Guid, decimal> costs;
-        if (db.Database.IsNpgsql())
-        {
-            costs = await db.Usage.Where(u => ids.Contains(u.JobId)).GroupBy(u => u.JobId).Select(g => new { JobId = g.Key, Cost = g.Sum(u => u.Cost) })
-                .ToDictionaryAsync(g => g.JobId, g => g.Cost, cancellationToken);
-        }
-        else
-        {
-            costs = (await db.Usage.Where(u => ids.Contains(u.JobId)).Select(u => new { u.JobId, u.Cost }).ToListAsync(cancellationToken))
-                .GroupBy(u => u.JobId).ToDictionary(g => g.Key, g => g.Sum(u => u.Cost));
-        }
-
+        var counts = await jobs.TaskCountsAsync(db, rows.Select(j => (j.Id, j.TaskCount)).ToList(), cancellationToken);
+        var tasks = counts.Groups.ToLookup(t => t.JobId);
+        var costs = await JobReports.CostPerJobAsync(db, rows.Select(j => j.Id).ToList(), cancellationToken);
         return rows.Select(j =>
         {
-            var own = tasks.Where(t => t.JobId == j.Id).ToList();
-            var weight = own.Sum(t => t.Weight);
-            var done = own.Sum(t => t.State == RenderTaskState.Succeeded ? t.Weight : t.Done);
-            var progress = j.State == JobState.Succeeded ? 1 : weight == 0 ? 0 : done / weight;
+            var own = tasks[j.Id].ToList();
+            var progress = j.State == JobState.Succeeded ? 1 : JobReports.ProgressOf(own);
             return new JobProgress(j.Id, j.Project, j.Name, j.State.ToString(), j.Paused, progress, own.Sum(t => t.Count), own.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count), costs.GetValueOrDefault(j.Id), j.Error);
         }).ToList();
     }
@@ -299,6 +401,10 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
         var rows = await db.BudgetAlerts.AsNoTracking().Where(a => a.Id > afterId).OrderBy(a => a.Id).Take(limit).ToListAsync(cancellationToken);
         return [.. rows.Select(Money.Budgets.ToAlert)];
     }
+
+    private sealed record QueueDepth(string Pool, int Lane, int Count);
+
+    private sealed record WaitingCount(DateTime At, IReadOnlyList<QueueDepth> Depths);
 
     private sealed class SpendRow
     {

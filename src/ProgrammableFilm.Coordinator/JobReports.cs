@@ -98,20 +98,9 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         }
 
         var shots = await db.Shots.AsNoTracking().Where(s => s.JobId == jobId).OrderBy(s => s.Ordinal).ToListAsync(cancellationToken);
-        DateTime? countedAt = null;
-        List<TaskGroup> tasks;
-        if (job.TaskCount > options.StatusRollupAbove)
-        {
-            countedAt = await RollUpTaskCountsAsync(db, jobId, cancellationToken);
-            tasks = await db.ShotTaskCounts.AsNoTracking().Where(c => c.JobId == jobId)
-                .Select(c => new TaskGroup(c.ShotId, c.State, c.Tasks, c.Weight, c.WeightedProgress))
-                .ToListAsync(cancellationToken);
-        }
-        else
-        {
-            tasks = await CountTasksAsync(db.Tasks.AsNoTracking().Where(t => t.JobId == jobId), cancellationToken);
-        }
-
+        var counts = await TaskCountsAsync(db, [(jobId, job.TaskCount)], cancellationToken);
+        var tasks = counts.Groups;
+        var countedAt = counts.CountedAt.TryGetValue(jobId, out var at) ? at : (DateTime?)null;
         var costs = await CostPerShotAsync(db, jobId, cancellationToken);
 
         var shotStatuses = shots.Select(s =>
@@ -174,11 +163,48 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         _ => null,
     };
 
-    /// <summary>Counted in the database: the number of rows read grows with the job, the rows returned with its shots.</summary>
-    private static Task<List<TaskGroup>> CountTasksAsync(IQueryable<Data.Entities.RenderTask> tasks, CancellationToken cancellationToken) =>
-        tasks.GroupBy(t => new { t.ShotId, t.State, Assemble = t.Kind == "assemble" || t.Kind == "interpolate" })
-            .Select(g => new TaskGroup(g.Key.ShotId, g.Key.State, g.Count(), g.Key.Assemble ? g.Count() : g.Sum(t => t.LastFrame - t.FirstFrame + 1), g.Key.Assemble ? g.Sum(t => t.Progress) : g.Sum(t => (t.LastFrame - t.FirstFrame + 1) * t.Progress)))
-            .ToListAsync(cancellationToken);
+    /// <summary>
+    /// The tasks of several jobs counted per job, shot and state. Jobs of up to <see cref="CoordinatorOptions.StatusRollupAbove"/>
+    /// tasks are counted in one grouped query (the rows read grow with those small jobs only); bigger ones are read from
+    /// their roll-up, recounted by one reader when older than <see cref="CoordinatorOptions.StatusRollupMaxAge"/>, so the
+    /// status, the dashboard's job list and its live view show the same figures and none of them counts a big job per request.
+    /// <see cref="TaskCounts.CountedAt"/> says when each rolled-up job was counted.
+    /// </summary>
+    internal async Task<TaskCounts> TaskCountsAsync(FarmDbContext db, IReadOnlyCollection<(Guid JobId, int TaskCount)> jobs, CancellationToken cancellationToken)
+    {
+        var big = jobs.Where(j => j.TaskCount > options.StatusRollupAbove).Select(j => j.JobId).ToList();
+        var small = jobs.Where(j => j.TaskCount <= options.StatusRollupAbove).Select(j => j.JobId).ToList();
+        var countedAt = new Dictionary<Guid, DateTime>();
+        foreach (var jobId in big)
+        {
+            countedAt[jobId] = await RollUpTaskCountsAsync(db, jobId, cancellationToken);
+        }
+
+        var groups = new List<TaskGroup>();
+        if (big.Count > 0)
+        {
+            groups.AddRange(await db.ShotTaskCounts.AsNoTracking().Where(c => big.Contains(c.JobId))
+                .Select(c => new TaskGroup(c.JobId, c.ShotId, c.State, c.Tasks, c.Weight, c.WeightedProgress))
+                .ToListAsync(cancellationToken));
+        }
+
+        if (small.Count > 0)
+        {
+            groups.AddRange(await db.Tasks.AsNoTracking().Where(t => small.Contains(t.JobId))
+                .GroupBy(t => new { t.JobId, t.ShotId, t.State, Assemble = t.Kind == "assemble" || t.Kind == "interpolate" })
+                .Select(g => new TaskGroup(g.Key.JobId, g.Key.ShotId, g.Key.State, g.Count(), g.Key.Assemble ? g.Count() : g.Sum(t => t.LastFrame - t.FirstFrame + 1), g.Key.Assemble ? g.Sum(t => t.Progress) : g.Sum(t => (t.LastFrame - t.FirstFrame + 1) * t.Progress)))
+                .ToListAsync(cancellationToken));
+        }
+
+        return new TaskCounts(groups, countedAt);
+    }
+
+    /// <summary>Job cost from the ledger's roll-up, for several jobs in one query (jobs with no ledger rows are absent).</summary>
+    internal static async Task<Dictionary<Guid, decimal>> CostPerJobAsync(FarmDbContext db, IReadOnlyCollection<Guid> jobIds, CancellationToken cancellationToken) =>
+        (await db.UsageRollups.AsNoTracking().Where(u => jobIds.Contains(u.JobId)).GroupBy(u => u.JobId)
+            .Select(g => new { JobId = g.Key, CostMicros = g.Sum(u => u.CostMicros) })
+            .ToListAsync(cancellationToken))
+        .ToDictionary(g => g.JobId, g => Dollars(g.CostMicros));
 
     /// <summary>
     /// Records a big job's newly planned tasks as counted now, in the planning transaction: the plan knows its counts,
@@ -242,8 +268,8 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             $"""
             INSERT INTO shot_task_counts (job_id, shot_id, state, tasks, weight, weighted_progress)
             SELECT job_id, shot_id, state, count(*),
-                   sum(CASE WHEN kind = 'assemble' THEN 1 ELSE last_frame - first_frame + 1 END),
-                   sum(CASE WHEN kind = 'assemble' THEN progress ELSE (last_frame - first_frame + 1) * progress END)
+                   sum(CASE WHEN kind IN ('assemble', 'interpolate') THEN 1 ELSE last_frame - first_frame + 1 END),
+                   sum(CASE WHEN kind IN ('assemble', 'interpolate') THEN progress ELSE (last_frame - first_frame + 1) * progress END)
             FROM tasks WHERE job_id = {jobId} GROUP BY job_id, shot_id, state
             """,
             cancellationToken);
@@ -328,7 +354,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
     }
 
     /// <summary>Progress weighs each task by the frames it renders; assembly counts as one frame's worth.</summary>
-    private static double ProgressOf(IReadOnlyCollection<TaskGroup> groups)
+    internal static double ProgressOf(IReadOnlyCollection<TaskGroup> groups)
     {
         var total = groups.Sum(g => g.Weight);
         var done = groups.Sum(g => g.State == RenderTaskState.Succeeded ? g.Weight : g.WeightedProgress);
@@ -392,7 +418,10 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
     private sealed record UsageGroup(Guid ShotId, string DeviceSku, decimal DollarsPerHour, bool EnergyEstimated, int Attempts, decimal Cost, double DeviceSeconds, double EnergyJoules, double Co2eGrams);
 
     /// <summary>Tasks of one shot in one state: how many, their weight (frames; assembly counts one) and weighted progress.</summary>
-    private sealed record TaskGroup(Guid ShotId, RenderTaskState State, int Count, long Weight, double WeightedProgress);
+    internal sealed record TaskGroup(Guid JobId, Guid ShotId, RenderTaskState State, int Count, long Weight, double WeightedProgress);
+
+    /// <summary>Task groups of several jobs, and when each job counted from its roll-up was counted.</summary>
+    internal sealed record TaskCounts(IReadOnlyList<TaskGroup> Groups, IReadOnlyDictionary<Guid, DateTime> CountedAt);
 }
 
 /// <summary>Where a page of attempt logs ends: the task (ids are time-ordered, so this is plan order) and attempt number.</summary>

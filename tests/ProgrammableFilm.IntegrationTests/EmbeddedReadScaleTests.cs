@@ -81,6 +81,7 @@ public class EmbeddedReadScaleTests
 
         var cost = await reports.CostAsync(job.Id, CancellationToken.None);
         var costed = await reports.StatusAsync(job.Id, CancellationToken.None);
+        var listed = Assert.Single(await ActivatorUtilities.CreateInstance<DashboardReports>(services).ProjectJobsAsync("it-embedded", 10, CancellationToken.None));
         var first = await reports.LogsAsync(job.Id, null, null, LogCursor.Start, 2, CancellationToken.None);
         Assert.True(LogCursor.TryParse(first!.Next, out var cursor));
         var second = await reports.LogsAsync(job.Id, null, null, cursor, 2, CancellationToken.None);
@@ -91,6 +92,7 @@ public class EmbeddedReadScaleTests
         Assert.NotNull(planned.CountedAt);
         Assert.Equal((1.750123m, 3, 30.0), (cost!.Cost, cost.Attempts, cost.DeviceSeconds));
         Assert.Equal(1.750123m, costed!.Cost);
+        Assert.Equal((costed.TasksTotal, costed.TasksSucceeded, costed.Progress, costed.Cost), (listed.TasksTotal, listed.TasksSucceeded, listed.Progress, listed.CostUsd));
         Assert.Equal(2, first.Attempts.Count);
         Assert.Single(second!.Attempts);
         Assert.Null(second.Next);

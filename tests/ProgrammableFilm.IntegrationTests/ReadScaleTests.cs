@@ -45,6 +45,60 @@ public class ReadScaleTests(RolledUpStatusFixture farm) : IClassFixture<RolledUp
     }
 
     [Fact]
+    public async Task A_big_jobs_dashboard_progress_and_cost_are_its_status_figures_from_the_same_roll_ups()
+    {
+        var jobId = await _worker.SubmitAsync("it-rollup-progress");
+        var attempts = await _worker.WaitForAttemptsAsync(jobId, 3);
+        await _worker.ClaimGrantedAsync(attempts["kf-00000"].Id, "worker-progress");
+        await _worker.Bus.Publish(WorkerDouble.Succeeded(attempts["kf-00000"].Id, 7, "worker-progress"));
+        await _worker.WaitUntilEventsHandledAsync();
+        var status = await _worker.WaitForAsync(
+            _ => farm.Http.GetFromJsonAsync<JobStatus>($"/api/jobs/{jobId}", SpecJson.Options)!,
+            s => s!.TasksSucceeded == 1 && s.Cost > 0);
+
+        var progress = await ProgressAsync(jobId);
+        decimal billed;
+        await using (var db = farm.CreateDbContext())
+        {
+            billed = await db.Usage.Where(u => u.JobId == jobId).SumAsync(u => u.Cost);
+            await db.Tasks.Where(t => t.JobId == jobId).ExecuteUpdateAsync(t => t.SetProperty(x => x.State, Data.Entities.RenderTaskState.Succeeded).SetProperty(x => x.Progress, 1.0));
+        }
+
+        var afterwards = await ProgressAsync(jobId);
+
+        Assert.Equal((6, 1, billed), (status!.TasksTotal, status.TasksSucceeded, status.Cost));
+        Assert.Equal((status.TasksTotal, status.TasksSucceeded, status.Cost), (progress.TasksTotal, progress.TasksSucceeded, progress.CostUsd));
+        Assert.Equal(status.Progress, progress.Progress, 9);
+        Assert.InRange(progress.Progress, 0.01, 0.99);
+        // Read within the roll-up's 5 s: the list counts no task itself, so it agrees with the status until the recount.
+        Assert.Equal(1, afterwards.TasksSucceeded);
+    }
+
+    [Fact]
+    public async Task A_shot_timeline_longer_than_its_limit_lists_exactly_limit_attempts_of_its_first_tasks_and_says_so()
+    {
+        var jobId = await _worker.SubmitAsync("it-timeline-page");
+        var attempts = await _worker.WaitForAttemptsAsync(jobId, 3);
+        Guid shotId;
+        await using (var db = farm.CreateDbContext())
+        {
+            shotId = await db.Shots.Where(s => s.JobId == jobId).Select(s => s.Id).SingleAsync();
+        }
+
+        var page = await farm.Http.GetFromJsonAsync<ShotTimeline>($"/api/shots/{shotId}/timeline?limit=2", SpecJson.Options);
+        var whole = await farm.Http.GetFromJsonAsync<ShotTimeline>($"/api/shots/{shotId}/timeline?limit=3", SpecJson.Options);
+
+        Assert.True(page!.Truncated);
+        Assert.Equal([attempts["kf-00000"].Id, attempts["kf-00012"].Id], page.Attempts.Select(a => a.Id).Order());
+        Assert.False(whole!.Truncated);
+        Assert.Equal(attempts.Values.Select(a => a.Id).Order(), whole.Attempts.Select(a => a.Id).Order());
+        Assert.Equal(whole.Attempts.OrderBy(a => a.CreatedAt).ThenBy(a => a.Id).Select(a => a.Id), whole.Attempts.Select(a => a.Id));
+    }
+
+    private async Task<JobProgress> ProgressAsync(Guid jobId) =>
+        Assert.Single((await farm.Http.GetFromJsonAsync<List<JobProgress>>("/api/projects/it-rollup-progress/jobs/progress", SpecJson.Options))!, j => j.Id == jobId);
+
+    [Fact]
     public async Task A_jobs_logs_come_a_page_at_a_time_in_task_order_and_every_attempt_once()
     {
         var jobId = await _worker.SubmitAsync("it-log-pages");

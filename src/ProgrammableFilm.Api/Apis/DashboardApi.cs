@@ -49,7 +49,7 @@ public static class DashboardApi
             .RequireAdmin();
         api.MapGet("/shots/{shotId:guid}/timeline", TimelineAsync)
             .WithName("GetShotTimeline")
-            .WithSummary($"A shot's rendered keyframes (frame numbers, for thumbnails) and its attempts, oldest first, with what each was billed (?limit=, at most {DashboardReports.MaxTimelineAttempts}).")
+            .WithSummary($"A shot's rendered keyframes (frame numbers for thumbnails, at most {DashboardReports.MaxTimelineKeyframes} evenly spaced) and the attempts of its first tasks in key order, oldest first, with what each was billed (?limit=, at most {DashboardReports.MaxTimelineAttempts}).")
             .Produces<ShotTimeline>()
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound)

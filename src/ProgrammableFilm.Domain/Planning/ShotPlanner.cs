@@ -97,5 +97,6 @@ public static class ShotPlanner
         return keyframes;
     }
 
-    private static string KeyframeKey(int frame) => $"kf-{frame:D5}";
+    /// <summary>The key of the keyframe task at <paramref name="frame"/>: keys of frames below 100,000 sort as their frames.</summary>
+    public static string KeyframeKey(int frame) => $"kf-{frame:D5}";
 }
