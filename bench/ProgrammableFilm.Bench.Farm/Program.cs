@@ -510,6 +510,9 @@ namespace ProgrammableFilm.Bench.Farm
             var busy = rows.Sum(r => r.DeviceSeconds);
             var slotSeconds = workers * slots * window;
             await coordinator.StopAsync();
+
+            // The workers are still rendering the backlog into the storage: they go first.
+            processes.Dispose();
             Directory.Delete(storage, true);
             return new Throughput(
                 rows.Count,
@@ -625,6 +628,8 @@ namespace ProgrammableFilm.Bench.Farm
                 process.WaitForExit();
                 process.Dispose();
             }
+
+            _processes.Clear();
         }
     }
 
