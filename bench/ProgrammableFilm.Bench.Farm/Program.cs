@@ -441,6 +441,9 @@ namespace ProgrammableFilm.Bench.Farm
             await WaitForFramesAsync(contexts, warmUp.Id);
             var coldTasksPerSecond = await TasksPerSecondAsync(contexts, warmUp.Id);
 
+            // Its assembly (ffmpeg encoding 2,400 frames on both cores) is no part of the measured job's window.
+            await WaitForJobAsync(contexts, warmUp.Id);
+
             var submitted = Stopwatch.GetTimestamp();
             var job = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, CancellationToken.None);
             var submitSeconds = Stopwatch.GetElapsedTime(submitted).TotalSeconds;
@@ -570,6 +573,20 @@ namespace ProgrammableFilm.Bench.Farm
             {
                 await using var db = await contexts.CreateDbContextAsync();
                 if (!await db.Tasks.AnyAsync(t => t.JobId == jobId && t.Kind == "keyframe" && t.State != Data.Entities.RenderTaskState.Succeeded))
+                {
+                    return;
+                }
+
+                await Task.Delay(200);
+            }
+        }
+
+        private static async Task WaitForJobAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId)
+        {
+            while (true)
+            {
+                await using var db = await contexts.CreateDbContextAsync();
+                if (await db.Jobs.AnyAsync(j => j.Id == jobId && (j.State == Data.Entities.JobState.Succeeded || j.State == Data.Entities.JobState.Failed)))
                 {
                     return;
                 }
