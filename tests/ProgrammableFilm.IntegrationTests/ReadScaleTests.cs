@@ -89,7 +89,7 @@ public class ReadScaleTests(RolledUpStatusFixture farm) : IClassFixture<RolledUp
         var whole = await farm.Http.GetFromJsonAsync<ShotTimeline>($"/api/shots/{shotId}/timeline?limit=3", SpecJson.Options);
 
         Assert.True(page!.Truncated);
-        Assert.Equal([attempts["kf-00000"].Id, attempts["kf-00012"].Id], page.Attempts.Select(a => a.Id).Order());
+        Assert.Equal(new[] { attempts["kf-00000"].Id, attempts["kf-00012"].Id }.Order(), page.Attempts.Select(a => a.Id).Order());
         Assert.False(whole!.Truncated);
         Assert.Equal(attempts.Values.Select(a => a.Id).Order(), whole.Attempts.Select(a => a.Id).Order());
         Assert.Equal(whole.Attempts.OrderBy(a => a.CreatedAt).ThenBy(a => a.Id).Select(a => a.Id), whole.Attempts.Select(a => a.Id));
