@@ -34,6 +34,8 @@ public sealed class JobControl(
     TimeProvider time,
     ILogger<JobControl> logger)
 {
+    private const int MaxControlAttempts = 6;
+
     private static readonly JobState[] Unfinished = [JobState.Queued, JobState.Running, JobState.Waiting, JobState.Planning];
 
     public Task<ControlResult> CancelJobAsync(Guid jobId, CancellationToken cancellationToken) =>
@@ -191,16 +193,19 @@ public sealed class JobControl(
     {
         // A control request takes the job's tasks and attempts in another order than the dispatcher and the event
         // handlers do, so PostgreSQL may abort it as a deadlock's victim (found by AccessTests cancelling a job as its
-        // worker started). Nothing of it was committed: run the whole transaction again.
+        // worker started; a heartbeat now renews a worker's hundreds of claimed-ahead attempts in one statement).
+        // Nothing of it was committed: run the whole transaction again, after a short random pause so that it does not
+        // meet the same transaction at the same rows again.
         for (var attempt = 1; ; attempt++)
         {
             try
             {
                 return await InOneTransactionAsync(jobId, change, cancellationToken);
             }
-            catch (Exception e) when (attempt < 3 && (e as Npgsql.PostgresException ?? e.InnerException as Npgsql.PostgresException)?.SqlState == Npgsql.PostgresErrorCodes.DeadlockDetected)
+            catch (Exception e) when (attempt < MaxControlAttempts && (e as Npgsql.PostgresException ?? e.InnerException as Npgsql.PostgresException)?.SqlState == Npgsql.PostgresErrorCodes.DeadlockDetected)
             {
                 logger.LogInformation("Control request on job {JobId} was a deadlock's victim; running it again", jobId);
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(20, 50 * attempt)), cancellationToken);
             }
         }
     }
