@@ -85,8 +85,7 @@ public sealed class Dispatcher(
             }
 
             var weights = (await FleetAsync(db, now, cancellationToken)).Weights;
-            var liveByProject = live.GroupBy(l => l.Project, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(l => l.Attempts), StringComparer.Ordinal);
-            var plan = FairShare.Plan([.. candidates.Select(c => c.Ready)], liveByProject, weights, pools, CutShort(candidates, (int)Math.Ceiling(room), options));
+            var plan = FairShare.Plan([.. candidates.Select(c => c.Ready)], ByProject(live), weights, pools, CutShort(candidates, (int)Math.Ceiling(room), options));
             if (plan.Count == 0)
             {
                 return dispatched;
@@ -146,14 +145,11 @@ public sealed class Dispatcher(
     private sealed record LiveAttempts(string Pool, string Project, AttemptState State, int Attempts, double Messages);
 
     /// <summary>Queued or claimed attempts per project: what the fair share counts against each project's weight.</summary>
-    public static Task<Dictionary<string, int>> LiveAttemptsByProjectAsync(FarmDbContext db, CancellationToken cancellationToken) => (
-        from attempt in db.Attempts
-        join task in db.Tasks on attempt.TaskId equals task.Id
-        join job in db.Jobs on task.JobId equals job.Id
-        where attempt.State == AttemptState.Queued || attempt.State == AttemptState.Claimed
-        group attempt by job.Project into byProject
-        select new { Project = byProject.Key, Count = byProject.Count() })
-        .ToDictionaryAsync(p => p.Project, p => p.Count, StringComparer.Ordinal, cancellationToken);
+    public static async Task<Dictionary<string, int>> LiveAttemptsByProjectAsync(FarmDbContext db, CancellationToken cancellationToken) =>
+        ByProject(await LiveAttemptsAsync(db, cancellationToken));
+
+    private static Dictionary<string, int> ByProject(List<LiveAttempts> live) =>
+        live.GroupBy(l => l.Project, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(l => l.Attempts), StringComparer.Ordinal);
 
     /// <summary>A weight just set here takes effect on the next pass (other coordinators see it within a second).</summary>
     public void ForgetFleetView() => _fleet = null;
