@@ -317,6 +317,8 @@ namespace ProgrammableFilm.Bench.Farm
                     await Task.Delay(5);
                 }
 
+                // The sample's assembly (an ffmpeg process) would otherwise share the two cores with the next sample.
+                await Throughput.WaitForJobAsync(contexts, one.Id);
                 await Task.Delay(50);
             }
 
@@ -581,7 +583,7 @@ namespace ProgrammableFilm.Bench.Farm
             }
         }
 
-        private static async Task WaitForJobAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId)
+        public static async Task WaitForJobAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId)
         {
             while (true)
             {

@@ -29,6 +29,9 @@ public sealed class TaskEvents(
 {
     private const int MaxLogLineLength = 4000;
 
+    // Workers whose row this coordinator has seen committed; rows are never deleted, so a claim skips reading them.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _registeredWorkers = new(StringComparer.Ordinal);
+
     /// <summary>
     /// Decides a batch of claims in one transaction: claims are the farm's hottest path, and a round trip per claim
     /// per step was what limited it. The decisions come back in the order of <paramref name="claims"/>. Of several
@@ -56,15 +59,22 @@ public sealed class TaskEvents(
                 job.Paused,
                 job.Project,
                 StoppedBy = Money.Budgets.StopsInPrecedence(db).Where(s => s.JobId == job.Id).Select(s => s.Budget).FirstOrDefault(),
+                HasBlocks = db.JobWorkerFailures.Any(f => f.JobId == job.Id && f.BlockedAt != null),
             })
             .AsNoTracking()
             .ToDictionaryAsync(c => c.Attempt.Id, cancellationToken);
-        var jobIds = contexts.Values.Select(c => c.Task.JobId).Distinct().ToList();
-        var blocked = (await db.JobWorkerFailures
+
+        // The claim's round trips are waited for on the way from Ready to a working device: the blocklist is read only
+        // for jobs that have one, and the workers' rows only for workers this coordinator has not yet seen in the table
+        // (worker rows are never deleted).
+        var jobIds = contexts.Values.Where(c => c.HasBlocks).Select(c => c.Task.JobId).Distinct().ToList();
+        var blocked = jobIds.Count == 0 ? [] : (await db.JobWorkerFailures
             .Where(f => jobIds.Contains(f.JobId) && workerIds.Contains(f.WorkerId) && f.BlockedAt != null)
             .Select(f => new { f.JobId, f.WorkerId })
             .ToListAsync(cancellationToken)).Select(f => (f.JobId, f.WorkerId)).ToHashSet();
-        var knownWorkers = await db.Workers.Where(w => workerIds.Contains(w.Id)).Select(w => w.Id).ToListAsync(cancellationToken);
+        var unseenWorkers = workerIds.Where(w => !_registeredWorkers.ContainsKey(w)).ToList();
+        var knownWorkers = unseenWorkers.Count == 0 ? [] : await db.Workers.Where(w => unseenWorkers.Contains(w.Id)).Select(w => w.Id).ToListAsync(cancellationToken);
+        knownWorkers.ForEach(w => _registeredWorkers.TryAdd(w, true));
 
         var decisions = new ClaimDecision?[claims.Count];
         var claimant = new Dictionary<Guid, int>();
@@ -104,25 +114,12 @@ public sealed class TaskEvents(
 
         // Only one claim can move an attempt out of Queued: of two concurrent claims, the second updates no row.
         var contested = claimant.Where(c => decisions[c.Value] is null).ToList();
-        var moved = 0;
-        foreach (var byWorker in contested.GroupBy(c => claims[c.Value].WorkerId, StringComparer.Ordinal))
-        {
-            var ids = byWorker.Select(c => c.Key).ToList();
-            moved += await db.Attempts
-                .Where(a => ids.Contains(a.Id) && a.State == AttemptState.Queued)
-                .ExecuteUpdateAsync(
-                    set => set.SetProperty(a => a.State, AttemptState.Claimed)
-                        .SetProperty(a => a.WorkerId, byWorker.Key)
-                        .SetProperty(a => a.ClaimedAt, now)
-                        .SetProperty(a => a.LastHeartbeatAt, now)
-                        .SetProperty(a => a.LeaseExpiresAt, now + options.LeaseDuration),
-                    cancellationToken);
-        }
+        var (moved, started) = await ClaimQueuedAsync(db, [.. contested.Select(c => (c.Key, claims[c.Value].WorkerId))], now, cancellationToken);
 
         // Each attempt is claimed by one worker's statement at most: when every row moved, every claimant won, and
         // only a lost race needs a look at who holds what.
         var won = contested.Select(c => c.Key).ToList();
-        if (moved < contested.Count)
+        if (moved.Count < contested.Count)
         {
             var holders = await db.Attempts.Where(a => won.Contains(a.Id)).Select(a => new { a.Id, a.State, a.WorkerId }).ToDictionaryAsync(a => a.Id, cancellationToken);
             won = [.. contested.Where(c => holders[c.Key].State == AttemptState.Claimed && holders[c.Key].WorkerId == claims[c.Value].WorkerId).Select(c => c.Key)];
@@ -137,7 +134,9 @@ public sealed class TaskEvents(
             decisions[index] = new ClaimDecision(true, "claimed");
         }
 
-        var started = await StartAsync(db, won, now, cancellationToken);
+        // Attempts another claim of the same worker moved (a duplicated request) are started here if that one did not.
+        var heldAlready = won.Where(id => !moved.Contains(id)).ToList();
+        started += heldAlready.Count == 0 ? 0 : await StartAsync(db, heldAlready, now, cancellationToken);
         if (started < won.Count)
         {
             // Some tasks moved on while their attempts waited (cancelled, or given a newer attempt): those attempts
@@ -156,12 +155,14 @@ public sealed class TaskEvents(
 
         // Heartbeats keep the fleet's rows current; a granted claim only registers a worker not seen before (a refused
         // claimant leaves no trace: the fleet shows the workers that run something).
-        foreach (var claim in won.Select(id => claims[claimant[id]]).Where(c => !knownWorkers.Contains(c.WorkerId)).DistinctBy(c => c.WorkerId))
+        var registering = won.Select(id => claims[claimant[id]]).Where(c => !_registeredWorkers.ContainsKey(c.WorkerId) && !knownWorkers.Contains(c.WorkerId)).DistinctBy(c => c.WorkerId).ToList();
+        foreach (var claim in registering)
         {
             await UpsertWorkerAsync(db, claim.WorkerId, claim.Pool, claim.DeviceSku, claim.DeviceCount, claim.Hostname, slots: null, device: null, now, cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);
+        registering.ForEach(c => _registeredWorkers.TryAdd(c.WorkerId, true));
         if (superseded)
         {
             dispatchSignal.Wake();
@@ -170,6 +171,69 @@ public sealed class TaskEvents(
         // A later claim of an attempt already decided in this batch follows the first one's outcome.
         return [.. claims.Select((claim, i) => decisions[i] ?? FollowFirst(decisions[claimant[claim.AttemptId]]!, claims[claimant[claim.AttemptId]].WorkerId, claim.WorkerId))];
     }
+
+    /// <summary>
+    /// Moves the claimants' attempts <c>Queued → Claimed</c> and, on PostgreSQL in the same statement, their tasks
+    /// <c>Dispatched → Running</c> with their shots and jobs (as <see cref="StartAsync"/> does). Returns the attempts
+    /// this claim moved and how many of their tasks started.
+    /// </summary>
+    private async Task<(HashSet<Guid> Moved, int Started)> ClaimQueuedAsync(FarmDbContext db, List<(Guid AttemptId, string WorkerId)> claimants, DateTime now, CancellationToken cancellationToken)
+    {
+        if (claimants.Count == 0)
+        {
+            return ([], 0);
+        }
+
+        var leaseExpiresAt = now + options.LeaseDuration;
+        if (db.Database.IsNpgsql())
+        {
+            // In id order, as heartbeats renew them: two statements locking the same attempts never wait in a circle.
+            var ordered = claimants.OrderBy(c => c.AttemptId).ToList();
+            Guid[] ids = [.. ordered.Select(c => c.AttemptId)];
+            string[] workers = [.. ordered.Select(c => c.WorkerId)];
+            var rows = await db.Database.SqlQuery<ClaimedAttempt>($"""
+                WITH claimed AS (
+                    UPDATE attempts AS a
+                    SET state = 'Claimed', worker_id = v.worker_id, claimed_at = {now}, last_heartbeat_at = {now}, lease_expires_at = {leaseExpiresAt}
+                    FROM unnest({ids}, {workers}) AS v(id, worker_id)
+                    WHERE a.id = v.id AND a.state = 'Queued'
+                    RETURNING a.id
+                ), started AS (
+                    UPDATE tasks SET state = 'Running', updated_at = {now}
+                    WHERE current_attempt_id IN (SELECT id FROM claimed) AND state = 'Dispatched'
+                    RETURNING current_attempt_id, shot_id, job_id
+                ), shots_started AS (
+                    UPDATE shots SET state = 'Running' WHERE id IN (SELECT shot_id FROM started) AND state = 'Queued'
+                ), jobs_started AS (
+                    UPDATE jobs SET state = 'Running' WHERE id IN (SELECT job_id FROM started) AND state = 'Queued'
+                )
+                SELECT c.id AS "AttemptId", s.current_attempt_id IS NOT NULL AS "Started"
+                FROM claimed AS c LEFT JOIN started AS s ON s.current_attempt_id = c.id
+                """).ToListAsync(cancellationToken);
+            return ([.. rows.Select(r => r.AttemptId)], rows.Count(r => r.Started));
+        }
+
+        var moved = new HashSet<Guid>();
+        foreach (var byWorker in claimants.GroupBy(c => c.WorkerId, StringComparer.Ordinal))
+        {
+            var ids = byWorker.Select(c => c.AttemptId).ToList();
+            var queued = await db.Attempts.Where(a => ids.Contains(a.Id) && a.State == AttemptState.Queued).Select(a => a.Id).ToListAsync(cancellationToken);
+            await db.Attempts
+                .Where(a => queued.Contains(a.Id) && a.State == AttemptState.Queued)
+                .ExecuteUpdateAsync(
+                    set => set.SetProperty(a => a.State, AttemptState.Claimed)
+                        .SetProperty(a => a.WorkerId, byWorker.Key)
+                        .SetProperty(a => a.ClaimedAt, now)
+                        .SetProperty(a => a.LastHeartbeatAt, now)
+                        .SetProperty(a => a.LeaseExpiresAt, leaseExpiresAt),
+                    cancellationToken);
+            moved.UnionWith(queued);
+        }
+
+        return (moved, await StartAsync(db, [.. moved], now, cancellationToken));
+    }
+
+    private sealed record ClaimedAttempt(Guid AttemptId, bool Started);
 
     /// <summary>
     /// Moves the won attempts' tasks <c>Dispatched → Running</c>, and the shots and jobs of the tasks now running
