@@ -90,18 +90,32 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
 {
     public async Task<JobStatus?> StatusAsync(Guid jobId, CancellationToken cancellationToken)
     {
+        // Four round trips, each a few index reads: under fifty clients a request's cost is its statements' count.
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
-        var job = await db.Jobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == jobId, cancellationToken);
-        if (job is null)
+        // Not the spec: a big job's is kilobytes, read and sent for nothing.
+        var head = await db.Jobs.AsNoTracking().Where(j => j.Id == jobId).Select(j => new
+        {
+            j.Id, j.Project, j.Name, j.Lane, j.Priority, j.State, j.Error, j.CreatedAt, j.FinishedAt, j.TaskCount, j.Paused, j.Retries,
+            After = db.JobDependencies.Where(d => d.JobId == j.Id).Select(d => d.DependsOnJobId).ToList(),
+            BlockedWorkers = db.JobWorkerFailures.Where(f => f.JobId == j.Id && f.BlockedAt != null).Select(f => f.WorkerId).ToList(),
+            StoppedBy = Money.Budgets.StopsInPrecedence(db).Where(s => s.JobId == j.Id).Select(s => s.Budget).FirstOrDefault(),
+        }).SingleOrDefaultAsync(cancellationToken);
+        if (head is null)
         {
             return null;
         }
 
-        var shots = await db.Shots.AsNoTracking().Where(s => s.JobId == jobId).OrderBy(s => s.Ordinal).ToListAsync(cancellationToken);
+        var job = head;
+        var shots = await db.Shots.AsNoTracking().Where(s => s.JobId == jobId).OrderBy(s => s.Ordinal)
+            .Select(s => new
+            {
+                s.Id, s.Name, s.Engine, s.State, s.Error, s.FrameCount, s.TaskCount, s.VideoPath, s.ManifestPath, s.Flicker, s.PlannedAt,
+                CostMicros = db.UsageRollups.Where(u => u.JobId == jobId && u.ShotId == s.Id).Sum(u => (long?)u.CostMicros) ?? 0,
+            })
+            .ToListAsync(cancellationToken);
         var counts = await TaskCountsAsync(db, [(jobId, job.TaskCount)], cancellationToken);
         var tasks = counts.Groups;
         var countedAt = counts.CountedAt.TryGetValue(jobId, out var at) ? at : (DateTime?)null;
-        var costs = await CostPerShotAsync(db, jobId, cancellationToken);
 
         var shotStatuses = shots.Select(s =>
         {
@@ -119,7 +133,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
                 s.VideoPath,
                 s.ManifestPath,
                 s.Flicker,
-                costs.GetValueOrDefault(s.Id));
+                Dollars(s.CostMicros));
         }).ToList();
 
         return new JobStatus(
@@ -135,26 +149,26 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             job.TaskCount,
             tasks.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count),
             job.State == JobState.Succeeded ? 1 : ProgressOf(tasks),
-            costs.Values.Sum(),
+            shotStatuses.Sum(s => s.Cost),
             shotStatuses,
             job.Paused,
             job.Retries,
-            await db.JobDependencies.Where(d => d.JobId == jobId).Select(d => d.DependsOnJobId).ToListAsync(cancellationToken),
-            await db.JobWorkerFailures.Where(f => f.JobId == jobId && f.BlockedAt != null).Select(f => f.WorkerId).OrderBy(w => w).ToListAsync(cancellationToken),
+            head.After,
+            [.. head.BlockedWorkers.Order(StringComparer.Ordinal)],
             countedAt,
             shots.Where(s => s.PlannedAt != null).Sum(s => s.TaskCount),
-            await WaitingForAsync(db, job, cancellationToken));
+            WaitingFor(job.State, job.Paused, head.StoppedBy));
     }
 
     /// <summary>
     /// Why a job that could run gets no new attempts: <c>budget</c> when its project reached its hard limit,
     /// <c>job-budget</c> when the job reached its own (raising that budget resumes it), <c>after</c> while the jobs it
-    /// waits for are unfinished; null otherwise.
+    /// waits for are unfinished; null otherwise. <paramref name="stoppedBy"/> is the job's budget stop, if any.
     /// </summary>
-    private static async Task<string?> WaitingForAsync(FarmDbContext db, Job job, CancellationToken cancellationToken) => job.State switch
+    private static string? WaitingFor(JobState state, bool paused, string? stoppedBy) => state switch
     {
         JobState.Waiting => "after",
-        JobState.Queued or JobState.Running when !job.Paused => await Money.Budgets.StoppedByAsync(db, job.Id, cancellationToken) switch
+        JobState.Queued or JobState.Running when !paused => stoppedBy switch
         {
             "project" => "budget",
             "job" => "job-budget",
@@ -362,12 +376,6 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
     }
 
     /// <summary>Cost per shot from the ledger's roll-up (a few rows per shot, however many attempts ran).</summary>
-    private static async Task<Dictionary<Guid, decimal>> CostPerShotAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken) =>
-        (await db.UsageRollups.AsNoTracking().Where(u => u.JobId == jobId).GroupBy(u => u.ShotId)
-            .Select(g => new { ShotId = g.Key, CostMicros = g.Sum(u => u.CostMicros) })
-            .ToListAsync(cancellationToken))
-        .ToDictionary(g => g.ShotId, g => Dollars(g.CostMicros));
-
     private static decimal Dollars(long micros) => micros / 1_000_000m;
 
     public async Task<JobCost?> CostAsync(Guid jobId, CancellationToken cancellationToken)
@@ -379,13 +387,15 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
     /// <summary>Cost from the ledger's roll-up.</summary>
     public static async Task<JobCost?> CostAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
     {
-        var job = await db.Jobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == jobId, cancellationToken);
+        var job = await db.Jobs.AsNoTracking().Where(j => j.Id == jobId)
+            .Select(j => new { j.Id, j.Project, Shots = j.Shots.OrderBy(s => s.Ordinal).Select(s => new { s.Id, s.Name }).ToList() })
+            .SingleOrDefaultAsync(cancellationToken);
         if (job is null)
         {
             return null;
         }
 
-        var shots = await db.Shots.AsNoTracking().Where(s => s.JobId == jobId).OrderBy(s => s.Ordinal).Select(s => new { s.Id, s.Name }).ToListAsync(cancellationToken);
+        var shots = job.Shots;
         var usage = await UsageGroupsAsync(db, jobId, cancellationToken);
         const double JoulesPerKilowattHour = 3.6e6;
         return new JobCost(
