@@ -98,7 +98,10 @@ public class EmbeddedMoneyTests
             await WaitAsync(jobs, third.Id, s => s.State == "Succeeded", "the third job to succeed once its budget was raised");
 
             // A budget in the spec, written with the job; SQLite's ledger trigger records the job's crossings (the
-            // first bill crosses both of a millionth of a dollar), once each, apart from the project's.
+            // first bill crosses both of a millionth of a dollar), once each, apart from the project's. The project's
+            // budget is moved out of the way first: the third job has twenty times the first one's frames, and only the
+            // first one's cold start kept their sum under ten first jobs; the project's stop would be the one reported.
+            await budgets.SetAsync(Project, cost.Cost * 1000, 0.9, CancellationToken.None);
             var fourth = await submission.SubmitAsync(Spec("fourth", seconds: 20, budget: "{limitUsd: 0.000001, softFraction: 0.5}"), CancellationToken.None);
             Assert.Equal((0.000001m, 0.5), ((await budgets.GetJobAsync(fourth.Id, CancellationToken.None))!.LimitUsd, (await budgets.GetJobAsync(fourth.Id, CancellationToken.None))!.SoftFraction));
             await WaitAsync(jobs, fourth.Id, s => s.WaitingFor == "job-budget", "the fourth job to wait for the budget in its spec");
