@@ -73,6 +73,11 @@ public static class TakeCommands
             var id = parse.GetValue(shot);
             if (parse.GetValue(local) is { } folder)
             {
+                if (NoLocalRenders(folder) is { } missing)
+                {
+                    return missing;
+                }
+
                 using var host = await EmbeddedFarm.StartAsync(folder.FullName, 1, ct);
                 try
                 {
@@ -124,9 +129,9 @@ public static class TakeCommands
     {
         if (parse.GetValue(local) is { } folder)
         {
-            if (!File.Exists(Path.Combine(folder.FullName, "pfilm.db")))
+            if (NoLocalRenders(folder) is { } missing)
             {
-                return Commands.Fail(ExitCodes.NotFound, $"{folder.FullName} holds no local renders (pfilm render --out {folder.Name})");
+                return missing;
             }
 
             using var host = await EmbeddedFarm.StartAsync(folder.FullName, 1, cancellationToken);
@@ -148,6 +153,11 @@ public static class TakeCommands
         using var http = Commands.Client(parse, server, apiKey, TimeSpan.FromSeconds(30));
         return await farm(http);
     }
+
+    /// <summary>A folder without a render database is a mistyped path: starting the embedded farm there would create one.</summary>
+    private static int? NoLocalRenders(DirectoryInfo folder) => File.Exists(Path.Combine(folder.FullName, "pfilm.db"))
+        ? null
+        : Commands.Fail(ExitCodes.NotFound, $"{folder.FullName} holds no local renders (pfilm render --out {folder.Name})");
 
     private static async Task<ShotTakes?> GetAsync(HttpClient http, Guid id, CancellationToken cancellationToken)
     {

@@ -111,6 +111,13 @@ public class EmbeddedTakeTests
                 Assert.All(reused, r => Assert.Equal(3, r.GetProperty("fromTakeNumber").GetInt32()));
                 Assert.Equal(takes[2].Id.ToString(), manifest.RootElement.GetProperty("take").GetProperty("parentTake").GetString());
             }
+
+            // A mistyped folder is refused before anything is created there.
+            var nowhere = Path.Combine(folder, "nowhere");
+            (exitCode, _, stderr) = await TestEnvironment.RunAsync("bash", ["./pfilm", "iterate", takes[2].Id.ToString(), "--local", nowhere, "--vary", "seed=9"], timeout: TimeSpan.FromMinutes(4));
+            Assert.True(exitCode == 4, stderr);
+            Assert.Contains("holds no local renders", stderr, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(nowhere));
         }
         finally
         {
