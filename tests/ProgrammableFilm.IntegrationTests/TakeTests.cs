@@ -101,6 +101,11 @@ public class TakeTests(FarmFixture farm) : IClassFixture<FarmFixture>
         Assert.InRange(approval.GetProperty("approvedAt").GetDateTime().ToUniversalTime(), approvedAfter.AddSeconds(-1), DateTime.UtcNow);
         Assert.Equal(6.0, manifest.GetProperty("take").GetProperty("overrides").GetProperty("guidance").GetDouble());
         Assert.True(manifest.GetProperty("marking").GetProperty("aiGenerated").GetBoolean());
+        var weights = Path.Combine(TestEnvironment.RepositoryRoot, "models", "pf-scene-v3.safetensors");
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(weights))), manifest.GetProperty("engine").GetProperty("weights_sha256").GetString());
+        var attemptWorkers = manifest.GetProperty("attempts").EnumerateArray().Select(a => a.GetProperty("worker").GetString()).OfType<string>().Distinct().Order(StringComparer.Ordinal);
+        Assert.Equal(attemptWorkers, manifest.GetProperty("workers").EnumerateArray().Select(w => w.GetString()!));
+        Assert.NotEmpty(attemptWorkers);
         Assert.Equal("sweep", manifest.GetProperty("spec").GetProperty("shots")[0].GetProperty("name").GetString());
         using (var noSuchTake = await farm.Http.GetAsync($"/api/shots/{takes.Takes[0].Id}/manifest?take=99"))
         {
