@@ -28,7 +28,10 @@ public sealed record JobStatus(
     int TasksPlanned = 0,
     string? WaitingFor = null);
 
-/// <summary>One shot's state and outputs (paths relative to the storage root).</summary>
+/// <summary>
+/// One shot's state and outputs (paths relative to the storage root); in a sequence with anchors, also the consistency
+/// check: its palette and object-colour drift from them (0..255, null without that anchor or before assembly).
+/// </summary>
 public sealed record ShotStatus(
     Guid Id,
     string Name,
@@ -42,7 +45,9 @@ public sealed record ShotStatus(
     string? Video,
     string? Manifest,
     double? Flicker,
-    decimal Cost);
+    decimal Cost,
+    double? AnchorPaletteDrift,
+    double? AnchorColourDrift);
 
 /// <summary>A shot's storage locations (relative to the storage root).</summary>
 public sealed record ShotFiles(Guid Id, string Name, string State, string Folder, int FrameCount, string? Video, string? Manifest);
@@ -119,7 +124,9 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
                 s.VideoPath,
                 s.ManifestPath,
                 s.Flicker,
-                costs.GetValueOrDefault(s.Id));
+                costs.GetValueOrDefault(s.Id),
+                s.AnchorPaletteDrift,
+                s.AnchorColourDrift);
         }).ToList();
 
         return new JobStatus(

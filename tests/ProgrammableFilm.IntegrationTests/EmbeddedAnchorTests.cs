@@ -38,9 +38,15 @@ public class EmbeddedAnchorTests
             Assert.True(iteration is not null, $"{invalid?.Errors.FirstOrDefault()} {conflict}");
             var next = await EmbeddedDiffusionTests.WaitAsync(host.Services.GetRequiredService<JobReports>(), iteration.Id);
             Assert.True(next.State == "Succeeded", next.Error);
+            var listed = (await takes.ListAsync(approved.Id, CancellationToken.None))!.Takes;
             await host.StopAsync();
             using (var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, next.Shots.Single().Manifest!))))
             {
+                // The takes list reports the same check as the manifest, take by take.
+                var metrics = manifest.RootElement.GetProperty("metrics");
+                Assert.Equal((metrics.GetProperty("anchor_palette_drift").GetDouble(), metrics.GetProperty("anchor_colour_drift").GetDouble()),
+                    (listed[^1].Metrics.AnchorPaletteDrift!.Value, listed[^1].Metrics.AnchorColourDrift!.Value));
+
                 var anchors = manifest.RootElement.GetProperty("anchors");
                 Assert.Equal(("snow", "green"), (anchors.GetProperty("background").GetString(), anchors.GetProperty("colour").GetString()));
                 Assert.Equal(approved.Id.ToString(), manifest.RootElement.GetProperty("take").GetProperty("parentTake").GetString());
@@ -61,6 +67,11 @@ public class EmbeddedAnchorTests
                 var without = AnchorConsistency.Measure("snow", "green", "a ball bouncing left to right", 5, 8,
                     [.. new[] { 0, 4, 7 }.Select(k => (k, PlateImages.Read(Path.Combine(folder, Path.GetDirectoryName(plain.Shots.Single(s => s.Name == shot).Video!)!, "frames", $"{k:D5}.png"))))]);
                 var measured = $"{shot}: anchored {withAnchors}, without anchors palette {without.Palette:F1}, colour {without.ObjectColour:F1}";
+
+                // The job's status reports each shot's drift, as its manifest does; a shot without anchors has none.
+                var reported = anchored.Shots.Single(s => s.Name == shot);
+                Assert.Equal((withAnchors.GetProperty("anchor_palette_drift").GetDouble(), withAnchors.GetProperty("anchor_colour_drift").GetDouble()), (reported.AnchorPaletteDrift!.Value, reported.AnchorColourDrift!.Value));
+                Assert.Equal((null, null), (plain.Shots.Single(s => s.Name == shot).AnchorPaletteDrift, plain.Shots.Single(s => s.Name == shot).AnchorColourDrift));
                 Assert.True(withAnchors.GetProperty("anchor_palette_drift").GetDouble() < without.Palette / 2, measured);
                 Assert.True(withAnchors.GetProperty("anchor_colour_drift").GetDouble() < without.ObjectColour / 2, measured);
             }
