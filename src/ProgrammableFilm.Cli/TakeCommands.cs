@@ -40,7 +40,8 @@ public static class TakeCommands
         var command = new Command("approve", "Approve a take: it becomes the shot's current version (a producer's key on a farm).") { take, note, rejectOthers, server, apiKey, local };
         command.SetAction((parse, ct) => Commands.Guard(() => RunAsync(parse, server, apiKey, local,
             http => ReviewAsync(http, $"api/shots/{parse.GetValue(take)}/approve", new { note = parse.GetValue(note), rejectOthers = parse.GetValue(rejectOthers) }, parse.GetValue(take), ct),
-            async takes => await ReviewedAsync(await takes.ApproveAsync(parse.GetValue(take), LocalReviewer, parse.GetValue(note), parse.GetValue(rejectOthers), ct), takes, parse.GetValue(take), ct), ct)));
+            async takes => InvalidNotes("approve", ReviewNotes.Check("--note", parse.GetValue(note), rejection: false, required: false).Concat(ReviewNotes.Check("--reject-others", parse.GetValue(rejectOthers), rejection: true, required: false)))
+                ?? await ReviewedAsync(await takes.ApproveAsync(parse.GetValue(take), LocalReviewer, parse.GetValue(note), parse.GetValue(rejectOthers), ct), takes, parse.GetValue(take), ct), ct)));
         return command;
     }
 
@@ -52,7 +53,8 @@ public static class TakeCommands
         var command = new Command("reject", "Reject a take with a note.") { take, note, server, apiKey, local };
         command.SetAction((parse, ct) => Commands.Guard(() => RunAsync(parse, server, apiKey, local,
             http => ReviewAsync(http, $"api/shots/{parse.GetValue(take)}/reject", new { note = parse.GetValue(note) }, parse.GetValue(take), ct),
-            async takes => await ReviewedAsync(await takes.RejectAsync(parse.GetValue(take), LocalReviewer, parse.GetValue(note)!, ct), takes, parse.GetValue(take), ct), ct)));
+            async takes => InvalidNotes("reject", ReviewNotes.Check("--note", parse.GetValue(note), rejection: true, required: true))
+                ?? await ReviewedAsync(await takes.RejectAsync(parse.GetValue(take), LocalReviewer, parse.GetValue(note)!, ct), takes, parse.GetValue(take), ct), ct)));
         return command;
     }
 
@@ -182,6 +184,10 @@ public static class TakeCommands
         _ when !response.IsSuccessStatusCode => Commands.Fail(ExitCodes.ServerError, $"{verb} failed ({(int)response.StatusCode}): {await Commands.ProblemText(response, cancellationToken)}"),
         _ => null,
     };
+
+    /// <summary>A local review's notes, checked as the farm's API checks them (there is no server to do it); null when they pass.</summary>
+    private static int? InvalidNotes(string verb, IEnumerable<SpecError> errors) =>
+        errors.FirstOrDefault() is { } error ? Commands.Fail(ExitCodes.InvalidInput, $"cannot {verb}: {error.Field}: {error.Message}") : null;
 
     private static async Task<int> ReviewedAsync(ReviewResult result, TakeReviews takes, Guid id, CancellationToken cancellationToken) => result.Outcome switch
     {

@@ -80,6 +80,10 @@ public class EmbeddedTakeTests
                 Assert.Equal("sharpest", approval.GetProperty("note").GetString());
             }
 
+            // Local reviews refuse what the farm's API refuses: a rejection without a reason.
+            (exitCode, _, stderr) = await TestEnvironment.RunAsync("bash", ["./pfilm", "approve", takes[4].Id.ToString(), "--local", output, "--reject-others", " "], timeout: TimeSpan.FromMinutes(4));
+            Assert.True(exitCode == 2, stderr);
+            Assert.Contains("pfilm: cannot approve: --reject-others: is required", stderr, StringComparison.Ordinal);
             Assert.Contains("class=\"take current\" data-take=\"3\"", await File.ReadAllTextAsync(Path.Combine(output, takes[0].JobId.ToString("N"), "sweep", "takes.html")), StringComparison.Ordinal);
             (exitCode, _, stderr) = await TestEnvironment.RunAsync("bash", ["./pfilm", "approve", takes[2].Id.ToString(), "--local", output], timeout: TimeSpan.FromMinutes(4));
             Assert.True(exitCode == 5, stderr);

@@ -175,6 +175,7 @@ public class TakeTests(FarmFixture farm) : IClassFixture<FarmFixture>
             ($"/api/shots/{second}/reject", new { note = tooLong }, "note"),
             ($"/api/shots/{second}/approve", new { note = tooLong }, "note"),
             ($"/api/shots/{second}/approve", new { note = "fine", rejectOthers = tooLong }, "rejectOthers"),
+            ($"/api/shots/{second}/approve", new { note = "fine", rejectOthers = " " }, "rejectOthers"),
         })
         {
             using var response = await producer.PostAsJsonAsync(path, body);
