@@ -115,17 +115,21 @@ public static class Commands
         try
         {
             Data.Entities.Job job;
+            var plates = new List<Guid>();
+            var written = spec;
             try
             {
-                spec = await LocalPlates.IngestAsync(host, spec, file.Directory!, cancellationToken);
+                spec = await LocalPlates.IngestAsync(host, spec, file.Directory!, plates, cancellationToken);
                 job = await host.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, cancellationToken);
             }
             catch (SpecRejectedException e)
             {
-                return Fail(ExitCodes.InvalidInput, $"{file.Name} is invalid: {e.Message}");
+                await LocalPlates.DiscardAsync(host, plates, cancellationToken);
+                return Fail(ExitCodes.InvalidInput, $"{file.Name} is invalid: {string.Join("; ", e.Errors.Select(error => $"{LocalPlates.FieldAsWritten(error.Field, written)}: {error.Message}"))}");
             }
             catch (Coordinator.Plates.PlateRejectedException e)
             {
+                await LocalPlates.DiscardAsync(host, plates, cancellationToken);
                 return Fail(ExitCodes.InvalidInput, $"{file.Name} is invalid: {e.Field}: {e.Message}");
             }
 

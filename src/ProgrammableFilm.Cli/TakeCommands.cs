@@ -40,7 +40,8 @@ public static class TakeCommands
         var command = new Command("approve", "Approve a take: it becomes the shot's current version (a producer's key on a farm).") { take, note, rejectOthers, server, apiKey, local };
         command.SetAction((parse, ct) => Commands.Guard(() => RunAsync(parse, server, apiKey, local,
             http => ReviewAsync(http, $"api/shots/{parse.GetValue(take)}/approve", new { note = parse.GetValue(note), rejectOthers = parse.GetValue(rejectOthers) }, parse.GetValue(take), ct),
-            async takes => await ReviewedAsync(await takes.ApproveAsync(parse.GetValue(take), LocalReviewer, parse.GetValue(note), parse.GetValue(rejectOthers), ct), takes, parse.GetValue(take), ct), ct)));
+            async takes => InvalidNotes("approve", ReviewNotes.Check("--note", parse.GetValue(note), rejection: false, required: false).Concat(ReviewNotes.Check("--reject-others", parse.GetValue(rejectOthers), rejection: true, required: false)))
+                ?? await ReviewedAsync(await takes.ApproveAsync(parse.GetValue(take), LocalReviewer, parse.GetValue(note), parse.GetValue(rejectOthers), ct), takes, parse.GetValue(take), ct), ct)));
         return command;
     }
 
@@ -52,7 +53,8 @@ public static class TakeCommands
         var command = new Command("reject", "Reject a take with a note.") { take, note, server, apiKey, local };
         command.SetAction((parse, ct) => Commands.Guard(() => RunAsync(parse, server, apiKey, local,
             http => ReviewAsync(http, $"api/shots/{parse.GetValue(take)}/reject", new { note = parse.GetValue(note) }, parse.GetValue(take), ct),
-            async takes => await ReviewedAsync(await takes.RejectAsync(parse.GetValue(take), LocalReviewer, parse.GetValue(note)!, ct), takes, parse.GetValue(take), ct), ct)));
+            async takes => InvalidNotes("reject", ReviewNotes.Check("--note", parse.GetValue(note), rejection: true, required: true))
+                ?? await ReviewedAsync(await takes.RejectAsync(parse.GetValue(take), LocalReviewer, parse.GetValue(note)!, ct), takes, parse.GetValue(take), ct), ct)));
         return command;
     }
 
@@ -73,6 +75,11 @@ public static class TakeCommands
             var id = parse.GetValue(shot);
             if (parse.GetValue(local) is { } folder)
             {
+                if (NoLocalRenders(folder) is { } missing)
+                {
+                    return missing;
+                }
+
                 using var host = await EmbeddedFarm.StartAsync(folder.FullName, 1, ct);
                 try
                 {
@@ -124,9 +131,9 @@ public static class TakeCommands
     {
         if (parse.GetValue(local) is { } folder)
         {
-            if (!File.Exists(Path.Combine(folder.FullName, "pfilm.db")))
+            if (NoLocalRenders(folder) is { } missing)
             {
-                return Commands.Fail(ExitCodes.NotFound, $"{folder.FullName} holds no local renders (pfilm render --out {folder.Name})");
+                return missing;
             }
 
             using var host = await EmbeddedFarm.StartAsync(folder.FullName, 1, cancellationToken);
@@ -148,6 +155,11 @@ public static class TakeCommands
         using var http = Commands.Client(parse, server, apiKey, TimeSpan.FromSeconds(30));
         return await farm(http);
     }
+
+    /// <summary>A folder without a render database is a mistyped path: starting the embedded farm there would create one.</summary>
+    private static int? NoLocalRenders(DirectoryInfo folder) => File.Exists(Path.Combine(folder.FullName, "pfilm.db"))
+        ? null
+        : Commands.Fail(ExitCodes.NotFound, $"{folder.FullName} holds no local renders (pfilm render --out {folder.Name})");
 
     private static async Task<ShotTakes?> GetAsync(HttpClient http, Guid id, CancellationToken cancellationToken)
     {
@@ -172,6 +184,10 @@ public static class TakeCommands
         _ when !response.IsSuccessStatusCode => Commands.Fail(ExitCodes.ServerError, $"{verb} failed ({(int)response.StatusCode}): {await Commands.ProblemText(response, cancellationToken)}"),
         _ => null,
     };
+
+    /// <summary>A local review's notes, checked as the farm's API checks them (there is no server to do it); null when they pass.</summary>
+    private static int? InvalidNotes(string verb, IEnumerable<SpecError> errors) =>
+        errors.FirstOrDefault() is { } error ? Commands.Fail(ExitCodes.InvalidInput, $"cannot {verb}: {error.Field}: {error.Message}") : null;
 
     private static async Task<int> ReviewedAsync(ReviewResult result, TakeReviews takes, Guid id, CancellationToken cancellationToken) => result.Outcome switch
     {

@@ -28,7 +28,10 @@ public sealed record JobStatus(
     int TasksPlanned = 0,
     string? WaitingFor = null);
 
-/// <summary>One shot's state and outputs (paths relative to the storage root).</summary>
+/// <summary>
+/// One shot's state and outputs (paths relative to the storage root); in a sequence with anchors, also the consistency
+/// check: its palette and object-colour drift from them (0..255, null without that anchor or before assembly).
+/// </summary>
 public sealed record ShotStatus(
     Guid Id,
     string Name,
@@ -42,7 +45,9 @@ public sealed record ShotStatus(
     string? Video,
     string? Manifest,
     double? Flicker,
-    decimal Cost);
+    decimal Cost,
+    double? AnchorPaletteDrift,
+    double? AnchorColourDrift);
 
 /// <summary>A shot's storage locations (relative to the storage root).</summary>
 public sealed record ShotFiles(Guid Id, string Name, string State, string Folder, int FrameCount, string? Video, string? Manifest);
@@ -109,7 +114,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         var shots = await db.Shots.AsNoTracking().Where(s => s.JobId == jobId).OrderBy(s => s.Ordinal)
             .Select(s => new
             {
-                s.Id, s.Name, s.Engine, s.State, s.Error, s.FrameCount, s.TaskCount, s.VideoPath, s.ManifestPath, s.Flicker, s.PlannedAt,
+                s.Id, s.Name, s.Engine, s.State, s.Error, s.FrameCount, s.TaskCount, s.VideoPath, s.ManifestPath, s.Flicker, s.AnchorPaletteDrift, s.AnchorColourDrift, s.PlannedAt,
                 CostMicros = db.UsageRollups.Where(u => u.JobId == jobId && u.ShotId == s.Id).Sum(u => (long?)u.CostMicros) ?? 0,
             })
             .ToListAsync(cancellationToken);
@@ -133,7 +138,9 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
                 s.VideoPath,
                 s.ManifestPath,
                 s.Flicker,
-                Dollars(s.CostMicros));
+                Dollars(s.CostMicros),
+                s.AnchorPaletteDrift,
+                s.AnchorColourDrift);
         }).ToList();
 
         return new JobStatus(

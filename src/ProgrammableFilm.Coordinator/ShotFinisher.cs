@@ -41,6 +41,8 @@ public sealed class ShotFinisher(ShotStorage storage, Webhooks.WebhookOutbox web
         shot.Flicker = assembled.TryGetValue("flicker", out var flicker) ? flicker : null;
         shot.SeamError = assembled.TryGetValue("seam_error", out var seam) ? seam : null;
         shot.PromptAdherence = assembled.TryGetValue("prompt_adherence", out var adherence) ? adherence : null;
+        shot.AnchorPaletteDrift = assembled.TryGetValue("anchor_palette_drift", out var palette) ? palette : null;
+        shot.AnchorColourDrift = assembled.TryGetValue("anchor_colour_drift", out var colour) ? colour : null;
         await db.SaveChangesAsync(cancellationToken);
 
         await WriteManifestAsync(db, shot, now, cancellationToken);

@@ -59,8 +59,19 @@ public class TakePlannerTests
         Assert.Null(Assert.Single(plans[1], t => t.Task.Key == "seg-00000-00008").ReusedFromTake);
     }
 
+    [Fact]
+    public void Engine_and_prompt_fragment_variants_render_their_own_prompt_and_engine_and_share_nothing()
+    {
+        var takes = Shot("diffusion", "[{promptFragment: at dusk}, {engine: procedural}]").Takes().Select(t => t.Take).ToList();
+
+        Assert.Equal([("a red ball, at dusk", "diffusion"), ("a red ball", "procedural")], takes.Select(t => (t.Prompt, t.Engine)));
+        Assert.All(TakePlanner.Plan(takes).SelectMany(p => p), t => Assert.Null(t.ReusedFromTake));
+    }
+
     [Theory]
     [InlineData("{grid: {seed: [1, 2, 3, 4, 5], guidance: [1, 2, 3, 4, 5]}}", "shots[0].variants.grid")]
+    [InlineData("{grid: {engine: [procedural, stylised]}}", "shots[0].variants.grid.engine[1]")]
+    [InlineData("[{promptFragment: at dusk}, {promptFragment: at dusk}]", "shots[0].variants[1]")]
     [InlineData("{grid: {seed: [1], colour: [red]}}", "shots[0].variants.grid.colour")]
     [InlineData("[{seed: 1}, {seed: 1}]", "shots[0].variants[1]")]
     [InlineData("[{seed: 1, tint: red}]", "shots[0].variants[0].tint")]

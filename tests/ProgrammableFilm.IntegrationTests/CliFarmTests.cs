@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 
@@ -119,6 +120,54 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
         Assert.Equal(5, resumeRunning.ExitCode);
         Assert.Equal(4, unknownJob.ExitCode);
         Assert.All(new[] { pause, cancel, cancelAgain, retry, logs, noSuchTask, resumeRunning, unknownJob }, run => Assert.DoesNotContain("   at ", run.StandardError, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Takes_approve_reject_and_iterate_review_a_sweep_on_the_farm_and_follow_the_exit_code_contract()
+    {
+        var server = farm.Server.ToString();
+        var spec = Path.Combine(farm.StorageRoot, "takes.yaml");
+        await File.WriteAllTextAsync(spec, """
+            project: ci
+            shots:
+              - {name: takes, prompt: a red ball rolling left to right, duration: 1, fps: 4, width: 64, height: 64, engine: procedural, variants: {grid: {seed: [1, 2, 3]}}}
+            """);
+        var submitted = await PfilmAsync("submit", spec, "--server", server, "--wait");
+        Assert.True(submitted.ExitCode == 0, $"{submitted.StandardOutput}\n{submitted.StandardError}\n{farm.Output}");
+        using var http = new HttpClient { BaseAddress = farm.Server }.WithKey(farm.AdminKey);
+        var job = await http.GetFromJsonAsync<Coordinator.JobStatus>($"/api/jobs/{Regex.Match(submitted.StandardOutput, @"Submitted job ([0-9a-f-]{36})").Groups[1].Value}", Coordinator.SpecJson.Options);
+        var takes = job!.Shots.Select(s => s.Id.ToString()).ToList();
+
+        var before = await PfilmAsync("takes", takes[0], "--server", server);
+        var approve = await PfilmAsync("approve", takes[1], "--note", "best", "--reject-others", "too dark", "--server", server);
+        var approveAgain = await PfilmAsync("approve", takes[1], "--server", server);
+        var rejectCurrent = await PfilmAsync("reject", takes[1], "--note", "no", "--server", server);
+        var unknownParameter = await PfilmAsync("iterate", takes[0], "--vary", "colour=red", "--server", server);
+        var iterate = await PfilmAsync("iterate", takes[0], "--vary", "seed=9", "--wait", "--server", server);
+        var after = await PfilmAsync("takes", takes[2], "--server", server);
+        var missing = await PfilmAsync("takes", Guid.NewGuid().ToString(), "--server", server);
+
+        Assert.True(before.ExitCode == 0, before.StandardError);
+        Assert.Contains("3 take(s); current version: none", before.StandardOutput, StringComparison.Ordinal);
+        Assert.True(approve.ExitCode == 0, approve.StandardError);
+        Assert.Contains("current version: v1 = take 2", approve.StandardOutput, StringComparison.Ordinal);
+        Assert.True(iterate.ExitCode == 0, $"{iterate.StandardOutput}\n{iterate.StandardError}");
+        Assert.Contains("Submitted iteration job", iterate.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("takes#4", iterate.StandardOutput, StringComparison.Ordinal);
+        Assert.True(after.ExitCode == 0, after.StandardError);
+        Assert.Contains("4 take(s); current version: v1 = take 2", after.StandardOutput, StringComparison.Ordinal);
+        foreach (var (run, exitCode, says) in new[] { (approveAgain, 5, "already the current version"), (rejectCurrent, 5, "is the current version"), (unknownParameter, 2, "variants.grid.colour"), (missing, 4, "there is no") })
+        {
+            Assert.Equal(exitCode, run.ExitCode);
+            var line = Assert.Single(run.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("pfilm: ", line, StringComparison.Ordinal);
+            Assert.Contains(says, line, StringComparison.Ordinal);
+        }
+
+        var iterated = await http.GetFromJsonAsync<Coordinator.Takes.ShotTakes>($"/api/shots/{takes[0]}/takes", Coordinator.SpecJson.Options);
+        Assert.Equal((4, 9L, "Succeeded"), (iterated!.Takes[^1].Number, iterated.Takes[^1].Parameters.Seed, iterated.Takes[^1].State));
+        Assert.Equal(Guid.Parse(takes[1]), iterated.Takes[^1].ParentTakeId);
+        Assert.Equal([("rejected", "too dark"), ("approved", "best"), ("rejected", "too dark"), ("pending", null)], iterated.Takes.Select(t => (t.Review, t.ReviewNote)));
     }
 
     [Fact]

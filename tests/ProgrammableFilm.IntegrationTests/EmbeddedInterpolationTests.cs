@@ -25,8 +25,8 @@ public class EmbeddedInterpolationTests
                 prompt: a red ball bouncing left to right on a green field
                 duration: 2
                 fps: 8
-                width: 64
-                height: 64
+                width: 128
+                height: 128
                 steps: 12
                 seed: 7
                 engine: diffusion
@@ -59,6 +59,9 @@ public class EmbeddedInterpolationTests
             Assert.Equal((16, 8.0), (baseVideo.Frames, baseVideo.FramesPerSecond));
             Assert.Equal((32, 16.0), (video.Frames, video.FramesPerSecond));
 
+            // Upscaling at assembly stays: the model's 64x64 frames are interpolated at that size, then upscaled.
+            Assert.Equal((128, 128), (video.Width, video.Height));
+
             var rendered = ReadFrames(Path.Combine(shotFolder, "frames"));
             var interpolated = ReadFrames(Path.Combine(shotFolder, "interpolated"));
             Assert.Equal(32, interpolated.Count);
@@ -73,6 +76,7 @@ public class EmbeddedInterpolationTests
             Assert.Equal((2, 8, 16, 16, 32), (interpolation.GetProperty("factor").GetInt32(), interpolation.GetProperty("renderedFps").GetInt32(),
                 interpolation.GetProperty("outputFps").GetInt32(), interpolation.GetProperty("renderedFrames").GetInt32(), interpolation.GetProperty("outputFrames").GetInt32()));
             Assert.Contains("minterpolate", interpolation.GetProperty("method").GetString(), StringComparison.Ordinal);
+            Assert.Equal(("64x64", "true"), (manifest.RootElement.GetProperty("engine").GetProperty("native_resolution").GetString(), manifest.RootElement.GetProperty("engine").GetProperty("upscaled_at_assembly").GetString()));
             var metrics = manifest.RootElement.GetProperty("metrics");
             Assert.Equal(interpolatedFlicker, metrics.GetProperty("interpolated_flicker").GetDouble(), 9);
             Assert.Equal(duplicatedFlicker, metrics.GetProperty("duplicated_flicker").GetDouble(), 9);

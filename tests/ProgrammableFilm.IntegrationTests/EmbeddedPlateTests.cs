@@ -88,4 +88,51 @@ public class EmbeddedPlateTests
             Directory.Delete(folder, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task A_bad_plate_path_exits_2_with_one_line_naming_the_field_and_leaves_no_plate_behind()
+    {
+        var folder = TestEnvironment.CreateTemporaryFolder("pfilm-plate-local-bad");
+        try
+        {
+            await PlateImages.LayoutVideoAsync(folder);
+            await PlateImages.StillAsync(folder, "small.png", 32, 32);
+            await File.WriteAllTextAsync(Path.Combine(folder, "notes.png"), "a shot list, not a picture");
+            static string Shot(string name, string path) => $$$"""
+                  - {name: {{{name}}}, prompt: a red ball, duration: 1, fps: 8, width: 64, height: 64, steps: 4, engine: diffusion, plate: {path: {{{path}}}, strength: 0.3}}
+
+                """;
+
+            // The second shot's plate is refused after the first's was ingested; the third spec is refused by the
+            // submission (the plate is not the shot's size) after its plate was ingested: neither may leave one.
+            foreach (var (shots, field, says) in new[]
+            {
+                (Shot("a", "notes.png"), "shots[0].plate.path", "is not a PNG or JPEG image or an MP4 video"),
+                (Shot("a", "plate.mp4") + Shot("b", "notes.png"), "shots[1].plate.path", "is not a PNG or JPEG image or an MP4 video"),
+                (Shot("a", "small.png"), "shots[0].plate.path", "the plate is 32x32; the shot is 64x64"),
+            })
+            {
+                var spec = Path.Combine(folder, "bad.yaml");
+                await File.WriteAllTextAsync(spec, "project: it-local-plates\nshots:\n" + shots);
+                var output = Path.Combine(folder, "renders");
+                var (exitCode, stdout, stderr) = await TestEnvironment.RunAsync("bash", ["./pfilm", "render", spec, "--out", output], timeout: TimeSpan.FromMinutes(4));
+
+                Assert.True(exitCode == 2, $"exit {exitCode}\n{stdout}\n{stderr}");
+                // The ./pfilm script may say it is building the CLI first; the CLI's own answer is one line.
+                var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("pfilm: bad.yaml", StringComparison.Ordinal));
+                Assert.StartsWith($"pfilm: bad.yaml is invalid: {field}: ", line, StringComparison.Ordinal);
+                Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+                Assert.Contains(says, line, StringComparison.Ordinal);
+                await using var db = new FarmDbContext(new DbContextOptionsBuilder<FarmDbContext>().UseSqlite($"Data Source={Path.Combine(output, "pfilm.db")}").Options);
+                Assert.Empty(await db.Plates.AsNoTracking().ToListAsync());
+                Assert.Empty(await db.Jobs.AsNoTracking().ToListAsync());
+                var plates = Path.Combine(output, "plates");
+                Assert.Empty(Directory.Exists(plates) ? Directory.GetFileSystemEntries(plates) : []);
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }

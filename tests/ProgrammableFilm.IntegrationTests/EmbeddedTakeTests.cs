@@ -80,6 +80,10 @@ public class EmbeddedTakeTests
                 Assert.Equal("sharpest", approval.GetProperty("note").GetString());
             }
 
+            // Local reviews refuse what the farm's API refuses: a rejection without a reason.
+            (exitCode, _, stderr) = await TestEnvironment.RunAsync("bash", ["./pfilm", "approve", takes[4].Id.ToString(), "--local", output, "--reject-others", " "], timeout: TimeSpan.FromMinutes(4));
+            Assert.True(exitCode == 2, stderr);
+            Assert.Contains("pfilm: cannot approve: --reject-others: is required", stderr, StringComparison.Ordinal);
             Assert.Contains("class=\"take current\" data-take=\"3\"", await File.ReadAllTextAsync(Path.Combine(output, takes[0].JobId.ToString("N"), "sweep", "takes.html")), StringComparison.Ordinal);
             (exitCode, _, stderr) = await TestEnvironment.RunAsync("bash", ["./pfilm", "approve", takes[2].Id.ToString(), "--local", output], timeout: TimeSpan.FromMinutes(4));
             Assert.True(exitCode == 5, stderr);
@@ -111,6 +115,13 @@ public class EmbeddedTakeTests
                 Assert.All(reused, r => Assert.Equal(3, r.GetProperty("fromTakeNumber").GetInt32()));
                 Assert.Equal(takes[2].Id.ToString(), manifest.RootElement.GetProperty("take").GetProperty("parentTake").GetString());
             }
+
+            // A mistyped folder is refused before anything is created there.
+            var nowhere = Path.Combine(folder, "nowhere");
+            (exitCode, _, stderr) = await TestEnvironment.RunAsync("bash", ["./pfilm", "iterate", takes[2].Id.ToString(), "--local", nowhere, "--vary", "seed=9"], timeout: TimeSpan.FromMinutes(4));
+            Assert.True(exitCode == 4, stderr);
+            Assert.Contains("holds no local renders", stderr, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(nowhere));
         }
         finally
         {

@@ -145,6 +145,16 @@ public class PlateTests(PlateFarmFixture farm) : IClassFixture<PlateFarmFixture>
             var left = Directory.Exists(Path.Combine(farm.StorageRoot, "plates")) ? Directory.GetFileSystemEntries(Path.Combine(farm.StorageRoot, "plates")) : [];
             var known = await db.Plates.Select(p => p.Id).ToListAsync();
             Assert.All(left, entry => Assert.Contains(known, id => Path.GetFileName(entry) == id.ToString("N")));
+            var audit = await farm.Http.GetFromJsonAsync<JsonElement>($"/api/projects/{Project}/audit");
+            Assert.Equal(["invalid: file[1]", "invalid: file[0]", "invalid: file[0]"], audit.GetProperty("entries").EnumerateArray()
+                .Where(e => e.GetProperty("action").GetString() == "plate.upload" && e.GetProperty("outcome").GetString()!.StartsWith("invalid", StringComparison.Ordinal)).Select(e => e.GetProperty("outcome").GetString()));
+
+            // The same frames in order, each one size: an image sequence is a plate of that many frames.
+            using var sequence = await farm.Http.PostAsync($"/api/projects/{Project}/plates", PlateImages.Form(("a.png", await File.ReadAllBytesAsync(large)), ("b.png", await File.ReadAllBytesAsync(large))));
+            Assert.True(sequence.StatusCode == HttpStatusCode.Created, await sequence.Content.ReadAsStringAsync());
+            var plate = (await sequence.Content.ReadFromJsonAsync<PlateInfo>(SpecJson.Options))!;
+            Assert.Equal((2, 64, 64, "image/png"), (plate.FrameCount, plate.Width, plate.Height, plate.MediaType));
+            Assert.Equal(2, Directory.GetFiles(Path.Combine(farm.StorageRoot, "plates", plate.Id.ToString("N")), "*.png").Length);
         }
         finally
         {

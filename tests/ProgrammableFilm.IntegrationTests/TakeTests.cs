@@ -83,6 +83,7 @@ public class TakeTests(FarmFixture farm) : IClassFixture<FarmFixture>
             Assert.Equal(HttpStatusCode.Conflict, noApproval.StatusCode);
         }
 
+        var approvedAfter = DateTime.UtcNow;
         using (var approve = await producer.PostAsJsonAsync($"/api/shots/{takes.Takes[3].Id}/approve", new { note = "best motion", rejectOthers = "too dark" }))
         {
             Assert.True(approve.IsSuccessStatusCode, await approve.Content.ReadAsStringAsync());
@@ -97,9 +98,19 @@ public class TakeTests(FarmFixture farm) : IClassFixture<FarmFixture>
         var approval = Assert.Single(manifest.GetProperty("take").GetProperty("approvals").EnumerateArray());
         Assert.Equal(1, approval.GetProperty("version").GetInt32());
         Assert.StartsWith("tests Producer", approval.GetProperty("approvedBy").GetString(), StringComparison.Ordinal);
+        Assert.InRange(approval.GetProperty("approvedAt").GetDateTime().ToUniversalTime(), approvedAfter.AddSeconds(-1), DateTime.UtcNow);
         Assert.Equal(6.0, manifest.GetProperty("take").GetProperty("overrides").GetProperty("guidance").GetDouble());
         Assert.True(manifest.GetProperty("marking").GetProperty("aiGenerated").GetBoolean());
+        var weights = Path.Combine(TestEnvironment.RepositoryRoot, "models", "pf-scene-v3.safetensors");
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(weights))), manifest.GetProperty("engine").GetProperty("weights_sha256").GetString());
+        var attemptWorkers = manifest.GetProperty("attempts").EnumerateArray().Select(a => a.GetProperty("worker").GetString()).OfType<string>().Distinct().Order(StringComparer.Ordinal);
+        Assert.Equal(attemptWorkers, manifest.GetProperty("workers").EnumerateArray().Select(w => w.GetString()!));
+        Assert.NotEmpty(attemptWorkers);
         Assert.Equal("sweep", manifest.GetProperty("spec").GetProperty("shots")[0].GetProperty("name").GetString());
+        using (var noSuchTake = await farm.Http.GetAsync($"/api/shots/{takes.Takes[0].Id}/manifest?take=99"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, noSuchTake.StatusCode);
+        }
 
         // A rollback: an earlier take approved again is a new version, and the current one.
         using (var again = await producer.PostAsJsonAsync($"/api/shots/{takes.Takes[1].Id}/approve", new { note = "on second thought" }))
@@ -115,7 +126,7 @@ public class TakeTests(FarmFixture farm) : IClassFixture<FarmFixture>
         }
 
         var audit = await farm.Http.GetFromJsonAsync<JsonElement>($"/api/projects/{Project}/audit");
-        Assert.Equal(["ok: v2", "ok: v1"], audit.GetProperty("entries").EnumerateArray().Where(e => e.GetProperty("action").GetString() == "take.approve" && e.GetProperty("outcome").GetString()!.StartsWith("ok", StringComparison.Ordinal)).Select(e => e.GetProperty("outcome").GetString()));
+        Assert.Equal(["ok: v2", "ok: v1"], audit.GetProperty("entries").EnumerateArray().Where(e => e.GetProperty("action").GetString() == "take.approve" && takes.Takes.Any(t => t.Id.ToString() == e.GetProperty("target").GetString()) && e.GetProperty("outcome").GetString()!.StartsWith("ok", StringComparison.Ordinal)).Select(e => e.GetProperty("outcome").GetString()));
 
         // The next iteration, in one call: from the current version (take 2: seed 1, guidance 6), a new seed.
         using var iterate = await submitter.PostAsJsonAsync($"/api/shots/{takes.Takes[5].Id}/iterate", new { variants = new { grid = new { seed = new[] { 11 } } } });
@@ -142,20 +153,68 @@ public class TakeTests(FarmFixture farm) : IClassFixture<FarmFixture>
         {
             var yaml = SweepYaml.Replace("seed: [1, 2, 3]\n        guidance: [1.5, 6]", grid, StringComparison.Ordinal);
             using var response = await farm.Http.PostAsync($"/api/projects/{Project}/jobs", new StringContent(yaml, Encoding.UTF8, "application/yaml"));
-            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-            var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
-            Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"{field} not named: {problem}");
+            await AssertProblemAsync(response, field);
         }
 
         Assert.Equal(jobsBefore, await db.Jobs.CountAsync());
-        var shot = await db.Shots.FirstOrDefaultAsync();
-        if (shot is not null)
+
+        // Reviews need a rendered take: a small procedural sweep of this test's own, so no check depends on test order.
+        var status = await SubmitAndWaitAsync("""
+            project: it-takes
+            shots:
+              - {name: reviewed, prompt: a red ball rolling left to right, duration: 1, fps: 4, width: 64, height: 64, engine: procedural, variants: {grid: {seed: [1, 2]}}}
+            """);
+        Assert.True(status.State == "Succeeded", $"{status.Error}\n{farm.WorkerOutput}");
+        var (first, second) = (status.Shots[0].Id, status.Shots[1].Id);
+        var producer = farm.Api.CreateClient().WithKey(await TestKeys.CreateAsync(farm.ConnectionString, Project, ApiKeyRole.Producer));
+        var submitter = farm.Api.CreateClient().WithKey(await TestKeys.CreateAsync(farm.ConnectionString, Project, ApiKeyRole.Submitter));
+        var tooLong = new string('x', 1001);
+        foreach (var (path, body, field) in new (string, object, string)[]
         {
-            using var reject = await farm.Http.PostAsJsonAsync($"/api/shots/{shot.Id}/reject", new { note = "" });
-            Assert.Equal(HttpStatusCode.BadRequest, reject.StatusCode);
-            using var iterate = await farm.Http.PostAsJsonAsync($"/api/shots/{shot.Id}/iterate", new { variants = new { grid = new { colour = new[] { "red" } } } });
-            Assert.Equal(HttpStatusCode.BadRequest, iterate.StatusCode);
+            ($"/api/shots/{second}/reject", new { note = "" }, "note"),
+            ($"/api/shots/{second}/reject", new { note = tooLong }, "note"),
+            ($"/api/shots/{second}/approve", new { note = tooLong }, "note"),
+            ($"/api/shots/{second}/approve", new { note = "fine", rejectOthers = tooLong }, "rejectOthers"),
+            ($"/api/shots/{second}/approve", new { note = "fine", rejectOthers = " " }, "rejectOthers"),
+        })
+        {
+            using var response = await producer.PostAsJsonAsync(path, body);
+            await AssertProblemAsync(response, field);
         }
+
+        var lineage = await db.Shots.Where(s => s.Id == first).Select(s => s.LineageId).SingleAsync();
+        Assert.False(await db.ShotVersions.AnyAsync(v => v.LineageId == lineage));
+        Assert.Equal(["pending", "pending"], (await farm.Http.GetFromJsonAsync<ShotTakes>($"/api/shots/{first}/takes", SpecJson.Options))!.Takes.Select(t => t.Review));
+
+        using (var approve = await producer.PostAsJsonAsync($"/api/shots/{first}/approve", new { note = "the one" }))
+        {
+            Assert.True(approve.IsSuccessStatusCode, await approve.Content.ReadAsStringAsync());
+        }
+
+        var jobsAfterSweep = await db.Jobs.CountAsync();
+        foreach (var (body, field) in new (object, string)[]
+        {
+            (new { variants = new { grid = new { colour = new[] { "red" } } } }, "variants.grid.colour"),
+            (new { variants = new { grid = new { seed = new[] { 1, 2, 3, 4, 5 }, guidance = new[] { 1, 2, 3, 4, 5 } } } }, "variants.grid"),
+            (new { variants = new[] { new { seed = 3, tint = "red" } } }, "variants[0].tint"),
+            (new { variants = new { grid = new { seed = new[] { 3 } } }, colour = "red" }, "colour"),
+            (new { lane = "preview" }, "variants"),
+        })
+        {
+            using var response = await submitter.PostAsJsonAsync($"/api/shots/{first}/iterate", body);
+            await AssertProblemAsync(response, field);
+        }
+
+        Assert.Equal(jobsAfterSweep, await db.Jobs.CountAsync());
+        Assert.Equal(2, await db.Shots.CountAsync(s => s.LineageId == lineage));
+    }
+
+    private static async Task AssertProblemAsync(HttpResponseMessage response, string field)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{(int)response.StatusCode} for {field}: {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.True(JsonDocument.Parse(text).RootElement.GetProperty("errors").TryGetProperty(field, out _), $"{field} not named: {text}");
     }
 
     private async Task<JobStatus> SubmitAndWaitAsync(string yaml)

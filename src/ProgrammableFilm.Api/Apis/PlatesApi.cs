@@ -45,35 +45,40 @@ public static class PlatesApi
 
     private static async Task<IResult> UploadAsync(string project, HttpRequest request, PlateStore plates, CoordinatorOptions options, IDbContextFactory<FarmDbContext> contexts, AuditLog audit, CancellationToken cancellationToken)
     {
+        var (result, target, outcome) = await UploadCoreAsync(project, request, plates, options, contexts, cancellationToken);
+        await audit.RecordAsync(request.HttpContext.Caller(), project, "plate.upload", target, outcome);
+        return result;
+    }
+
+    /// <summary>The upload, and what the audit log says of it: the plate and its hash, or the refused field (refusals are recorded like refused submissions).</summary>
+    private static async Task<(IResult Result, string Target, string Outcome)> UploadCoreAsync(string project, HttpRequest request, PlateStore plates, CoordinatorOptions options, IDbContextFactory<FarmDbContext> contexts, CancellationToken cancellationToken)
+    {
         if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var type) || !type.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
             || HeaderUtilities.RemoveQuotes(type.Boundary).Value is not { Length: > 0 } boundary)
         {
-            return Invalid("file", "send the plate as multipart/form-data, each file in a part named file");
+            return Invalid(project, "file", "send the plate as multipart/form-data, each file in a part named file");
         }
 
         if (request.ContentLength > options.PlateMaxBytes + (1 << 20))
         {
-            return Invalid("file", $"the plate is over the limit of {options.PlateMaxBytes} bytes");
+            return Invalid(project, "file", $"the plate is over the limit of {options.PlateMaxBytes} bytes");
         }
 
         var caller = request.HttpContext.Caller();
-        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var name = await db.ApiKeys.Where(k => k.Id == caller.KeyId).Select(k => k.Name).SingleOrDefaultAsync(cancellationToken);
+        try
         {
-            var name = await db.ApiKeys.Where(k => k.Id == caller.KeyId).Select(k => k.Name).SingleOrDefaultAsync(cancellationToken);
-            try
-            {
-                var plate = await plates.IngestAsync(project, FilesAsync(new MultipartReader(boundary, request.Body), cancellationToken), $"{name ?? "key"} ({caller.Prefix})", caller.KeyId, cancellationToken);
-                await audit.RecordAsync(caller, project, "plate.upload", plate.Id.ToString(), $"ok: sha256 {plate.Sha256}");
-                return Results.Created($"/api/projects/{project}/plates/{plate.Id}", plate);
-            }
-            catch (PlateRejectedException e)
-            {
-                return Invalid(e.Field, e.Message);
-            }
-            catch (InvalidDataException e)
-            {
-                return Invalid("file", $"the multipart body is malformed: {e.Message}");
-            }
+            var plate = await plates.IngestAsync(project, FilesAsync(new MultipartReader(boundary, request.Body), cancellationToken), $"{name ?? "key"} ({caller.Prefix})", caller.KeyId, cancellationToken);
+            return (Results.Created($"/api/projects/{project}/plates/{plate.Id}", plate), plate.Id.ToString(), $"ok: sha256 {plate.Sha256}");
+        }
+        catch (PlateRejectedException e)
+        {
+            return Invalid(project, e.Field, e.Message);
+        }
+        catch (InvalidDataException e)
+        {
+            return Invalid(project, "file", $"the multipart body is malformed: {e.Message}");
         }
     }
 
@@ -116,9 +121,15 @@ public static class PlatesApi
         }
     }
 
-    private static IResult Invalid(string field, string message) => Results.ValidationProblem(
-        new Dictionary<string, string[]>(StringComparer.Ordinal) { [field] = [message] },
-        detail: $"{field}: {message}",
-        title: "The plate is invalid",
-        type: "https://programmablefilm.dev/problems/invalid-plate");
+    private static (IResult Result, string Target, string Outcome) Invalid(string project, string field, string message)
+    {
+        // The field may be a part name the client chose: made printable for the problem's JSON and the audit line.
+        field = Domain.Specs.SpecText.Printable(field);
+        var problem = Results.ValidationProblem(
+            new Dictionary<string, string[]>(StringComparer.Ordinal) { [field] = [message] },
+            detail: $"{field}: {message}",
+            title: "The plate is invalid",
+            type: "https://programmablefilm.dev/problems/invalid-plate");
+        return (problem, project, $"invalid: {field}");
+    }
 }

@@ -21,7 +21,6 @@ public sealed record RejectTakeRequest(string? Note);
 /// </summary>
 public static class TakesApi
 {
-    private const int MaxNoteLength = 1000;
     private const int MaxBodyBytes = 64 << 10;
 
     public static IEndpointRouteBuilder MapTakesApi(this IEndpointRouteBuilder app)
@@ -65,14 +64,14 @@ public static class TakesApi
 
     private static async Task<IResult> ApproveAsync(Guid shotId, ApproveTakeRequest? request, TakeReviews takes, IDbContextFactory<FarmDbContext> contexts, AuditLog audit, HttpContext http, CancellationToken cancellationToken)
     {
-        var errors = NoteErrors("note", request?.Note, required: false).Concat(NoteErrors("rejectOthers", request?.RejectOthers, required: false)).ToList();
+        var errors = ReviewNotes.Check("note", request?.Note, rejection: false, required: false).Concat(ReviewNotes.Check("rejectOthers", request?.RejectOthers, rejection: true, required: false)).ToList();
         var result = errors.Count > 0 ? null : await takes.ApproveAsync(shotId, await ReviewerAsync(http, contexts, cancellationToken), request?.Note, request?.RejectOthers, cancellationToken);
         return await AnswerAsync("take.approve", shotId, errors, result, takes, audit, http, cancellationToken);
     }
 
     private static async Task<IResult> RejectAsync(Guid shotId, RejectTakeRequest? request, TakeReviews takes, IDbContextFactory<FarmDbContext> contexts, AuditLog audit, HttpContext http, CancellationToken cancellationToken)
     {
-        var errors = NoteErrors("note", request?.Note, required: true).ToList();
+        var errors = ReviewNotes.Check("note", request?.Note, rejection: true, required: true).ToList();
         var result = errors.Count > 0 ? null : await takes.RejectAsync(shotId, await ReviewerAsync(http, contexts, cancellationToken), request!.Note!, cancellationToken);
         return await AnswerAsync("take.reject", shotId, errors, result, takes, audit, http, cancellationToken);
     }
@@ -180,28 +179,6 @@ public static class TakesApi
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var name = await db.ApiKeys.Where(k => k.Id == caller.KeyId).Select(k => k.Name).SingleOrDefaultAsync(cancellationToken);
         return new Reviewer(caller.KeyId, $"{name ?? "key"} ({caller.Prefix})");
-    }
-
-    private static IEnumerable<SpecError> NoteErrors(string field, string? note, bool required)
-    {
-        if (note is null || note.Trim().Length == 0)
-        {
-            if (required)
-            {
-                yield return new SpecError(field, "is required: why the take is rejected");
-            }
-
-            yield break;
-        }
-
-        if (note.Length > MaxNoteLength)
-        {
-            yield return new SpecError(field, $"must be at most {MaxNoteLength} characters, found {note.Length}");
-        }
-        else if (SpecText.Problem(note, multiLine: true) is { } problem)
-        {
-            yield return new SpecError(field, problem);
-        }
     }
 
     private static IResult Invalid(IReadOnlyList<SpecError> errors, string title) => Results.ValidationProblem(

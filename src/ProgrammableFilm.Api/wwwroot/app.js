@@ -374,6 +374,7 @@ async function takesPage(id) {
         <table class="signals"><tr><td>seed</td><td class="num">${t.parameters.seed}</td><td>guidance</td><td class="num">${t.parameters.guidance}</td></tr>
           <tr><td>flicker</td><td class="num flicker">${fmt(t.metrics.flicker)}</td><td>seam</td><td class="num seam">${fmt(t.metrics.seamError)}</td></tr>
           <tr><td>adherence</td><td class="num adherence">${fmt(t.metrics.promptAdherence)}</td><td>cost</td><td class="num take-cost">${money(t.cost)}</td></tr>
+          ${t.metrics.anchorPaletteDrift == null && t.metrics.anchorColourDrift == null ? "" : `<tr><td>palette drift</td><td class="num palette-drift">${fmt(t.metrics.anchorPaletteDrift)}</td><td>colour drift</td><td class="num colour-drift">${fmt(t.metrics.anchorColourDrift)}</td></tr>`}
           <tr><td>reused</td><td class="num">${t.reusedTasks}</td><td colspan="2"></td></tr></table>
         <p class="muted manifest"><code>${esc(t.manifestUrl)}</code></p>
         ${t.state === "Succeeded" && !t.current ? `<button data-approve="${t.id}">Approve</button> <button data-reject="${t.id}">Reject…</button>` : ""}

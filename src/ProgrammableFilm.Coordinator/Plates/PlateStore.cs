@@ -151,6 +151,28 @@ public sealed class PlateStore(IDbContextFactory<FarmDbContext> contextFactory, 
         return (PlateDeletion.Deleted, []);
     }
 
+    /// <summary>
+    /// Removes plates ingested for a submission that was then refused, rows and frames, so that a refused spec leaves
+    /// nothing behind (<c>pfilm render</c> ingests a spec's plate paths before the submission can check them against
+    /// their shots). A plate some shot already names is kept: its manifest needs it.
+    /// </summary>
+    public async Task DiscardAsync(IReadOnlyCollection<Guid> ids, CancellationToken cancellationToken)
+    {
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var unused = await db.Plates.Where(p => ids.Contains(p.Id) && !db.Shots.Any(s => s.PlateId == p.Id)).ToListAsync(cancellationToken);
+        db.Plates.RemoveRange(unused);
+        await db.SaveChangesAsync(cancellationToken);
+        foreach (var plate in unused)
+        {
+            storage.DeleteFolder(plate.Folder);
+        }
+    }
+
     public static PlateInfo ToInfo(Plate plate) => new(plate.Id, plate.Project, plate.Sha256, plate.MediaType, plate.FileNames.Split('\n'), plate.Bytes, plate.FrameCount, plate.Width, plate.Height, plate.UploadedBy, plate.UploadedAt, plate.DeletedAt);
 
     private async Task<long> ReceiveAsync(PlateFile file, string path, IncrementalHash hash, long received, CancellationToken cancellationToken)

@@ -53,7 +53,9 @@ public static class ContactSheet
             html.Append(CultureInfo.InvariantCulture, $"<table><tr><td>seed</td><td>{take.Seed}</td><td>guidance</td><td>{take.Guidance.ToString(CultureInfo.InvariantCulture)}</td></tr>")
                 .Append(CultureInfo.InvariantCulture, $"<tr><td>steps</td><td>{take.Steps}</td><td>keyframes every</td><td>{take.KeyframeInterval}</td></tr>")
                 .Append(CultureInfo.InvariantCulture, $"<tr><td>flicker</td><td>{F(take.Flicker)}</td><td>seam error</td><td>{F(take.SeamError)}</td></tr>")
-                .Append(CultureInfo.InvariantCulture, $"<tr><td>prompt adherence</td><td>{F(take.PromptAdherence)}</td><td>cost (USD)</td><td>{costs.GetValueOrDefault(take.Id).ToString("F6", CultureInfo.InvariantCulture)}</td></tr></table>")
+                .Append(CultureInfo.InvariantCulture, $"<tr><td>prompt adherence</td><td>{F(take.PromptAdherence)}</td><td>cost (USD)</td><td>{costs.GetValueOrDefault(take.Id).ToString("F6", CultureInfo.InvariantCulture)}</td></tr>")
+                .Append(take.AnchorPaletteDrift is null && take.AnchorColourDrift is null ? "" : $"<tr><td>palette drift</td><td>{F(take.AnchorPaletteDrift)}</td><td>colour drift</td><td>{F(take.AnchorColourDrift)}</td></tr>")
+                .Append("</table>")
                 .Append(CultureInfo.InvariantCulture, $"<p><a href=\"{folder}/manifest.json\">manifest</a> · <code>pfilm approve {take.Id}</code></p></div>");
         }
 

@@ -42,8 +42,12 @@ public sealed record TakeSummary(
 
 public sealed record TakeParameters(string Prompt, string Engine, long Seed, double Guidance, int Steps, int KeyframeInterval, int Width, int Height, int Fps, int FrameCount);
 
-/// <summary>The take's feedback signals: flicker and seam error in 0..255 units (lower is steadier), prompt adherence 0..1 (higher follows the prompt better).</summary>
-public sealed record TakeMetrics(double? Flicker, double? SeamError, double? PromptAdherence);
+/// <summary>
+/// The take's feedback signals: flicker and seam error in 0..255 units (lower is steadier), prompt adherence 0..1
+/// (higher follows the prompt better), and for a take of an anchored sequence its palette and object-colour drift from
+/// the anchors in 0..255 units (lower is more consistent; null without that anchor).
+/// </summary>
+public sealed record TakeMetrics(double? Flicker, double? SeamError, double? PromptAdherence, double? AnchorPaletteDrift, double? AnchorColourDrift);
 
 public sealed record TakeKeyframe(int Frame, string Url);
 
@@ -91,7 +95,7 @@ public sealed class TakeReviews(IDbContextFactory<FarmDbContext> contextFactory,
             t.VariantJson is null ? null : JsonSerializer.Deserialize<VariantSpec>(t.VariantJson, SpecJson.Compact),
             t.ParentTakeId,
             new TakeParameters(t.Prompt, t.Engine, t.Seed, t.Guidance, t.Steps, t.KeyframeInterval, t.Width, t.Height, t.Fps, t.FrameCount),
-            new TakeMetrics(t.Flicker, t.SeamError, t.PromptAdherence),
+            new TakeMetrics(t.Flicker, t.SeamError, t.PromptAdherence, t.AnchorPaletteDrift, t.AnchorColourDrift),
             usage.GetValueOrDefault(t.Id).Cost,
             usage.GetValueOrDefault(t.Id).DeviceSeconds,
             reused.GetValueOrDefault(t.Id),

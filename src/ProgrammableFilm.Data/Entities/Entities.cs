@@ -201,6 +201,12 @@ public sealed class Shot
 
     /// <summary>Share of the scene parser's checks (object where planned, its colour, the background) the frames pass, 0..1.</summary>
     public double? PromptAdherence { get; set; }
+
+    /// <summary>RMS distance (0..255) of the frames' sky and ground colours from the anchored background's; null without that anchor.</summary>
+    public double? AnchorPaletteDrift { get; set; }
+
+    /// <summary>RMS distance (0..255) of the object's mean colour from the anchored colour; null without that anchor.</summary>
+    public double? AnchorColourDrift { get; set; }
 }
 
 /// <summary>
