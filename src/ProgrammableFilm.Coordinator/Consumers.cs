@@ -91,7 +91,7 @@ public sealed class SuccessGroupDefinition : ConsumerDefinition<TaskSucceededCon
 }
 
 /// <summary>
-/// Claims arrive from every worker for every bundle; a batch (up to 100 requests, waiting at most 2 ms after the first)
+/// Claims arrive from every worker for every bundle; a batch (up to 100 requests, waiting at most 1 ms after the first)
 /// is decided in one transaction. A request is retried only while its sender still waits (its timeout is under a minute): an
 /// unanswered claim is sent again by the republish sweep.
 /// </summary>
@@ -99,7 +99,7 @@ public sealed class ClaimBatchDefinition : ConsumerDefinition<ClaimAttemptConsum
 {
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<ClaimAttemptConsumer> consumerConfigurator, IRegistrationContext context)
     {
-        consumerConfigurator.Options<BatchOptions>(batch => batch.SetMessageLimit(100).SetTimeLimit(TimeSpan.FromMilliseconds(2)).SetConcurrencyLimit(2));
+        consumerConfigurator.Options<BatchOptions>(batch => batch.SetMessageLimit(100).SetTimeLimit(TimeSpan.FromMilliseconds(1)).SetConcurrencyLimit(2));
         consumerConfigurator.UseMessageRetry(RequestRetry);
     }
 
