@@ -129,6 +129,20 @@ public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, Dis
     /// </summary>
     public static IQueryable<BudgetStop> StopsInPrecedence(FarmDbContext db) => db.BudgetStops.OrderByDescending(s => s.Budget == "project");
 
+    /// <summary>The most crossings one list of a project's alerts may hold.</summary>
+    public const int MaxAlertsListed = 200;
+
+    /// <summary>
+    /// Every crossing of the project's budget and of its jobs' own, newest first, at most <paramref name="limit"/>: a
+    /// backward walk of the index on (project, id).
+    /// </summary>
+    public async Task<IReadOnlyList<BudgetAlert>> AlertsAsync(string project, int limit, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var rows = await db.BudgetAlerts.AsNoTracking().Where(a => a.Project == project).OrderByDescending(a => a.Id).Take(limit).ToListAsync(cancellationToken);
+        return [.. rows.Select(ToAlert)];
+    }
+
     public async Task<JobBudgetStatus?> GetJobAsync(Guid jobId, CancellationToken cancellationToken)
     {
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
