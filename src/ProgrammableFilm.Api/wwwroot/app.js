@@ -219,7 +219,7 @@ async function projectPage(project) {
   await Promise.all([drawSpend(), drawJobs(), drawAccuracy(), drawAlerts()]);
   const offs = [
     on("spend", debounce((m) => m.project === project && (drawSpend(), drawAccuracy()), 500)),
-    on("budget", (m) => { if (m.project !== project) return; drawAlerts(); if (m.jobId == null) showBudget(project); }),
+    on("budget", (m) => { if (m.project !== project) return; drawAlerts(); if (m.jobId == null) drawSpend(); }),
     on("job", (job) => {
       if (job.project !== project) return;
       const row = document.querySelector(`#jobs tr[data-job="${job.id}"]`);
