@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.EntityFrameworkCore;
 using ProgrammableFilm.Data;
 using ProgrammableFilm.Data.Entities;
@@ -61,16 +62,17 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     private const int ExactQueueDepth = 1000;
 
     private const double JoulesPerKilowattHour = 3.6e6;
-    private static readonly TimeSpan LostWorkerWindow = TimeSpan.FromHours(1);
-    private static readonly JobState[] ActiveStates = [JobState.Queued, JobState.Running, JobState.Waiting];
+
     /// <summary>How many succeeded jobs' task counts an API process keeps (a few megabytes).</summary>
     private const int SucceededCountsKept = 100_000;
 
     /// <summary>How many succeeded shots' keyframe lists an API process keeps (at most 100 frame numbers each).</summary>
     private const int KeyframeListsKept = 10_000;
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, SucceededCounts> _succeeded = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, ShotKeyframes> _keyframes = new();
+    private static readonly TimeSpan LostWorkerWindow = TimeSpan.FromHours(1);
+    private static readonly JobState[] ActiveStates = [JobState.Queued, JobState.Running, JobState.Waiting];
+    private readonly ConcurrentDictionary<Guid, SucceededCounts> _succeeded = new();
+    private readonly ConcurrentDictionary<Guid, ShotKeyframes> _keyframes = new();
     private WaitingCount? _waiting;
     private int _recountingWaiting;
 
@@ -482,7 +484,7 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     }
 
     /// <summary>Bounded by forgetting everything at <paramref name="capacity"/> entries: the next reads read again.</summary>
-    private static void Remember<T>(System.Collections.Concurrent.ConcurrentDictionary<Guid, T> kept, Guid id, T value, int capacity)
+    private static void Remember<T>(ConcurrentDictionary<Guid, T> kept, Guid id, T value, int capacity)
     {
         if (kept.Count >= capacity)
         {
