@@ -8,7 +8,7 @@ using ProgrammableFilm.Bench.Reads;
 
 // Read endpoints at scale: seeds a database made by the real migrations with a farm's history (binary COPY), starts
 // the real API process on it and runs 50 concurrent clients against each read endpoint in turn.
-//   bench/reads.sh [--tasks N] [--ledger N] [--seconds S] [--clients C]
+//   bench/reads.sh [--tasks N] [--ledger N] [--seconds S] [--clients C] [--only ENDPOINT_PREFIX]
 var postgres = Environment.GetEnvironmentVariable("PFILM_TEST_POSTGRES") ?? throw new InvalidOperationException("PFILM_TEST_POSTGRES is not set; run bench/reads.sh");
 var rabbitMq = Environment.GetEnvironmentVariable("PFILM_TEST_RABBITMQ") ?? throw new InvalidOperationException("PFILM_TEST_RABBITMQ is not set; run bench/reads.sh");
 var root = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : Directory.GetCurrentDirectory();
@@ -16,6 +16,9 @@ int Option(string name, int fallback) =>
     Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
 var shape = new SeedShape(Tasks: Option("--tasks", 1_000_000), LedgerRows: Option("--ledger", 10_000_000));
 var seconds = Option("--seconds", 10);
+// --only PREFIX reads only the endpoints whose name starts with it (say dashboard_) and plans nothing: a quicker
+// before/after of a few endpoints on the full data.
+var only = Array.IndexOf(args, "--only") is var o and >= 0 && o + 1 < args.Length ? args[o + 1] : null;
 var clients = Option("--clients", 50);
 
 var database = await Seeder.CreateDatabaseAsync(postgres);
@@ -71,7 +74,7 @@ var endpoints = new (string Name, Func<int, string> Path)[]
 };
 
 var results = new List<(string Name, Load.Result Result)>();
-foreach (var (name, path) in endpoints)
+foreach (var (name, path) in endpoints.Where(e => only is null || e.Name.StartsWith(only, StringComparison.Ordinal)))
 {
     results.Add((name, await Load.RunAsync(http, path, clients, TimeSpan.FromSeconds(seconds))));
 }
@@ -91,6 +94,13 @@ Console.WriteLine();
 foreach (var (name, result) in results)
 {
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"reads_p95_ms_{name}={result.P(0.95):F0}"));
+}
+
+if (only is not null)
+{
+    await api.StopAsync();
+    Directory.Delete(storage, true);
+    return results.Any(r => r.Result.Errors > 0) ? 1 : 0;
 }
 
 // Big jobs on the same database: 100,010 tasks planned inside the request, 990,099 accepted at once and planned in

@@ -77,12 +77,19 @@ public sealed class Seeder(string connectionString, SeedShape shape)
             SELECT job_id, shot_id, device_sku, dollars_per_hour, energy_estimated, count(*), sum((cost * 1000000)::bigint), sum(device_seconds), sum(energy_joules)
             FROM usage_ledger GROUP BY job_id, shot_id, device_sku, dollars_per_hour, energy_estimated
             """, admin).ExecuteNonQueryAsync();
-        // The triggers were off for the COPY: the per-project spend counter (budgets, project totals) is summed once too.
+        // The triggers were off for the COPY: the per-project spend counter (budgets, project totals) and its per-minute
+        // roll-up (burn rate, spend series) are summed once too.
         await new NpgsqlCommand(
             """
             INSERT INTO project_spend (project, attempts, cost_micros, device_seconds, energy_joules, co2e_grams)
             SELECT project, count(*), sum((cost * 1000000)::bigint), sum(device_seconds), sum(energy_joules), 0
             FROM usage_ledger GROUP BY project
+            """, admin).ExecuteNonQueryAsync();
+        await new NpgsqlCommand(
+            """
+            INSERT INTO project_spend_minutes (project, minute, attempts, cost_micros, device_seconds, energy_joules, co2e_grams)
+            SELECT project, date_bin('1 minute', recorded_at, TIMESTAMPTZ '1970-01-01 00:00:00+00'), count(*), sum((cost * 1000000)::bigint), sum(device_seconds), sum(energy_joules), 0
+            FROM usage_ledger GROUP BY 1, 2
             """, admin).ExecuteNonQueryAsync();
         await new NpgsqlCommand("VACUUM ANALYZE", admin).ExecuteNonQueryAsync();
 

@@ -125,6 +125,7 @@ public static class MoneyCommands
         Console.WriteLine(budget.LimitUsd is { } set
             ? $"{budget.Project}: {budget.State}, spent ${spent} of ${set.ToString("F2", CultureInfo.InvariantCulture)} (soft at {(budget.SoftFraction ?? 0).ToString("P0", CultureInfo.InvariantCulture)}), {budget.EnergyKwh.ToString("F4", CultureInfo.InvariantCulture)} kWh, {(budget.Co2eGrams / 1000).ToString("F3", CultureInfo.InvariantCulture)} kg CO2e"
             : $"{budget.Project}: no budget, spent ${spent}");
+        PrintAlerts(budget.Alerts);
         return ExitCodes.Succeeded;
     }
 
@@ -149,6 +150,24 @@ public static class MoneyCommands
         Console.WriteLine(budget.LimitUsd is { } set
             ? $"job {budget.JobId} ({budget.Project}): {budget.State}, spent ${spent} of ${set.ToString("F2", CultureInfo.InvariantCulture)} (soft at {(budget.SoftFraction ?? 0).ToString("P0", CultureInfo.InvariantCulture)})"
             : $"job {budget.JobId} ({budget.Project}): no budget of its own, spent ${spent}");
+        PrintAlerts(budget.Alerts);
         return ExitCodes.Succeeded;
+    }
+
+    /// <summary>The budget's latest crossings (the API lists up to 20), newest first, one line each.</summary>
+    private static void PrintAlerts(IReadOnlyList<BudgetAlert> alerts)
+    {
+        if (alerts.Count == 0)
+        {
+            return;
+        }
+
+        Console.WriteLine("crossings, newest first:");
+        foreach (var alert in alerts)
+        {
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"  {alert.CrossedAt:yyyy-MM-dd'T'HH:mm:ss'Z'}  {alert.Level,-4}  spent ${alert.SpentUsd:F6} of a ${alert.LimitUsd:0.00####} limit"));
+        }
     }
 }

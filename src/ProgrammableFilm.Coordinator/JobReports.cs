@@ -345,13 +345,17 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             .Select(g => new { WorkerId = g.Key, Count = g.Count() })
             .ToDictionaryAsync(g => g.WorkerId, g => g.Count, StringComparer.Ordinal, cancellationToken);
         var workers = await db.Workers.AsNoTracking().OrderBy(w => w.Id).ToListAsync(cancellationToken);
-        return workers.Select(w =>
+        return WorkerStatuses(workers, running, lostBefore);
+    }
+
+    /// <summary>Each worker's state: <c>lost</c> when not seen since <paramref name="lostBefore"/>, else busy or idle by its claimed attempts.</summary>
+    internal static IReadOnlyList<WorkerStatus> WorkerStatuses(IEnumerable<Worker> workers, IReadOnlyDictionary<string, int> running, DateTime lostBefore) =>
+        [.. workers.Select(w =>
         {
             var count = running.GetValueOrDefault(w.Id);
             var state = w.LastSeenAt < lostBefore ? "lost" : count > 0 ? "busy" : "idle";
             return new WorkerStatus(w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname, state, w.LastSeenAt, count, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes, w.Engines, w.Tags);
-        }).ToList();
-    }
+        })];
 
     /// <summary>A project's jobs, newest first, <paramref name="limit"/> at a time (the index on project and creation time serves it).</summary>
     public async Task<JobPage> ListAsync(string project, int limit, int offset, CancellationToken cancellationToken)

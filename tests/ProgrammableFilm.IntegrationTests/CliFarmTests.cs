@@ -222,6 +222,47 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
     }
 
     [Fact]
+    public async Task Budget_prints_the_crossings_of_the_projects_budget_and_of_a_jobs_own_newest_first()
+    {
+        var server = farm.Server.ToString();
+        var spec = Path.Combine(farm.StorageRoot, "cli-alerts.yaml");
+        await File.WriteAllTextAsync(spec, "project: cli-alerts\nshots:\n  - {name: s, prompt: a red ball, duration: 1, fps: 4, width: 64, height: 64, engine: procedural}\n");
+        var submitted = await PfilmAsync("submit", spec, "--server", server, "--wait");
+        Assert.True(submitted.ExitCode == 0, submitted.StandardError);
+        var jobId = Regex.Match(submitted.StandardOutput, @"Submitted job ([0-9a-f-]{36})").Groups[1].Value;
+        var before = await PfilmAsync("budget", "--job", jobId, "--server", server);
+        Assert.True(before.ExitCode == 0, before.StandardError);
+        Assert.DoesNotContain("crossings", before.StandardOutput, StringComparison.Ordinal);
+        var spent = decimal.Parse(Regex.Match(before.StandardOutput, @"spent \$([0-9.]+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(spent > 0, before.StandardOutput);
+        var twice = (spent * 2).ToString("F6", System.Globalization.CultureInfo.InvariantCulture);
+
+        // Limits set at or below the spend cross at once: the job's soft threshold, then the project's soft and hard.
+        var job = await PfilmAsync("budget", "--job", jobId, "--limit", twice, "--soft", "0.25", "--server", server);
+        var project = await PfilmAsync("budget", "cli-alerts", "--limit", spent.ToString("F6", System.Globalization.CultureInfo.InvariantCulture), "--soft", "0.5", "--server", server);
+
+        Assert.True(job.ExitCode == 0, job.StandardError);
+        Assert.True(project.ExitCode == 0, project.StandardError);
+        var at = $"spent ${spent.ToString("F6", System.Globalization.CultureInfo.InvariantCulture)} of a $";
+        var jobLines = job.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith($"job {jobId} (cli-alerts): soft, ", jobLines[0], StringComparison.Ordinal);
+        Assert.Equal("crossings, newest first:", jobLines[1]);
+        Assert.Matches(@"^  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  soft  ", jobLines[2]);
+        Assert.Contains($"{at}{twice.TrimEnd('0')}", jobLines[2], StringComparison.Ordinal);
+        Assert.Equal(3, jobLines.Length);
+        var projectLines = project.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("cli-alerts: hard, ", projectLines[0], StringComparison.Ordinal);
+        Assert.Equal("crossings, newest first:", projectLines[1]);
+        Assert.Contains("  hard  " + at, projectLines[2], StringComparison.Ordinal);
+        Assert.Contains("  soft  " + at, projectLines[3], StringComparison.Ordinal);
+        Assert.Equal(4, projectLines.Length);
+
+        // Shown again on a plain read, and the job's crossing stays on the job's budget only.
+        var read = await PfilmAsync("budget", "cli-alerts", "--server", server);
+        Assert.Equal(projectLines, read.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
     public async Task Hangfires_dashboard_lists_the_farms_sweeps_to_local_requests()
     {
         using var http = new HttpClient { BaseAddress = farm.Server }.WithKey(farm.AdminKey);

@@ -184,6 +184,51 @@ public class DashboardTests(DashboardFixture farm) : IClassFixture<DashboardFixt
     }
 
     [Fact]
+    public async Task The_project_page_lists_budget_crossings_newest_first_as_they_are_pushed()
+    {
+        const string project = "dash-alerts";
+        var job = await SubmitAsync(project);
+        await WaitForJobAsync(job);
+        var page = await farm.NewPageAsync(_problems);
+        await page.GotoAsync($"/#/projects/{project}");
+        await page.WaitForSelectorAsync($"body[data-loaded='/projects/{project}']");
+        await Assertions.Expect(page.Locator("#alerts")).ToContainTextAsync("No budget threshold crossed yet.");
+
+        // Budgets set at or below what was spent cross at once and bill nothing, so only the budget pushes can bring the
+        // rows: first the job's soft threshold, then the project's soft and hard together.
+        var spent = await ProjectSpendAsync(project);
+        using (var put = await farm.Http.PutAsJsonAsync($"/api/jobs/{job}/budget", new { limitUsd = Math.Round(spent * 2, 6), softFraction = 0.25 }))
+        {
+            Assert.True(put.StatusCode == HttpStatusCode.OK, await put.Content.ReadAsStringAsync());
+        }
+
+        var rows = page.Locator("#budget-alerts tbody tr");
+        await Assertions.Expect(rows).ToHaveCountAsync(1, new LocatorAssertionsToHaveCountOptions { Timeout = 15_000 });
+        using (var put = await farm.Http.PutAsJsonAsync($"/api/projects/{project}/budget", new { limitUsd = spent, softFraction = 0.5 }))
+        {
+            Assert.True(put.StatusCode == HttpStatusCode.OK, await put.Content.ReadAsStringAsync());
+        }
+
+        await Assertions.Expect(rows).ToHaveCountAsync(3, new LocatorAssertionsToHaveCountOptions { Timeout = 15_000 });
+        var alerts = (await farm.Http.GetFromJsonAsync<List<Coordinator.Money.BudgetAlert>>($"/api/projects/{project}/budget/alerts", SpecJson.Options))!;
+        Assert.Equal(["hard", "soft", "soft"], alerts.Select(a => a.Level));
+        Assert.Equal([null, null, job], alerts.Select(a => a.JobId));
+        Assert.True(alerts[0].Id > alerts[1].Id && alerts[1].Id > alerts[2].Id);
+        for (var i = 0; i < alerts.Count; i++)
+        {
+            await Assertions.Expect(rows.Nth(i)).ToHaveAttributeAsync("data-alert", alerts[i].Id.ToString(CultureInfo.InvariantCulture));
+            await Assertions.Expect(rows.Nth(i)).ToHaveAttributeAsync("data-level", alerts[i].Level);
+            Assert.Equal(spent, alerts[i].SpentUsd);
+            await AssertShowsAsync(rows.Nth(i).Locator(".spent"), alerts[i].SpentUsd);
+        }
+
+        await Assertions.Expect(rows.Nth(0).Locator(".whose")).ToHaveTextAsync($"project {project}");
+        await Assertions.Expect(rows.Nth(2).Locator(".whose")).ToHaveTextAsync($"job {job.ToString()[..8]}");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(farm.ScreenshotFolder, "dashboard-budget-alerts.png"), FullPage = true });
+        Assert.Empty(_problems);
+    }
+
+    [Fact]
     public async Task The_api_reference_renders_the_served_document_without_leaving_the_machine()
     {
         var page = await farm.NewPageAsync(_problems);

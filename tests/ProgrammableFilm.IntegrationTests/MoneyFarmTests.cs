@@ -123,6 +123,51 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
     }
 
     [Fact]
+    public async Task The_per_minute_spend_roll_up_is_the_ledger_summed_per_minute_and_feeds_the_burn_rate_and_the_series()
+    {
+        const string project = "money-minutes";
+        // Two jobs at once: their bills come from concurrent transactions, each upserting the same project's rows.
+        var ids = await Task.WhenAll(
+            FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "minutes-a", 12)),
+            FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "minutes-b", 12)));
+        foreach (var id in ids)
+        {
+            await FarmChecks.WaitForJobAsync(farm.Http, id, "Succeeded", JobTimeout, () => farm.WorkerOutput);
+        }
+
+        await using var db = farm.CreateDbContext();
+        var rows = await db.Usage.AsNoTracking().Where(u => u.Project == project).ToListAsync();
+        var perMinute = rows.GroupBy(r => new DateTime(r.RecordedAt.Ticks - (r.RecordedAt.Ticks % TimeSpan.TicksPerMinute), DateTimeKind.Utc))
+            .OrderBy(g => g.Key)
+            .Select(g => (At: g.Key, Cost: g.Sum(r => r.Cost), Attempts: g.Count()))
+            .ToList();
+        var rolledUp = await db.Database.SqlQuery<MinuteRow>($"""
+            SELECT minute AS "At", cost_micros AS "CostMicros", attempts::int AS "Attempts"
+            FROM project_spend_minutes WHERE project = {project} ORDER BY minute
+            """).ToListAsync();
+        Assert.Equal(perMinute, rolledUp.Select(m => (DateTime.SpecifyKind(m.At, DateTimeKind.Utc), m.CostMicros / 1_000_000m, m.Attempts)));
+
+        var series = (await farm.Http.GetFromJsonAsync<SpendSeries>($"/api/projects/{project}/spend/series?bucket=minute", SpecJson.Options))!;
+        Assert.Equal(perMinute, series.Points.Select(p => (p.At, p.CostUsd, p.Attempts)));
+        Assert.Equal(rows.Sum(r => r.Cost), series.TotalUsd);
+        Assert.Equal(0, series.From.Second + series.From.Millisecond);
+        var hourly = (await farm.Http.GetFromJsonAsync<SpendSeries>($"/api/projects/{project}/spend/series?bucket=hour", SpecJson.Options))!;
+        Assert.Equal(rows.Sum(r => r.Cost), hourly.Points.Sum(p => p.CostUsd));
+        // Every bill is minutes old: the last hour's spend is all of it.
+        var summary = (await farm.Http.GetFromJsonAsync<List<ProjectSummary>>("/api/projects", SpecJson.Options))!.Single(p => p.Project == project);
+        Assert.Equal((rows.Sum(r => r.Cost), rows.Sum(r => r.Cost)), (summary.SpentUsd, summary.BurnUsdPerHour));
+    }
+
+    private sealed class MinuteRow
+    {
+        public DateTime At { get; init; }
+
+        public long CostMicros { get; init; }
+
+        public int Attempts { get; init; }
+    }
+
+    [Fact]
     public async Task A_spend_report_groups_the_ledger_by_day_sku_shot_and_job_in_json_and_csv()
     {
         const string project = "money-spend";

@@ -28,11 +28,11 @@ public static class DashboardApi
         api.MapGet("/projects", async (DashboardReports reports, HttpContext http, CancellationToken ct) =>
                 (await reports.ProjectsAsync(ct)).Where(p => http.Caller() is var caller && (caller.IsAdmin || p.Project == caller.Project)).ToList())
             .WithName("ListProjects")
-            .WithSummary("Every project that has a job, most recently active first: jobs, active jobs, spend in total and over the last hour (burn rate), device time and energy.")
+            .WithSummary("Every project that has a job, most recently active first: jobs, active jobs, spend in total and over the last 60 UTC minutes, the current one included (burn rate), device time and energy.")
             .Produces<IReadOnlyList<ProjectSummary>>();
         api.MapGet("/projects/{project}/spend/series", SpendSeriesAsync)
             .WithName("GetProjectSpendSeries")
-            .WithSummary("A project's spend from the usage ledger per time bucket (?bucket=minute|hour|day, default hour; ?from= and ?to= ISO 8601 UTC, default the last 2 hours, 7 days or 90 days); empty buckets are left out.")
+            .WithSummary("A project's spend from the usage ledger per time bucket (?bucket=minute|hour|day, default hour; ?from= and ?to= ISO 8601 UTC, default the last 2 hours, 7 days or 90 days), over the whole UTC minutes the range touches (from and to in the answer say which); empty buckets are left out.")
             .Produces<SpendSeries>()
             .ProducesValidationProblem()
             .RequireProjectRole(ApiKeyRole.Viewer);

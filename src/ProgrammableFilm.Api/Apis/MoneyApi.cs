@@ -58,6 +58,12 @@ public static class MoneyApi
             .Produces<BudgetStatus>()
             .ProducesValidationProblem()
             .RequireProjectRole(ApiKeyRole.Producer);
+        api.MapGet("/projects/{project}/budget/alerts", AlertsAsync)
+            .WithName("ListProjectBudgetAlerts")
+            .WithSummary($"Every crossing of the project's budget thresholds and of its jobs' own, newest first (?limit=50, at most {Budgets.MaxAlertsListed}): level (soft, hard), jobId (null for the project's own budget), when, the spend at the crossing and the limit then.")
+            .Produces<IReadOnlyList<BudgetAlert>>()
+            .ProducesValidationProblem()
+            .RequireProjectRole(ApiKeyRole.Viewer);
         api.MapGet("/jobs/{jobId:guid}/budget", JobBudgetAsync)
             .WithName("GetJobBudget")
             .WithSummary("The job's own budget and spend: limitUsd, softFraction, spentUsd, state (ok, soft, hard: limit reached, nothing new of the job is dispatched) and the latest crossings of its own thresholds. Its project's budget applies as well.")
@@ -92,6 +98,14 @@ public static class MoneyApi
         await audit.RecordAsync(caller, project, "budget.set", project, status is null ? "invalid" : "ok");
         return status is null ? Invalid("Invalid budget", errors) : Results.Ok(status);
     }
+
+    private static async Task<IResult> AlertsAsync(string project, int? limit, Budgets budgets, CancellationToken cancellationToken) =>
+        limit is < 1 or > Budgets.MaxAlertsListed
+            ? Results.ValidationProblem(
+                new Dictionary<string, string[]> { ["limit"] = [$"must be 1 to {Budgets.MaxAlertsListed}"] },
+                detail: $"limit: must be 1 to {Budgets.MaxAlertsListed}",
+                title: "Invalid budget alert query")
+            : Results.Ok(await budgets.AlertsAsync(project, limit ?? 50, cancellationToken));
 
     private static async Task<IResult> JobBudgetAsync(Guid jobId, Budgets budgets, CancellationToken cancellationToken) =>
         await budgets.GetJobAsync(jobId, cancellationToken) is { } status ? Results.Ok(status) : JobsApi.NotFound($"job {jobId}");

@@ -144,8 +144,26 @@ async function projectPage(project) {
     <h2>Spend <select id="bucket">${["minute", "hour", "day"].map((b) => `<option ${b === bucket ? "selected" : ""}>${b}</option>`).join("")}</select></h2>
     <div class="chart" id="spend-chart"></div>
     <h2>Jobs</h2><table id="jobs"><thead><tr><th>job</th><th>state</th><th>progress</th><th class="num">tasks</th><th class="num">cost so far</th></tr></thead><tbody></tbody></table>
+    <h2>Budget alerts</h2><div id="alerts"></div>
     <h2>Quote accuracy</h2><div id="accuracy"></div>`;
   let chart = null;
+  // Every crossing of the project's budget and of its jobs' own (GET /api/projects/{p}/budget/alerts), newest first;
+  // read again on each budget push, which names the project whoever's budget was crossed. A soft and a hard crossing
+  // arrive together: only the latest read is drawn, so an earlier answer arriving late cannot hide the newest row.
+  let alertReads = 0;
+  const drawAlerts = async () => {
+    const read = ++alertReads;
+    const alerts = await api(`/api/projects/${encodeURIComponent(project)}/budget/alerts?limit=50`).catch(() => null);
+    const target = document.getElementById("alerts");
+    if (!alerts || !target || read !== alertReads) return;
+    target.innerHTML = alerts.length ? `<table id="budget-alerts"><thead><tr><th>crossed</th><th>level</th><th>budget</th>
+      <th class="num">spent at crossing</th><th class="num">limit</th></tr></thead><tbody>
+      ${alerts.map((a) => `<tr data-alert="${a.id}" data-level="${esc(a.level)}"><td>${when(a.crossedAt)}</td>
+        <td><span class="state ${esc(a.level)}">${esc(a.level)}</span></td>
+        <td class="whose">${a.jobId ? `job <a href="#/jobs/${esc(a.jobId)}">${esc(a.jobId.slice(0, 8))}</a>` : `project ${esc(a.project)}`}</td>
+        <td class="num spent">${money(a.spentUsd)}</td><td class="num">${money(a.limitUsd)}</td></tr>`).join("")}</tbody></table>`
+      : '<p class="muted">No budget threshold crossed yet.</p>';
+  };
   // Per kind of take (engine, size, steps): how far finished takes' cost was from their quote.
   const drawAccuracy = async () => {
     const accuracy = await api(`/api/projects/${encodeURIComponent(project)}/quotes/accuracy`).catch(() => null);
@@ -198,10 +216,10 @@ async function projectPage(project) {
     document.querySelector("#jobs tbody").innerHTML = jobs.map(jobRow).join("");
   };
   document.getElementById("bucket").onchange = (e) => { bucket = e.target.value; sessionStorage.setItem("bucket", bucket); chart?.destroy(); chart = null; drawSpend(); };
-  await Promise.all([drawSpend(), drawJobs(), drawAccuracy()]);
+  await Promise.all([drawSpend(), drawJobs(), drawAccuracy(), drawAlerts()]);
   const offs = [
     on("spend", debounce((m) => m.project === project && (drawSpend(), drawAccuracy()), 500)),
-    on("budget", (m) => m.project === project && m.jobId == null && showBudget(project)),
+    on("budget", (m) => { if (m.project !== project) return; drawAlerts(); if (m.jobId == null) drawSpend(); }),
     on("job", (job) => {
       if (job.project !== project) return;
       const row = document.querySelector(`#jobs tr[data-job="${job.id}"]`);

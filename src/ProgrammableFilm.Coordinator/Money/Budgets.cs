@@ -57,6 +57,9 @@ public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, Dis
     /// <summary>How many of a project's latest alerts its status lists.</summary>
     public const int AlertsShown = 20;
 
+    /// <summary>The most crossings one list of a project's alerts may hold.</summary>
+    public const int MaxAlertsListed = 200;
+
     private const double JoulesPerKilowattHour = 3.6e6;
 
     public async Task<BudgetStatus> GetAsync(string project, CancellationToken cancellationToken)
@@ -128,6 +131,17 @@ public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, Dis
     /// since raising the job's alone would not resume it. Composable inside another query (the claim reads it per attempt).
     /// </summary>
     public static IQueryable<BudgetStop> StopsInPrecedence(FarmDbContext db) => db.BudgetStops.OrderByDescending(s => s.Budget == "project");
+
+    /// <summary>
+    /// Every crossing of the project's budget and of its jobs' own, newest first, at most <paramref name="limit"/>: a
+    /// backward walk of the index on (project, id).
+    /// </summary>
+    public async Task<IReadOnlyList<BudgetAlert>> AlertsAsync(string project, int limit, CancellationToken cancellationToken)
+    {
+        await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var rows = await db.BudgetAlerts.AsNoTracking().Where(a => a.Project == project).OrderByDescending(a => a.Id).Take(limit).ToListAsync(cancellationToken);
+        return [.. rows.Select(ToAlert)];
+    }
 
     public async Task<JobBudgetStatus?> GetJobAsync(Guid jobId, CancellationToken cancellationToken)
     {
