@@ -323,7 +323,9 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
 
         // Paused while its budget is set. Bundles its workers claimed before the pause still run and bill, so the
         // limit is what it has spent once they are done plus twice the calibration's keyframes (counted in keyframes:
-        // its one assembly may cost more than all of them): reached early in its 960 keyframes, far from its end.
+        // its one assembly may cost more than all of them), and at least 1.3 times that spend, so that the budget
+        // starts below its soft threshold (80 %) however many keyframes ran before the pause took: reached early in
+        // its 960 keyframes, far from its end.
         var stopped = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "job-stopped", 960));
         await SendAsync(HttpMethod.Post, $"/api/jobs/{stopped}/pause", null, HttpStatusCode.OK);
         await FarmChecks.PollAsync(
@@ -338,7 +340,7 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
             spentBefore = (await db.JobSpend.AsNoTracking().Where(s => s.JobId == stopped).Select(s => (long?)s.CostMicros).SingleOrDefaultAsync() ?? 0) / 1_000_000m;
         }
 
-        var limit = spentBefore + (2 * keyframes);
+        var limit = Math.Max(spentBefore + (2 * keyframes), Math.Round(spentBefore * 1.3m, 6));
 
         // Two first settings at once both succeed.
         var set = (await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => SendAsync(HttpMethod.Put, $"/api/jobs/{stopped}/budget", new { limitUsd = limit }, HttpStatusCode.OK))))[0];
