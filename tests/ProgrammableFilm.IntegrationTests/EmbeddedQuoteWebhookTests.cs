@@ -86,14 +86,17 @@ public class EmbeddedQuoteWebhookTests
             var sender = services.GetRequiredService<WebhookSender>();
             await sender.DeliverAsync(delivery, CancellationToken.None);
             Assert.Single(receiver.At("hook"));
-            var early = System.Diagnostics.Stopwatch.StartNew();
             await sender.DeliverAsync(delivery, CancellationToken.None);
-            Assert.True(early.Elapsed >= TimeSpan.FromSeconds(0.9), $"the retry was sent {early.Elapsed} after the failure, before its backoff");
             await sender.DeliverAsync(delivery, CancellationToken.None);
 
             var log = Assert.Single((await services.GetRequiredService<WebhookSubscriptions>().DeliveriesAsync("it-local", hook!.Id, 10, CancellationToken.None))!);
             Assert.Equal(("succeeded", 2), (log.State, log.Attempts));
             Assert.Equal([500, 200], log.Log.Select(a => a.StatusCode ?? 0));
+            // The backoff counts from the failed attempt's end, which is no earlier than its start plus its duration (the
+            // test's own clock would start later: after the failure's commit and the retry's scheduling).
+            var (failed, retried) = (log.Log.Single(a => a.Attempt == 1), log.Log.Single(a => a.Attempt == 2));
+            var gap = retried.At - failed.At.AddMilliseconds(failed.DurationMs);
+            Assert.True(gap >= TimeSpan.FromSeconds(0.99), $"the retry was sent {gap} after the failure, before its 1-s backoff");
             Assert.Equal(2, receiver.At("hook").Count);
             Assert.All(receiver.At("hook"), r => Assert.True(WebhookReceiver.Verify(hook.Secret, r)));
             Assert.Equal(0, await sender.SweepAsync(CancellationToken.None));
