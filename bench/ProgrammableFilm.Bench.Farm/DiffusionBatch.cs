@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using ProgrammableFilm.Coordinator;
 using ProgrammableFilm.Data;
+using ProgrammableFilm.Data.Entities;
 using ProgrammableFilm.Domain.Specs;
 using ProgrammableFilm.Engine;
 using ProgrammableFilm.Engine.Diffusion;
@@ -11,63 +12,120 @@ namespace ProgrammableFilm.Bench.Farm;
 
 /// <summary>
 /// Whether the farm keeps its devices busy on real work: six diffusion shots of 24 frames at 64×64, rendered by the
-/// engine alone in this process and by the farm (two worker processes, one slot each), on the same machine.
+/// farm (two worker processes, one slot each) and then by the engine alone in this process, on the same machine. The
+/// engine renders them twice: each shot's frames in one request (its best), and the farm's own requests one after
+/// another (each keyframe alone, then each segment conditioned on its keyframes).
 /// </summary>
-public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, double FarmFramesPerSecond, double WorkerBusyFraction)
+public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, double SameRequestsFramesPerSecond, double FreshFarmFramesPerSecond, double FreshWorkerBusyFraction, double FarmFramesPerSecond, double WorkerBusyFraction)
 {
     private const int Shots = 6;
     private const int Steps = 8;
+    private const int KeyframeInterval = 12;
 
     public static async Task<DiffusionBatch> MeasureAsync(string postgres, string rabbitMq, string workerDll, string root)
     {
         var spec = new JobSpec("bench", "diffusion-batch", Lane.Batch, 50, [.. Enumerable.Range(0, Shots).Select(i => new ShotSpec
         {
             Name = $"dream-{i}", Prompt = "a red ball rolling in the desert at dusk", DurationSeconds = 1, Fps = 24, Width = 64, Height = 64,
-            Steps = Steps, Guidance = 3, Seed = 100 + i, Engine = "diffusion", KeyframeInterval = 12,
+            Steps = Steps, Guidance = 3, Seed = 100 + i, Engine = "diffusion", KeyframeInterval = KeyframeInterval,
         })]);
         var frames = spec.Shots.Sum(s => s.FrameCount);
 
+        // The farm first: the engine's runs in this process would leave the runtime recompiling their code in the
+        // background, on the cores the workers are measured on.
+        var (fresh, warm) = await FarmAsync(spec, postgres, rabbitMq, workerDll);
+
         using var engine = new DiffusionEngine(new DiffusionEngineOptions { ModelPath = Path.Combine(root, "models", "pf-scene-v3.safetensors") });
         engine.LoadModel();
+        // Warm like the workers: both kinds of request once before the clock starts, then a pause for the recompiling.
+        await SameRequestsAsync(engine, spec with { Shots = spec.Shots.Take(1).ToList() });
+        await Task.Delay(500);
         var alone = Stopwatch.GetTimestamp();
         foreach (var shot in spec.Shots)
         {
-            await engine.RenderAsync(
-                new RenderRequest
-                {
-                    Prompt = shot.Prompt, Width = shot.Width, Height = shot.Height, Steps = shot.Steps, Guidance = shot.Guidance, Seed = shot.Seed,
-                    TotalFrames = shot.FrameCount, FrameIndices = [.. Enumerable.Range(0, shot.FrameCount)],
-                },
-                null,
-                CancellationToken.None);
+            await engine.RenderAsync(Request(shot, [.. Enumerable.Range(0, shot.FrameCount)]), null, CancellationToken.None);
         }
 
         var engineSeconds = Stopwatch.GetElapsedTime(alone).TotalSeconds;
+        var sameRequests = Stopwatch.GetTimestamp();
+        await SameRequestsAsync(engine, spec);
+        var sameRequestsSeconds = Stopwatch.GetElapsedTime(sameRequests).TotalSeconds;
+        return new DiffusionBatch(frames, frames / engineSeconds, frames / sameRequestsSeconds, frames / fresh.Seconds, fresh.BusySeconds / (2 * fresh.Seconds), frames / warm.Seconds, warm.BusySeconds / (2 * warm.Seconds));
+    }
 
+    private static async Task<((double Seconds, double BusySeconds) Fresh, (double Seconds, double BusySeconds) Warm)> FarmAsync(JobSpec spec, string postgres, string rabbitMq, string workerDll)
+    {
         var storage = Directory.CreateTempSubdirectory("pfilm-bench-diffusion").FullName;
         var database = await Baselines.CreateDatabaseAsync(postgres, "pfilm_bench_diffusion");
         var prefix = $"diff{Guid.NewGuid().ToString("N")[..6]}-";
         using var coordinator = await FarmHost.StartCoordinatorAsync(database, rabbitMq, prefix, storage);
         using var workers = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, count: 2);
         await workers.StartAsync();
-        var started = Stopwatch.GetTimestamp();
-        var job = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, CancellationToken.None);
-        var reports = coordinator.Services.GetRequiredService<JobReports>();
-        while ((await reports.StatusAsync(job.Id, CancellationToken.None))!.State is not ("Succeeded" or "Failed"))
+        var submission = coordinator.Services.GetRequiredService<JobSubmission>();
+        await using var db = await coordinator.Services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContextAsync();
+        // A farm's coordinator has run for hours when a batch arrives: a procedural job of the same shape first compiles
+        // its code paths (and the workers' messaging), not the diffusion kernels, whose warm-up is the worker's own start.
+        var warmUp = await submission.SubmitAsync(spec with { Name = "warm-up", Shots = [.. spec.Shots.Select(s => s with { Engine = "procedural" })] }, CancellationToken.None);
+        await WaitForJobAsync(db, warmUp.Id);
+        // Then the batch twice: on workers whose only diffusion so far is their start's warm-up, and again on a farm
+        // whose coordinator has run diffusion tasks (progress reports, manifests) before.
+        var runs = new List<(double Seconds, double BusySeconds)>();
+        for (var i = 0; i < 2; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var job = await submission.SubmitAsync(spec with { Shots = [.. spec.Shots.Select(s => s with { Seed = s.Seed + (i * Shots) })] }, CancellationToken.None);
+            await WaitForJobAsync(db, job.Id);
+            var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            // Each worker holds one device (Worker__DeviceCount=1), so device-seconds are its busy seconds.
+            var busy = await (
+                from attempt in db.Attempts
+                join task in db.Tasks on attempt.TaskId equals task.Id
+                where task.JobId == job.Id && task.Kind != "assemble"
+                select attempt.DeviceSeconds).SumAsync();
+            runs.Add((seconds, busy));
+        }
+
+        await coordinator.StopAsync();
+        Directory.Delete(storage, true);
+        return (runs[0], runs[1]);
+    }
+
+    /// <summary>Polls the job's state alone, not its status: the watching must not take the cores from the workers it measures.</summary>
+    private static async Task WaitForJobAsync(FarmDbContext db, Guid jobId)
+    {
+        while (await db.Jobs.AsNoTracking().Where(j => j.Id == jobId).Select(j => j.State).SingleAsync() is not (JobState.Succeeded or JobState.Failed))
         {
             await Task.Delay(20);
         }
-
-        var farmSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        await using var db = await coordinator.Services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContextAsync();
-        // Each worker holds one device (Worker__DeviceCount=1), so device-seconds are its busy seconds.
-        var busy = await (
-            from attempt in db.Attempts
-            join task in db.Tasks on attempt.TaskId equals task.Id
-            where task.JobId == job.Id && task.Kind != "assemble"
-            select attempt.DeviceSeconds).SumAsync();
-        await coordinator.StopAsync();
-        Directory.Delete(storage, true);
-        return new DiffusionBatch(frames, frames / engineSeconds, frames / farmSeconds, busy / (2 * farmSeconds));
     }
+
+    /// <summary>The requests the farm's tasks make, in order: each keyframe alone, then each segment between two.</summary>
+    private static async Task SameRequestsAsync(DiffusionEngine engine, JobSpec spec)
+    {
+        foreach (var shot in spec.Shots)
+        {
+            int[] keys = [.. Enumerable.Range(0, shot.FrameCount).Where(f => f % KeyframeInterval == 0 || f == shot.FrameCount - 1)];
+            var images = new Dictionary<int, RgbImage>();
+            foreach (var key in keys)
+            {
+                images[key] = (await engine.RenderAsync(Request(shot, [key]), null, CancellationToken.None)).Frames[0].Image;
+            }
+
+            for (var i = 0; i + 1 < keys.Length; i++)
+            {
+                var request = Request(shot, [.. Enumerable.Range(keys[i] + 1, keys[i + 1] - keys[i] - 1)]) with
+                {
+                    StartKeyframe = new ConditioningFrame(keys[i], images[keys[i]]),
+                    EndKeyframe = new ConditioningFrame(keys[i + 1], images[keys[i + 1]]),
+                };
+                await engine.RenderAsync(request, null, CancellationToken.None);
+            }
+        }
+    }
+
+    private static RenderRequest Request(ShotSpec shot, int[] frames) => new()
+    {
+        Prompt = shot.Prompt, Width = shot.Width, Height = shot.Height, Steps = shot.Steps, Guidance = shot.Guidance, Seed = shot.Seed,
+        TotalFrames = shot.FrameCount, FrameIndices = frames,
+    };
 }

@@ -170,9 +170,12 @@ static void PrintDiffusion(DiffusionBatch diffusion)
     Console.WriteLine();
     Console.WriteLine($"| diffusion batch: 6 shots × 24 frames at 64×64, 8 steps ({diffusion.Frames} frames) | value | ratio |");
     Console.WriteLine("| --- | ---: | ---: |");
-    Console.WriteLine($"| engine alone, in this process (frames/s) | {diffusion.EngineFramesPerSecond:F1} | 1.00 |");
-    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, submit → job succeeded (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80) |");
-    Console.WriteLine($"| workers busy rendering (Σ render time ÷ worker wall time, assembly excluded) | {diffusion.WorkerBusyFraction:P1} | target 90% |");
+    Console.WriteLine($"| engine alone, in this process, each shot's frames in one request (frames/s) | {diffusion.EngineFramesPerSecond:F1} | 1.00 |");
+    Console.WriteLine($"| engine alone, the farm's own requests in turn: keyframes one by one, then segments (frames/s) | {diffusion.SameRequestsFramesPerSecond:F1} | {diffusion.SameRequestsFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine |");
+    Console.WriteLine($"| farm end to end, first batch after the workers' start, submit → job succeeded (frames/s) | {diffusion.FreshFarmFramesPerSecond:F1} | {diffusion.FreshFarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine, {diffusion.FreshFarmFramesPerSecond / diffusion.SameRequestsFramesPerSecond:F2} of its own requests |");
+    Console.WriteLine($"| its workers busy rendering (Σ render time ÷ worker wall time, assembly excluded) | {diffusion.FreshWorkerBusyFraction:P1} | |");
+    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, the next batch (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80), {diffusion.FarmFramesPerSecond / diffusion.SameRequestsFramesPerSecond:F2} of its own requests |");
+    Console.WriteLine($"| its workers busy rendering | {diffusion.WorkerBusyFraction:P1} | target 90% |");
 }
 
 string Ms(double cpuSeconds) => (cpuSeconds / throughput.Tasks * 1000).ToString("F2", CultureInfo.InvariantCulture);

@@ -59,8 +59,13 @@ public sealed class WorkerDevice
         var other => throw new ArgumentException($"Worker:DiffusionEngine is '{other}'; use native, torch or auto."),
     };
 
-    /// <summary>The <c>diffusion</c> engine of the chosen implementation; its model loads on the first diffusion task.</summary>
+    /// <summary>
+    /// The <c>diffusion</c> engine of the chosen implementation; its model loads on the first diffusion task. The native
+    /// engine computes on as many threads as the cores an attempt holds (<see cref="WorkerOptions.DeviceCount"/>): two
+    /// one-core workers on a two-core machine each running a two-thread engine made every step wait for a thread the
+    /// other worker had descheduled, and rendered at half the engine's speed.
+    /// </summary>
     public IRenderEngine CreateDiffusionEngine(WorkerOptions options) => DiffusionEngine == "torch"
         ? TorchDiffusion.CreateEngine(new TorchEngineOptions { ModelPath = options.ModelPath })
-        : new DiffusionEngine(new DiffusionEngineOptions { ModelPath = options.ModelPath });
+        : new DiffusionEngine(new DiffusionEngineOptions { ModelPath = options.ModelPath, Threads = Math.Max(1, options.DeviceCount) });
 }
