@@ -174,7 +174,7 @@ static void PrintDiffusion(DiffusionBatch diffusion)
     Console.WriteLine($"| engine alone, the farm's own requests in turn: keyframes one by one, then segments (frames/s) | {diffusion.SameRequestsFramesPerSecond:F1} | {diffusion.SameRequestsFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine |");
     Console.WriteLine($"| farm end to end, first batch after the workers' start, submit → job succeeded (frames/s) | {diffusion.FreshFarmFramesPerSecond:F1} | {diffusion.FreshFarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine, {diffusion.FreshFarmFramesPerSecond / diffusion.SameRequestsFramesPerSecond:F2} of its own requests |");
     Console.WriteLine($"| its workers busy rendering (Σ render time ÷ worker wall time, assembly excluded) | {diffusion.FreshWorkerBusyFraction:P1} | |");
-    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, the next batch (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80), {diffusion.FarmFramesPerSecond / diffusion.SameRequestsFramesPerSecond:F2} of its own requests |");
+    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, steady state: median of the last three of six batches (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80), {diffusion.FarmFramesPerSecond / diffusion.SameRequestsFramesPerSecond:F2} of its own requests |");
     Console.WriteLine($"| its workers busy rendering | {diffusion.WorkerBusyFraction:P1} | target 90% |");
 }
 
