@@ -2,7 +2,7 @@
 # Read endpoints at a million tasks: seeds 1,000,000 tasks and 10,000,000 ledger rows into a database made by the
 # real migrations, starts the API on it and runs 50 concurrent clients per endpoint. Prints a table and one
 # reads_p95_ms_<endpoint>=N line per endpoint.
-#   bench/reads.sh [--tasks N] [--ledger N] [--seconds S] [--clients C] [--only ENDPOINT_PREFIX]
+#   bench/reads.sh [--tasks N] [--ledger N] [--seconds S] [--warmup S] [--clients C] [--only ENDPOINT_PREFIX]
 # Starts its own throwaway PostgreSQL and RabbitMQ (scripts/services.sh) unless PFILM_TEST_POSTGRES is already set.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -54,4 +54,24 @@ public sealed class AccessOnSqliteTests : IAsyncLifetime
         var error = await Assert.ThrowsAnyAsync<Exception>(() => db.Database.ExecuteSqlRawAsync("DELETE FROM audit_log"));
         Assert.Contains("append-only", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_key_revoked_by_another_api_process_is_refused_within_a_second_and_one_that_expires_at_once()
+    {
+        // Two API processes of one farm: each has its own ApiKeys over the same database.
+        var here = _services.GetRequiredService<ApiKeys>();
+        var there = new ApiKeys(_services.GetRequiredService<IDbContextFactory<FarmDbContext>>(), TimeProvider.System);
+        var key = await here.CreateAsync("ci", "alpha", ApiKeyRole.Submitter, null, null, CancellationToken.None);
+        Assert.Equal(KeyRejection.None, (await here.AuthenticateAsync(key.Key, CancellationToken.None)).Rejection);
+
+        Assert.NotNull(await there.RevokeAsync(key.Info.Id, "alpha", CancellationToken.None));
+        Assert.Equal(KeyRejection.Revoked, (await there.AuthenticateAsync(key.Key, CancellationToken.None)).Rejection);
+        await Task.Delay(ApiKeys.RecentlyCheckedFor + TimeSpan.FromMilliseconds(50));
+        Assert.Equal(KeyRejection.Revoked, (await here.AuthenticateAsync(key.Key, CancellationToken.None)).Rejection);
+
+        var shortLived = await here.CreateAsync("short", "alpha", ApiKeyRole.Viewer, DateTime.UtcNow.AddMilliseconds(400), null, CancellationToken.None);
+        Assert.Equal(KeyRejection.None, (await here.AuthenticateAsync(shortLived.Key, CancellationToken.None)).Rejection);
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(KeyRejection.Expired, (await here.AuthenticateAsync(shortLived.Key, CancellationToken.None)).Rejection);
+    }
 }
