@@ -199,10 +199,35 @@ public sealed class DashboardReports(IDbContextFactory<FarmDbContext> contextFac
     private static DateTime FloorMinute(DateTime at) => new(at.Ticks - (at.Ticks % TimeSpan.TicksPerMinute), DateTimeKind.Utc);
 
     /// <summary>
+    /// How old a fleet view may be when it is served again. Workers report every few seconds (3 s by default) and are
+    /// lost after a lease, so a view of the last second shows what a fresh one would; fifty readers of a 200-worker
+    /// fleet otherwise each read and serialised every worker (118 ms p95 at 760 requests/s on two cores).
+    /// </summary>
+    public static readonly TimeSpan FleetMaxAge = TimeSpan.FromSeconds(1);
+
+    private FleetSnapshot? _fleet;
+
+    private sealed record FleetSnapshot(long At, FleetSummary Summary);
+
+    /// <summary>
     /// Workers, pools, slots in use and queue depth per pool and lane (Ready tasks count for the coordinator's pool):
-    /// the workers and the claimed attempts are read once for both the pools and the worker list.
+    /// the workers and the claimed attempts are read once for both the pools and the worker list. A view younger than
+    /// <see cref="FleetMaxAge"/> is served again.
     /// </summary>
     public async Task<FleetSummary> FleetAsync(CancellationToken cancellationToken)
+    {
+        if (_fleet is { } recent && time.GetElapsedTime(recent.At) < FleetMaxAge)
+        {
+            return recent.Summary;
+        }
+
+        var started = time.GetTimestamp();
+        var summary = await ReadFleetSummaryAsync(cancellationToken);
+        _fleet = new FleetSnapshot(started, summary);
+        return summary;
+    }
+
+    private async Task<FleetSummary> ReadFleetSummaryAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);

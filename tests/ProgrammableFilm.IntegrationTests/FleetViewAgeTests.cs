@@ -1,0 +1,65 @@
+using System.Diagnostics;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using ProgrammableFilm.Coordinator;
+using ProgrammableFilm.Data;
+
+namespace ProgrammableFilm.IntegrationTests;
+
+/// <summary>The fleet view is served again for at most <see cref="DashboardReports.FleetMaxAge"/> (embedded database).</summary>
+public sealed class FleetViewAgeTests : IAsyncLifetime
+{
+    private readonly string _folder = TestEnvironment.CreateTemporaryFolder("pfilm-fleet-age");
+    private ServiceProvider _services = null!;
+
+    public async Task InitializeAsync()
+    {
+        _services = new ServiceCollection()
+            .AddFarmData(DatabaseOptions.Sqlite(Path.Combine(_folder, "pfilm.db")))
+            .AddSingleton(TimeProvider.System)
+            .AddSingleton(new CoordinatorOptions())
+            .AddSingleton<JobReports>()
+            .AddSingleton<DashboardReports>()
+            .BuildServiceProvider();
+        await _services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _services.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_worker_that_appears_is_in_the_fleet_view_once_the_last_view_is_older_than_its_maximum_age()
+    {
+        var reports = _services.GetRequiredService<DashboardReports>();
+        // A fresh process's first read compiles its queries and may itself take longer than the age.
+        await reports.FleetAsync(CancellationToken.None);
+        await Task.Delay(DashboardReports.FleetMaxAge);
+        var read = Stopwatch.StartNew();
+        var before = await reports.FleetAsync(CancellationToken.None);
+        Assert.Empty(before.Workers);
+
+        await using (var db = await _services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContextAsync())
+        {
+            var now = DateTime.UtcNow;
+            db.Workers.Add(new Data.Entities.Worker { Id = "new-gpu", Pool = "gpu", DeviceSku = "l4", DeviceCount = 1, Hostname = "node-7", FirstSeenAt = now, LastSeenAt = now, Slots = 2 });
+            await db.SaveChangesAsync();
+        }
+
+        var again = await reports.FleetAsync(CancellationToken.None);
+        if (read.Elapsed < DashboardReports.FleetMaxAge / 2)
+        {
+            // Well within the age: the same view, not a read of the database.
+            Assert.Same(before, again);
+        }
+
+        await Task.Delay(DashboardReports.FleetMaxAge);
+        var fresh = await reports.FleetAsync(CancellationToken.None);
+        var worker = Assert.Single(fresh.Workers);
+        Assert.Equal(("new-gpu", "idle", 2), (worker.Id, worker.State, worker.Slots));
+        Assert.Equal(1, Assert.Single(fresh.Pools, p => p.Pool == "gpu").LiveWorkers);
+    }
+}
