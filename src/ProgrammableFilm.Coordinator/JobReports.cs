@@ -95,18 +95,26 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
 {
     public async Task<JobStatus?> StatusAsync(Guid jobId, CancellationToken cancellationToken)
     {
-        // Three round trips (four for a big job), each a few index reads: under fifty clients a request's cost is its
+        // Two round trips (three for a big job), each a few index reads: under fifty clients a request's cost is its
         // statements' count.
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
         // Not the spec: a big job's is kilobytes, read and sent for nothing.
         var head = await db.Jobs.AsNoTracking().Where(j => j.Id == jobId).Select(j => new
         {
             j.Id, j.Project, j.Name, j.Lane, j.Priority, j.State, j.Error, j.CreatedAt, j.FinishedAt, j.TaskCount, j.Paused, j.Retries,
-            // Whether, not which: nearly every job has neither, and two collections in the projection made this one row
-            // a join, sorted and shaped; the lists are read below only for the jobs that have them.
+            // Whether, not which: nearly every job has neither, and every collection in the projection multiplies the
+            // shots' rows; the lists are read below only for the jobs that have them.
             HasAfter = db.JobDependencies.Any(d => d.JobId == j.Id),
             HasBlockedWorkers = db.JobWorkerFailures.Any(f => f.JobId == j.Id && f.BlockedAt != null),
             StoppedBy = Money.Budgets.StopsInPrecedence(db).Where(s => s.JobId == j.Id).Select(s => s.Budget).FirstOrDefault(),
+            // The shots, each with its cost, in the same statement: a round trip fewer for every status read.
+            Shots = db.Shots.Where(s => s.JobId == j.Id).OrderBy(s => s.Ordinal)
+                .Select(s => new
+                {
+                    s.Id, s.Name, s.Engine, s.State, s.Error, s.FrameCount, s.TaskCount, s.VideoPath, s.ManifestPath, s.Flicker, s.AnchorPaletteDrift, s.AnchorColourDrift, s.PlannedAt,
+                    CostMicros = db.UsageRollups.Where(u => u.JobId == s.JobId && u.ShotId == s.Id).Sum(u => (long?)u.CostMicros) ?? 0,
+                })
+                .ToList(),
         }).SingleOrDefaultAsync(cancellationToken);
         if (head is null)
         {
@@ -121,13 +129,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             : [];
 
         var job = head;
-        var shots = await db.Shots.AsNoTracking().Where(s => s.JobId == jobId).OrderBy(s => s.Ordinal)
-            .Select(s => new
-            {
-                s.Id, s.Name, s.Engine, s.State, s.Error, s.FrameCount, s.TaskCount, s.VideoPath, s.ManifestPath, s.Flicker, s.AnchorPaletteDrift, s.AnchorColourDrift, s.PlannedAt,
-                CostMicros = db.UsageRollups.Where(u => u.JobId == jobId && u.ShotId == s.Id).Sum(u => (long?)u.CostMicros) ?? 0,
-            })
-            .ToListAsync(cancellationToken);
+        var shots = head.Shots;
         var counts = await TaskCountsAsync(db, [(jobId, job.TaskCount)], cancellationToken);
         var tasks = counts.Groups;
         var countedAt = counts.CountedAt.TryGetValue(jobId, out var at) ? at : (DateTime?)null;
