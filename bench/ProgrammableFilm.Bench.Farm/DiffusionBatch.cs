@@ -3,7 +3,6 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using ProgrammableFilm.Coordinator;
 using ProgrammableFilm.Data;
-using ProgrammableFilm.Data.Entities;
 using ProgrammableFilm.Domain.Specs;
 using ProgrammableFilm.Engine;
 using ProgrammableFilm.Engine.Diffusion;
@@ -24,6 +23,9 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
 
     /// <summary>The batch is rendered this many times; the last three's median is the farm's steady state.</summary>
     private const int Batches = 6;
+
+    /// <summary>A batch takes about five seconds; the end is seen within this.</summary>
+    private const int BatchPollMilliseconds = 20;
 
     public static async Task<DiffusionBatch> MeasureAsync(string postgres, string rabbitMq, string workerDll, string root)
     {
@@ -65,11 +67,12 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
         using var workers = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, count: 2);
         await workers.StartAsync();
         var submission = coordinator.Services.GetRequiredService<JobSubmission>();
-        await using var db = await coordinator.Services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContextAsync();
+        var contexts = coordinator.Services.GetRequiredService<IDbContextFactory<FarmDbContext>>();
+        await using var db = await contexts.CreateDbContextAsync();
         // A farm's coordinator has run for hours when a batch arrives: a procedural job of the same shape first compiles
         // its code paths (and the workers' messaging), not the diffusion kernels, whose warm-up is the worker's own start.
         var warmUp = await submission.SubmitAsync(spec with { Name = "warm-up", Shots = [.. spec.Shots.Select(s => s with { Engine = "procedural" })] }, CancellationToken.None);
-        await WaitForJobAsync(db, warmUp.Id);
+        await Throughput.WaitForJobAsync(contexts, warmUp.Id, BatchPollMilliseconds);
         // Then the batch several times: first on workers whose only diffusion so far is their start's warm-up, then until
         // the coordinator's process has run its diffusion paths (progress reports, quotes, manifests) often enough for
         // the runtime to have recompiled them: a 36-task batch calls each per-task method only a few dozen times, and the
@@ -79,7 +82,7 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
         {
             var started = Stopwatch.GetTimestamp();
             var job = await submission.SubmitAsync(spec with { Shots = [.. spec.Shots.Select(s => s with { Seed = s.Seed + (i * Shots) })] }, CancellationToken.None);
-            await WaitForJobAsync(db, job.Id);
+            await Throughput.WaitForJobAsync(contexts, job.Id, BatchPollMilliseconds);
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             // Each worker holds one device (Worker__DeviceCount=1), so device-seconds are its busy seconds.
             var busy = await (
@@ -94,15 +97,6 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
         await coordinator.StopAsync();
         Directory.Delete(storage, true);
         return (runs[0], runs[^3..].OrderBy(r => r.Seconds).ElementAt(1));
-    }
-
-    /// <summary>Polls the job's state alone, not its status: the watching must not take the cores from the workers it measures.</summary>
-    private static async Task WaitForJobAsync(FarmDbContext db, Guid jobId)
-    {
-        while (await db.Jobs.AsNoTracking().Where(j => j.Id == jobId).Select(j => j.State).SingleAsync() is not (JobState.Succeeded or JobState.Failed))
-        {
-            await Task.Delay(20);
-        }
     }
 
     /// <summary>The requests the farm's tasks make, in order: each keyframe alone, then each segment between two.</summary>

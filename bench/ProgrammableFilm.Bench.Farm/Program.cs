@@ -586,7 +586,8 @@ namespace ProgrammableFilm.Bench.Farm
             }
         }
 
-        public static async Task WaitForJobAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId)
+        /// <summary>Polls the job's state alone, not its status: the watching must not take the cores it measures.</summary>
+        public static async Task WaitForJobAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId, int pollMilliseconds = 200)
         {
             while (true)
             {
@@ -596,7 +597,7 @@ namespace ProgrammableFilm.Bench.Farm
                     return;
                 }
 
-                await Task.Delay(200);
+                await Task.Delay(pollMilliseconds);
             }
         }
 

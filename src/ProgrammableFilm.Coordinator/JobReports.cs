@@ -128,9 +128,8 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             ? await db.JobWorkerFailures.AsNoTracking().Where(f => f.JobId == jobId && f.BlockedAt != null).Select(f => f.WorkerId).ToListAsync(cancellationToken)
             : [];
 
-        var job = head;
         var shots = head.Shots;
-        var counts = await TaskCountsAsync(db, [(jobId, job.TaskCount)], cancellationToken);
+        var counts = await TaskCountsAsync(db, [(jobId, head.TaskCount)], cancellationToken);
         var tasks = counts.Groups;
         var countedAt = counts.CountedAt.TryGetValue(jobId, out var at) ? at : (DateTime?)null;
 
@@ -156,27 +155,27 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         }).ToList();
 
         return new JobStatus(
-            job.Id,
-            job.Project,
-            job.Name,
-            job.Lane,
-            job.Priority,
-            job.State.ToString(),
-            job.Error,
-            job.CreatedAt,
-            job.FinishedAt,
-            job.TaskCount,
+            head.Id,
+            head.Project,
+            head.Name,
+            head.Lane,
+            head.Priority,
+            head.State.ToString(),
+            head.Error,
+            head.CreatedAt,
+            head.FinishedAt,
+            head.TaskCount,
             tasks.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count),
-            job.State == JobState.Succeeded ? 1 : ProgressOf(tasks),
+            head.State == JobState.Succeeded ? 1 : ProgressOf(tasks),
             shotStatuses.Sum(s => s.Cost),
             shotStatuses,
-            job.Paused,
-            job.Retries,
+            head.Paused,
+            head.Retries,
             after,
             [.. blockedWorkers.Order(StringComparer.Ordinal)],
             countedAt,
             shots.Where(s => s.PlannedAt != null).Sum(s => s.TaskCount),
-            WaitingFor(job.State, job.Paused, head.StoppedBy));
+            WaitingFor(head.State, head.Paused, head.StoppedBy));
     }
 
     /// <summary>
@@ -398,7 +397,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         return total == 0 ? 0 : done / total;
     }
 
-    /// <summary>Cost per shot from the ledger's roll-up (a few rows per shot, however many attempts ran).</summary>
+    /// <summary>The ledger keeps micro-dollars, exact under summing; answers are in dollars.</summary>
     private static decimal Dollars(long micros) => micros / 1_000_000m;
 
     public async Task<JobCost?> CostAsync(Guid jobId, CancellationToken cancellationToken)

@@ -61,9 +61,8 @@ public sealed class WorkerDevice
 
     /// <summary>
     /// The <c>diffusion</c> engine of the chosen implementation; its model loads on the first diffusion task. The native
-    /// engine computes on as many threads as the cores an attempt holds (<see cref="WorkerOptions.DeviceCount"/>): two
-    /// one-core workers on a two-core machine each running a two-thread engine made every step wait for a thread the
-    /// other worker had descheduled, and rendered at half the engine's speed.
+    /// engine computes on as many threads as the cores an attempt holds and is billed for
+    /// (<see cref="WorkerOptions.DeviceCount"/>), so one-core workers sharing a machine do not each spread over all of it.
     /// </summary>
     public IRenderEngine CreateDiffusionEngine(WorkerOptions options) => DiffusionEngine == "torch"
         ? TorchDiffusion.CreateEngine(new TorchEngineOptions { ModelPath = options.ModelPath })

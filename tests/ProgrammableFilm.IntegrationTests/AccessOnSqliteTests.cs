@@ -7,34 +7,15 @@ using ProgrammableFilm.Domain.Access;
 namespace ProgrammableFilm.IntegrationTests;
 
 /// <summary>Keys and the audit log on the embedded database (SQLite): the same services, the other migration.</summary>
-public sealed class AccessOnSqliteTests : IAsyncLifetime
+public sealed class AccessOnSqliteTests() : SqliteServicesTest("pfilm-access-sqlite")
 {
-    private readonly string _folder = TestEnvironment.CreateTemporaryFolder("pfilm-access-sqlite");
-    private ServiceProvider _services = null!;
-
-    public async Task InitializeAsync()
-    {
-        _services = new ServiceCollection()
-            .AddFarmData(DatabaseOptions.Sqlite(Path.Combine(_folder, "pfilm.db")))
-            .AddSingleton(TimeProvider.System)
-            .AddSingleton<ApiKeys>()
-            .AddSingleton<AuditLog>()
-            .BuildServiceProvider();
-        await _services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _services.DisposeAsync();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_folder, recursive: true);
-    }
+    protected override void AddServices(IServiceCollection services) => services.AddSingleton<ApiKeys>().AddSingleton<AuditLog>();
 
     [Fact]
     public async Task Keys_authenticate_expire_and_revoke_and_the_audit_log_refuses_changes()
     {
-        var keys = _services.GetRequiredService<ApiKeys>();
-        var audit = _services.GetRequiredService<AuditLog>();
+        var keys = Services.GetRequiredService<ApiKeys>();
+        var audit = Services.GetRequiredService<AuditLog>();
         var viewer = await keys.CreateAsync("v", "alpha", ApiKeyRole.Viewer, DateTime.UtcNow.AddHours(1), null, CancellationToken.None);
         var expired = await keys.CreateAsync("e", "alpha", ApiKeyRole.Viewer, DateTime.UtcNow.AddSeconds(-1), null, CancellationToken.None);
 
@@ -50,7 +31,7 @@ public sealed class AccessOnSqliteTests : IAsyncLifetime
         await audit.RecordAsync(null, "beta", "job.submit", "j2", "ok");
         var page = await audit.ListAsync("alpha", 10, null, CancellationToken.None);
         Assert.Equal(("job.submit", "j1", viewer.Info.Prefix), (page.Entries.Single().Action, page.Entries.Single().Target, page.Entries.Single().KeyPrefix));
-        await using var db = _services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContext();
+        await using var db = Services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContext();
         var error = await Assert.ThrowsAnyAsync<Exception>(() => db.Database.ExecuteSqlRawAsync("DELETE FROM audit_log"));
         Assert.Contains("append-only", error.Message, StringComparison.Ordinal);
     }
@@ -59,8 +40,8 @@ public sealed class AccessOnSqliteTests : IAsyncLifetime
     public async Task A_key_revoked_by_another_api_process_is_refused_within_a_second_and_one_that_expires_at_once()
     {
         // Two API processes of one farm: each has its own ApiKeys over the same database.
-        var here = _services.GetRequiredService<ApiKeys>();
-        var there = new ApiKeys(_services.GetRequiredService<IDbContextFactory<FarmDbContext>>(), TimeProvider.System);
+        var here = Services.GetRequiredService<ApiKeys>();
+        var there = new ApiKeys(Services.GetRequiredService<IDbContextFactory<FarmDbContext>>(), TimeProvider.System);
         var key = await here.CreateAsync("ci", "alpha", ApiKeyRole.Submitter, null, null, CancellationToken.None);
         Assert.Equal(KeyRejection.None, (await here.AuthenticateAsync(key.Key, CancellationToken.None)).Rejection);
 

@@ -7,34 +7,15 @@ using ProgrammableFilm.Data;
 namespace ProgrammableFilm.IntegrationTests;
 
 /// <summary>The fleet view is served again for at most <see cref="DashboardReports.FleetMaxAge"/> (embedded database).</summary>
-public sealed class FleetViewAgeTests : IAsyncLifetime
+public sealed class FleetViewAgeTests() : SqliteServicesTest("pfilm-fleet-age")
 {
-    private readonly string _folder = TestEnvironment.CreateTemporaryFolder("pfilm-fleet-age");
-    private ServiceProvider _services = null!;
-
-    public async Task InitializeAsync()
-    {
-        _services = new ServiceCollection()
-            .AddFarmData(DatabaseOptions.Sqlite(Path.Combine(_folder, "pfilm.db")))
-            .AddSingleton(TimeProvider.System)
-            .AddSingleton(new CoordinatorOptions())
-            .AddSingleton<JobReports>()
-            .AddSingleton<DashboardReports>()
-            .BuildServiceProvider();
-        await _services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _services.DisposeAsync();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_folder, recursive: true);
-    }
+    protected override void AddServices(IServiceCollection services) =>
+        services.AddSingleton(new CoordinatorOptions()).AddSingleton<JobReports>().AddSingleton<DashboardReports>();
 
     [Fact]
     public async Task A_worker_that_appears_is_in_the_fleet_view_once_the_last_view_is_older_than_its_maximum_age()
     {
-        var reports = _services.GetRequiredService<DashboardReports>();
+        var reports = Services.GetRequiredService<DashboardReports>();
         // A fresh process's first read compiles its queries and may itself take longer than the age.
         await reports.FleetAsync(CancellationToken.None);
         await Task.Delay(DashboardReports.FleetMaxAge);
@@ -42,7 +23,7 @@ public sealed class FleetViewAgeTests : IAsyncLifetime
         var before = await reports.FleetAsync(CancellationToken.None);
         Assert.Empty(before.Workers);
 
-        await using (var db = await _services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContextAsync())
+        await using (var db = await Services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContextAsync())
         {
             var now = DateTime.UtcNow;
             db.Workers.Add(new Data.Entities.Worker { Id = "new-gpu", Pool = "gpu", DeviceSku = "l4", DeviceCount = 1, Hostname = "node-7", FirstSeenAt = now, LastSeenAt = now, Slots = 2 });
