@@ -37,6 +37,12 @@ public sealed class Dispatcher(
 
     private FleetView? _fleet;
 
+    private readonly ShareCredit _shareCredit = new(TimeSpan.FromSeconds(2));
+
+    private IReadOnlyDictionary<string, double>? _shareCredits;
+
+    private long _shareCreditUpdatedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -85,7 +91,14 @@ public sealed class Dispatcher(
             }
 
             var weights = (await FleetAsync(db, now, cancellationToken)).Weights;
-            var plan = FairShare.Plan([.. candidates.Select(c => c.Ready)], ByProject(live), weights, pools, CutShort(candidates, (int)Math.Ceiling(room), options));
+            var occupancy = ByProject(live);
+            var plan = FairShare.Plan([.. candidates.Select(c => c.Ready)], occupancy, weights, pools, CutShort(candidates, (int)Math.Ceiling(room), options), _shareCredits);
+            foreach (var (task, _) in plan)
+            {
+                occupancy[task.Project] = occupancy.GetValueOrDefault(task.Project) + 1;
+            }
+
+            UpdateShareCredit(occupancy, [.. candidates.Select(c => c.Ready.Project)], weights);
             if (plan.Count == 0)
             {
                 return dispatched;
@@ -150,6 +163,16 @@ public sealed class Dispatcher(
 
     private static Dictionary<string, int> ByProject(List<LiveAttempts> live) =>
         live.GroupBy(l => l.Project, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(l => l.Attempts), StringComparer.Ordinal);
+
+    /// <summary>
+    /// Credits the projects for the time the last pass's occupancy was held and keeps this pass's for the next; the
+    /// next pass plans with the credit. Timed by the machine's clock, as the fleet view is.
+    /// </summary>
+    private void UpdateShareCredit(Dictionary<string, int> occupancy, HashSet<string> contending, Dictionary<string, double> weights)
+    {
+        var previous = Interlocked.Exchange(ref _shareCreditUpdatedAt, System.Diagnostics.Stopwatch.GetTimestamp());
+        _shareCredits = _shareCredit.Update(occupancy, contending, weights, System.Diagnostics.Stopwatch.GetElapsedTime(previous));
+    }
 
     /// <summary>A weight just set here takes effect on the next pass (other coordinators see it within a second).</summary>
     public void ForgetFleetView() => _fleet = null;

@@ -61,6 +61,73 @@ public sealed class FairShareTests
     }
 
     [Fact]
+    public void With_room_for_ten_attempts_the_credit_makes_up_what_whole_attempts_cannot_give_three_to_one()
+    {
+        // Ten live attempts ask for 7.5 and 2.5: by occupancy alone the split settles on 7 and 3.
+        Assert.InRange(OccupancyShareOfA(credit: null), 0.69, 0.71);
+        Assert.InRange(OccupancyShareOfA(new ShareCredit(TimeSpan.FromSeconds(2))), 0.74, 0.76);
+    }
+
+    /// <summary>
+    /// Ten slots kept full by two projects with weights 3:1: every 50 ms one live attempt, chosen at random, ends and
+    /// the plan fills its slot. Returns the first project's part of the live attempts over ten simulated minutes.
+    /// </summary>
+    private static double OccupancyShareOfA(ShareCredit? credit)
+    {
+        var weights = new Dictionary<string, double> { ["film-a"] = 3, ["film-b"] = 1 };
+        var contending = new HashSet<string> { "film-a", "film-b" };
+        var step = TimeSpan.FromMilliseconds(50);
+        var random = new Random(7);
+        var live = new List<string>([.. Enumerable.Repeat("film-a", 5), .. Enumerable.Repeat("film-b", 5)]);
+        long heldByA = 0, held = 0;
+        IReadOnlyDictionary<string, double>? credits = null;
+        for (var i = 0; i < 12_000; i++)
+        {
+            live.RemoveAt(random.Next(live.Count));
+            var plan = FairShare.Plan([.. Backlog("film-a", 2), .. Backlog("film-b", 2)], Occupancy(live), weights, [Cpu with { Room = 1 }], credit: credits);
+            live.Add(Assert.Single(plan).Task.Project);
+            credits = credit?.Update(Occupancy(live), contending, weights, step);
+            heldByA += live.Count(p => p == "film-a");
+            held += live.Count;
+        }
+
+        return (double)heldByA / held;
+    }
+
+    private static Dictionary<string, int> Occupancy(List<string> live) =>
+        live.GroupBy(p => p).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+
+    [Fact]
+    public void A_project_catching_up_by_whole_attempts_earns_no_credit()
+    {
+        var credit = new ShareCredit(TimeSpan.FromSeconds(1));
+        var weights = new Dictionary<string, double> { ["film-a"] = 3, ["film-b"] = 1 };
+
+        var catchingUp = new Dictionary<string, int> { ["film-a"] = 12 };
+        credit.Update(catchingUp, new HashSet<string> { "film-a", "film-b" }, weights, TimeSpan.Zero);
+        var owed = credit.Update(catchingUp, new HashSet<string> { "film-a", "film-b" }, weights, TimeSpan.FromSeconds(10));
+
+        Assert.Equal(0, owed.GetValueOrDefault("film-b"));
+    }
+
+    [Fact]
+    public void A_project_with_nothing_ready_drops_its_credit()
+    {
+        var credit = new ShareCredit(TimeSpan.FromSeconds(1));
+        var weights = new Dictionary<string, double> { ["film-a"] = 3, ["film-b"] = 1 };
+        var live = new Dictionary<string, int> { ["film-a"] = 7, ["film-b"] = 3 };
+
+        credit.Update(live, new HashSet<string> { "film-a", "film-b" }, weights, TimeSpan.Zero);
+        var owed = credit.Update(live, new HashSet<string> { "film-a", "film-b" }, weights, TimeSpan.FromSeconds(10));
+        Assert.Equal(1, owed["film-a"]);
+        Assert.Equal(-1, owed["film-b"]);
+
+        var later = credit.Update(live, new HashSet<string> { "film-b" }, weights, TimeSpan.FromSeconds(1));
+        Assert.False(later.ContainsKey("film-a"));
+        Assert.Equal(-1, later["film-b"]);
+    }
+
+    [Fact]
     public void A_project_alone_bursts_into_the_whole_fleet()
     {
         var plan = FairShare.Plan(Backlog("film-b", 500), new Dictionary<string, int> { ["film-a"] = 0 }, new Dictionary<string, double> { ["film-a"] = 3, ["film-b"] = 1 }, [Cpu]);

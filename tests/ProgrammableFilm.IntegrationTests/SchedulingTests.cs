@@ -89,28 +89,27 @@ public sealed class FairShareTests(FairShareFarmFixture farm) : IClassFixture<Fa
         Assert.Equal(HttpStatusCode.BadRequest, rejected.StatusCode);
         Assert.Contains("weight must be", await rejected.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
-        // Ten seconds of one-frame tasks each: both projects have work queued for the whole measured window.
+        // Twenty seconds of one-frame tasks each: both projects have work queued for the whole measured window.
         const string Busy = """
             shots:
-              - {name: busy, prompt: a red ball rolling in the desert, duration: 10, fps: 24, width: 160, height: 96, keyframeInterval: 1}
+              - {name: busy, prompt: a red ball rolling in the desert, duration: 20, fps: 24, width: 160, height: 96, keyframeInterval: 1}
             """;
         var jobs = await Task.WhenAll(_worker.SubmitAsync("it-share-a", Busy), _worker.SubmitAsync("it-share-b", Busy));
 
-        // Measured while both still have Ready work: from the first claim until one project's last claim.
+        // Measured over what was dispatched while both had Ready work to spare.
         var attempts = await _worker.WaitForAsync(
             db => (from attempt in db.Attempts
                    join task in db.Tasks on attempt.TaskId equals task.Id
                    where jobs.Contains(task.JobId) && task.Kind == "keyframe"
-                   select new { task.JobId, attempt.ClaimedAt, attempt.DeviceSeconds, attempt.State }).ToListAsync(),
-            list => list.Count(a => a.JobId == jobs[0] && a.State == AttemptState.Succeeded) >= 240);
-        // The window opens once both jobs are planned and the first queue-full of the job submitted first has
-        // drained (the dispatcher shares what it sends, not what was sent before the other job existed), and closes
-        // with the busier project's last claim.
-        var claimed = attempts.Where(a => a.ClaimedAt != null).ToList();
-        var bothPlanned = claimed.GroupBy(a => a.JobId).Max(g => g.Min(a => a.ClaimedAt!.Value));
-        var opens = claimed.Where(a => a.ClaimedAt >= bothPlanned).OrderBy(a => a.ClaimedAt).Skip(16).First().ClaimedAt!.Value;
-        var closes = claimed.Where(a => a.JobId == jobs[0]).Max(a => a.ClaimedAt!.Value);
-        var measured = attempts.Where(a => a.State == AttemptState.Succeeded && a.ClaimedAt >= opens && a.ClaimedAt <= closes).ToList();
+                   select new { task.JobId, attempt.CreatedAt, attempt.DeviceSeconds, attempt.State }).ToListAsync(),
+            list => list.Count(a => a.JobId == jobs[0] && a.State == AttemptState.Succeeded) >= 480);
+        // The window opens once both jobs have work out and the second has caught up with the queue-full the first
+        // was sent before the second existed; it closes while the first still has 40 Ready tasks, more than a pass
+        // takes, since once a project runs short the other bursts into its room.
+        var bothDispatched = attempts.GroupBy(a => a.JobId).Max(g => g.Min(a => a.CreatedAt));
+        var opens = attempts.Where(a => a.CreatedAt >= bothDispatched).OrderBy(a => a.CreatedAt).Skip(16).First().CreatedAt;
+        var closes = attempts.Where(a => a.JobId == jobs[0]).OrderByDescending(a => a.CreatedAt).Skip(40).First().CreatedAt;
+        var measured = attempts.Where(a => a.State == AttemptState.Succeeded && a.CreatedAt >= opens && a.CreatedAt <= closes).ToList();
         var shareA = measured.Where(a => a.JobId == jobs[0]).Sum(a => a.DeviceSeconds) / measured.Sum(a => a.DeviceSeconds);
         Assert.InRange(shareA, 0.70, 0.80);
     }

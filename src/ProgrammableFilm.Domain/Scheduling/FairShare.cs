@@ -20,9 +20,10 @@ public sealed record PoolCapacity(string Name, double Room, long MemoryBytes, IR
 /// <summary>
 /// The dispatch order: lane first (preview before batch), then fair share between projects, then priority, then age.
 /// Fair share is by occupancy: the next task goes to the project with the fewest live attempts (queued or running) per
-/// unit of weight. Occupancy integrated over time is device time, so two projects with weights 3 and 1 that both keep
-/// the fleet busy get 75% and 25% of its device-seconds; a project with nothing Ready takes no share, so the others
-/// burst into its slots, and a project with no live attempts always comes first, so none starves.
+/// unit of weight, less its <see cref="ShareCredit"/>. Occupancy integrated over time is device time, so two projects
+/// with weights 3 and 1 that both keep the fleet busy get 75% and 25% of its device-seconds; a project with nothing
+/// Ready takes no share, so the others burst into its slots, and a project with no live attempts always comes first,
+/// so none starves.
 /// </summary>
 public static class FairShare
 {
@@ -37,14 +38,16 @@ public static class FairShare
     /// The candidates are each job's first few Ready tasks; a project in <paramref name="cutShort"/> has more Ready
     /// than it was given. When such a project is next in line with none left, the plan ends there and the rest of the
     /// room waits for the next pass's candidates: giving it to the other projects would cap a project at what one
-    /// read lets it have (with two jobs, half of the room, whatever the weights).
+    /// read lets it have (with two jobs, half of the room, whatever the weights). <paramref name="credit"/> is each
+    /// project's <see cref="ShareCredit"/>, counted against its live attempts.
     /// </summary>
     public static IReadOnlyList<(ReadyTask Task, string Pool)> Plan(
         IEnumerable<ReadyTask> candidates,
         IReadOnlyDictionary<string, int> liveByProject,
         IReadOnlyDictionary<string, double> weights,
         IReadOnlyList<PoolCapacity> pools,
-        IReadOnlySet<string>? cutShort = null)
+        IReadOnlySet<string>? cutShort = null,
+        IReadOnlyDictionary<string, double>? credit = null)
     {
         var room = pools.ToDictionary(p => p.Name, p => p.Room, StringComparer.Ordinal);
         var bySize = pools.OrderBy(p => p.MemoryBytes == 0 ? long.MaxValue : p.MemoryBytes).ThenBy(p => p.Name, StringComparer.Ordinal).ToList();
@@ -59,12 +62,12 @@ public static class FairShare
             while (queues.Count > 0 && room.Values.Any(r => r > RoomLeft))
             {
                 var project = queues
-                    .OrderBy(q => Share(occupancy, weights, q.Key))
+                    .OrderBy(q => Rank(q.Key))
                     .ThenByDescending(q => q.Value.Peek().Priority)
                     .ThenBy(q => q.Value.Peek().CreatedAt)
                     .ThenBy(q => q.Key, StringComparer.Ordinal)
                     .First().Key;
-                if (emptied.Any(e => Share(occupancy, weights, e) <= Share(occupancy, weights, project)))
+                if (emptied.Any(e => Rank(e) <= Rank(project)))
                 {
                     return plan;
                 }
@@ -93,14 +96,15 @@ public static class FairShare
         }
 
         return plan;
+
+        double Rank(string project) => Occupancy(occupancy, project) == 0
+            ? double.NegativeInfinity
+            : (Occupancy(occupancy, project) - (credit?.GetValueOrDefault(project) ?? 0)) / Weight(weights, project);
     }
 
     private static int Occupancy(Dictionary<string, int> occupancy, string project) => occupancy.GetValueOrDefault(project);
 
-    private static double Share(Dictionary<string, int> occupancy, IReadOnlyDictionary<string, double> weights, string project) =>
-        Occupancy(occupancy, project) / Weight(weights, project);
-
-    private static double Weight(IReadOnlyDictionary<string, double> weights, string project) =>
+    internal static double Weight(IReadOnlyDictionary<string, double> weights, string project) =>
         weights.TryGetValue(project, out var weight) && weight > 0 ? weight : DefaultWeight;
 }
 
