@@ -95,47 +95,29 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
 {
     public async Task<JobStatus?> StatusAsync(Guid jobId, CancellationToken cancellationToken)
     {
-        // Two round trips (three for a big job), each a few index reads: under fifty clients a request's cost is its
-        // statements' count.
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
-        // Not the spec: a big job's is kilobytes, read and sent for nothing.
-        var head = await db.Jobs.AsNoTracking().Where(j => j.Id == jobId).Select(j => new
-        {
-            j.Id, j.Project, j.Name, j.Lane, j.Priority, j.State, j.Error, j.CreatedAt, j.FinishedAt, j.TaskCount, j.Paused, j.Retries,
-            // Whether, not which: nearly every job has neither, and every collection in the projection multiplies the
-            // shots' rows; the lists are read below only for the jobs that have them.
-            HasAfter = db.JobDependencies.Any(d => d.JobId == j.Id),
-            HasBlockedWorkers = db.JobWorkerFailures.Any(f => f.JobId == j.Id && f.BlockedAt != null),
-            StoppedBy = Money.Budgets.StopsInPrecedence(db).Where(s => s.JobId == j.Id).Select(s => s.Budget).FirstOrDefault(),
-            // The shots, each with its cost, in the same statement: a round trip fewer for every status read.
-            Shots = db.Shots.Where(s => s.JobId == j.Id).OrderBy(s => s.Ordinal)
-                .Select(s => new
-                {
-                    s.Id, s.Name, s.Engine, s.State, s.Error, s.FrameCount, s.TaskCount, s.VideoPath, s.ManifestPath, s.Flicker, s.AnchorPaletteDrift, s.AnchorColourDrift, s.PlannedAt,
-                    CostMicros = db.UsageRollups.Where(u => u.JobId == s.JobId && u.ShotId == s.Id).Sum(u => (long?)u.CostMicros) ?? 0,
-                })
-                .ToList(),
-        }).SingleOrDefaultAsync(cancellationToken);
-        if (head is null)
+        var read = db.Database.IsNpgsql()
+            ? await StatusRead.InOneRoundTripAsync(db, jobId, options.StatusRollupAbove, cancellationToken)
+            : await ReadStatusAsync(db, jobId, cancellationToken);
+        if (read is null)
         {
             return null;
         }
 
-        List<Guid> after = head.HasAfter
-            ? await db.JobDependencies.AsNoTracking().Where(d => d.JobId == jobId).Select(d => d.DependsOnJobId).ToListAsync(cancellationToken)
-            : [];
-        List<string> blockedWorkers = head.HasBlockedWorkers
-            ? await db.JobWorkerFailures.AsNoTracking().Where(f => f.JobId == jobId && f.BlockedAt != null).Select(f => f.WorkerId).ToListAsync(cancellationToken)
-            : [];
-
-        var shots = head.Shots;
-        var counts = await TaskCountsAsync(db, [(jobId, head.TaskCount)], cancellationToken);
-        var tasks = counts.Groups;
-        var countedAt = counts.CountedAt.TryGetValue(jobId, out var at) ? at : (DateTime?)null;
-
-        var shotStatuses = shots.Select(s =>
+        var head = read.Head;
+        var counts = read.Counts;
+        if (counts is null || (head.TaskCount > options.StatusRollupAbove && !(read.CountedAt >= time.GetUtcNow().UtcDateTime - options.StatusRollupMaxAge)))
         {
-            var own = tasks.Where(t => t.ShotId == s.Id).ToList();
+            // A big job's count is older than its age allows (once in its age, one reader recounts), or the database
+            // could not count in the same statements.
+            var counted = await TaskCountsAsync(db, [(jobId, head.TaskCount)], cancellationToken);
+            counts = counted.Groups;
+            read = read with { CountedAt = counted.CountedAt.TryGetValue(jobId, out var at) ? at : null };
+        }
+
+        var shotStatuses = read.Shots.Select(s =>
+        {
+            var own = counts.Where(t => t.ShotId == s.Id).ToList();
             return new ShotStatus(
                 s.Id,
                 s.Name,
@@ -165,17 +147,52 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             head.CreatedAt,
             head.FinishedAt,
             head.TaskCount,
-            tasks.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count),
-            head.State == JobState.Succeeded ? 1 : ProgressOf(tasks),
+            counts.Where(t => t.State == RenderTaskState.Succeeded).Sum(t => t.Count),
+            head.State == JobState.Succeeded ? 1 : ProgressOf(counts),
             shotStatuses.Sum(s => s.Cost),
             shotStatuses,
             head.Paused,
             head.Retries,
-            after,
-            [.. blockedWorkers.Order(StringComparer.Ordinal)],
-            countedAt,
-            shots.Where(s => s.PlannedAt != null).Sum(s => s.TaskCount),
-            WaitingFor(head.State, head.Paused, head.StoppedBy));
+            read.After,
+            [.. read.BlockedWorkers.Order(StringComparer.Ordinal)],
+            head.TaskCount > options.StatusRollupAbove ? read.CountedAt : null,
+            read.Shots.Where(s => s.PlannedAt != null).Sum(s => s.TaskCount),
+            WaitingFor(head.State, head.Paused, read.StoppedBy));
+    }
+
+    /// <summary>
+    /// The status's rows through EF Core (the embedded SQLite farm): the job with its shots and their costs, then its
+    /// lists only when it has them; the task counts are left to <see cref="TaskCountsAsync"/>.
+    /// </summary>
+    private static async Task<StatusRead?> ReadStatusAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
+    {
+        // Not the spec: a big job's is kilobytes, read and sent for nothing.
+        var row = await db.Jobs.AsNoTracking().Where(j => j.Id == jobId).Select(j => new
+        {
+            Head = new StatusRead.JobRow(j.Id, j.Project, j.Name, j.Lane, j.Priority, j.State, j.Error, j.CreatedAt, j.FinishedAt, j.TaskCount, j.Paused, j.Retries),
+            // Whether, not which: nearly every job has neither, and every collection in the projection multiplies the
+            // shots' rows; the lists are read below only for the jobs that have them.
+            HasAfter = db.JobDependencies.Any(d => d.JobId == j.Id),
+            HasBlockedWorkers = db.JobWorkerFailures.Any(f => f.JobId == j.Id && f.BlockedAt != null),
+            StoppedBy = Money.Budgets.StopsInPrecedence(db).Where(s => s.JobId == j.Id).Select(s => s.Budget).FirstOrDefault(),
+            Shots = db.Shots.Where(s => s.JobId == j.Id).OrderBy(s => s.Ordinal)
+                .Select(s => new StatusRead.ShotRow(
+                    s.Id, s.Name, s.Engine, s.State, s.Error, s.FrameCount, s.TaskCount, s.VideoPath, s.ManifestPath, s.Flicker, s.AnchorPaletteDrift, s.AnchorColourDrift, s.PlannedAt,
+                    db.UsageRollups.Where(u => u.JobId == s.JobId && u.ShotId == s.Id).Sum(u => (long?)u.CostMicros) ?? 0))
+                .ToList(),
+        }).SingleOrDefaultAsync(cancellationToken);
+        if (row is null)
+        {
+            return null;
+        }
+
+        List<Guid> after = row.HasAfter
+            ? await db.JobDependencies.AsNoTracking().Where(d => d.JobId == jobId).Select(d => d.DependsOnJobId).ToListAsync(cancellationToken)
+            : [];
+        List<string> blockedWorkers = row.HasBlockedWorkers
+            ? await db.JobWorkerFailures.AsNoTracking().Where(f => f.JobId == jobId && f.BlockedAt != null).Select(f => f.WorkerId).ToListAsync(cancellationToken)
+            : [];
+        return new StatusRead(row.Head, row.Shots, after, blockedWorkers, row.StoppedBy, null, null);
     }
 
     /// <summary>
@@ -258,6 +275,19 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             cancellationToken);
     }
 
+    /// <summary>A group of tasks' count, weight and weighted progress (see <see cref="TaskGroup"/>), as SQL.</summary>
+    internal const string CountedTaskColumns = """
+        count(*)::int,
+        sum(CASE WHEN kind IN ('assemble', 'interpolate') THEN 1 ELSE last_frame - first_frame + 1 END)::bigint,
+        sum(CASE WHEN kind IN ('assemble', 'interpolate') THEN progress ELSE (last_frame - first_frame + 1) * progress END)::float8
+        """;
+
+    private const string RecountSql = $$"""
+        INSERT INTO shot_task_counts (job_id, shot_id, state, tasks, weight, weighted_progress)
+        SELECT job_id, shot_id, state, {{CountedTaskColumns}}
+        FROM tasks WHERE job_id = {0} GROUP BY job_id, shot_id, state
+        """;
+
     /// <summary>Advisory lock class of a job's recount; the job id's hash is the key within it.</summary>
     private const int TaskCountLockClass = 0x7066_0001;
 
@@ -296,15 +326,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         }
 
         await db.Database.ExecuteSqlAsync($"DELETE FROM shot_task_counts WHERE job_id = {jobId}", cancellationToken);
-        await db.Database.ExecuteSqlAsync(
-            $"""
-            INSERT INTO shot_task_counts (job_id, shot_id, state, tasks, weight, weighted_progress)
-            SELECT job_id, shot_id, state, count(*),
-                   sum(CASE WHEN kind IN ('assemble', 'interpolate') THEN 1 ELSE last_frame - first_frame + 1 END),
-                   sum(CASE WHEN kind IN ('assemble', 'interpolate') THEN progress ELSE (last_frame - first_frame + 1) * progress END)
-            FROM tasks WHERE job_id = {jobId} GROUP BY job_id, shot_id, state
-            """,
-            cancellationToken);
+        await db.Database.ExecuteSqlRawAsync(RecountSql, [jobId], cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return now;
     }

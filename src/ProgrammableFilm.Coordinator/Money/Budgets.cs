@@ -132,6 +132,9 @@ public sealed class Budgets(IDbContextFactory<FarmDbContext> contextFactory, Dis
     /// </summary>
     public static IQueryable<BudgetStop> StopsInPrecedence(FarmDbContext db) => db.BudgetStops.OrderByDescending(s => s.Budget == "project");
 
+    /// <summary>The same rule over a job's stops already read: the one it reports, or null.</summary>
+    public static string? InPrecedence(IReadOnlyCollection<string> stops) => stops.Contains("project") ? "project" : stops.FirstOrDefault();
+
     /// <summary>
     /// Every crossing of the project's budget and of its jobs' own, newest first, at most <paramref name="limit"/>: a
     /// backward walk of the index on (project, id).
