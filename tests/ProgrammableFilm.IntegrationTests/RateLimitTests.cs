@@ -12,6 +12,7 @@ public sealed class RateLimitedFarmFixture : FarmFixture
     {
         ["Auth:RateLimit:PermitLimit"] = "5",
         ["Auth:RateLimit:Window"] = "00:01:00",
+        ["Api:ConcurrentReads"] = "1",
     };
 }
 
@@ -46,6 +47,21 @@ public class RateLimitTests(RateLimitedFarmFixture farm) : IClassFixture<RateLim
         {
             using var health = await runaway.GetAsync("/health/live");
             Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task With_one_read_at_a_time_sixteen_reads_made_together_wait_their_turn_and_are_all_answered()
+    {
+        var clients = await Task.WhenAll(Enumerable.Range(0, 4).Select(async i =>
+            farm.Api.CreateClient().WithKey(await TestKeys.CreateAsync(farm.ConnectionString, $"turns{i}", ApiKeyRole.Viewer))));
+
+        var answers = await Task.WhenAll(clients.SelectMany((client, i) => Enumerable.Range(0, 4).Select(_ => client.GetAsync($"/api/projects/turns{i}/jobs"))));
+
+        Assert.All(answers, answer => Assert.Equal(HttpStatusCode.OK, answer.StatusCode));
+        foreach (var client in clients)
+        {
+            client.Dispose();
         }
     }
 }

@@ -12,7 +12,8 @@ public static class ShotsApi
         var api = app.MapGroup("/api/shots/{shotId:guid}").WithTags("Shots").RequireProjectRole(ApiKeyRole.Viewer);
         api.MapGet("/video", VideoAsync).WithName("GetShotVideo").WithSummary("The shot's H.264 MP4, once assembled (range requests supported).")
             .Produces(StatusCodes.Status200OK, contentType: "video/mp4")
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .WithMetadata(new LongLivedRead());
         api.MapGet("/manifest", ManifestAsync).WithName("GetShotManifest").WithSummary("A take's provenance manifest (lineage, overrides, reuse, approvals, AI-generated disclosure); ?take=N reads take N of the same shot.")
             .Produces(StatusCodes.Status200OK, contentType: "application/json")
             .ProducesProblem(StatusCodes.Status404NotFound);
