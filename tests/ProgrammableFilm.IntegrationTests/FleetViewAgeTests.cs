@@ -10,7 +10,7 @@ namespace ProgrammableFilm.IntegrationTests;
 public sealed class FleetViewAgeTests() : SqliteServicesTest("pfilm-fleet-age")
 {
     protected override void AddServices(IServiceCollection services) =>
-        services.AddSingleton(new CoordinatorOptions()).AddSingleton<JobReports>().AddSingleton<DashboardReports>();
+        services.AddLogging().AddSingleton(new CoordinatorOptions()).AddSingleton<JobReports>().AddSingleton<DashboardReports>();
 
     /// <summary>A delay's timer runs on the kernel's coarse clock and may end a few milliseconds before the view's age has.</summary>
     private static readonly TimeSpan PastTheAge = DashboardReports.FleetMaxAge + TimeSpan.FromMilliseconds(100);
