@@ -54,7 +54,11 @@ public sealed class WebhookSender(
         if (dueAt is { } due && due > now && due - now <= ScheduleResolution)
         {
             await Task.Delay(due - now, time, cancellationToken);
-            now = time.GetUtcNow().UtcDateTime;
+
+            // A timer may end a few milliseconds early (it runs on the kernel's coarse clock), and the claim below would
+            // then find the delivery not yet due.
+            var afterDelay = time.GetUtcNow().UtcDateTime;
+            now = afterDelay > due ? afterDelay : due;
         }
 
         // The claim: only one run attempts a delivery at a time. It moves the due time past this attempt's longest
