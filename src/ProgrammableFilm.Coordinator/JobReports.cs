@@ -117,7 +117,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         var head = read.Head;
         var counts = read.Counts;
         var countedAt = read.CountedAt;
-        if (counts is null)
+        if (counts is null || (head.TaskCount > options.StatusRollupAbove && countedAt is null))
         {
             // The database could not count in the same statements, or a big job was never counted.
             var counted = await TaskCountsAsync(db, [(jobId, head.TaskCount)], cancellationToken);
@@ -126,7 +126,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         }
         else if (head.TaskCount > options.StatusRollupAbove && countedAt is { } at && IsStale(at))
         {
-            RecountInBackground(jobId);
+            RecountInBackground(jobId, at);
         }
 
         var shotStatuses = read.Shots.Select(s =>
@@ -318,19 +318,19 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
         var counted = await db.TaskCountRollups.AsNoTracking().Where(r => r.JobId == jobId).Select(r => (DateTime?)r.CountedAt).SingleOrDefaultAsync(cancellationToken);
         if (counted is not { } at)
         {
-            return await RollUpTaskCountsAsync(db, jobId, cancellationToken);
+            return await RollUpTaskCountsAsync(db, jobId, null, cancellationToken);
         }
 
         if (IsStale(at))
         {
-            RecountInBackground(jobId);
+            RecountInBackground(jobId, at);
         }
 
         return at;
     }
 
     /// <summary>Recounts a big job's tasks on a connection of its own unless this process is already doing so.</summary>
-    private void RecountInBackground(Guid jobId)
+    private void RecountInBackground(Guid jobId, DateTime countedAt)
     {
         if (!_recounting.TryAdd(jobId, 0))
         {
@@ -343,7 +343,7 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             try
             {
                 await using var db = await contextFactory.CreateDbContextAsync(stopping);
-                await RollUpTaskCountsAsync(db, jobId, stopping);
+                await RollUpTaskCountsAsync(db, jobId, countedAt, stopping);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
@@ -361,21 +361,15 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
     }
 
     /// <summary>
-    /// Counts a big job's tasks again unless its count is younger than <see cref="CoordinatorOptions.StatusRollupMaxAge"/>
-    /// and returns when the count in <c>shot_task_counts</c> was taken. One reader recounts: the conditional upsert of
+    /// Counts a big job's tasks again, found stale or never counted (<paramref name="counted"/>, null) by the caller, and
+    /// returns when the count in <c>shot_task_counts</c> was taken. One reader recounts: the conditional upsert of
     /// <c>counted_at</c> locks the job's roll-up row, and a reader that got past the advisory lock after it finds it
     /// fresh and counts nothing (several coordinators may find the same count stale).
     /// </summary>
-    private async Task<DateTime> RollUpTaskCountsAsync(FarmDbContext db, Guid jobId, CancellationToken cancellationToken)
+    private async Task<DateTime> RollUpTaskCountsAsync(FarmDbContext db, Guid jobId, DateTime? counted, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         var staleBefore = now - options.StatusRollupMaxAge;
-        var counted = await db.TaskCountRollups.AsNoTracking().Where(r => r.JobId == jobId).Select(r => (DateTime?)r.CountedAt).SingleOrDefaultAsync(cancellationToken);
-        if (counted is { } at && at >= staleBefore)
-        {
-            return at;
-        }
-
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
 
         // Readers that find the count stale while another recounts must not queue behind it on the roll-up row's lock:

@@ -50,6 +50,24 @@ public class ReadScaleTests(RolledUpStatusFixture farm) : IClassFixture<RolledUp
     }
 
     [Fact]
+    public async Task A_big_job_with_no_roll_up_is_counted_in_its_first_status_read()
+    {
+        // A job that was small when planned and is big under a lowered StatusRollupAbove has no roll-up row.
+        var jobId = await _worker.SubmitAsync("it-rollup-none");
+        await using (var db = farm.CreateDbContext())
+        {
+            await db.TaskCountRollups.Where(r => r.JobId == jobId).ExecuteDeleteAsync();
+            await db.ShotTaskCounts.Where(c => c.JobId == jobId).ExecuteDeleteAsync();
+            await db.Tasks.Where(t => t.JobId == jobId).ExecuteUpdateAsync(t => t.SetProperty(x => x.State, Data.Entities.RenderTaskState.Succeeded).SetProperty(x => x.Progress, 1.0));
+        }
+
+        var status = await farm.Http.GetFromJsonAsync<JobStatus>($"/api/jobs/{jobId}", SpecJson.Options);
+
+        Assert.Equal((6, 6), (status!.TasksTotal, status.TasksSucceeded));
+        Assert.NotNull(status.CountedAt);
+    }
+
+    [Fact]
     public async Task A_big_jobs_dashboard_progress_and_cost_are_its_status_figures_from_the_same_roll_ups()
     {
         var jobId = await _worker.SubmitAsync("it-rollup-progress");
