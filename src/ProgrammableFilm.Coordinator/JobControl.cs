@@ -128,6 +128,20 @@ public sealed class JobControl(
             // A task whose attempt a worker has not yet stopped (its heartbeat has not carried the cancel yet, or the
             // attempt waits for a slot there) runs on with that attempt: a new attempt beside it would be a second live
             // attempt of one task. Should the worker stop it after all, its cancelled report hands the task back.
+            // Those attempts are locked first: a report (or the lease sweep) ends the attempt and then judges its
+            // task, and one that judged it Cancelled just before this retry but commits just after would otherwise
+            // leave it Running for an attempt that has ended, which nothing ever hands back. Locked, such an attempt is
+            // either ended before the next statement looks (its task is run again below) or ends after this commit
+            // (and its report finds the task Running and hands it back). SQLite runs one writer at a time.
+            if (db.Database.IsNpgsql())
+            {
+                await db.Database.ExecuteSqlAsync($"""
+                    SELECT attempt.id FROM attempts AS attempt JOIN tasks AS task ON task.current_attempt_id = attempt.id
+                    WHERE task.job_id = {jobId} AND task.state = 'Cancelled' AND attempt.state = 'Claimed'
+                    FOR UPDATE OF attempt
+                    """, cancellationToken);
+            }
+
             var resumed = await db.Tasks
                 .Where(t => t.JobId == jobId && t.State == RenderTaskState.Cancelled && db.Attempts.Any(a => a.Id == t.CurrentAttemptId && a.State == AttemptState.Claimed))
                 .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Running).SetProperty(t => t.Error, (string?)null).SetProperty(t => t.UpdatedAt, now), cancellationToken);

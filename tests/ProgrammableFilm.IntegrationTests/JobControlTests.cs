@@ -4,6 +4,7 @@ using System.Text.Json;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 using ProgrammableFilm.Contracts;
 using ProgrammableFilm.Coordinator;
 using ProgrammableFilm.Data.Entities;
@@ -75,6 +76,50 @@ public class JobControlTests(FakeClockFarmFixture farm) : IClassFixture<FakeCloc
         await using var db = farm.CreateDbContext();
         Assert.Equal(RenderTaskState.Succeeded, (await db.Tasks.SingleAsync(t => t.Id == keyframes["kf-00012"].TaskId)).State);
         Assert.Equal(1, await db.Usage.CountAsync(u => u.TaskId == keyframes["kf-00012"].TaskId && u.Outcome == "succeeded"));
+    }
+
+    [Fact]
+    public async Task A_retry_that_meets_the_stopped_attempts_report_mid_commit_still_runs_its_task_again()
+    {
+        var jobId = await _worker.SubmitAsync("it-cancel-report-race");
+        var keyframes = await _worker.WaitForAttemptsAsync(jobId, 3);
+        var stopped = keyframes["kf-00012"];
+        await _worker.ClaimGrantedAsync(stopped.Id, "renderer");
+        await PostAsync<JobStatus>($"/api/jobs/{jobId}/cancel");
+
+        // The worker's cancelled report is held at its commit, after it has judged the task (still Cancelled, so not
+        // handed back), while the retry runs: the retry, still seeing the attempt Claimed, used to leave the task
+        // Running for an attempt that had ended, and the job never finished (FaultTests, under load).
+        await using var gate = new NpgsqlConnection(farm.ConnectionString);
+        await gate.OpenAsync();
+        await ExecuteAsync(gate, "SELECT pg_advisory_lock(7, 14)");
+        await ExecuteAsync(gate, $"""
+            CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_advisory_lock(7, 14); PERFORM pg_advisory_unlock(7, 14); RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER hold_commit AFTER UPDATE ON attempts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+            WHEN (NEW.id = '{stopped.Id}' AND NEW.state = 'Cancelled') EXECUTE FUNCTION hold_commit();
+            """);
+        try
+        {
+            await _worker.Bus.Publish(WorkerDouble.Failed(stopped.Id, 1.5, "cancelled", "stopped by the coordinator", "renderer"));
+            await _worker.WaitForAsync(_ => CountAsync(gate, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'"), held => held == 1);
+            var retry = farm.Http.PostAsync($"/api/jobs/{jobId}/retry", null);
+            await Task.WhenAny(retry, Task.Delay(TimeSpan.FromSeconds(2)));
+            await ExecuteAsync(gate, "SELECT pg_advisory_unlock(7, 14)");
+            using var retried = await retry;
+            Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+        }
+        finally
+        {
+            await ExecuteAsync(gate, "DROP TRIGGER hold_commit ON attempts; DROP FUNCTION hold_commit()");
+        }
+
+        await _worker.WaitUntilEventsHandledAsync();
+        var attempts = await _worker.WaitForAsync(
+            async db => string.Join(", ", await db.Attempts.Where(a => a.TaskId == stopped.TaskId).Join(db.Tasks, a => a.TaskId, t => t.Id, (a, t) => new { a.Number, Attempt = a.State, Task = t.State })
+                .OrderBy(a => a.Number).Select(a => $"attempt {a.Number} {a.Attempt} of a {a.Task} task").ToListAsync()),
+            attempts => attempts.Contains("attempt 2", StringComparison.Ordinal));
+        Assert.Equal("attempt 1 Cancelled of a Dispatched task, attempt 2 Queued of a Dispatched task", attempts);
     }
 
     [Fact]
@@ -186,6 +231,18 @@ public class JobControlTests(FakeClockFarmFixture farm) : IClassFixture<FakeCloc
         Assert.True(storage.Exists(ShotStorage.ManifestPath(folder)));
         await using var db = farm.CreateDbContext();
         Assert.NotNull((await db.Shots.SingleAsync(s => s.JobId == jobId)).FramesDeletedAt);
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<long> CountAsync(NpgsqlConnection connection, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (long)(await command.ExecuteScalarAsync())!;
     }
 
     private async Task<T> PostAsync<T>(string path)
