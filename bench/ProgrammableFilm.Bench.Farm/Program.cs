@@ -175,7 +175,8 @@ static void PrintDiffusion(DiffusionBatch diffusion)
     Console.WriteLine($"| farm end to end, first batch after the workers' start, submit → job succeeded (frames/s) | {diffusion.FreshFarmFramesPerSecond:F1} | {diffusion.FreshFarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine, {diffusion.FreshFarmFramesPerSecond / diffusion.SameRequestsFramesPerSecond:F2} of its own requests |");
     Console.WriteLine($"| its workers busy rendering (Σ render time ÷ worker wall time, assembly excluded) | {diffusion.FreshWorkerBusyFraction:P1} | |");
     Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, steady state: median of the last three of six batches (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80), {diffusion.FarmFramesPerSecond / diffusion.SameRequestsFramesPerSecond:F2} of its own requests |");
-    Console.WriteLine($"| its workers busy rendering | {diffusion.WorkerBusyFraction:P1} | target 90% |");
+    Console.WriteLine($"| its workers busy rendering, whole batch: Σ render time ÷ (2 × submit → job succeeded) | {diffusion.WorkerBusyFraction:P1} | |");
+    Console.WriteLine($"| its least busy worker while work is queued: Σ its render time ÷ (submit → the batch's last render starts) | {diffusion.WorkerBusyWhileWorkIsQueued:P1} | target 90% |");
 }
 
 string Ms(double cpuSeconds) => (cpuSeconds / throughput.Tasks * 1000).ToString("F2", CultureInfo.InvariantCulture);
