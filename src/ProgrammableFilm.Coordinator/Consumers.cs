@@ -91,15 +91,18 @@ public sealed class SuccessGroupDefinition : ConsumerDefinition<TaskSucceededCon
 }
 
 /// <summary>
-/// Claims arrive from every worker for every bundle; a batch (up to 100 requests, waiting at most 1 ms after the first)
-/// is decided in one transaction. A request is retried only while its sender still waits (its timeout is under a minute): an
-/// unanswered claim is sent again by the republish sweep.
+/// Claims arrive from every worker for every bundle; the requests that arrive together (up to 100) are decided in one
+/// transaction. The batch does not wait for more: its time limit is under the timer's millisecond resolution, so it
+/// closes as soon as the timer runs. A 1-ms limit cost an idle worker about 2.5 ms of every claim (the timer fires
+/// late), while at 500 tasks/s in bundles of 32 claims arrive a few dozen times a second and seldom meet anyway.
+/// A request is retried only while its sender still waits (its timeout is under a minute): an unanswered claim is sent
+/// again by the republish sweep.
 /// </summary>
 public sealed class ClaimBatchDefinition : ConsumerDefinition<ClaimAttemptConsumer>
 {
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<ClaimAttemptConsumer> consumerConfigurator, IRegistrationContext context)
     {
-        consumerConfigurator.Options<BatchOptions>(batch => batch.SetMessageLimit(100).SetTimeLimit(TimeSpan.FromMilliseconds(1)).SetConcurrencyLimit(2));
+        consumerConfigurator.Options<BatchOptions>(batch => batch.SetMessageLimit(100).SetTimeLimit(TimeSpan.FromMilliseconds(0.1)).SetConcurrencyLimit(2));
         consumerConfigurator.UseMessageRetry(RequestRetry);
     }
 
