@@ -114,7 +114,7 @@ internal sealed record StatusRead(
         WHERE c.job_id = $1 AND (SELECT j.task_count FROM jobs AS j WHERE j.id = $1) > $2
         """;
 
-    private static NpgsqlBatchCommand Command(string sql, params object[] parameters)
+    internal static NpgsqlBatchCommand Command(string sql, params object[] parameters)
     {
         var command = new NpgsqlBatchCommand(sql);
         foreach (var value in parameters)
