@@ -103,29 +103,38 @@ public sealed class JobSubmission(
         var reuses = new List<TaskReuse>();
         var copies = new List<FrameCopy>();
         var finished = lineage is null || inBackground ? FinishedRenders.None : await FinishedRenders.LoadAsync(db, storage, lineage.LineageId, cancellationToken);
-        var takeRows = new List<Shot>();
+        var takes = new List<List<Shot>>();
         for (var ordinal = 0; ordinal < spec.Shots.Count; ordinal++)
         {
-            var takes = AddTakes(db, job, spec.Shots[ordinal], ordinal, lineage, firstTake);
-            takeRows.AddRange(takes);
+            takes.Add(AddTakes(db, job, spec.Shots[ordinal], ordinal, lineage, firstTake));
             if (!inBackground)
             {
-                takes.ForEach(t => t.PlannedAt = now);
-                PlanTakes(job, takes, now, tasks, edges, reuses, finished, copies);
+                takes[^1].ForEach(t => t.PlannedAt = now);
             }
         }
 
+        // The job and its takes first: the tasks' rows refer to the takes, and are written as each shot is planned.
+        await db.SaveChangesAsync(cancellationToken);
+        await using var graph = await TaskGraphWriter.BeginAsync(db, cancellationToken);
         if (!inBackground)
         {
+            foreach (var shotTakes in takes)
+            {
+                var before = tasks.Count;
+                PlanTakes(job, shotTakes, now, tasks, edges, reuses, finished, copies);
+                graph.Write(tasks.Skip(before));
+            }
+
             job.TaskCount = tasks.Count;
         }
 
-        await db.SaveChangesAsync(cancellationToken);
+        await graph.EndTasksAsync(cancellationToken);
 
-        // After the job and its takes: the model declares no relationship for EF to order the inserts by.
-        Quotes.QuoteBook.Record(db, job, takeRows, quote, now);
+        // After the job and its takes: the model declares no relationship for EF to order the inserts by. Saves the
+        // counts planning changed too (takes that reuse another's work have fewer tasks of their own).
+        Quotes.QuoteBook.Record(db, job, [.. takes.SelectMany(t => t)], quote, now);
         await db.SaveChangesAsync(cancellationToken);
-        await TaskGraphWriter.WriteAsync(db, tasks, edges, cancellationToken);
+        await graph.WriteEdgesAsync(edges, cancellationToken);
         if (reuses.Count > 0)
         {
             db.TaskReuses.AddRange(reuses);
