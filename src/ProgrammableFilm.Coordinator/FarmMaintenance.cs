@@ -65,10 +65,37 @@ public sealed class FarmMaintenance(
     }
 }
 
-/// <summary>Registers the recurring jobs when the host starts (idempotent: every coordinator does it).</summary>
-public sealed class MaintenanceSchedule(IRecurringJobManager recurringJobs, CoordinatorOptions options) : IHostedService
+/// <summary>
+/// Registers the recurring jobs when the host starts (idempotent: every coordinator does it), in the background and
+/// until it succeeds. Hangfire takes a lock per recurring job to change it, and a coordinator killed while its
+/// scheduler held one leaves the lock behind until it expires: registering in the host's start then waited 15 s and
+/// threw, and the restarted coordinator died (bench/faults.sh, kill-api). The jobs registered before go on meanwhile.
+/// </summary>
+public sealed class MaintenanceSchedule(IRecurringJobManager recurringJobs, CoordinatorOptions options, ILogger<MaintenanceSchedule> logger) : BackgroundService
 {
-    public Task StartAsync(CancellationToken cancellationToken)
+    private static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(5);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Off the host's start: AddOrUpdate blocks while it waits for a lock.
+        await Task.Yield();
+        while (true)
+        {
+            try
+            {
+                Register();
+                return;
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning("Recurring jobs not registered yet ({Reason}); trying again in {RetryAfter}", e.Message, RetryAfter);
+            }
+
+            await Task.Delay(RetryAfter, stoppingToken);
+        }
+    }
+
+    private void Register()
     {
         var sweepSeconds = Math.Clamp((int)options.SweepInterval.TotalSeconds, 1, 59);
         recurringJobs.AddOrUpdate<FarmMaintenance>("lease-sweep", m => m.SweepLeasesAsync(CancellationToken.None), $"*/{sweepSeconds} * * * * *");
@@ -77,10 +104,7 @@ public sealed class MaintenanceSchedule(IRecurringJobManager recurringJobs, Coor
         recurringJobs.AddOrUpdate<FarmMaintenance>("error-queue-watch", m => m.WatchErrorQueuesAsync(CancellationToken.None), "*/30 * * * * *");
         recurringJobs.AddOrUpdate<FarmMaintenance>("frame-retention", m => m.ApplyRetentionAsync(CancellationToken.None), Cron.Hourly());
         recurringJobs.AddOrUpdate<Webhooks.WebhookSender>("webhook-sweep", s => s.SweepAsync(CancellationToken.None), "*/15 * * * * *");
-        return Task.CompletedTask;
     }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 public static class FarmMaintenanceExtensions

@@ -267,9 +267,18 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
     {
         using var http = new HttpClient { BaseAddress = farm.Server }.WithKey(farm.AdminKey);
 
-        var recurring = await http.GetStringAsync("/hangfire/recurring");
+        string[] sweeps = ["lease-sweep", "republish-unclaimed", "error-queue-watch", "frame-retention", "budget-alerts"];
 
-        Assert.All(new[] { "lease-sweep", "republish-unclaimed", "error-queue-watch", "frame-retention", "budget-alerts" }, job => Assert.Contains(job, recurring, StringComparison.Ordinal));
+        // The coordinator registers them in the background once it has started.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var recurring = await http.GetStringAsync("/hangfire/recurring");
+        while (!sweeps.All(job => recurring.Contains(job, StringComparison.Ordinal)) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+            recurring = await http.GetStringAsync("/hangfire/recurring");
+        }
+
+        Assert.All(sweeps, job => Assert.Contains(job, recurring, StringComparison.Ordinal));
     }
 
     [Fact]

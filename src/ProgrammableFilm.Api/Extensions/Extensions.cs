@@ -24,8 +24,10 @@ public static class Extensions
             postgres => postgres.UseNpgsqlConnection(database.ConnectionString),
             // A worker with nothing to do asks its queues again after this long (15 s by default): an enqueue in this
             // process wakes only one waiting worker, maybe one of another queue, so a webhook delivery or its retry
-            // could wait that long. A query a second per idle worker is cheap.
-            new PostgreSqlStorageOptions { SchemaName = "hangfire", PrepareSchemaIfNecessary = true, QueuePollInterval = TimeSpan.FromSeconds(1) }));
+            // could wait that long. A query a second per idle worker is cheap. A lock left by a coordinator that died
+            // holding it (a recurring job's, taken each time the job is triggered) is taken over after a minute, not
+            // the default ten: until then that sweep (the lease sweep, the republishing of unclaimed attempts) does not run.
+            new PostgreSqlStorageOptions { SchemaName = "hangfire", PrepareSchemaIfNecessary = true, QueuePollInterval = TimeSpan.FromSeconds(1), DistributedLockTimeout = TimeSpan.FromMinutes(1) }));
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddCoordinatorConsumers();
