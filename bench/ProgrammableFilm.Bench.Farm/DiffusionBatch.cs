@@ -15,14 +15,17 @@ namespace ProgrammableFilm.Bench.Farm;
 /// engine renders them twice: each shot's frames in one request (its best), and the farm's own requests one after
 /// another (each keyframe alone, then each segment conditioned on its keyframes).
 /// </summary>
-public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, double SameRequestsFramesPerSecond, double FreshFarmFramesPerSecond, double FreshWorkerBusyFraction, double FarmFramesPerSecond, double WorkerBusyFraction, double WorkerBusyWhileWorkIsQueued)
+public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, double SameRequestsFramesPerSecond, double FreshFarmFramesPerSecond, double FreshWorkerBusyFraction, double FreshSegmentSeconds, double FarmFramesPerSecond, double WorkerBusyFraction, double WorkerBusyWhileWorkIsQueued, double SegmentSeconds)
 {
     private const int Shots = 6;
     private const int Steps = 8;
     private const int KeyframeInterval = 12;
 
-    /// <summary>The batch is rendered this many times; the last three's median is the farm's steady state.</summary>
-    private const int Batches = 6;
+    /// <summary>Batches that warm the coordinator's diffusion paths, on workers stopped before the measured batches.</summary>
+    private const int CoordinatorWarmupBatches = 4;
+
+    /// <summary>The batch is then rendered this many times on fresh workers; the last three's median is the steady state.</summary>
+    private const int Batches = 4;
 
     /// <summary>A batch takes about five seconds; the end is seen within this.</summary>
     private const int BatchPollMilliseconds = 20;
@@ -55,7 +58,7 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
         var sameRequests = Stopwatch.GetTimestamp();
         await SameRequestsAsync(engine, spec);
         var sameRequestsSeconds = Stopwatch.GetElapsedTime(sameRequests).TotalSeconds;
-        return new DiffusionBatch(frames, frames / engineSeconds, frames / sameRequestsSeconds, frames / fresh.Seconds, fresh.BusySeconds / (2 * fresh.Seconds), frames / warm.Seconds, warm.BusySeconds / (2 * warm.Seconds), warm.BusyWhileWorkIsQueued);
+        return new DiffusionBatch(frames, frames / engineSeconds, frames / sameRequestsSeconds, frames / fresh.Seconds, fresh.BusySeconds / (2 * fresh.Seconds), fresh.SegmentSeconds, frames / warm.Seconds, warm.BusySeconds / (2 * warm.Seconds), warm.BusyWhileWorkIsQueued, warm.SegmentSeconds);
     }
 
     private static async Task<(BatchRun Fresh, BatchRun Warm)> FarmAsync(JobSpec spec, string postgres, string rabbitMq, string workerDll)
@@ -64,19 +67,28 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
         var database = await Baselines.CreateDatabaseAsync(postgres, "pfilm_bench_diffusion");
         var prefix = $"diff{Guid.NewGuid().ToString("N")[..6]}-";
         using var coordinator = await FarmHost.StartCoordinatorAsync(database, rabbitMq, prefix, storage);
-        using var workers = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, count: 2);
-        await workers.StartAsync();
         var submission = coordinator.Services.GetRequiredService<JobSubmission>();
         var contexts = coordinator.Services.GetRequiredService<IDbContextFactory<FarmDbContext>>();
         await using var db = await contexts.CreateDbContextAsync();
-        // A farm's coordinator has run for hours when a batch arrives: a procedural job of the same shape first compiles
-        // its code paths (and the workers' messaging), not the diffusion kernels, whose warm-up is the worker's own start.
-        var warmUp = await submission.SubmitAsync(spec with { Name = "warm-up", Shots = [.. spec.Shots.Select(s => s with { Engine = "procedural" })] }, CancellationToken.None);
-        await Throughput.WaitForJobAsync(contexts, warmUp.Id, BatchPollMilliseconds);
-        // Then the batch several times: first on workers whose only diffusion so far is their start's warm-up, then until
-        // the coordinator's process has run its diffusion paths (progress reports, quotes, manifests) often enough for
-        // the runtime to have recompiled them: a 36-task batch calls each per-task method only a few dozen times, and the
-        // background compiler took half a core through the first batches.
+        // A farm's coordinator has run for hours when a batch arrives, and a fresh one spent seconds of CPU compiling
+        // its per-task paths through its first batches, on the cores the workers render on: a procedural job of the
+        // same shape and then the batch itself four times warm it (after two, the first measured batch still
+        // cost the coordinator twice its steady CPU), on workers that are stopped afterwards. The measured batches
+        // run on workers started after that, so the first one shows what a worker's start leaves to its first tasks.
+        using (var warmUpWorkers = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, count: 2))
+        {
+            await warmUpWorkers.StartAsync();
+            var warmUp = await submission.SubmitAsync(spec with { Name = "warm-up", Shots = [.. spec.Shots.Select(s => s with { Engine = "procedural" })] }, CancellationToken.None);
+            await Throughput.WaitForJobAsync(contexts, warmUp.Id, BatchPollMilliseconds);
+            for (var i = 0; i < CoordinatorWarmupBatches; i++)
+            {
+                var job = await submission.SubmitAsync(spec with { Name = "warm-up", Shots = [.. spec.Shots.Select(s => s with { Seed = s.Seed - ((i + 1) * Shots) })] }, CancellationToken.None);
+                await Throughput.WaitForJobAsync(contexts, job.Id, BatchPollMilliseconds);
+            }
+        }
+
+        using var workers = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, count: 2);
+        await workers.StartAsync();
         var runs = new List<BatchRun>();
         for (var i = 0; i < Batches; i++)
         {
@@ -90,7 +102,12 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
                 join task in db.Tasks on attempt.TaskId equals task.Id
                 where task.JobId == job.Id && task.Kind != "assemble"
                 select attempt.DeviceSeconds).SumAsync();
-            runs.Add(new BatchRun(seconds, busy, await BusyWhileWorkIsQueuedAsync(db, job.Id)));
+            var segmentSeconds = await (
+                from attempt in db.Attempts
+                join task in db.Tasks on attempt.TaskId equals task.Id
+                where task.JobId == job.Id && task.Kind == "segment"
+                select attempt.DeviceSeconds).AverageAsync();
+            runs.Add(new BatchRun(seconds, busy, await BusyWhileWorkIsQueuedAsync(db, job.Id), segmentSeconds));
             Console.WriteLine($"  diffusion batch {i + 1} of {Batches}: {seconds:F2} s");
         }
 
@@ -121,7 +138,7 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
             .Min(worker => worker.Sum(r => Math.Max(0, ((r.End < queuedUntil ? r.End : queuedUntil) - (r.Start > submittedAt ? r.Start : submittedAt)).TotalSeconds)) / window);
     }
 
-    private sealed record BatchRun(double Seconds, double BusySeconds, double BusyWhileWorkIsQueued);
+    private sealed record BatchRun(double Seconds, double BusySeconds, double BusyWhileWorkIsQueued, double SegmentSeconds);
 
     /// <summary>The requests the farm's tasks make, in order: each keyframe alone, then each segment between two.</summary>
     private static async Task SameRequestsAsync(DiffusionEngine engine, JobSpec spec)
