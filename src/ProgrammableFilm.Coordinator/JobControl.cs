@@ -146,16 +146,19 @@ public sealed class JobControl(
                 .Where(t => t.JobId == jobId && t.State == RenderTaskState.Cancelled && db.Attempts.Any(a => a.Id == t.CurrentAttemptId && a.State == AttemptState.Claimed))
                 .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Running).SetProperty(t => t.Error, (string?)null).SetProperty(t => t.UpdatedAt, now), cancellationToken);
 
-            // Two set-based updates, not a load of the tasks: a cancelled job may hold a million. The first counts each
-            // task's unfinished dependencies as they are before this retry; the second moves the tasks by that count.
+            // Set-based updates, not a load of the tasks: a cancelled job may hold a million. The first two count each
+            // task's unfinished dependencies as they are before this retry, from the dependencies' side (the edges'
+            // only index; both ends of an edge are tasks of the job); the third moves the tasks by that count.
             var again = db.Tasks.Where(t => t.JobId == jobId && (t.State == RenderTaskState.Failed || t.State == RenderTaskState.Cancelled));
-            await again.ExecuteUpdateAsync(
-                set => set.SetProperty(
-                    t => t.PendingDependencies,
-                    t => db.TaskDependencies.Where(d => d.TaskId == t.Id)
-                        .Join(db.Tasks, d => d.DependsOnTaskId, dependency => dependency.Id, (d, dependency) => dependency.State)
-                        .Count(state => state != RenderTaskState.Succeeded)),
-                cancellationToken);
+            await again.ExecuteUpdateAsync(set => set.SetProperty(t => t.PendingDependencies, 0), cancellationToken);
+            await db.Database.ExecuteSqlAsync($"""
+                UPDATE tasks SET pending_dependencies = unfinished.count
+                FROM (SELECT edge.task_id, CAST(count(*) AS integer) AS count
+                      FROM tasks AS dependency JOIN task_dependencies AS edge ON edge.depends_on_task_id = dependency.id
+                      WHERE dependency.job_id = {jobId} AND dependency.state <> 'Succeeded'
+                      GROUP BY edge.task_id) AS unfinished
+                WHERE tasks.id = unfinished.task_id AND tasks.state IN ('Failed', 'Cancelled')
+                """, cancellationToken);
             var count = await again.ExecuteUpdateAsync(
                 set => set.SetProperty(t => t.State, t => t.PendingDependencies == 0 ? RenderTaskState.Ready : RenderTaskState.Blocked)
                     .SetProperty(t => t.ReadyAt, t => t.PendingDependencies == 0 ? now : null)

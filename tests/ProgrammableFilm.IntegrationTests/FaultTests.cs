@@ -39,7 +39,9 @@ public class FaultTests(FaultFarmFixture farm, ITestOutputHelper output) : IClas
     public async Task Killed_worker_attempt_is_lost_billed_once_as_lost_and_its_task_runs_again_on_another_worker()
     {
         await farm.EnsureWorkersAsync();
-        var jobId = await FarmChecks.SubmitAsync(farm.Http, Project, Spec("killed-worker", 21));
+        // Four times the steps: a 10-step segment on a warm worker can finish between the heartbeat that shows it
+        // running and the kill, and then there is no attempt left to lose.
+        var jobId = await FarmChecks.SubmitAsync(farm.Http, Project, Spec("killed-worker", 21).Replace("steps: 10", "steps: 40", StringComparison.Ordinal));
 
         // Mid-task: claimed, and a heartbeat has reported enough device time that its bill is worth a millionth of a
         // dollar (the ledger's precision): a heartbeat sent just after the claim reports a few milliseconds.
