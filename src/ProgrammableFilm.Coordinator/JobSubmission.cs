@@ -273,6 +273,9 @@ public sealed class JobSubmission(
     }
 
     /// <summary>One shot's task graph (a big job's background planning plans each take alone, without reuse).</summary>
+    /// <summary>Each kind's name in <c>tasks.kind</c>, made once rather than per task.</summary>
+    private static readonly string[] KindNames = [.. Enum.GetValues<TaskKind>().Select(kind => kind.ToString().ToLowerInvariant())];
+
     internal static void PlanShot(Job job, Shot shot, DateTime now, List<RenderTask> tasks, List<TaskDependency> edges) =>
         PlanTakes(job, [shot], now, tasks, edges, [], FinishedRenders.None, []);
 
@@ -322,7 +325,7 @@ public sealed class JobSubmission(
                     ShotId = shot.Id,
                     JobId = job.Id,
                     Key = task.Key,
-                    Kind = task.Kind.ToString().ToLowerInvariant(),
+                    Kind = KindNames[(int)task.Kind],
                     FirstFrame = task.Frames[0],
                     LastFrame = task.Frames[^1],
                     StartKeyframe = task.StartKeyframe,
@@ -335,19 +338,34 @@ public sealed class JobSubmission(
                 tasks.Add(byKey[task.Key]);
             }
 
-            var own = plans[take].Where(t => t.ReusedFromTake is null && !done.ContainsKey(byKey[t.Task.Key].Id)).Select(t => t.Task).ToList();
-            foreach (var task in own)
+            var own = 0;
+            foreach (var (task, reusedFrom) in plans[take])
             {
-                // Work already rendered by an earlier take is no dependency: it is done, and its frames are copied.
                 var row = byKey[task.Key];
-                var pending = task.DependsOn.Select(d => byKey[d]).Where(d => !done.ContainsKey(d.Id)).ToList();
-                edges.AddRange(pending.Select(d => new TaskDependency { TaskId = row.Id, DependsOnTaskId = d.Id }));
-                row.PendingDependencies = pending.Count;
-                row.State = pending.Count == 0 ? RenderTaskState.Ready : RenderTaskState.Blocked;
-                row.ReadyAt = pending.Count == 0 ? now : null;
+                if (reusedFrom is not null || done.ContainsKey(row.Id))
+                {
+                    continue;
+                }
+
+                // Work already rendered by an earlier take is no dependency: it is done, and its frames are copied.
+                own++;
+                var pending = 0;
+                foreach (var key in task.DependsOn)
+                {
+                    var dependency = byKey[key];
+                    if (!done.ContainsKey(dependency.Id))
+                    {
+                        edges.Add(new TaskDependency { TaskId = row.Id, DependsOnTaskId = dependency.Id });
+                        pending++;
+                    }
+                }
+
+                row.PendingDependencies = pending;
+                row.State = pending == 0 ? RenderTaskState.Ready : RenderTaskState.Blocked;
+                row.ReadyAt = pending == 0 ? now : null;
             }
 
-            shot.TaskCount = own.Count;
+            shot.TaskCount = own;
             planned.Add(byKey);
         }
     }

@@ -19,6 +19,12 @@ public static class TakePlanner
     /// <summary>Every take's tasks, in take order; index <c>i</c> of the result is take <c>i</c> of <paramref name="takes"/>.</summary>
     public static IReadOnlyList<IReadOnlyList<TakeTask>> Plan(IReadOnlyList<ShotSpec> takes)
     {
+        if (takes.Count == 1)
+        {
+            // Nothing to share: a big shot's tasks are not keyed and hashed one by one for nothing.
+            return [[.. ShotPlanner.Plan(takes[0]).Select(task => new TakeTask(task, null))]];
+        }
+
         var owners = new Dictionary<RenderKey, int>();
         var plans = new List<IReadOnlyList<TakeTask>>(takes.Count);
         for (var take = 0; take < takes.Count; take++)
