@@ -97,17 +97,13 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
             await Throughput.WaitForJobAsync(contexts, job.Id, BatchPollMilliseconds);
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             // Each worker holds one device (Worker__DeviceCount=1), so device-seconds are its busy seconds.
-            var busy = await (
+            var renders = await (
                 from attempt in db.Attempts
                 join task in db.Tasks on attempt.TaskId equals task.Id
                 where task.JobId == job.Id && task.Kind != "assemble"
-                select attempt.DeviceSeconds).SumAsync();
-            var segmentSeconds = await (
-                from attempt in db.Attempts
-                join task in db.Tasks on attempt.TaskId equals task.Id
-                where task.JobId == job.Id && task.Kind == "segment"
-                select attempt.DeviceSeconds).AverageAsync();
-            runs.Add(new BatchRun(seconds, busy, await BusyWhileWorkIsQueuedAsync(db, job.Id), segmentSeconds));
+                select new { task.Kind, attempt.DeviceSeconds }).ToListAsync();
+            var segmentSeconds = renders.Where(r => r.Kind == "segment").Average(r => r.DeviceSeconds);
+            runs.Add(new BatchRun(seconds, renders.Sum(r => r.DeviceSeconds), await BusyWhileWorkIsQueuedAsync(db, job.Id), segmentSeconds));
             Console.WriteLine($"  diffusion batch {i + 1} of {Batches}: {seconds:F2} s");
         }
 

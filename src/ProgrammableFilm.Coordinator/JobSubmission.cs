@@ -272,10 +272,10 @@ public sealed class JobSubmission(
         }
     }
 
-    /// <summary>One shot's task graph (a big job's background planning plans each take alone, without reuse).</summary>
     /// <summary>Each kind's name in <c>tasks.kind</c>, made once rather than per task.</summary>
     private static readonly string[] KindNames = [.. Enum.GetValues<TaskKind>().Select(kind => kind.ToString().ToLowerInvariant())];
 
+    /// <summary>One shot's task graph (a big job's background planning plans each take alone, without reuse).</summary>
     internal static void PlanShot(Job job, Shot shot, DateTime now, List<RenderTask> tasks, List<TaskDependency> edges) =>
         PlanTakes(job, [shot], now, tasks, edges, [], FinishedRenders.None, []);
 
