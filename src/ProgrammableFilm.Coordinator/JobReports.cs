@@ -101,6 +101,9 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
 
     private readonly CancellationTokenSource _stopping = new();
 
+    /// <summary>The fleet as pipelines poll it: fresh for every caller, read once for all who ask at the same time.</summary>
+    private readonly CoalescedRead<IReadOnlyList<WorkerStatus>> _workers = new(cancellationToken => ReadWorkersAsync(contextFactory, options, time, cancellationToken));
+
     /// <summary>Stops recounts under way: a process that stops does not finish a count nobody will read.</summary>
     public void Dispose() => _stopping.Cancel();
 
@@ -432,27 +435,39 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             next);
     }
 
-    /// <summary>The fleet: every worker seen, with its state and the attempts it runs.</summary>
-    public async Task<IReadOnlyList<WorkerStatus>> WorkersAsync(CancellationToken cancellationToken)
+    /// <summary>The fleet: every worker seen, with its state and the attempts it runs, read after the call.</summary>
+    public Task<IReadOnlyList<WorkerStatus>> WorkersAsync(CancellationToken cancellationToken) => _workers.ReadAsync(cancellationToken);
+
+    private static async Task<IReadOnlyList<WorkerStatus>> ReadWorkersAsync(IDbContextFactory<FarmDbContext> contextFactory, CoordinatorOptions options, TimeProvider time, CancellationToken cancellationToken)
     {
         var lostBefore = time.GetUtcNow().UtcDateTime - options.LeaseDuration;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
-        var running = await db.Attempts.Where(a => a.State == AttemptState.Claimed && a.WorkerId != null)
+        var running = db.Attempts.Where(a => a.State == AttemptState.Claimed && a.WorkerId != null)
             .GroupBy(a => a.WorkerId!)
-            .Select(g => new { WorkerId = g.Key, Count = g.Count() })
-            .ToDictionaryAsync(g => g.WorkerId, g => g.Count, StringComparer.Ordinal, cancellationToken);
-        var workers = await db.Workers.AsNoTracking().OrderBy(w => w.Id).ToListAsync(cancellationToken);
-        return WorkerStatuses(workers, running, lostBefore);
+            .Select(g => new { WorkerId = g.Key, Count = g.Count() });
+        return await (
+            from w in db.Workers
+            join claimed in running on w.Id equals claimed.WorkerId into claims
+            from claimed in claims.DefaultIfEmpty()
+            orderby w.Id
+            let count = (int?)claimed.Count ?? 0
+            select new WorkerStatus(
+                w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname,
+                StateOf(w.LastSeenAt, count, lostBefore), w.LastSeenAt, count, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes, w.Engines, w.Tags))
+            .ToListAsync(cancellationToken);
     }
 
-    /// <summary>Each worker's state: <c>lost</c> when not seen since <paramref name="lostBefore"/>, else busy or idle by its claimed attempts.</summary>
+    /// <summary>Each worker's state, for views that read the workers and their claimed attempts themselves.</summary>
     internal static IReadOnlyList<WorkerStatus> WorkerStatuses(IEnumerable<Worker> workers, IReadOnlyDictionary<string, int> running, DateTime lostBefore) =>
         [.. workers.Select(w =>
         {
             var count = running.GetValueOrDefault(w.Id);
-            var state = w.LastSeenAt < lostBefore ? "lost" : count > 0 ? "busy" : "idle";
-            return new WorkerStatus(w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname, state, w.LastSeenAt, count, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes, w.Engines, w.Tags);
+            return new WorkerStatus(w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname, StateOf(w.LastSeenAt, count, lostBefore), w.LastSeenAt, count, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes, w.Engines, w.Tags);
         })];
+
+    /// <summary><c>lost</c> when not seen since <paramref name="lostBefore"/>, else busy or idle by its claimed attempts.</summary>
+    private static string StateOf(DateTime lastSeenAt, int runningAttempts, DateTime lostBefore) =>
+        lastSeenAt < lostBefore ? "lost" : runningAttempts > 0 ? "busy" : "idle";
 
     /// <summary>A project's jobs, newest first, <paramref name="limit"/> at a time (the index on project and creation time serves it).</summary>
     public async Task<JobPage> ListAsync(string project, int limit, int offset, CancellationToken cancellationToken)
