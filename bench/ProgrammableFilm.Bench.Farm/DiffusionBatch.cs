@@ -11,11 +11,15 @@ namespace ProgrammableFilm.Bench.Farm;
 
 /// <summary>
 /// Whether the farm keeps its devices busy on real work: six diffusion shots of 24 frames at 64×64, rendered by the
-/// farm (two worker processes, one slot each) and then by the engine alone in this process, on the same machine. The
-/// engine renders them twice: each shot's frames in one request (its best), and the farm's own requests one after
-/// another (each keyframe alone, then each segment conditioned on its keyframes).
+/// farm (two worker processes, one slot each) and by the engine alone in this process, on the same machine. Each farm
+/// batch is followed by the engine's own run of the same shots, twice: each shot's frames in one request (its best),
+/// and the farm's own requests one after another (each keyframe alone, then each segment conditioned on its
+/// keyframes). A batch is compared with the engine run seconds after it: this machine's speed drifts by a fifth within
+/// minutes, and one engine run after all the batches made the ratio swing with it (0.77–0.94 over five runs).
 /// </summary>
-public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, double SameRequestsFramesPerSecond, double FreshFarmFramesPerSecond, double FreshWorkerBusyFraction, double FreshSegmentSeconds, double FarmFramesPerSecond, double WorkerBusyFraction, double WorkerBusyWhileWorkIsQueued, double SegmentSeconds)
+/// <param name="FarmToEngine">The steady batches' median of each batch's frames/s over the engine's right after it.</param>
+/// <param name="FreshFarmToEngine">The first batch's frames/s over the engine's right after it.</param>
+public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, double SameRequestsFramesPerSecond, double FreshFarmFramesPerSecond, double FreshFarmToEngine, double FreshWorkerBusyFraction, double FreshSegmentSeconds, double FarmFramesPerSecond, double FarmToEngine, double FarmToSameRequests, double WorkerBusyFraction, double WorkerBusyWhileWorkIsQueued, double SegmentSeconds)
 {
     private const int Shots = 6;
     private const int Steps = 8;
@@ -24,7 +28,7 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
     /// <summary>Batches that warm the coordinator's diffusion paths, on workers stopped before the measured batches.</summary>
     private const int CoordinatorWarmupBatches = 4;
 
-    /// <summary>The batch is then rendered this many times on fresh workers; the last three's median is the steady state.</summary>
+    /// <summary>The batch is then rendered this many times on fresh workers, each time followed by the engine alone; the last three are the steady state.</summary>
     private const int Batches = 4;
 
     /// <summary>A batch takes about five seconds; the end is seen within this.</summary>
@@ -39,29 +43,60 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
         })]);
         var frames = spec.Shots.Sum(s => s.FrameCount);
 
-        // The farm first: the engine's runs in this process would leave the runtime recompiling their code in the
-        // background, on the cores the workers are measured on.
-        var (fresh, warm) = await FarmAsync(spec, postgres, rabbitMq, workerDll);
-
         using var engine = new DiffusionEngine(new DiffusionEngineOptions { ModelPath = Path.Combine(root, "models", "pf-scene-v3.safetensors") });
         engine.LoadModel();
-        // Warm like the workers: both kinds of request once before the clock starts, then a pause for the recompiling.
-        await SameRequestsAsync(engine, spec with { Shots = spec.Shots.Take(1).ToList() });
+        // Warm like the workers, and then some: both kinds of request over the whole batch before any clock starts, so
+        // that this process has finished recompiling the engine's code long before the farm is measured beside it.
+        await EngineAloneAsync(engine, spec);
         await Task.Delay(500);
+
+        var runs = await FarmAsync(spec, postgres, rabbitMq, workerDll, () => EngineAloneAsync(engine, spec));
+        var fresh = runs[0];
+        // The steady state: the last three batches, each against the engine's runs right after it.
+        var steady = runs[^3..];
+        var warm = steady.OrderBy(r => r.Farm.Seconds).ElementAt(steady.Count / 2);
+        return new DiffusionBatch(
+            frames,
+            frames / Median(steady.Select(r => r.Engine.OneRequestSeconds)),
+            frames / Median(steady.Select(r => r.Engine.SameRequestsSeconds)),
+            frames / fresh.Farm.Seconds,
+            fresh.Engine.OneRequestSeconds / fresh.Farm.Seconds,
+            fresh.Farm.BusySeconds / (2 * fresh.Farm.Seconds),
+            fresh.Farm.SegmentSeconds,
+            frames / warm.Farm.Seconds,
+            Median(steady.Select(r => r.Engine.OneRequestSeconds / r.Farm.Seconds)),
+            Median(steady.Select(r => r.Engine.SameRequestsSeconds / r.Farm.Seconds)),
+            warm.Farm.BusySeconds / (2 * warm.Farm.Seconds),
+            warm.Farm.BusyWhileWorkIsQueued,
+            warm.Farm.SegmentSeconds);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
+
+    /// <summary>The engine alone on the batch: each shot's frames in one request, then the farm's own requests.</summary>
+    private static async Task<EngineRun> EngineAloneAsync(DiffusionEngine engine, JobSpec spec)
+    {
         var alone = Stopwatch.GetTimestamp();
         foreach (var shot in spec.Shots)
         {
             await engine.RenderAsync(Request(shot, [.. Enumerable.Range(0, shot.FrameCount)]), null, CancellationToken.None);
         }
 
-        var engineSeconds = Stopwatch.GetElapsedTime(alone).TotalSeconds;
+        var oneRequestSeconds = Stopwatch.GetElapsedTime(alone).TotalSeconds;
         var sameRequests = Stopwatch.GetTimestamp();
         await SameRequestsAsync(engine, spec);
-        var sameRequestsSeconds = Stopwatch.GetElapsedTime(sameRequests).TotalSeconds;
-        return new DiffusionBatch(frames, frames / engineSeconds, frames / sameRequestsSeconds, frames / fresh.Seconds, fresh.BusySeconds / (2 * fresh.Seconds), fresh.SegmentSeconds, frames / warm.Seconds, warm.BusySeconds / (2 * warm.Seconds), warm.BusyWhileWorkIsQueued, warm.SegmentSeconds);
+        return new EngineRun(oneRequestSeconds, Stopwatch.GetElapsedTime(sameRequests).TotalSeconds);
     }
 
-    private static async Task<(BatchRun Fresh, BatchRun Warm)> FarmAsync(JobSpec spec, string postgres, string rabbitMq, string workerDll)
+    private sealed record EngineRun(double OneRequestSeconds, double SameRequestsSeconds);
+
+    private sealed record PairedRun(BatchRun Farm, EngineRun Engine);
+
+    private static async Task<List<PairedRun>> FarmAsync(JobSpec spec, string postgres, string rabbitMq, string workerDll, Func<Task<EngineRun>> engineAlone)
     {
         var storage = Directory.CreateTempSubdirectory("pfilm-bench-diffusion").FullName;
         var database = await Baselines.CreateDatabaseAsync(postgres, "pfilm_bench_diffusion");
@@ -89,7 +124,7 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
 
         using var workers = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, count: 2);
         await workers.StartAsync();
-        var runs = new List<BatchRun>();
+        var runs = new List<PairedRun>();
         for (var i = 0; i < Batches; i++)
         {
             var started = Stopwatch.GetTimestamp();
@@ -103,13 +138,16 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
                 where task.JobId == job.Id && task.Kind != "assemble"
                 select new { task.Kind, attempt.DeviceSeconds }).ToListAsync();
             var segmentSeconds = renders.Where(r => r.Kind == "segment").Average(r => r.DeviceSeconds);
-            runs.Add(new BatchRun(seconds, renders.Sum(r => r.DeviceSeconds), await BusyWhileWorkIsQueuedAsync(db, job.Id), segmentSeconds));
-            Console.WriteLine($"  diffusion batch {i + 1} of {Batches}: {seconds:F2} s");
+            var farm = new BatchRun(seconds, renders.Sum(r => r.DeviceSeconds), await BusyWhileWorkIsQueuedAsync(db, job.Id), segmentSeconds);
+            // The workers wait idle on their queues while the engine renders in this process.
+            var engine = await engineAlone();
+            runs.Add(new PairedRun(farm, engine));
+            Console.WriteLine($"  diffusion batch {i + 1} of {Batches}: farm {seconds:F2} s, engine alone {engine.OneRequestSeconds:F2} s (its farm's requests {engine.SameRequestsSeconds:F2} s)");
         }
 
         await coordinator.StopAsync();
         Directory.Delete(storage, true);
-        return (runs[0], runs[^3..].OrderBy(r => r.Seconds).ElementAt(1));
+        return runs;
     }
 
     /// <summary>

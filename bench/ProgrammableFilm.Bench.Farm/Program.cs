@@ -170,12 +170,12 @@ static void PrintDiffusion(DiffusionBatch diffusion)
     Console.WriteLine();
     Console.WriteLine($"| diffusion batch: 6 shots × 24 frames at 64×64, 8 steps ({diffusion.Frames} frames) | value | ratio |");
     Console.WriteLine("| --- | ---: | ---: |");
-    Console.WriteLine($"| engine alone, in this process, each shot's frames in one request (frames/s) | {diffusion.EngineFramesPerSecond:F1} | 1.00 |");
+    Console.WriteLine($"| engine alone, in this process, each shot's frames in one request: median of the runs after the last three batches (frames/s) | {diffusion.EngineFramesPerSecond:F1} | 1.00 |");
     Console.WriteLine($"| engine alone, the farm's own requests in turn: keyframes one by one, then segments (frames/s) | {diffusion.SameRequestsFramesPerSecond:F1} | {diffusion.SameRequestsFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine |");
-    Console.WriteLine($"| farm end to end, first batch after the workers' start, submit → job succeeded (frames/s) | {diffusion.FreshFarmFramesPerSecond:F1} | {diffusion.FreshFarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine, {diffusion.FreshFarmFramesPerSecond / diffusion.SameRequestsFramesPerSecond:F2} of its own requests |");
+    Console.WriteLine($"| farm end to end, first batch after the workers' start, submit → job succeeded (frames/s) | {diffusion.FreshFarmFramesPerSecond:F1} | {diffusion.FreshFarmToEngine:F2} of the engine run after it |");
     Console.WriteLine($"| its workers busy rendering (Σ render time ÷ worker wall time, assembly excluded) | {diffusion.FreshWorkerBusyFraction:P1} | |");
     Console.WriteLine($"| its 11-frame segments' mean device time (s), what a worker's start left to its first tasks | {diffusion.FreshSegmentSeconds:F3} | {diffusion.FreshSegmentSeconds / diffusion.SegmentSeconds:F2} of the steady state's {diffusion.SegmentSeconds:F3} |");
-    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, steady state: median of the last three of four batches (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmFramesPerSecond / diffusion.EngineFramesPerSecond:F2} of the engine (target 0.80), {diffusion.FarmFramesPerSecond / diffusion.SameRequestsFramesPerSecond:F2} of its own requests |");
+    Console.WriteLine($"| farm end to end, 2 worker processes × 1 slot, steady state: median of the last three of four batches (frames/s) | {diffusion.FarmFramesPerSecond:F1} | {diffusion.FarmToEngine:F2} of the engine (median of each batch against the run after it; target 0.80), {diffusion.FarmToSameRequests:F2} of its own requests |");
     Console.WriteLine($"| its workers busy rendering, whole batch: Σ render time ÷ (2 × submit → job succeeded) | {diffusion.WorkerBusyFraction:P1} | |");
     Console.WriteLine($"| its least busy worker while work is queued: Σ its render time ÷ (submit → the batch's last render starts) | {diffusion.WorkerBusyWhileWorkIsQueued:P1} | target 90% |");
 }
