@@ -32,6 +32,8 @@ public sealed class Dispatcher(
 {
     private const int QueuedPerSlot = 2;
 
+    private const int FirstLane = (int)Lane.Preview;
+
     /// <summary>The live workers and the projects' weights change slowly; read once a second, not on every pass.</summary>
     private static readonly TimeSpan FleetViewAge = TimeSpan.FromSeconds(1);
 
@@ -78,13 +80,15 @@ public sealed class Dispatcher(
             var now = time.GetUtcNow().UtcDateTime;
             var live = await LiveAttemptsAsync(db, cancellationToken);
             var pools = await PoolCapacitiesAsync(db, live, now, cancellationToken);
-            var room = pools.Sum(p => Math.Max(0, p.Room));
+            // A full queue of batch work still has room for preview tasks: then only the preview lane is read.
+            var room = pools.Sum(p => Math.Max(0, p.RoomFor(FirstLane)));
             if (room <= 0)
             {
                 return dispatched;
             }
 
-            var candidates = await ReadyCandidatesAsync(db, (int)Math.Ceiling(room), options, now, cancellationToken);
+            var lanes = pools.Any(p => p.Room > 0) ? int.MaxValue : FirstLane;
+            var candidates = await ReadyCandidatesAsync(db, (int)Math.Ceiling(room), lanes, options, now, cancellationToken);
             if (candidates.Count == 0)
             {
                 return dispatched;
@@ -127,16 +131,18 @@ public sealed class Dispatcher(
     {
         var workers = (await FleetAsync(db, now, cancellationToken)).Workers;
         var queued = live.Where(l => l.State == AttemptState.Queued).GroupBy(l => l.Pool, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.Sum(l => l.Messages), StringComparer.Ordinal);
+            .ToDictionary(g => g.Key, g => g.GroupBy(l => l.Lane).ToDictionary(lane => lane.Key, lane => lane.Sum(l => l.Messages)), StringComparer.Ordinal);
+        double Queued(string pool) => queued.GetValueOrDefault(pool)?.Values.Sum() ?? 0;
         var pools = workers.GroupBy(w => w.Pool, StringComparer.Ordinal).Select(pool => new PoolCapacity(
             pool.Key,
-            Math.Max(options.MaxQueuedPerPool, QueuedPerSlot * pool.Sum(w => w.Slots)) - queued.GetValueOrDefault(pool.Key),
+            Math.Max(options.MaxQueuedPerPool, QueuedPerSlot * pool.Sum(w => w.Slots)) - Queued(pool.Key),
             pool.Any(w => w.DeviceMemoryBytes == 0) ? 0 : pool.Min(w => w.DeviceMemoryBytes),
-            pool.Any(w => w.Engines is null) ? null : pool.Select(w => WorkerEngines(w.Engines)).Aggregate((all, each) => [.. all.Intersect(each, StringComparer.Ordinal)])))
+            pool.Any(w => w.Engines is null) ? null : pool.Select(w => WorkerEngines(w.Engines)).Aggregate((all, each) => [.. all.Intersect(each, StringComparer.Ordinal)]),
+            queued.GetValueOrDefault(pool.Key)))
             .ToList();
         if (pools.Count == 0)
         {
-            pools.Add(new PoolCapacity(options.Pool, options.MaxQueuedPerPool - queued.GetValueOrDefault(options.Pool), 0, null));
+            pools.Add(new PoolCapacity(options.Pool, options.MaxQueuedPerPool - Queued(options.Pool), 0, null, queued.GetValueOrDefault(options.Pool)));
         }
 
         return pools;
@@ -151,11 +157,11 @@ public sealed class Dispatcher(
         join task in db.Tasks on attempt.TaskId equals task.Id
         join job in db.Jobs on task.JobId equals job.Id
         where attempt.State == AttemptState.Queued || attempt.State == AttemptState.Claimed
-        group attempt by new { attempt.Pool, job.Project, attempt.State } into g
-        select new LiveAttempts(g.Key.Pool, g.Key.Project, g.Key.State, g.Count(), g.Sum(a => 1.0 / a.BundleSize)))
+        group attempt by new { attempt.Pool, job.Project, task.Lane, attempt.State } into g
+        select new LiveAttempts(g.Key.Pool, g.Key.Project, g.Key.Lane, g.Key.State, g.Count(), g.Sum(a => 1.0 / a.BundleSize)))
         .ToListAsync(cancellationToken);
 
-    private sealed record LiveAttempts(string Pool, string Project, AttemptState State, int Attempts, double Messages);
+    private sealed record LiveAttempts(string Pool, string Project, int Lane, AttemptState State, int Attempts, double Messages);
 
     /// <summary>Queued or claimed attempts per project: what the fair share counts against each project's weight.</summary>
     public static async Task<Dictionary<string, int>> LiveAttemptsByProjectAsync(FarmDbContext db, CancellationToken cancellationToken) =>
@@ -209,8 +215,9 @@ public sealed class Dispatcher(
     /// A task waits out its retry backoff; a paused, waiting or finished job gets no new attempts, nor does a job whose
     /// project or own hard budget is reached (<c>budget_stops</c>: primary-key reads of the budgets and the trigger-kept
     /// spend, never a sum of the ledger). Each row carries what its message needs, so that dispatching it is one write.
+    /// Only tasks of lanes up to <paramref name="lanes"/> are read (the lanes that have room).
     /// </summary>
-    private static async Task<List<Candidate>> ReadyCandidatesAsync(FarmDbContext db, int messages, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken)
+    private static async Task<List<Candidate>> ReadyCandidatesAsync(FarmDbContext db, int messages, int lanes, CoordinatorOptions options, DateTime now, CancellationToken cancellationToken)
     {
         var tasks = messages * options.MaxBundle;
         List<DispatchRow> rows;
@@ -234,7 +241,7 @@ public sealed class Dispatcher(
                 CROSS JOIN counted AS n
                 CROSS JOIN LATERAL (
                     SELECT * FROM tasks AS r
-                    WHERE r.job_id = j.id AND r.state = 'Ready' AND (r.not_before IS NULL OR r.not_before <= {now})
+                    WHERE r.job_id = j.id AND r.state = 'Ready' AND r.lane <= {lanes} AND (r.not_before IS NULL OR r.not_before <= {now})
                     ORDER BY r.lane, r.priority DESC, r.created_at, r.first_frame
                     LIMIT GREATEST({messages}, {tasks} / n.jobs)) AS t
                 JOIN shots AS s ON s.id = t.shot_id
@@ -247,7 +254,7 @@ public sealed class Dispatcher(
                 from task in db.Tasks
                 join job in db.Jobs on task.JobId equals job.Id
                 join shot in db.Shots on task.ShotId equals shot.Id
-                where task.State == RenderTaskState.Ready && (task.NotBefore == null || task.NotBefore <= now)
+                where task.State == RenderTaskState.Ready && task.Lane <= lanes && (task.NotBefore == null || task.NotBefore <= now)
                     && (job.State == JobState.Queued || job.State == JobState.Running) && !job.Paused
                     && !db.BudgetStops.Any(s => s.JobId == job.Id)
                 orderby task.Lane, task.Priority descending, task.CreatedAt, task.FirstFrame

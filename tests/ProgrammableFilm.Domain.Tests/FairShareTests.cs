@@ -144,6 +144,26 @@ public sealed class FairShareTests
     }
 
     [Fact]
+    public void A_queue_full_of_batch_work_still_takes_preview_tasks_and_no_more_batch_work()
+    {
+        var full = Cpu with { Room = 0, QueuedByLane = new Dictionary<int, double> { [1] = 16 } };
+        var preview = Backlog("film-b", 3, lane: 0).ToList();
+        var plan = FairShare.Plan([.. Backlog("film-a", 50, lane: 1), .. preview], new Dictionary<string, int> { ["film-a"] = 16 }, new Dictionary<string, double>(), [full]);
+
+        Assert.Equal(preview.Select(t => t.Id), plan.Select(p => p.Task.Id));
+    }
+
+    [Fact]
+    public void Preview_tasks_fill_a_queue_only_up_to_its_room_counting_the_preview_messages_already_in_it()
+    {
+        // Room for 16 messages: 15 preview and 3 batch are queued, so a preview task has room for one more.
+        var crowded = Cpu with { Room = 16 - 18, QueuedByLane = new Dictionary<int, double> { [0] = 15, [1] = 3 } };
+        var plan = FairShare.Plan([.. Backlog("film-b", 5, lane: 0), .. Backlog("film-a", 5, lane: 1)], new Dictionary<string, int>(), new Dictionary<string, double>(), [crowded]);
+
+        Assert.Equal(0, Assert.Single(plan).Task.Lane);
+    }
+
+    [Fact]
     public void Within_a_project_priority_then_age_decides()
     {
         var old = Backlog("film-a", 1, priority: 10).Single();

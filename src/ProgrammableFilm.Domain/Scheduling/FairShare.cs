@@ -8,13 +8,21 @@ public sealed record ReadyTask(Guid Id, string Project, int Lane, int Priority, 
 
 /// <summary>
 /// A pool of live workers as the dispatcher sees it: how many messages it may still queue (a bundle of n attempts is
-/// one message, each of its attempts 1/n of it) and what it can run.
+/// one message, each of its attempts 1/n of it) and what it can run. <paramref name="QueuedByLane"/> is what its queue
+/// holds now, by lane: a lane's task is not kept out by the messages of the lanes after it (a preview task queued
+/// behind a full queue of batch work would wait for that work to drain before it even reached the broker).
 /// </summary>
-public sealed record PoolCapacity(string Name, double Room, long MemoryBytes, IReadOnlySet<string>? Engines)
+public sealed record PoolCapacity(string Name, double Room, long MemoryBytes, IReadOnlySet<string>? Engines, IReadOnlyDictionary<int, double>? QueuedByLane = null)
 {
     /// <summary>Unknown memory (0: no heartbeat yet) is trusted; an engine list of null means every engine.</summary>
     public bool Fits(ReadyTask task) =>
         (MemoryBytes == 0 || MemoryBytes >= task.MinimumMemoryBytes) && (Engines is null || Engines.Contains(task.Engine));
+
+    /// <summary>The messages queued for lanes after <paramref name="lane"/>: room that a task of that lane still has.</summary>
+    public double QueuedAfter(int lane) => QueuedByLane?.Where(q => q.Key > lane).Sum(q => q.Value) ?? 0;
+
+    /// <summary>The room a task of <paramref name="lane"/> has in this pool.</summary>
+    public double RoomFor(int lane) => Room + QueuedAfter(lane);
 }
 
 /// <summary>
@@ -55,11 +63,12 @@ public static class FairShare
         var plan = new List<(ReadyTask, string)>();
         foreach (var lane in candidates.GroupBy(t => t.Lane).OrderBy(g => g.Key))
         {
+            var laneRoom = pools.ToDictionary(p => p.Name, p => p.QueuedAfter(lane.Key), StringComparer.Ordinal);
             var queues = lane.GroupBy(t => t.Project, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => new Queue<ReadyTask>(g.OrderByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.FirstFrame)), StringComparer.Ordinal);
             var emptied = new List<string>();
             var placed = new HashSet<string>(StringComparer.Ordinal);
-            while (queues.Count > 0 && room.Values.Any(r => r > RoomLeft))
+            while (queues.Count > 0 && room.Any(r => r.Value + laneRoom[r.Key] > RoomLeft))
             {
                 var project = queues
                     .OrderBy(q => Rank(q.Key))
@@ -74,7 +83,7 @@ public static class FairShare
 
                 var queue = queues[project];
                 var task = queue.Dequeue();
-                if (bySize.FirstOrDefault(p => room[p.Name] > RoomLeft && p.Fits(task)) is { } pool)
+                if (bySize.FirstOrDefault(p => room[p.Name] + laneRoom[p.Name] > RoomLeft && p.Fits(task)) is { } pool)
                 {
                     room[pool.Name] -= 1.0 / Math.Max(1, task.BundleSize);
                     occupancy[project] = Occupancy(occupancy, project) + 1;
