@@ -450,24 +450,20 @@ public sealed class JobReports(IDbContextFactory<FarmDbContext> contextFactory, 
             join claimed in running on w.Id equals claimed.WorkerId into claims
             from claimed in claims.DefaultIfEmpty()
             orderby w.Id
-            let count = (int?)claimed.Count ?? 0
-            select new WorkerStatus(
-                w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname,
-                StateOf(w.LastSeenAt, count, lostBefore), w.LastSeenAt, count, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes, w.Engines, w.Tags))
+            select StatusOf(w, (int?)claimed.Count ?? 0, lostBefore))
+            .AsNoTracking()
             .ToListAsync(cancellationToken);
     }
 
     /// <summary>Each worker's state, for views that read the workers and their claimed attempts themselves.</summary>
     internal static IReadOnlyList<WorkerStatus> WorkerStatuses(IEnumerable<Worker> workers, IReadOnlyDictionary<string, int> running, DateTime lostBefore) =>
-        [.. workers.Select(w =>
-        {
-            var count = running.GetValueOrDefault(w.Id);
-            return new WorkerStatus(w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname, StateOf(w.LastSeenAt, count, lostBefore), w.LastSeenAt, count, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes, w.Engines, w.Tags);
-        })];
+        [.. workers.Select(w => StatusOf(w, running.GetValueOrDefault(w.Id), lostBefore))];
 
     /// <summary><c>lost</c> when not seen since <paramref name="lostBefore"/>, else busy or idle by its claimed attempts.</summary>
-    private static string StateOf(DateTime lastSeenAt, int runningAttempts, DateTime lostBefore) =>
-        lastSeenAt < lostBefore ? "lost" : runningAttempts > 0 ? "busy" : "idle";
+    private static WorkerStatus StatusOf(Worker w, int runningAttempts, DateTime lostBefore) => new(
+        w.Id, w.Pool, w.DeviceSku, w.DeviceCount, w.Slots, w.Hostname,
+        w.LastSeenAt < lostBefore ? "lost" : runningAttempts > 0 ? "busy" : "idle",
+        w.LastSeenAt, runningAttempts, w.DiffusionEngine, w.DeviceName, w.DeviceMemoryBytes, w.Engines, w.Tags);
 
     /// <summary>A project's jobs, newest first, <paramref name="limit"/> at a time (the index on project and creation time serves it).</summary>
     public async Task<JobPage> ListAsync(string project, int limit, int offset, CancellationToken cancellationToken)

@@ -63,12 +63,12 @@ public static class FairShare
         var plan = new List<(ReadyTask, string)>();
         foreach (var lane in candidates.GroupBy(t => t.Lane).OrderBy(g => g.Key))
         {
-            var laneRoom = pools.ToDictionary(p => p.Name, p => p.QueuedAfter(lane.Key), StringComparer.Ordinal);
+            var laterLanesQueued = pools.ToDictionary(p => p.Name, p => p.QueuedAfter(lane.Key), StringComparer.Ordinal);
             var queues = lane.GroupBy(t => t.Project, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => new Queue<ReadyTask>(g.OrderByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.FirstFrame)), StringComparer.Ordinal);
             var emptied = new List<string>();
             var placed = new HashSet<string>(StringComparer.Ordinal);
-            while (queues.Count > 0 && room.Any(r => r.Value + laneRoom[r.Key] > RoomLeft))
+            while (queues.Count > 0 && room.Any(r => r.Value + laterLanesQueued[r.Key] > RoomLeft))
             {
                 var project = queues
                     .OrderBy(q => Rank(q.Key))
@@ -83,7 +83,7 @@ public static class FairShare
 
                 var queue = queues[project];
                 var task = queue.Dequeue();
-                if (bySize.FirstOrDefault(p => room[p.Name] + laneRoom[p.Name] > RoomLeft && p.Fits(task)) is { } pool)
+                if (bySize.FirstOrDefault(p => room[p.Name] + laterLanesQueued[p.Name] > RoomLeft && p.Fits(task)) is { } pool)
                 {
                     room[pool.Name] -= 1.0 / Math.Max(1, task.BundleSize);
                     occupancy[project] = Occupancy(occupancy, project) + 1;
