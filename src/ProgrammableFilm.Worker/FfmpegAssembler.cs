@@ -1,11 +1,13 @@
 using System.Globalization;
+using ProgrammableFilm.Engine;
 using ProgrammableFilm.Storage;
 
 namespace ProgrammableFilm.Worker;
 
 /// <summary>
-/// Encodes a shot's PNG frames into an H.264 MP4 with ffmpeg, scaling them to the shot's size, and multiplies a
-/// shot's frame rate by motion-compensated interpolation.
+/// Encodes a shot's frames into an H.264 MP4, scaling them to the shot's size (in process when this machine's FFmpeg
+/// libraries are the ones <see cref="LibavEncoder"/> knows, else with the ffmpeg program on the PNG frames), and
+/// multiplies a shot's frame rate by motion-compensated interpolation with the ffmpeg program.
 /// </summary>
 public sealed class FfmpegAssembler(WorkerOptions options, ShotStorage storage)
 {
@@ -16,13 +18,37 @@ public sealed class FfmpegAssembler(WorkerOptions options, ShotStorage storage)
     public const string InterpolationFilter = "minterpolate=mi_mode=mci:mc_mode=aobmc:vsbmc=1";
 
     /// <summary>Writes the video (default <c>shot.mp4</c>) in the shot folder and returns its path relative to the storage root.</summary>
+    /// <param name="frames">The frames, already read: the in-process encoder takes them as they are.</param>
     /// <param name="metadata">Tags written into the MP4 (custom keys kept by <c>use_metadata_tags</c>).</param>
-    /// <param name="framesFolder">The folder under the shot folder holding the frames: <c>frames</c>, or <c>interpolated</c>.</param>
-    public async Task<string> AssembleAsync(string shotFolder, int fps, int width, int height, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken, string? video = null, string framesFolder = "frames")
+    /// <param name="framesFolder">The folder under the shot folder holding the same frames as PNGs, for the ffmpeg program: <c>frames</c>, or <c>interpolated</c>.</param>
+    public async Task<string> AssembleAsync(string shotFolder, IReadOnlyList<RgbImage> frames, int fps, int width, int height, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken, string? video = null, string framesFolder = "frames")
     {
         video ??= ShotStorage.VideoPath(shotFolder);
         var target = storage.FullPath(video);
         var temporary = storage.FullPath($"{shotFolder}/shot.{Guid.NewGuid():N}.tmp.mp4");
+        try
+        {
+            if (options.EncodeInProcess && LibavEncoder.IsAvailable)
+            {
+                LibavEncoder.Encode(frames, fps, width, height, metadata, temporary, cancellationToken);
+            }
+            else
+            {
+                await EncodeWithProgramAsync(shotFolder, fps, width, height, metadata, temporary, framesFolder, cancellationToken);
+            }
+
+            File.Move(temporary, target, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+
+        return video;
+    }
+
+    private Task EncodeWithProgramAsync(string shotFolder, int fps, int width, int height, IReadOnlyDictionary<string, string> metadata, string temporary, string framesFolder, CancellationToken cancellationToken)
+    {
         var frames = storage.FullPath($"{shotFolder}/{framesFolder}/%05d.png");
         string[] arguments =
         [
@@ -38,17 +64,7 @@ public sealed class FfmpegAssembler(WorkerOptions options, ShotStorage storage)
             .. metadata.SelectMany(tag => new[] { "-metadata", $"{tag.Key}={tag.Value}" }),
             temporary,
         ];
-        try
-        {
-            await RunAsync(arguments, cancellationToken);
-            File.Move(temporary, target, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
-
-        return video;
+        return RunAsync(arguments, cancellationToken);
     }
 
     /// <summary>

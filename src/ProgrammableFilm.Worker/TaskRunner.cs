@@ -114,7 +114,7 @@ public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage s
         }
 
         // A shot that interpolates keeps its base-rate video beside the one the interpolate task writes.
-        var video = await assembler.AssembleAsync(task.ShotFolder, task.Fps, task.Width, task.Height, Marking(task), cancellationToken,
+        var video = await assembler.AssembleAsync(task.ShotFolder, frames, task.Fps, task.Width, task.Height, Marking(task), cancellationToken,
             task.Interpolate > 1 ? ShotStorage.BaseVideoPath(task.ShotFolder) : null);
         progress.Report(new RenderProgress(task.Frames.Length * 2, task.Frames.Length * 2));
         return new TaskOutcome([video], metrics, new Dictionary<string, string>(), []);
@@ -149,7 +149,7 @@ public sealed class TaskRunner(IEnumerable<IRenderEngine> engines, ShotStorage s
 
         progress.Report(new RenderProgress(total / 2, total));
         var fps = task.Fps * task.Interpolate;
-        var video = await assembler.AssembleAsync(task.ShotFolder, fps, task.Width, task.Height, Marking(task), cancellationToken, framesFolder: "interpolated");
+        var video = await assembler.AssembleAsync(task.ShotFolder, interpolated, fps, task.Width, task.Height, Marking(task), cancellationToken, framesFolder: "interpolated");
         progress.Report(new RenderProgress(total, total));
         var duplicated = rendered.SelectMany(frame => Enumerable.Repeat(frame, task.Interpolate)).ToList();
         var metrics = new Dictionary<string, double>(StringComparer.Ordinal)

@@ -21,6 +21,12 @@ public sealed record WorkerOptions
 
     public string FfmpegPath { get; init; } = "ffmpeg";
 
+    /// <summary>
+    /// Encode MP4s through FFmpeg's libraries loaded into the worker (when they are the version it knows) rather than
+    /// by starting the ffmpeg program for each shot; false always starts the program.
+    /// </summary>
+    public bool EncodeInProcess { get; init; } = true;
+
     /// <summary>How often the worker tells the coordinator it lives; well under the coordinator's lease (30 s by default).</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(3);
 
@@ -74,6 +80,7 @@ public sealed record WorkerOptions
             DeviceCount = section.GetValue("DeviceCount", defaults.DeviceCount),
             Slots = section.GetValue("Slots", defaults.Slots),
             FfmpegPath = section["FfmpegPath"] ?? defaults.FfmpegPath,
+            EncodeInProcess = section.GetValue("EncodeInProcess", defaults.EncodeInProcess),
             HeartbeatInterval = section.GetValue("HeartbeatInterval", defaults.HeartbeatInterval),
             ModelPath = section["ModelPath"],
             HttpUrls = section["HttpUrls"] is { Length: > 0 } urls ? urls : null,
