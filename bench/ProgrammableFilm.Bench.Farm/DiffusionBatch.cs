@@ -124,13 +124,18 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
 
         using var workers = new WorkerProcesses(workerDll, rabbitMq, prefix, storage, count: 2);
         await workers.StartAsync();
+        var cpu = await CpuMeter.ForAsync(postgres, rabbitMq, workers.Ids);
         var runs = new List<PairedRun>();
         for (var i = 0; i < Batches; i++)
         {
+            var cpuBefore = cpu.Take();
+            var (jittedBefore, jitTimeBefore) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
             var started = Stopwatch.GetTimestamp();
             var job = await submission.SubmitAsync(spec with { Shots = [.. spec.Shots.Select(s => s with { Seed = s.Seed + (i * Shots) })] }, CancellationToken.None);
             await Throughput.WaitForJobAsync(contexts, job.Id, BatchPollMilliseconds);
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var spent = cpu.Take() - cpuBefore;
+            var (jitted, jitTime) = (System.Runtime.JitInfo.GetCompiledMethodCount() - jittedBefore, System.Runtime.JitInfo.GetCompilationTime() - jitTimeBefore);
             // Each worker holds one device (Worker__DeviceCount=1), so device-seconds are its busy seconds.
             var renders = await (
                 from attempt in db.Attempts
@@ -142,7 +147,8 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
             // The workers wait idle on their queues while the engine renders in this process.
             var engine = await engineAlone();
             runs.Add(new PairedRun(farm, engine));
-            Console.WriteLine($"  diffusion batch {i + 1} of {Batches}: farm {seconds:F2} s, engine alone {engine.OneRequestSeconds:F2} s (its farm's requests {engine.SameRequestsSeconds:F2} s)");
+            Console.WriteLine($"  diffusion batch {i + 1} of {Batches}: farm {seconds:F2} s, engine alone {engine.OneRequestSeconds:F2} s (its farm's requests {engine.SameRequestsSeconds:F2} s); "
+                + $"CPU during the batch: workers {spent.Workers:F2} s (their renders' device time {farm.BusySeconds:F2} s), coordinator and this script {spent.Coordinator:F2} s (compiling {jitted} methods: {jitTime.TotalSeconds:F2} s), PostgreSQL {spent.Postgres:F2} s, RabbitMQ {spent.RabbitMq:F2} s");
         }
 
         await coordinator.StopAsync();
