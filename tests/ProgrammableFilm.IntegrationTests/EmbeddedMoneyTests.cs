@@ -82,6 +82,10 @@ public class EmbeddedMoneyTests
             Assert.Null(done.WaitingFor);
             Assert.Equal("ok", (await budgets.GetAsync(Project, CancellationToken.None)).State);
 
+            // The jobs below have twenty times the first one's frames: the project's budget is moved out of their way,
+            // so that the stops they meet are their own.
+            await budgets.SetAsync(Project, cost.Cost * 1000, 0.9, CancellationToken.None);
+
             // A job's own budget on SQLite: its spend kept by the ledger trigger, its stop read through budget_stops. Long
             // enough (160 keyframes) that the bundles its worker claimed before the pause cannot finish it.
             var third = await submission.SubmitAsync(Spec("third", seconds: 20), CancellationToken.None);
@@ -94,14 +98,11 @@ public class EmbeddedMoneyTests
             var jobBudget = (await budgets.GetJobAsync(third.Id, CancellationToken.None))!;
             Assert.Equal("hard", jobBudget.State);
             Assert.Equal((await jobs.CostAsync(third.Id, CancellationToken.None))!.Cost, jobBudget.SpentUsd);
-            await budgets.SetJobAsync(third.Id, cost.Cost * 10, null, CancellationToken.None);
+            await budgets.SetJobAsync(third.Id, cost.Cost * 1000, null, CancellationToken.None);
             await WaitAsync(jobs, third.Id, s => s.State == "Succeeded", "the third job to succeed once its budget was raised");
 
             // A budget in the spec, written with the job; SQLite's ledger trigger records the job's crossings (the
-            // first bill crosses both of a millionth of a dollar), once each, apart from the project's. The project's
-            // budget is moved out of the way first: the third job has twenty times the first one's frames, and only the
-            // first one's cold start kept their sum under ten first jobs; the project's stop would be the one reported.
-            await budgets.SetAsync(Project, cost.Cost * 1000, 0.9, CancellationToken.None);
+            // first bill crosses both of a millionth of a dollar), once each, apart from the project's.
             var fourth = await submission.SubmitAsync(Spec("fourth", seconds: 20, budget: "{limitUsd: 0.000001, softFraction: 0.5}"), CancellationToken.None);
             Assert.Equal((0.000001m, 0.5), ((await budgets.GetJobAsync(fourth.Id, CancellationToken.None))!.LimitUsd, (await budgets.GetJobAsync(fourth.Id, CancellationToken.None))!.SoftFraction));
             await WaitAsync(jobs, fourth.Id, s => s.WaitingFor == "job-budget", "the fourth job to wait for the budget in its spec");
@@ -112,7 +113,7 @@ public class EmbeddedMoneyTests
 
             Assert.Equal(["hard", "soft"], (await budgets.GetJobAsync(fourth.Id, CancellationToken.None))!.Alerts.Select(a => a.Level));
             Assert.All((await budgets.GetAsync(Project, CancellationToken.None)).Alerts, a => Assert.Null(a.JobId));
-            await budgets.SetJobAsync(fourth.Id, cost.Cost * 10, null, CancellationToken.None);
+            await budgets.SetJobAsync(fourth.Id, cost.Cost * 1000, null, CancellationToken.None);
             await WaitAsync(jobs, fourth.Id, s => s.State == "Succeeded", "the fourth job to succeed once its budget was raised");
             await host.StopAsync();
         }
