@@ -601,19 +601,21 @@ namespace ProgrammableFilm.Bench.Farm
         }
 
         /// <summary>Polls the job's state alone, not its status: the watching must not take the cores it measures.</summary>
+        /// <summary>
+        /// Polls one context with a compiled query: the bench watches a job on the cores the farm works on, and a new
+        /// context and query translation every 20 ms was a fifth of the coordinator process's CPU during a diffusion batch.
+        /// </summary>
         public static async Task WaitForJobAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId, int pollMilliseconds = 200)
         {
-            while (true)
+            await using var db = await contexts.CreateDbContextAsync();
+            while (!await JobEnded(db, jobId))
             {
-                await using var db = await contexts.CreateDbContextAsync();
-                if (await db.Jobs.AnyAsync(j => j.Id == jobId && (j.State == Data.Entities.JobState.Succeeded || j.State == Data.Entities.JobState.Failed)))
-                {
-                    return;
-                }
-
                 await Task.Delay(pollMilliseconds);
             }
         }
+
+        private static readonly Func<FarmDbContext, Guid, Task<bool>> JobEnded = EF.CompileAsyncQuery((FarmDbContext db, Guid jobId) =>
+            db.Jobs.Any(j => j.Id == jobId && (j.State == Data.Entities.JobState.Succeeded || j.State == Data.Entities.JobState.Failed)));
 
         private static async Task<double> TasksPerSecondAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId)
         {
