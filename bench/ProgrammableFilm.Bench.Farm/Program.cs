@@ -600,10 +600,10 @@ namespace ProgrammableFilm.Bench.Farm
             }
         }
 
-        /// <summary>Polls the job's state alone, not its status: the watching must not take the cores it measures.</summary>
         /// <summary>
-        /// Polls one context with a compiled query: the bench watches a job on the cores the farm works on, and a new
-        /// context and query translation every 20 ms was a fifth of the coordinator process's CPU during a diffusion batch.
+        /// Polls the job's state alone, not its status, on one context with a compiled query: the watching must not take
+        /// the cores it measures (a new context and query translation every 20 ms was a fifth of the coordinator
+        /// process's CPU during a diffusion batch).
         /// </summary>
         public static async Task WaitForJobAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId, int pollMilliseconds = 200)
         {

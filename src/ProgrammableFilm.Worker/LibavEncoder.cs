@@ -9,7 +9,8 @@ namespace ProgrammableFilm.Worker;
 /// the settings the ffmpeg program is given (<see cref="FfmpegAssembler"/>): lanczos scaling to the shot's size,
 /// yuv420p, libx264 veryfast at CRF 18, faststart and the shot's tags. Starting the ffmpeg program costs about 0.1 s
 /// of CPU (its dynamic linker binds some 200 libraries), several times what encoding a preview shot's frames takes:
-/// with a shot's assembly at the end of every shot, that start-up was a tenth of a diffusion batch's device time.
+/// with a shot's assembly at the end of every shot, that start-up was a tenth to a fifth of a diffusion batch's
+/// device time (docs/performance.md, sessions 17 and 18).
 /// </summary>
 public static class LibavEncoder
 {
