@@ -161,10 +161,14 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
             var segmentSeconds = renders.Where(r => r.Kind == "segment").Average(r => r.DeviceSeconds);
             var farm = new BatchRun(seconds, renders.Sum(r => r.DeviceSeconds), await BusyWhileWorkIsQueuedAsync(db, job.Id), segmentSeconds);
             // The workers wait idle on their queues while the engine renders in this process.
+            var idleBefore = cpu.Take();
             var engine = await engineAlone();
+            var idle = cpu.Take() - idleBefore;
+            var idleSeconds = engine.OneRequestSeconds + engine.SameRequestsSeconds;
             runs.Add(new PairedRun(farm, engine));
             Console.WriteLine($"  diffusion batch {i + 1} of {Batches}: farm {seconds:F2} s, engine alone {engine.OneRequestSeconds:F2} s (its farm's requests {engine.SameRequestsSeconds:F2} s); "
-                + $"CPU during the batch: workers {spent.Workers:F2} s (their renders' device time {farm.BusySeconds:F2} s), coordinator and this script {spent.Coordinator:F2} s (compiling {jitted} methods: {jitTime.TotalSeconds:F2} s), PostgreSQL {spent.Postgres:F2} s, RabbitMQ {spent.RabbitMq:F2} s");
+                + $"CPU during the batch: workers {spent.Workers:F2} s (their renders' device time {farm.BusySeconds:F2} s), coordinator and this script {spent.Coordinator:F2} s (compiling {jitted} methods: {jitTime.TotalSeconds:F2} s), PostgreSQL {spent.Postgres:F2} s, RabbitMQ {spent.RabbitMq:F2} s; "
+                + $"the idle farm's CPU while the engine ran alone, per second: workers {idle.Workers / idleSeconds:F3} s, PostgreSQL {idle.Postgres / idleSeconds:F3} s, RabbitMQ {idle.RabbitMq / idleSeconds:F3} s");
         }
 
         await coordinator.StopAsync();

@@ -111,12 +111,16 @@ if (only is not null)
 }
 
 // Big jobs on the same database: 100,010 tasks planned inside the request, 990,099 accepted at once and planned in
-// the background (the spec's limit is 1,000,000 tasks).
+// the background (the spec's limit is 1,000,000 tasks). The API's first big job also compiles the path it takes (the
+// binary COPY's writers, called two million times, start as the JIT's first versions), so it is sent twice and both
+// are printed.
+var plan100kFirst = await Planning.SubmitAsync(http, 10);
 var plan100k = await Planning.SubmitAsync(http, 10);
 var accepted = Stopwatch.StartNew();
 var plan1m = await Planning.SubmitAsync(http, 99);
 var planned = await Planning.WaitPlannedAsync(http, plan1m.JobId);
 Console.WriteLine();
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"plan_100k_first_seconds={plan100kFirst.Seconds:F2}"));
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"plan_100k_seconds={plan100k.Seconds:F2}"));
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"plan_1m_accept_seconds={plan1m.Seconds:F2}"));
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"plan_1m_tasks={planned}"));
