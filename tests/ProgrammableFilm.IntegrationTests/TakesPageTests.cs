@@ -115,6 +115,16 @@ public class TakesPageTests(DashboardFixture farm) : IClassFixture<DashboardFixt
     private async Task<ShotTakes> TakesAsync(Guid shotId) =>
         (await farm.Http.GetFromJsonAsync<ShotTakes>($"/api/shots/{shotId}/takes", SpecJson.Options))!;
 
-    private async Task<JobStatus> SubmitAndWaitAsync() =>
-        await FarmChecks.WaitForJobAsync(farm.Http, await FarmChecks.SubmitAsync(farm.Http, Project, SweepYaml), "Succeeded", TimeSpan.FromMinutes(2), () => farm.Output);
+    private async Task<JobStatus> SubmitAndWaitAsync()
+    {
+        // Each attempt's bill is rounded to the micro-dollar, and at the farm's CPU price a 96×64 procedural frame or
+        // an in-process encode can cost less than one (a take billed $0 once in CI): the project pays $36 an hour so
+        // that every take has a cost for the page to show.
+        using (var price = await farm.Http.PostAsJsonAsync("/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project = Project }))
+        {
+            Assert.True(price.IsSuccessStatusCode, await price.Content.ReadAsStringAsync());
+        }
+
+        return await FarmChecks.WaitForJobAsync(farm.Http, await FarmChecks.SubmitAsync(farm.Http, Project, SweepYaml), "Succeeded", TimeSpan.FromMinutes(2), () => farm.Output);
+    }
 }
