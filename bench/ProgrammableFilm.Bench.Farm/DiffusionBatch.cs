@@ -125,14 +125,10 @@ public sealed record DiffusionBatch(int Frames, double EngineFramesPerSecond, do
         {
             await warmUpWorkers.StartAsync();
             var procedural = spec with { Name = "warm-up", Shots = [.. spec.Shots.Select(s => s with { Engine = "procedural" })] };
-            var jobs = 0;
-            for (var compiled = int.MaxValue; compiled > SettledCompilations && jobs < MaxProceduralWarmups; jobs++)
-            {
-                var before = System.Runtime.JitInfo.GetCompiledMethodCount();
-                var warmUp = await submission.SubmitAsync(procedural, CancellationToken.None);
-                await Throughput.WaitForJobAsync(contexts, warmUp.Id, BatchPollMilliseconds);
-                compiled = (int)(System.Runtime.JitInfo.GetCompiledMethodCount() - before);
-            }
+            var jobs = await Compilation.WarmUntilSettledAsync(
+                async _ => await Throughput.WaitForJobAsync(contexts, (await submission.SubmitAsync(procedural, CancellationToken.None)).Id, BatchPollMilliseconds),
+                SettledCompilations,
+                MaxProceduralWarmups);
 
             Console.WriteLine($"  coordinator warmed by {jobs} procedural jobs of the batch's shape (the last compiled at most {SettledCompilations} methods)");
             for (var i = 0; i < CoordinatorWarmupBatches; i++)

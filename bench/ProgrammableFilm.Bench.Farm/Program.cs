@@ -398,16 +398,12 @@ namespace ProgrammableFilm.Bench.Farm
             using var coordinator = await FarmHost.StartCoordinatorAsync(database, rabbitMq, $"plan{Guid.NewGuid().ToString("N")[..6]}-", storage);
             var submission = coordinator.Services.GetRequiredService<JobSubmission>();
             var cpu = await CpuMeter.ForAsync(database, rabbitMq, []);
-            var warmUps = 0;
-            for (var compiled = long.MaxValue; compiled > SettledCompilations && warmUps < MaxWarmUps; warmUps++)
-            {
-                compiled = (await SubmitAsync(submission, cpu, $"warm-up-{warmUps + 1}")).Compiled;
-            }
+            await Compilation.WarmUntilSettledAsync(warmUp => SubmitAsync(submission, cpu, $"warm-up-{warmUp}"), SettledCompilations, MaxWarmUps);
 
             var seconds = new List<double>();
             for (var run = 1; run <= runs; run++)
             {
-                seconds.Add((await SubmitAsync(submission, cpu, $"big-{run}")).Seconds);
+                seconds.Add(await SubmitAsync(submission, cpu, $"big-{run}"));
             }
 
             await coordinator.StopAsync();
@@ -415,7 +411,7 @@ namespace ProgrammableFilm.Bench.Farm
             return new Stats(seconds);
         }
 
-        private static async Task<(double Seconds, long Compiled)> SubmitAsync(JobSubmission submission, CpuMeter cpu, string name)
+        private static async Task<double> SubmitAsync(JobSubmission submission, CpuMeter cpu, string name)
         {
             var cpuBefore = cpu.Take();
             var (jittedBefore, jitTimeBefore) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
@@ -426,7 +422,7 @@ namespace ProgrammableFilm.Bench.Farm
             var (jitted, jitTime) = (System.Runtime.JitInfo.GetCompiledMethodCount() - jittedBefore, System.Runtime.JitInfo.GetCompilationTime() - jitTimeBefore);
             Console.WriteLine(FormattableString.Invariant(
                 $"  {name}: {seconds:F2} s; CPU: coordinator {spent.Coordinator:F2} s (compiling {jitted} methods, {jitTime.TotalSeconds:F2} s), PostgreSQL {spent.Postgres:F2} s"));
-            return (seconds, jitted);
+            return seconds;
         }
     }
 

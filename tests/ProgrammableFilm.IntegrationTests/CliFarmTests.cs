@@ -227,11 +227,9 @@ public class CliFarmTests(FarmProcessesFixture farm) : IClassFixture<FarmProcess
         var server = farm.Server.ToString();
         var spec = Path.Combine(farm.StorageRoot, "cli-alerts.yaml");
         await File.WriteAllTextAsync(spec, "project: cli-alerts\nshots:\n  - {name: s, prompt: a red ball, duration: 1, fps: 4, width: 64, height: 64, engine: procedural}\n");
-        // Bills are rounded to the micro-dollar per attempt; at the farm's CPU price this shot's would round to nothing.
         using (var http = new HttpClient { BaseAddress = farm.Server }.WithKey(farm.AdminKey))
-        using (var price = await http.PostAsJsonAsync("/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project = "cli-alerts" }))
         {
-            Assert.True(price.IsSuccessStatusCode, await price.Content.ReadAsStringAsync());
+            await FarmChecks.PriceProjectCpuAsync(http, "cli-alerts");
         }
 
         var submitted = await PfilmAsync("submit", spec, "--server", server, "--wait");

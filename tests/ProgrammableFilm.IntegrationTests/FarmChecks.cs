@@ -15,6 +15,17 @@ namespace ProgrammableFilm.IntegrationTests;
 /// </summary>
 public static class FarmChecks
 {
+    /// <summary>
+    /// Prices the project's CPU time at $36 an hour (<paramref name="http"/> holds an admin key). Each attempt's bill is
+    /// rounded to the micro-dollar, and at the farm's CPU price a small procedural frame or an in-process encode costs
+    /// less than one: a test that needs a bill to show, or a budget to cross, prices its project first.
+    /// </summary>
+    public static async Task PriceProjectCpuAsync(HttpClient http, string project)
+    {
+        using var price = await http.PostAsJsonAsync("/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project });
+        Assert.True(price.IsSuccessStatusCode, await price.Content.ReadAsStringAsync());
+    }
+
     public static async Task<Guid> SubmitAsync(HttpClient http, string project, string yaml)
     {
         using var content = new StringContent(yaml, Encoding.UTF8, "application/yaml");

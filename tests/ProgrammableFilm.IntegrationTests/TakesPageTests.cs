@@ -117,14 +117,8 @@ public class TakesPageTests(DashboardFixture farm) : IClassFixture<DashboardFixt
 
     private async Task<JobStatus> SubmitAndWaitAsync()
     {
-        // Each attempt's bill is rounded to the micro-dollar, and at the farm's CPU price a 96×64 procedural frame or
-        // an in-process encode can cost less than one (a take billed $0 once in CI): the project pays $36 an hour so
-        // that every take has a cost for the page to show.
-        using (var price = await farm.Http.PostAsJsonAsync("/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project = Project }))
-        {
-            Assert.True(price.IsSuccessStatusCode, await price.Content.ReadAsStringAsync());
-        }
-
+        // A 96×64 procedural take once billed $0 in CI: every take needs a cost for the page to show.
+        await FarmChecks.PriceProjectCpuAsync(farm.Http, Project);
         return await FarmChecks.WaitForJobAsync(farm.Http, await FarmChecks.SubmitAsync(farm.Http, Project, SweepYaml), "Succeeded", TimeSpan.FromMinutes(2), () => farm.Output);
     }
 }

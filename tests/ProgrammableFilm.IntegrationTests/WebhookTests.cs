@@ -84,12 +84,7 @@ public class WebhookTests(WebhookFarmFixture farm) : IClassFixture<WebhookFarmFi
     {
         const string project = "it-hooks-budget";
         var hook = await CreateAsync(project, _receiver.Url("budget"), "budget.soft", "budget.hard");
-        // Each attempt's bill is rounded to the micro-dollar, and at the farm's CPU price a procedural frame or an
-        // in-process encode costs less than one: the project pays $36 an hour so that its shot has a bill to cross.
-        using (var price = await farm.Http.PostAsJsonAsync("/api/prices/devices", new { sku = "cpu", dollarsPerHour = 36m, ratedWatts = 12, project }))
-        {
-            Assert.True(price.IsSuccessStatusCode, await price.Content.ReadAsStringAsync());
-        }
+        await FarmChecks.PriceProjectCpuAsync(farm.Http, project);
 
         var job = await FarmChecks.SubmitAsync(farm.Http, project, Spec(project, "spender", "one"));
         await FarmChecks.WaitForJobAsync(farm.Http, job, "Succeeded", TimeSpan.FromMinutes(2), () => farm.WorkerOutput);
