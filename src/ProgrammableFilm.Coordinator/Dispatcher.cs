@@ -96,7 +96,8 @@ public sealed class Dispatcher(
 
             var weights = (await FleetAsync(db, now, cancellationToken)).Weights;
             var occupancy = ByProject(live);
-            var plan = FairShare.Plan([.. candidates.Select(c => c.Ready)], occupancy, weights, pools, CutShort(candidates, (int)Math.Ceiling(room), options), _shareCredits);
+            var cutShort = CutShort(candidates, (int)Math.Ceiling(room), options);
+            var plan = FairShare.Plan([.. candidates.Select(c => c.Ready)], occupancy, weights, pools, cutShort, _shareCredits);
             foreach (var (task, _) in plan)
             {
                 occupancy[task.Project] = occupancy.GetValueOrDefault(task.Project) + 1;
@@ -115,7 +116,12 @@ public sealed class Dispatcher(
             await Task.WhenAll(bundles.Select(sent => SendAsync(sent.Tasks, sent.Pool, cancellationToken)));
             var sent = bundles.Sum(b => b.Tasks.Count);
             dispatched += sent;
-            if (sent == 0)
+
+            // Every Ready task the query saw went out and it held none back (no job's limit, nor embedded mode's overall
+            // one, was reached): another pass would read and find nothing (a task that becomes Ready later wakes the
+            // dispatcher itself), beside the claims of what was just sent, on the same cores and database.
+            var drained = sent == candidates.Count && cutShort.Count == 0 && candidates.Count < Math.Ceiling(room) * options.MaxBundle;
+            if (sent == 0 || drained)
             {
                 return dispatched;
             }
