@@ -39,6 +39,10 @@ public sealed class Dispatcher(
 
     private FleetView? _fleet;
 
+    private int _fleetGeneration;
+
+    private Task? _fleetRefresh;
+
     private readonly ShareCredit _shareCredit = new(TimeSpan.FromSeconds(2));
 
     private IReadOnlyDictionary<string, double>? _shareCredits;
@@ -187,23 +191,62 @@ public sealed class Dispatcher(
     }
 
     /// <summary>A weight just set here takes effect on the next pass (other coordinators see it within a second).</summary>
-    public void ForgetFleetView() => _fleet = null;
+    public void ForgetFleetView()
+    {
+        Interlocked.Increment(ref _fleetGeneration);
+        _fleet = null;
+    }
 
+    /// <summary>
+    /// The live workers and the weights, aged by the machine's clock, not the farm's (which tests may hold still):
+    /// this is a cache, not a rule. A view older than <see cref="FleetViewAge"/> serves its pass once more while it is
+    /// read again beside it, so that its two reads are never waited for on the way from Ready to a worker; only a
+    /// forgotten view (a new worker, a weight set) is read before the pass goes on.
+    /// </summary>
     private async Task<FleetView> FleetAsync(FarmDbContext db, DateTime now, CancellationToken cancellationToken)
     {
-        // Aged by the machine's clock, not the farm's (which tests may hold still): this is a cache, not a rule.
-        if (_fleet is { } fleet && System.Diagnostics.Stopwatch.GetElapsedTime(fleet.ReadAt) < FleetViewAge)
+        if (_fleet is not { } fleet)
         {
-            return fleet;
+            return await ReadFleetAsync(db, now, Volatile.Read(ref _fleetGeneration), cancellationToken);
         }
 
+        if (System.Diagnostics.Stopwatch.GetElapsedTime(fleet.ReadAt) >= FleetViewAge && _fleetRefresh is null or { IsCompleted: true })
+        {
+            _fleetRefresh = RefreshFleetAsync(now, Volatile.Read(ref _fleetGeneration));
+        }
+
+        return fleet;
+    }
+
+    private async Task RefreshFleetAsync(DateTime now, int generation)
+    {
+        try
+        {
+            await using var db = await contextFactory.CreateDbContextAsync();
+            await ReadFleetAsync(db, now, generation, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            // The old view serves until a read succeeds: each pass after this one tries again.
+            logger.LogWarning(e, "Reading the fleet view failed");
+        }
+    }
+
+    /// <summary>Reads the view and keeps it, unless it was forgotten meanwhile (then it may predate the change).</summary>
+    private async Task<FleetView> ReadFleetAsync(FarmDbContext db, DateTime now, int generation, CancellationToken cancellationToken)
+    {
         var liveSince = now - options.LeaseDuration;
         var workers = await db.Workers.Where(w => w.LastSeenAt >= liveSince)
             .Select(w => new LiveWorker(w.Pool, w.Slots, w.DeviceMemoryBytes, w.Engines))
             .ToListAsync(cancellationToken);
         var weights = await db.ProjectShares.AsNoTracking().ToDictionaryAsync(s => s.Project, s => s.Weight, StringComparer.Ordinal, cancellationToken);
-        _fleet = new FleetView(System.Diagnostics.Stopwatch.GetTimestamp(), workers, weights);
-        return _fleet;
+        var view = new FleetView(System.Diagnostics.Stopwatch.GetTimestamp(), workers, weights);
+        if (generation == Volatile.Read(ref _fleetGeneration))
+        {
+            _fleet = view;
+        }
+
+        return view;
     }
 
     private sealed record LiveWorker(string Pool, int Slots, long DeviceMemoryBytes, string? Engines);

@@ -279,18 +279,22 @@ async function jobPage(id) {
         <small>${quote.errorFraction != null ? `${quote.errorFraction >= 0 ? "+" : ""}${pct(quote.errorFraction)} against the quote` : ""}</small></div>
       <div class="stat"><small>quoted device time</small><b>${(quote.deviceSeconds / 3600).toFixed(3)} h</b><small>wall ${Math.round(quote.wallSeconds)} s, ${Number(quote.energyKwh ?? 0).toFixed(4)} kWh</small></div></div>` : "";
   };
-  const drawShots = async (j) => {
+  const drawShots = async (j, stillWanted = () => true) => {
     const timelines = await Promise.all(j.shots.map((s) => api(`/api/shots/${s.id}/timeline?limit=500`)));
-    if (left) return;
+    if (left || !stillWanted()) return;
     document.getElementById("shots").innerHTML = j.shots.map((s, i) => shotCard(s, timelines[i])).join("");
   };
   drawHeader(job);
   await Promise.all([drawJobBudget(), drawQuote(), drawShots(job)]);
+  // The header is drawn from pushes only: they arrive in the order the server read them, while a reload's answer can
+  // land after a newer push and draw an older progress over it. A reload overtaken by a newer one draws nothing.
+  let reloads = 0;
   const reload = debounce(async () => {
+    const mine = ++reloads;
     const fresh = await api(`/api/jobs/${id}`);
-    if (left) return;
-    drawHeader(fresh);
-    await drawShots(fresh);
+    const current = () => mine === reloads;
+    if (left || !current()) return;
+    await drawShots(fresh, current);
     if (fresh.finishedAt) await drawQuote();
   }, 700);
   const offs = [
