@@ -51,6 +51,7 @@ public static class CoordinatorExtensions
         services.AddHostedService(provider => provider.GetRequiredService<Dispatcher>());
         services.AddSingleton<BackgroundPlanner>();
         services.AddHostedService(provider => provider.GetRequiredService<BackgroundPlanner>());
+        services.AddHostedService<PlanningWarmUp>();
         return services;
     }
 

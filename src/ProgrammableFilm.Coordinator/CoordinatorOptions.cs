@@ -65,6 +65,12 @@ public sealed record CoordinatorOptions
     /// </summary>
     public int PlanInBackgroundAbove { get; init; } = 200_000;
 
+    /// <summary>
+    /// Tasks of the jobs <see cref="PlanningWarmUp"/> plans and rolls back at the start (PostgreSQL only; 0: none), so
+    /// that the first big job a studio submits is planned at a warm process's speed.
+    /// </summary>
+    public int PlanningWarmUpTasks { get; init; } = 20_000;
+
     /// <summary>The pool that runs each engine's tasks.</summary>
     public string Pool { get; init; } = "cpu";
 
@@ -117,6 +123,7 @@ public sealed record CoordinatorOptions
             StatusRollupAbove = section.GetValue("StatusRollupAbove", options.StatusRollupAbove),
             StatusRollupMaxAge = section.GetValue("StatusRollupMaxAge", options.StatusRollupMaxAge),
             PlanInBackgroundAbove = section.GetValue("PlanInBackgroundAbove", options.PlanInBackgroundAbove),
+            PlanningWarmUpTasks = section.GetValue("PlanningWarmUpTasks", options.PlanningWarmUpTasks),
             Pool = section.GetValue("Pool", options.Pool)!,
             PlateMaxBytes = section.GetValue("PlateMaxBytes", options.PlateMaxBytes),
             FfmpegPath = section.GetValue("FfmpegPath", options.FfmpegPath)!,

@@ -37,7 +37,17 @@ public sealed class JobSubmission(
 {
     /// <summary>Plans and writes the job; throws <see cref="SpecRejectedException"/>, having written nothing, when <c>after</c> names a job that does not exist.</summary>
     /// <param name="lineage">Set for an iteration: the spec's one shot becomes new takes of that shot.</param>
-    public async Task<Job> SubmitAsync(JobSpec spec, CancellationToken cancellationToken, TakeLineage? lineage = null)
+    public Task<Job> SubmitAsync(JobSpec spec, CancellationToken cancellationToken, TakeLineage? lineage = null) =>
+        WriteAsync(spec, lineage, rehearsal: false, cancellationToken);
+
+    /// <summary>
+    /// Plans and writes the job as <see cref="SubmitAsync"/> does, then rolls it back: nothing of it is ever seen.
+    /// <see cref="PlanningWarmUp"/> runs it at the start, so that the first big job is not the one that compiles the path.
+    /// </summary>
+    public Task RehearseAsync(JobSpec spec, CancellationToken cancellationToken) =>
+        WriteAsync(spec, lineage: null, rehearsal: true, cancellationToken);
+
+    private async Task<Job> WriteAsync(JobSpec spec, TakeLineage? lineage, bool rehearsal, CancellationToken cancellationToken)
     {
         if (lineage is not null && spec.Shots.Count != 1)
         {
@@ -144,6 +154,12 @@ public sealed class JobSubmission(
         if (taskCount > options.StatusRollupAbove)
         {
             await JobReports.RecordPlannedCountsAsync(db, job.Id, tasks, now, cancellationToken);
+        }
+
+        if (rehearsal)
+        {
+            await transaction.RollbackAsync(cancellationToken);
+            return job;
         }
 
         if (inBackground)

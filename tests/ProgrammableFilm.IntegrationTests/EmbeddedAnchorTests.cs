@@ -25,7 +25,7 @@ public class EmbeddedAnchorTests
         var folder = TestEnvironment.CreateTemporaryFolder("pfilm-anchors");
         try
         {
-            using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None);
+            await using var host = await EmbeddedTestFarm.StartAsync(folder, 1);
             var anchored = await RenderAsync(host, "project: it-anchors\nanchors: {background: snow, colour: green, seed: 5}\n" + Shots);
             // The same seed family without the style: what differs between the two renders is the anchors' words.
             var plain = await RenderAsync(host, "project: it-anchors\nanchors: {seed: 5}\n" + Shots);
@@ -90,7 +90,7 @@ public class EmbeddedAnchorTests
         }
     }
 
-    private static async Task<JobStatus> RenderAsync(IHost host, string yaml)
+    private static async Task<JobStatus> RenderAsync(EmbeddedTestFarm host, string yaml)
     {
         var read = JobSpecReader.ReadYaml(yaml);
         Assert.True(read.IsValid, string.Join("; ", read.Errors));

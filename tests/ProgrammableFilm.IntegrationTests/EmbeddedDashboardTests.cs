@@ -27,7 +27,7 @@ public class EmbeddedDashboardTests
         var folder = TestEnvironment.CreateTemporaryFolder("pfilm-embedded-dash");
         try
         {
-            using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None);
+            await using var host = await EmbeddedTestFarm.StartAsync(folder, 1);
             var jobs = host.Services.GetRequiredService<JobReports>();
             var dashboard = ActivatorUtilities.CreateInstance<DashboardReports>(host.Services);
             var job = await host.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, CancellationToken.None);

@@ -34,7 +34,7 @@ public class EmbeddedDiffusionTests
         var folder = TestEnvironment.CreateTemporaryFolder("pfilm-diffusion");
         try
         {
-            using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None, implementation);
+            await using var host = await EmbeddedTestFarm.StartAsync(folder, 1, implementation);
             var job = await host.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, CancellationToken.None);
             var status = await WaitAsync(host.Services.GetRequiredService<JobReports>(), job.Id);
             await host.StopAsync();

@@ -46,7 +46,7 @@ public class EmbeddedInterpolationTests
         var folder = TestEnvironment.CreateTemporaryFolder("pfilm-interpolation");
         try
         {
-            using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None);
+            await using var host = await EmbeddedTestFarm.StartAsync(folder, 1);
             var job = await host.Services.GetRequiredService<JobSubmission>().SubmitAsync(spec, CancellationToken.None);
             var status = await EmbeddedDiffusionTests.WaitAsync(host.Services.GetRequiredService<JobReports>(), job.Id);
             await host.StopAsync();

@@ -28,7 +28,7 @@ public class EmbeddedMoneyTests
         var folder = TestEnvironment.CreateTemporaryFolder("pfilm-embedded-money");
         try
         {
-            using var host = await EmbeddedFarm.StartAsync(folder, 1, CancellationToken.None);
+            await using var host = await EmbeddedTestFarm.StartAsync(folder, 1);
             var services = host.Services;
             var prices = services.GetRequiredService<Prices>();
             var budgets = services.GetRequiredService<Budgets>();

@@ -60,6 +60,9 @@ public class FarmFixture : IAsyncLifetime
             builder.UseSetting("RabbitMq:Prefix", QueuePrefix);
             builder.UseSetting("Storage:Root", StorageRoot);
             builder.UseSetting("Coordinator:PollInterval", "00:00:00.250");
+            // The suite starts a farm per class: their planning warm-ups would take a core from the tests at each
+            // start. PlanningWarmUpTests turns it on for its own farm.
+            builder.UseSetting("Coordinator:PlanningWarmUpTasks", "0");
             foreach (var (key, value) in ExtraSettings)
             {
                 builder.UseSetting(key, value);
