@@ -95,6 +95,7 @@ public class EmbeddedMoneyTests
             await control.ResumeAsync(third.Id, CancellationToken.None);
             var stopped = await WaitAsync(jobs, third.Id, s => s.WaitingFor == "job-budget", "the third job to wait for its own budget");
             Assert.True(stopped.TasksSucceeded < stopped.TasksTotal, $"{stopped.TasksSucceeded}/{stopped.TasksTotal}");
+            await WaitUntilNothingClaimedAsync(contexts, third.Id);
             var jobBudget = (await budgets.GetJobAsync(third.Id, CancellationToken.None))!;
             Assert.Equal("hard", jobBudget.State);
             Assert.Equal((await jobs.CostAsync(third.Id, CancellationToken.None))!.Cost, jobBudget.SpentUsd);
@@ -120,6 +121,27 @@ public class EmbeddedMoneyTests
         finally
         {
             Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Attempts a worker claimed before a budget stopped their job run to their end past the limit and bill: a job's
+    /// spend is compared with its cost once they have (under load a claimed bundle took long enough to bill in between).
+    /// </summary>
+    private static async Task WaitUntilNothingClaimedAsync(IDbContextFactory<FarmDbContext> contexts, Guid jobId)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(1);
+        while (true)
+        {
+            await using var db = await contexts.CreateDbContextAsync();
+            var claimed = await db.Attempts.CountAsync(a => a.State == Data.Entities.AttemptState.Claimed && db.Tasks.Any(t => t.Id == a.TaskId && t.JobId == jobId));
+            if (claimed == 0)
+            {
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"{claimed} attempts still claimed a minute after the job's budget stopped it");
+            await Task.Delay(200);
         }
     }
 

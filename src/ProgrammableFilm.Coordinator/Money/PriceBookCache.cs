@@ -15,6 +15,7 @@ public sealed class PriceBookCache(IDbContextFactory<FarmDbContext> contextFacto
 {
     private readonly SemaphoreSlim _loading = new(1, 1);
     private volatile Snapshot? _snapshot;
+    private int _generation;
     private bool _seeded;
 
     public async ValueTask<PriceBook> CurrentAsync(CancellationToken cancellationToken)
@@ -43,8 +44,15 @@ public sealed class PriceBookCache(IDbContextFactory<FarmDbContext> contextFacto
                 return fresh.Book;
             }
 
+            // A book read while a write was forgotten may predate that write: it answers this caller, whose read
+            // began before the write, and is not kept.
+            var generation = Volatile.Read(ref _generation);
             var book = await LoadAsync(cancellationToken);
-            _snapshot = new Snapshot(Stopwatch.GetTimestamp(), book);
+            if (generation == Volatile.Read(ref _generation))
+            {
+                _snapshot = new Snapshot(Stopwatch.GetTimestamp(), book);
+            }
+
             return book;
         }
         finally
@@ -56,7 +64,11 @@ public sealed class PriceBookCache(IDbContextFactory<FarmDbContext> contextFacto
     public void Dispose() => _loading.Dispose();
 
     /// <summary>A write through this coordinator is billed by from its next read.</summary>
-    public void Forget() => _snapshot = null;
+    public void Forget()
+    {
+        Interlocked.Increment(ref _generation);
+        _snapshot = null;
+    }
 
     private async Task<PriceBook> LoadAsync(CancellationToken cancellationToken)
     {
