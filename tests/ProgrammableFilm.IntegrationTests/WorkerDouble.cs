@@ -113,10 +113,10 @@ public sealed class WorkerDouble(FarmFixture farm)
         Reason = reason,
     };
 
-    /// <summary>Polls the farm database until <paramref name="done"/> holds (30 s deadline); returns the last value.</summary>
-    public async Task<T> WaitForAsync<T>(Func<FarmDbContext, Task<T>> query, Func<T, bool> done)
+    /// <summary>Polls the farm database until <paramref name="done"/> holds (30 s deadline unless given); returns the last value.</summary>
+    public async Task<T> WaitForAsync<T>(Func<FarmDbContext, Task<T>> query, Func<T, bool> done, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
         while (true)
         {
             await using var db = farm.CreateDbContext();
@@ -126,7 +126,7 @@ public sealed class WorkerDouble(FarmFixture farm)
                 return value;
             }
 
-            Assert.True(DateTime.UtcNow < deadline, $"condition not reached in 30 s; last value: {value}");
+            Assert.True(DateTime.UtcNow < deadline, $"condition not reached in {(timeout ?? TimeSpan.FromSeconds(30)).TotalSeconds} s; last value: {value}");
             await Task.Delay(100);
         }
     }
