@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ProgrammableFilm.Data;
@@ -16,7 +15,7 @@ namespace ProgrammableFilm.Coordinator;
 /// </summary>
 public sealed class PlanningWarmUp(
     JobSubmission submission,
-    IDbContextFactory<FarmDbContext> contextFactory,
+    DatabaseOptions database,
     CoordinatorOptions options,
     ILogger<PlanningWarmUp> logger) : BackgroundService
 {
@@ -25,21 +24,13 @@ public sealed class PlanningWarmUp(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (options.PlanningWarmUpTasks <= 0)
+        if (options.PlanningWarmUpTasks <= 0 || database.Provider != DatabaseProvider.Postgres)
         {
             return;
         }
 
         try
         {
-            await using (var db = await contextFactory.CreateDbContextAsync(stoppingToken))
-            {
-                if (!db.Database.IsNpgsql())
-                {
-                    return;
-                }
-            }
-
             var started = Stopwatch.GetTimestamp();
             for (var rehearsal = 0; rehearsal < Rehearsals; rehearsal++)
             {

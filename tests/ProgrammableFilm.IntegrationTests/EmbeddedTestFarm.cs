@@ -4,9 +4,9 @@ using ProgrammableFilm.Cli;
 namespace ProgrammableFilm.IntegrationTests;
 
 /// <summary>
-/// An embedded farm that is stopped before it is disposed, however its test leaves: disposing a running host waits
-/// for its Hangfire server, which only a stop ends (a failed assertion in a test that disposed its host unstopped hung
-/// the suite in CI for half an hour instead of reporting the failure).
+/// An embedded farm that is stopped before it is disposed, however its test leaves, with both steps bounded: in CI a
+/// test that failed disposed its farm running and that dispose waited half an hour for the Hangfire server, and in
+/// the next run the failing test's stop waited past 30 s for it; the test's own failure is what must be reported.
 /// </summary>
 public sealed class EmbeddedTestFarm : IAsyncDisposable
 {

@@ -116,7 +116,8 @@ public sealed class WorkerDouble(FarmFixture farm)
     /// <summary>Polls the farm database until <paramref name="done"/> holds (30 s deadline unless given); returns the last value.</summary>
     public async Task<T> WaitForAsync<T>(Func<FarmDbContext, Task<T>> query, Func<T, bool> done, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        var limit = timeout ?? TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + limit;
         while (true)
         {
             await using var db = farm.CreateDbContext();
@@ -126,7 +127,7 @@ public sealed class WorkerDouble(FarmFixture farm)
                 return value;
             }
 
-            Assert.True(DateTime.UtcNow < deadline, $"condition not reached in {(timeout ?? TimeSpan.FromSeconds(30)).TotalSeconds} s; last value: {value}");
+            Assert.True(DateTime.UtcNow < deadline, $"condition not reached in {limit.TotalSeconds} s; last value: {value}");
             await Task.Delay(100);
         }
     }
