@@ -65,6 +65,16 @@ public static class Commands
         return command;
     }
 
+    public static Command Wait()
+    {
+        var job = new Argument<Guid>("job") { Description = "The job id (from `pfilm submit`)." };
+        var server = ServerOption();
+        var apiKey = ApiKeyOption();
+        var command = new Command("wait", "Wait for a submitted job to finish, showing progress; exit 0 only if it succeeded.") { job, server, apiKey };
+        command.SetAction((parse, cancellationToken) => Guard(() => WaitAsync(parse.GetValue(job), Client(parse, server, apiKey, TimeSpan.FromSeconds(60)), cancellationToken)));
+        return command;
+    }
+
     internal static Option<Uri> ServerOption() => new("--server")
     {
         Description = "The farm's API address, e.g. http://127.0.0.1:5080 (default: $PFILM_SERVER).",
@@ -185,8 +195,24 @@ public static class Commands
             return ExitCodes.Succeeded;
         }
 
-        var status = await JobProgressView.WaitAsync(ct => GetStatusAsync(http, submitted.Id, ct), cancellationToken);
-        var cost = await http.GetFromJsonAsync<JobCost>(new Uri($"api/jobs/{submitted.Id}/cost", UriKind.Relative), SpecJson.Options, cancellationToken);
+        return await WaitForOutcomeAsync(http, submitted.Id, cancellationToken);
+    }
+
+    private static async Task<int> WaitAsync(Guid jobId, HttpClient client, CancellationToken cancellationToken)
+    {
+        using var http = client;
+        if (await GetStatusAsync(http, jobId, cancellationToken) is null)
+        {
+            return Fail(ExitCodes.NotFound, $"there is no job {jobId} on {http.BaseAddress}");
+        }
+
+        return await WaitForOutcomeAsync(http, jobId, cancellationToken);
+    }
+
+    private static async Task<int> WaitForOutcomeAsync(HttpClient http, Guid jobId, CancellationToken cancellationToken)
+    {
+        var status = await JobProgressView.WaitAsync(ct => GetStatusAsync(http, jobId, ct), cancellationToken);
+        var cost = await http.GetFromJsonAsync<JobCost>(new Uri($"api/jobs/{jobId}/cost", UriKind.Relative), SpecJson.Options, cancellationToken);
         PrintOutcome(status, cost, relative => relative, null);
         foreach (var shot in status.Shots.Where(s => s.Video is not null))
         {

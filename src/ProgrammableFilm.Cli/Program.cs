@@ -18,6 +18,7 @@ public static class CliProgram
         root.Subcommands.Add(Commands.Render());
         root.Subcommands.Add(Commands.Submit());
         root.Subcommands.Add(Commands.Status());
+        root.Subcommands.Add(Commands.Wait());
         foreach (var command in ControlCommands.All().Concat(FarmViewCommands.All()).Concat(TakeCommands.All()).Concat(MoneyCommands.All()).Concat(QuoteCommands.All()))
         {
             root.Subcommands.Add(command);

@@ -259,8 +259,15 @@ public class DatabaseOutageFaultTests(FaultFarmFixture farm) : IClassFixture<Fau
         await FaultFarmFixture.RunServiceHelperAsync("pg-stop");
         try
         {
-            // The outage itself, longer than a lease: workers heartbeat into the void meanwhile.
-            await Task.Delay(TimeSpan.FromSeconds(8));
+            // The outage itself, longer than a lease: workers heartbeat into the void meanwhile. A client is told to
+            // come back, and a job submitted now leaves nothing behind.
+            var outageEnds = DateTime.UtcNow.AddSeconds(8);
+            using var statusDuringOutage = await farm.Http.GetAsync($"/api/jobs/{jobId}");
+            await AssertDatabaseUnavailableAsync(statusDuringOutage);
+            using var yaml = new StringContent(FaultTests.Spec("during-outage", 24), System.Text.Encoding.UTF8, "application/yaml");
+            using var submitted = await farm.Http.PostAsync($"/api/projects/{FaultTests.Project}/jobs", yaml);
+            await AssertDatabaseUnavailableAsync(submitted);
+            await Task.Delay(outageEnds - DateTime.UtcNow);
         }
         finally
         {
@@ -276,6 +283,16 @@ public class DatabaseOutageFaultTests(FaultFarmFixture farm) : IClassFixture<Fau
         await using var db = farm.CreateDbContext();
         var (_, attempts, _) = await FarmChecks.AssertBilledOnceAsync(db, jobId);
         Assert.DoesNotContain(attempts, a => a.State == AttemptState.Lost);
+        Assert.False(await db.Shots.AnyAsync(s => s.Name == "during-outage"));
         await FarmChecks.AssertNoErrorQueueMessagesAsync(farm.Http);
+    }
+
+    private static async Task AssertDatabaseUnavailableAsync(HttpResponseMessage response)
+    {
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = await response.Content.ReadFromJsonAsync<Microsoft.AspNetCore.Mvc.ProblemDetails>();
+        Assert.Equal("The farm's database is unavailable", problem!.Title);
     }
 }

@@ -34,6 +34,7 @@ public static class Extensions
             bus.UseFarmTransport(busOptions);
         });
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<DatabaseUnavailableHandler>();
         builder.Services.AddHealthChecks().AddFarmReadinessChecks(new FarmDependencies
         {
             PostgresConnectionString = database.ConnectionString,
