@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 
 namespace ProgrammableFilm.Cli;
 
@@ -10,8 +11,9 @@ public sealed class AccessDeniedException(string message) : Exception(message);
 /// HTTP to a farm with the caller's API key on every request. A 401 or 403 ends the command (exit code 7) wherever
 /// it happens; a 429 is waited out as the farm's <c>Retry-After</c> says, a few times, so that a CI job sharing a
 /// key with others slows down instead of failing. A read the farm answers 503 (its database restarting or down for a
-/// minute) is asked again for up to <see cref="UnavailableFor"/>, so that a CI job waiting on a render outlives it;
-/// a write is not repeated (the farm may have done it), its 503 is the command's error.
+/// minute) is asked again for up to <see cref="UnavailableFor"/>, and so is a read the farm does not take once it has
+/// answered this command (its API restarting), so that a CI job waiting on a render outlives both; a write is not
+/// repeated (the farm may have done it), its 503 is the command's error.
 /// </summary>
 public static class FarmClient
 {
@@ -37,6 +39,13 @@ public static class FarmClient
         private const int MaxWaits = 5;
         private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(60);
         private static readonly TimeSpan UnavailableWait = TimeSpan.FromSeconds(5);
+        private static readonly TimeSpan UnreachableWait = TimeSpan.FromSeconds(1);
+
+        /// <summary>
+        /// Whether this farm has answered this command before: a connection refused afterwards is the farm restarting
+        /// (a deploy, a lost node), not a wrong address, which the first request reports at once.
+        /// </summary>
+        private bool _answered;
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
@@ -45,7 +54,24 @@ public static class FarmClient
             var toldUnavailable = false;
             while (true)
             {
-                var response = await SendOnceAsync(request, cancellationToken);
+                HttpResponseMessage response;
+                try
+                {
+                    response = await SendOnceAsync(request, cancellationToken);
+                    _answered = true;
+                }
+                catch (HttpRequestException e) when (e.InnerException is SocketException or IOException && _answered && IsRead(request) && DateTime.UtcNow < unavailableUntil)
+                {
+                    if (!toldUnavailable)
+                    {
+                        Console.Error.WriteLine($"pfilm: lost the farm ({e.Message}). Asking again for up to {UnavailableFor.TotalMinutes:0} minutes.");
+                        toldUnavailable = true;
+                    }
+
+                    await Task.Delay(UnreachableWait, cancellationToken);
+                    continue;
+                }
+
                 if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
                 {
                     var problem = await Commands.ProblemText(response, cancellationToken);

@@ -13,6 +13,7 @@ namespace ProgrammableFilm.IntegrationTests;
 public sealed class FarmProcessesFixture : IAsyncLifetime
 {
     private readonly List<Process> _processes = [];
+    private Process _api = null!;
     private readonly ConcurrentQueue<string> _output = new();
     private Dictionary<string, string> _environment = [];
 
@@ -46,8 +47,22 @@ public sealed class FarmProcessesFixture : IAsyncLifetime
         Assert.True(migrate.ExitCode == 0, $"migrate failed:\n{Output}");
         AdminKey = await TestKeys.CreateWithVerbAsync(_environment, "--role", "admin", "--name", "cli tests");
 
-        Start("ProgrammableFilm.Api", "--urls", Server.ToString());
+        _api = Start("ProgrammableFilm.Api", "--urls", Server.ToString());
         Start("ProgrammableFilm.Worker");
+        await WaitForApiAsync();
+    }
+
+    /// <summary>Kills the API process, as a node failure or a rolling deploy would, and starts it again.</summary>
+    public async Task RestartApiAsync()
+    {
+        _api.Kill(entireProcessTree: true);
+        await _api.WaitForExitAsync();
+        _api = Start("ProgrammableFilm.Api", "--urls", Server.ToString());
+        await WaitForApiAsync();
+    }
+
+    private async Task WaitForApiAsync()
+    {
         using var http = new HttpClient();
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
