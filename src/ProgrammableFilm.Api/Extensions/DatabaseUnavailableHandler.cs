@@ -37,7 +37,7 @@ public sealed class DatabaseUnavailableHandler(IProblemDetailsService problems, 
     }
 
     /// <summary>EF's retrying strategy wraps the provider's transient error; a failed batch may carry it inside.</summary>
-    public static bool IsDatabaseUnavailable(Exception exception) => exception switch
+    private static bool IsDatabaseUnavailable(Exception exception) => exception switch
     {
         DbException { IsTransient: true } or RetryLimitExceededException => true,
         AggregateException aggregate => aggregate.InnerExceptions.Any(IsDatabaseUnavailable),
