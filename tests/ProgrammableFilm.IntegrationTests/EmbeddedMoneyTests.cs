@@ -51,7 +51,7 @@ public class EmbeddedMoneyTests
                 var rows = await db.Usage.AsNoTracking().Where(u => u.JobId == first.Id).ToListAsync();
                 Assert.All(rows, r => Assert.Equal((36m, 400.0, true), (r.DollarsPerHour, r.GramsCo2ePerKwh!.Value, r.EnergyEstimated)));
                 Assert.Equal(rows.Sum(r => r.Cost), cost.Cost);
-                Assert.Equal(rows.Sum(r => r.DeviceSeconds) * 20 / 3.6e6 * 400, cost.Co2eGrams, 9);
+                Assert.Equal(rows.Sum(r => r.DeviceSeconds) * 20 / 3.6e6 * 400, cost.Co2eGrams, tolerance: 1e-9);
             }
 
             var reports = services.GetRequiredService<SpendReports>();

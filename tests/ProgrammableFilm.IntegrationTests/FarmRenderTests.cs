@@ -52,7 +52,7 @@ public class FarmRenderTests(FarmFixture farm) : IClassFixture<FarmFixture>
         var cost = await farm.Http.GetFromJsonAsync<JobCost>($"/api/jobs/{status.Id}/cost", SpecJson.Options);
         var shotCost = Assert.Single(cost!.Shots);
         Assert.Equal(ledger.Sum(u => u.Cost), shotCost.Cost);
-        Assert.Equal(ledger.Sum(u => u.DeviceSeconds), shotCost.DeviceSeconds, 6);
+        Assert.Equal(ledger.Sum(u => u.DeviceSeconds), shotCost.DeviceSeconds, tolerance: 1e-9);
         Assert.Equal(ledger.Count, shotCost.Attempts);
         Assert.Equal(shotCost.Cost, cost.Cost);
 

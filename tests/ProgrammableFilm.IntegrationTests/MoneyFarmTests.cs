@@ -109,9 +109,9 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         Assert.Equal(firstCost.Cost, firstAgain.Cost);
         Assert.Equal(firstRows.Sum(r => r.Cost), firstCost.Cost);
         Assert.Equal(secondRows.Sum(r => r.Cost), secondCost.Cost);
-        Assert.Equal(firstRows.Sum(r => r.Co2eGrams!.Value), firstCost.Co2eGrams, 9);
-        Assert.Equal(firstRows.Sum(r => r.EnergyJoules) / 3.6e6, firstCost.EnergyKilowattHours, 12);
-        Assert.Equal(firstCost.Co2eGrams, firstCost.Shots.Sum(s => s.Co2eGrams), 9);
+        Assert.Equal(firstRows.Sum(r => r.Co2eGrams!.Value), firstCost.Co2eGrams, tolerance: 1e-9);
+        Assert.Equal(firstRows.Sum(r => r.EnergyJoules) / 3.6e6, firstCost.EnergyKilowattHours, tolerance: 1e-12);
+        Assert.Equal(firstCost.Co2eGrams, firstCost.Shots.Sum(s => s.Co2eGrams), tolerance: 1e-9);
         Assert.True(firstCost.Co2eGrams > 0);
 
         var timeline = await farm.Http.GetFromJsonAsync<ShotTimeline>($"/api/shots/{first.Shots[0].Id}/timeline", SpecJson.Options);
@@ -119,7 +119,7 @@ public class MoneyFarmTests(MoneyFarmFixture farm) : IClassFixture<MoneyFarmFixt
         var projects = await farm.Http.GetFromJsonAsync<List<ProjectSummary>>("/api/projects", SpecJson.Options);
         var summary = projects!.Single(p => p.Project == project);
         Assert.Equal(rows.Sum(r => r.Cost), summary.SpentUsd);
-        Assert.Equal(rows.Sum(r => r.Co2eGrams!.Value), summary.Co2eGrams, 9);
+        Assert.Equal(rows.Sum(r => r.Co2eGrams!.Value), summary.Co2eGrams, tolerance: 1e-9);
     }
 
     [Fact]

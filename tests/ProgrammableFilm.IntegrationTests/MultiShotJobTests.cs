@@ -81,7 +81,7 @@ public class MultiShotJobTests(FarmFixture farm) : IClassFixture<FarmFixture>
         // Doubles summed in another order (the database sums per group) differ in the last bits, so the comparison
         // is by tolerance, not by rounding to a decimal place (a value at a rounding tie flips).
         Assert.Equal(ledger.Sum(u => u.DeviceSeconds), summary.DeviceSeconds, 1e-9);
-        Assert.Equal(ledger.Sum(u => u.EnergyJoules) / 3.6e6, summary.EnergyKilowattHours, 9);
+        Assert.Equal(ledger.Sum(u => u.EnergyJoules) / 3.6e6, summary.EnergyKilowattHours, tolerance: 1e-9);
         Assert.Equal(shots.Select(s => s.Id).Order(), summary.Shots.Select(s => s.ShotId).Order());
         foreach (var shotCost in summary.Shots)
         {

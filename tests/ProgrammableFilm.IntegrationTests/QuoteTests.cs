@@ -184,7 +184,7 @@ public class QuoteTests(QuoteFarmFixture farm, Xunit.Abstractions.ITestOutputHel
 
         Assert.Equal(2, takes.Count);
         Assert.All(takes, t => Assert.Equal("procedural 64x64", t.Kind));
-        Assert.Equal(takes.Sum(t => t.DeviceSeconds), stored!.DeviceSeconds, 9);
+        Assert.Equal(takes.Sum(t => t.DeviceSeconds), stored!.DeviceSeconds, tolerance: 1e-9);
         Assert.True(stored.CostUsd > 0 && stored.LowUsd <= stored.CostUsd && stored.CostUsd <= stored.HighUsd);
 
         Assert.Equal(quoted.Shots.Select(s => s.Kind), takes.Select(t => t.Kind));
