@@ -44,6 +44,7 @@ public static class CoordinatorExtensions
         services.AddSingleton<ProjectShares>();
         services.AddSingleton<Quotes.QuoteBook>();
         services.AddSingleton<Webhooks.WebhookSubscriptions>();
+        services.AddSingleton<RenderQueueDepths>();
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<Access.ApiKeys>();
         services.AddSingleton<Access.AuditLog>();

@@ -28,6 +28,7 @@ public sealed class Dispatcher(
     DispatchSignal signal,
     TimeProvider time,
     FarmMetrics metrics,
+    RenderQueueDepths queueDepths,
     ILogger<Dispatcher> logger) : BackgroundService
 {
     private const int QueuedPerSlot = 2;
@@ -442,20 +443,36 @@ public sealed class Dispatcher(
     }
 
     /// <summary>
-    /// Sends again the attempts published long ago and still unclaimed: the message may have been lost with a broker
-    /// restart or dropped by a worker whose claim timed out. Run by the maintenance schedule, not on every pass.
+    /// Sends again the attempts published long ago and still unclaimed whose pool's queue has run dry: the message may
+    /// have been lost with a broker restart or dropped by a worker whose claim timed out. While the queue still holds
+    /// ready messages, an old one is waiting its turn behind long tasks, not lost: sending it again would only add a
+    /// copy per attempt every <see cref="CoordinatorOptions.RepublishAfter"/> (a million-task backlog's fifty thousand
+    /// queued attempts, one update and one send each, every 30 s). Run by the maintenance schedule, not on every pass.
     /// </summary>
     public async Task<int> RepublishUnclaimedAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         var staleBefore = now - options.RepublishAfter;
         await using var db = await contextFactory.CreateDbContextAsync(cancellationToken);
+        var stalePools = await db.Attempts.Where(a => a.State == AttemptState.Queued && a.PublishedAt < staleBefore).Select(a => a.Pool).Distinct().ToListAsync(cancellationToken);
+        if (stalePools.Count == 0)
+        {
+            return 0;
+        }
+
+        var ready = await queueDepths.ReadyMessagesAsync(stalePools, cancellationToken);
+        string[] drained = [.. stalePools.Where(pool => ready is null || ready[pool] == 0)];
+        if (drained.Length == 0)
+        {
+            return 0;
+        }
+
         var stale = await (
             from attempt in db.Attempts
             join task in db.Tasks on attempt.TaskId equals task.Id
             join shot in db.Shots on task.ShotId equals shot.Id
             join job in db.Jobs on task.JobId equals job.Id
-            where attempt.State == AttemptState.Queued && attempt.PublishedAt < staleBefore && task.CurrentAttemptId == attempt.Id
+            where attempt.State == AttemptState.Queued && attempt.PublishedAt < staleBefore && task.CurrentAttemptId == attempt.Id && drained.Contains(attempt.Pool)
             select new { AttemptId = attempt.Id, attempt.Pool, Task = task, Shot = shot, job.Project })
             .AsNoTracking()
             .ToListAsync(cancellationToken);

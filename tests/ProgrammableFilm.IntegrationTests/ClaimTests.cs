@@ -3,6 +3,7 @@ using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using ProgrammableFilm.Contracts;
 using ProgrammableFilm.Data.Entities;
+using RabbitMQ.Client;
 using RenderTaskMessage = ProgrammableFilm.Contracts.RenderTask;
 
 namespace ProgrammableFilm.IntegrationTests;
@@ -156,6 +157,44 @@ public class RepublishTests(FastRepublishFixture farm) : IClassFixture<FastRepub
         {
             await endpoint.StopAsync();
         }
+    }
+
+    [Fact]
+    public async Task A_message_waiting_in_its_queue_is_not_sent_again_and_one_lost_from_it_is()
+    {
+        var queue = $"{farm.QueuePrefix}render-cpu";
+        await using var connection = await new ConnectionFactory { Uri = new Uri(TestEnvironment.RabbitMq) }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        async Task<uint> ReadyAsync() => (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+        var jobId = await _worker.SubmitAsync("it-waiting");
+        var attempts = (await _worker.WaitForAttemptsAsync(jobId, 3)).Values.Select(a => a.Id).ToList();
+        async Task<List<Attempt>> RowsAsync()
+        {
+            await using var db = farm.CreateDbContext();
+            return await db.Attempts.AsNoTracking().Where(a => attempts.Contains(a.Id)).ToListAsync();
+        }
+
+        // Nobody takes the queue. Past the 1-s republish age, through two sweeps (every 5 s), the messages wait
+        // their turn: none is sent again, however old.
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var waiting = await ReadyAsync();
+        Assert.True(waiting > 0, "the job's messages are not in its pool's queue");
+        await Task.Delay(TimeSpan.FromSeconds(11));
+        Assert.Equal(waiting, await ReadyAsync());
+        Assert.All(await RowsAsync(), row => Assert.Equal((AttemptState.Queued, row.CreatedAt), (row.State, row.PublishedAt)));
+
+        // Lost: the queue emptied behind the farm's back (a broker that lost its messages). The next sweeps send
+        // every one of them again.
+        await channel.QueuePurgeAsync(queue);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await RowsAsync()).Any(row => row.PublishedAt == row.CreatedAt))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the lost messages were not sent again within 30 s");
+            await Task.Delay(200);
+        }
+
+        Assert.True(await ReadyAsync() > 0, "the messages sent again are not in the queue");
+        Assert.All(await RowsAsync(), row => Assert.Equal((AttemptState.Queued, 1), (row.State, row.Number)));
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, string what)
