@@ -100,6 +100,35 @@ public class CoalescedReadTests
         Assert.Equal(2, await waits);
     }
 
+    [Fact]
+    public async Task Each_key_has_reads_of_its_own_shared_only_by_that_keys_callers()
+    {
+        var jobA = new HeldReads();
+        var jobB = new HeldReads();
+        var shared = new CoalescedReads<char, int>((key, cancellationToken) => (key == 'a' ? jobA : jobB).ReadAsync(cancellationToken));
+        var firstA = shared.ReadAsync('a', CancellationToken.None);
+        var laterA = shared.ReadAsync('a', CancellationToken.None);
+        var firstB = shared.ReadAsync('b', CancellationToken.None);
+        Assert.Equal((1, 1), (jobA.Started, jobB.Started));
+
+        // B's read is not held up by A's, nor joined to it.
+        jobB.Release(1);
+        Assert.Equal(1, await firstB);
+        Assert.False(firstA.IsCompleted);
+
+        jobA.Release(1);
+        Assert.Equal(1, await firstA);
+        await WaitUntilAsync(() => jobA.Started == 2);
+        jobA.Release(2);
+        Assert.Equal(2, await laterA);
+
+        // A key whose reads are over starts afresh.
+        var again = shared.ReadAsync('b', CancellationToken.None);
+        await WaitUntilAsync(() => jobB.Started == 2);
+        jobB.Release(2);
+        Assert.Equal(2, await again);
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
