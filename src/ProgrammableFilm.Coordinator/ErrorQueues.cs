@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Logging;
 using ProgrammableFilm.Messaging;
 using RabbitMQ.Client;
-using RabbitMQ.Client.Exceptions;
 
 namespace ProgrammableFilm.Coordinator;
 
@@ -35,23 +34,8 @@ public sealed class ErrorQueues(BusOptions busOptions, CoordinatorOptions option
         }
 
         await using var connection = await Connect(cancellationToken);
-        var counts = new List<ErrorQueueCount>();
-        foreach (var queue in Queues)
-        {
-            // A passive declare of a queue that does not exist closes its channel: one channel per queue.
-            await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
-            try
-            {
-                var declared = await channel.QueueDeclarePassiveAsync($"{queue}_error", cancellationToken);
-                counts.Add(new ErrorQueueCount($"{queue}_error", queue, declared.MessageCount));
-            }
-            catch (OperationInterruptedException)
-            {
-                counts.Add(new ErrorQueueCount($"{queue}_error", queue, 0));
-            }
-        }
-
-        return counts;
+        var ready = await BrokerQueues.ReadyMessagesAsync(connection, [.. Queues.Select(queue => $"{queue}_error")], cancellationToken);
+        return [.. Queues.Select(queue => new ErrorQueueCount($"{queue}_error", queue, ready[$"{queue}_error"]))];
     }
 
     /// <summary>Logs every non-empty error queue with the command that replays it (a Hangfire recurring job).</summary>

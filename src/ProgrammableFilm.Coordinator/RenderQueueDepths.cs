@@ -22,18 +22,29 @@ public sealed class RenderQueueDepths(BusOptions busOptions)
         }
 
         await using var connection = await new ConnectionFactory { Uri = new Uri(busOptions.RabbitMqUri), ClientProvidedName = "pfilm-queue-depths" }.CreateConnectionAsync(cancellationToken);
+        var ready = await BrokerQueues.ReadyMessagesAsync(connection, [.. pools.Select(busOptions.RenderQueue)], cancellationToken);
+        return pools.ToDictionary(pool => pool, pool => ready[busOptions.RenderQueue(pool)], StringComparer.Ordinal);
+    }
+}
+
+/// <summary>Queue depths as RabbitMQ reports them, for the farm's own queue watchers.</summary>
+internal static class BrokerQueues
+{
+    /// <summary>Ready messages (not yet delivered to a consumer) per queue; a queue the broker does not have holds none.</summary>
+    public static async Task<Dictionary<string, uint>> ReadyMessagesAsync(IConnection connection, IReadOnlyCollection<string> queues, CancellationToken cancellationToken)
+    {
         var ready = new Dictionary<string, uint>(StringComparer.Ordinal);
-        foreach (var pool in pools)
+        foreach (var queue in queues)
         {
             // A passive declare of a queue that does not exist closes its channel: one channel per queue.
             await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
             try
             {
-                ready[pool] = (await channel.QueueDeclarePassiveAsync(busOptions.RenderQueue(pool), cancellationToken)).MessageCount;
+                ready[queue] = (await channel.QueueDeclarePassiveAsync(queue, cancellationToken)).MessageCount;
             }
             catch (OperationInterruptedException)
             {
-                ready[pool] = 0;
+                ready[queue] = 0;
             }
         }
 
