@@ -160,16 +160,15 @@ public sealed class Dispatcher(
     }
 
     /// <summary>
-    /// Queued and claimed attempts by pool, project and state, in one read: the pools' queued messages (a bundle of n
-    /// queued attempts is one message, whichever of them are counted) and the projects' occupancy both come from it.
+    /// Queued and claimed attempts by pool, project, lane and state, in one read of the live attempts alone (each
+    /// carries its task's project and lane from its dispatch): the pools' queued messages (a bundle of n queued
+    /// attempts is one message, whichever of them are counted) and the projects' occupancy both come from it.
     /// </summary>
     private static Task<List<LiveAttempts>> LiveAttemptsAsync(FarmDbContext db, CancellationToken cancellationToken) => (
         from attempt in db.Attempts
-        join task in db.Tasks on attempt.TaskId equals task.Id
-        join job in db.Jobs on task.JobId equals job.Id
         where attempt.State == AttemptState.Queued || attempt.State == AttemptState.Claimed
-        group attempt by new { attempt.Pool, job.Project, task.Lane, attempt.State } into g
-        select new LiveAttempts(g.Key.Pool, g.Key.Project, g.Key.Lane, g.Key.State, g.Count(), g.Sum(a => 1.0 / a.BundleSize)))
+        group attempt by new { attempt.Pool, attempt.Project, attempt.Lane, attempt.State } into g
+        select new LiveAttempts(g.Key.Pool, g.Key.Project!, g.Key.Lane!.Value, g.Key.State, g.Count(), g.Sum(a => 1.0 / a.BundleSize)))
         .ToListAsync(cancellationToken);
 
     private sealed record LiveAttempts(string Pool, string Project, int Lane, AttemptState State, int Attempts, double Messages);
@@ -362,6 +361,8 @@ public sealed class Dispatcher(
                     Number = rows[p.Task.Id].AttemptCount + 1,
                     State = AttemptState.Queued,
                     Pool = group.Key.Pool,
+                    Project = p.Task.Project,
+                    Lane = p.Task.Lane,
                     BundleSize = chunk.Length,
                     CreatedAt = now,
                     PublishedAt = now,
@@ -404,15 +405,16 @@ public sealed class Dispatcher(
             Guid[] ids = [.. proposed.Select(a => a.Id)], taskIds = [.. proposed.Select(a => a.TaskId)];
             int[] bundleSizes = [.. proposed.Select(a => a.BundleSize)];
             string[] pools = [.. proposed.Select(a => a.Pool)];
+            string[] projects = [.. proposed.Select(a => a.Project!)];
             var inserted = await db.Database.SqlQuery<Guid>($"""
                 WITH taken AS (
                     UPDATE tasks AS t
                     SET state = 'Dispatched', current_attempt_id = v.id, attempt_count = t.attempt_count + 1, updated_at = {now}
-                    FROM unnest({ids}, {taskIds}, {pools}, {bundleSizes}) AS v(id, task_id, pool, bundle_size)
+                    FROM unnest({ids}, {taskIds}, {pools}, {bundleSizes}, {projects}) AS v(id, task_id, pool, bundle_size, project)
                     WHERE t.id = v.task_id AND t.state = 'Ready'
-                    RETURNING v.id, t.id AS task_id, t.attempt_count AS number, v.pool, v.bundle_size)
-                INSERT INTO attempts (id, task_id, number, state, pool, created_at, published_at, bundle_size)
-                SELECT id, task_id, number, 'Queued', pool, {now}, {now}, bundle_size FROM taken
+                    RETURNING v.id, t.id AS task_id, t.attempt_count AS number, v.pool, v.bundle_size, v.project, t.lane)
+                INSERT INTO attempts (id, task_id, number, state, pool, created_at, published_at, bundle_size, project, lane)
+                SELECT id, task_id, number, 'Queued', pool, {now}, {now}, bundle_size, project, lane FROM taken
                 RETURNING id AS "Value"
                 """).ToListAsync(cancellationToken);
             return [.. inserted];

@@ -62,6 +62,33 @@ public sealed class PlacementTests(CoordinatorOnlyFixture farm) : IClassFixture<
 }
 
 /// <summary>
+/// What the dispatcher counts on every pass (a pool's queued messages per lane, a project's live attempts) is read
+/// from the attempts alone, so each carries its task's project and lane from its dispatch.
+/// </summary>
+public sealed class LiveAttemptTests(CoordinatorOnlyFixture farm) : IClassFixture<CoordinatorOnlyFixture>
+{
+    private readonly WorkerDouble _worker = new(farm);
+
+    [Fact]
+    public async Task A_queued_attempt_carries_its_jobs_project_and_lane_and_counts_in_that_projects_share()
+    {
+        var batch = await _worker.SubmitAsync("it-live-batch");
+        var preview = await _worker.SubmitAsync("it-live-preview", "lane: preview\n" + WorkerDouble.OneSecondShot);
+
+        var batchAttempts = await _worker.WaitForAttemptsAsync(batch, 3);
+        var previewAttempts = await _worker.WaitForAttemptsAsync(preview, 3);
+        Assert.All(batchAttempts.Values, a => Assert.Equal(("it-live-batch", (int?)1), (a.Project, a.Lane)));
+        Assert.All(previewAttempts.Values, a => Assert.Equal(("it-live-preview", (int?)0), (a.Project, a.Lane)));
+
+        var batchShare = await farm.Http.GetFromJsonAsync<ProjectShareStatus>("/api/projects/it-live-batch/share");
+        var previewShare = await farm.Http.GetFromJsonAsync<ProjectShareStatus>("/api/projects/it-live-preview/share");
+        Assert.Equal(batchAttempts.Count, batchShare!.LiveAttempts);
+        Assert.Equal(previewAttempts.Count, previewShare!.LiveAttempts);
+        Assert.Equal(batchAttempts.Count + previewAttempts.Count, previewShare.FleetLiveAttempts);
+    }
+}
+
+/// <summary>
 /// One worker with four slots shared by two projects that both keep it busy, each attempt sent alone: the share is
 /// measured over about 1,200 one-frame tasks in seconds, fewer than the bundles of a default farm hold in flight.
 /// The share with default bundles over the one-minute window is measured by <c>bench/farm.sh --share</c>.

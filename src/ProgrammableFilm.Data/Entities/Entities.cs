@@ -366,6 +366,12 @@ public sealed class Attempt
 
     public required string Pool { get; set; }
 
+    /// <summary>The task's job's project, set at dispatch: what the fair share counts a live attempt against (null on attempts finished before it was kept).</summary>
+    public string? Project { get; set; }
+
+    /// <summary>The task's lane, set at dispatch: a pool's queued messages are counted per lane (null as <see cref="Project"/>).</summary>
+    public int? Lane { get; set; }
+
     public string? WorkerId { get; set; }
 
     public DateTime CreatedAt { get; set; }
