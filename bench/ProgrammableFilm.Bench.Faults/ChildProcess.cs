@@ -8,6 +8,7 @@ public sealed class ChildProcess : IDisposable
     private readonly Process _process;
     private readonly TextWriter _log;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ChildProcess(Process process, TextWriter log)
     {
@@ -23,6 +24,9 @@ public sealed class ChildProcess : IDisposable
 
     /// <summary>Completes when the process prints <c>readyLine</c>; fails if it exits first.</summary>
     public Task Ready => _ready.Task;
+
+    /// <summary>Completes when the process has exited, however it ended.</summary>
+    public Task Exited => _exited.Task;
 
     public static ChildProcess Start(string dll, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment, string logPath, string? readyLine)
     {
@@ -60,7 +64,11 @@ public sealed class ChildProcess : IDisposable
                 log.WriteLine(line.Data);
             }
         };
-        child._process.Exited += (_, _) => child._ready.TrySetException(new InvalidOperationException($"{Path.GetFileName(dll)} exited before it was ready; see {logPath}"));
+        child._process.Exited += (_, _) =>
+        {
+            child._ready.TrySetException(new InvalidOperationException($"{Path.GetFileName(dll)} exited before it was ready; see {logPath}"));
+            child._exited.TrySetResult();
+        };
         child._process.Start();
         child._process.BeginOutputReadLine();
         child._process.BeginErrorReadLine();

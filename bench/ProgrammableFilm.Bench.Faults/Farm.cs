@@ -19,6 +19,7 @@ public sealed class Farm : IDisposable
     private readonly Lock _lock = new();
     private ChildProcess? _api;
     private int _workersStarted;
+    private bool _disposed;
 
     private Farm(Settings settings, string logs, int generation, string database, string storage, bool duplicateDelivery)
     {
@@ -154,14 +155,49 @@ public sealed class Farm : IDisposable
     public async Task<string> StartWorkerAsync(CancellationToken cancellationToken)
     {
         var id = $"g{_generation}-w{Interlocked.Increment(ref _workersStarted)}";
+        await StartWorker(id).Ready.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+        return id;
+    }
+
+    /// <summary>
+    /// Starts the worker process and, as a container's restart policy would, starts it again under the same id when it
+    /// exits on its own (a worker whose bus went deaf ends itself for that); a worker the script kills is removed first.
+    /// </summary>
+    private ChildProcess StartWorker(string id)
+    {
         var worker = Start("ProgrammableFilm.Worker", [], id, "Bus started", new Dictionary<string, string>(StringComparer.Ordinal) { ["Worker__Id"] = id });
         lock (_lock)
         {
             _workers[id] = worker;
         }
 
-        await worker.Ready.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
-        return id;
+        _ = RestartWhenItExitsAsync(id, worker);
+        return worker;
+    }
+
+    private async Task RestartWhenItExitsAsync(string id, ChildProcess worker)
+    {
+        await worker.Exited;
+        lock (_lock)
+        {
+            if (_disposed || !_workers.TryGetValue(id, out var current) || current != worker)
+            {
+                return;
+            }
+        }
+
+        Log.Line($"worker {id} exited on its own (code {worker.ExitCode}); starting it again in a second");
+        worker.Dispose();
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+        }
+
+        StartWorker(id);
     }
 
     public bool HasWorker(string? id)
@@ -200,6 +236,7 @@ public sealed class Farm : IDisposable
     {
         lock (_lock)
         {
+            _disposed = true;
             _api?.Dispose();
             foreach (var worker in _workers.Values)
             {

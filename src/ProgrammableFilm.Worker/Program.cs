@@ -47,6 +47,8 @@ public static class WorkerProgram
         // Registered before the bus, whose hosted service starts after it: no message is taken before the model is in.
         builder.Services.AddHostedService<DiffusionWarmup>();
         builder.Services.AddHostedService<EncoderWarmup>();
+        builder.Services.AddSingleton(busOptions);
+        builder.Services.AddHostedService<DeafBusWatchdog>();
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddRenderWorkerConsumer(workerOptions, busOptions);

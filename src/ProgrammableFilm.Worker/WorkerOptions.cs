@@ -30,6 +30,12 @@ public sealed record WorkerOptions
     /// <summary>How often the worker tells the coordinator it lives; well under the coordinator's lease (30 s by default).</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// How long the worker's own response queue may go without a consumer while the broker answers before the worker
+    /// exits for its supervisor to start it again (<see cref="DeafBusWatchdog"/>); zero turns the watchdog off.
+    /// </summary>
+    public TimeSpan DeafBusLimit { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Path of the diffusion model's weights; null finds <c>models/pf-scene-v3.safetensors</c> above the binaries.</summary>
     public string? ModelPath { get; init; }
 
@@ -82,6 +88,7 @@ public sealed record WorkerOptions
             FfmpegPath = section["FfmpegPath"] ?? defaults.FfmpegPath,
             EncodeInProcess = section.GetValue("EncodeInProcess", defaults.EncodeInProcess),
             HeartbeatInterval = section.GetValue("HeartbeatInterval", defaults.HeartbeatInterval),
+            DeafBusLimit = section.GetValue("DeafBusLimit", defaults.DeafBusLimit),
             ModelPath = section["ModelPath"],
             HttpUrls = section["HttpUrls"] is { Length: > 0 } urls ? urls : null,
             DiffusionEngine = section["DiffusionEngine"] ?? defaults.DiffusionEngine,
