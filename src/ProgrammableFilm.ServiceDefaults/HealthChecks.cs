@@ -47,11 +47,11 @@ internal sealed class StorageWritableHealthCheck(string root) : IHealthCheck
 }
 
 /// <summary>
-/// One long-lived connection for the RabbitMQ check (a connection per probe would churn the broker). The client
-/// recovers it after a broker restart by itself; a connection that could not be opened at all is tried again on
-/// the next probe.
+/// One long-lived connection for the RabbitMQ check and the worker's deaf-bus watchdog (a connection per probe would
+/// churn the broker). The client recovers it after a broker restart by itself; a connection that could not be opened
+/// at all is tried again on the next probe.
 /// </summary>
-internal sealed class BrokerConnection(string uri) : IAsyncDisposable
+public sealed class BrokerConnection(string uri) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IConnection? _connection;

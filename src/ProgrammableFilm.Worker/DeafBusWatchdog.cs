@@ -1,7 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using ProgrammableFilm.Messaging;
+using ProgrammableFilm.ServiceDefaults;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
@@ -18,19 +18,17 @@ namespace ProgrammableFilm.Worker;
 /// leases run out and they run again. A broker that is down, a coordinator or a database that is away, leave the queue
 /// consumed and the worker waiting.
 /// </summary>
-public sealed class DeafBusWatchdog(IBus bus, BusOptions busOptions, WorkerOptions options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<DeafBusWatchdog> logger) : BackgroundService
+public sealed class DeafBusWatchdog(IBus bus, BrokerConnection broker, WorkerOptions options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<DeafBusWatchdog> logger) : BackgroundService
 {
     /// <summary>The exit code of a worker that ended itself because its bus went deaf (EX_TEMPFAIL: start it again).</summary>
     public const int DeafExitCode = 75;
 
-    /// <summary>Looks at most this often: one passive declare on a connection kept open, for every worker of a fleet.</summary>
+    /// <summary>Looks at most this often: one passive declare, for every worker of a fleet.</summary>
     private static readonly TimeSpan LongestLookInterval = TimeSpan.FromSeconds(5);
-
-    private IConnection? _connection;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (busOptions.RabbitMqUri is not { } broker || options.DeafBusLimit <= TimeSpan.Zero)
+        if (options.DeafBusLimit <= TimeSpan.Zero)
         {
             return;
         }
@@ -38,46 +36,24 @@ public sealed class DeafBusWatchdog(IBus bus, BusOptions busOptions, WorkerOptio
         var queue = bus.Address.Segments[^1];
         var watch = new DeafBusWatch(options.DeafBusLimit);
         using var timer = new PeriodicTimer(TimeSpan.FromTicks(Math.Min(LongestLookInterval.Ticks, options.DeafBusLimit.Ticks / 4)), time);
-        try
+        while (await timer.WaitForNextTickAsync(stoppingToken))
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
+            if (watch.Deaf(time.GetUtcNow(), await QueueConsumedAsync(queue, stoppingToken)))
             {
-                if (watch.Deaf(time.GetUtcNow(), await QueueConsumedAsync(new Uri(broker), queue, stoppingToken)))
-                {
-                    logger.LogCritical("The broker answers but this worker's queue {Queue} has had no consumer for {Seconds:F0} s: its bus did not reconnect. Exiting with code {Code} for the supervisor to start the worker again", queue, options.DeafBusLimit.TotalSeconds, DeafExitCode);
-                    Environment.ExitCode = DeafExitCode;
-                    lifetime.StopApplication();
-                    return;
-                }
-            }
-        }
-        finally
-        {
-            if (_connection is not null)
-            {
-                await _connection.DisposeAsync();
+                logger.LogCritical("The broker answers but this worker's queue {Queue} has had no consumer for {Seconds:F0} s: its bus did not reconnect. Exiting with code {Code} for the supervisor to start the worker again", queue, options.DeafBusLimit.TotalSeconds, DeafExitCode);
+                Environment.ExitCode = DeafExitCode;
+                lifetime.StopApplication();
+                return;
             }
         }
     }
 
     /// <summary>Whether the queue has a consumer; null when the broker does not answer (then nothing can be told).</summary>
-    private async Task<bool?> QueueConsumedAsync(Uri broker, string queue, CancellationToken cancellationToken)
+    private async Task<bool?> QueueConsumedAsync(string queue, CancellationToken cancellationToken)
     {
         try
         {
-            if (_connection is not { IsOpen: true })
-            {
-                if (_connection is not null)
-                {
-                    await _connection.DisposeAsync();
-                }
-
-                _connection = null;
-                _connection = await new ConnectionFactory { Uri = broker, ClientProvidedName = "pfilm-worker-watchdog", RequestedConnectionTimeout = TimeSpan.FromSeconds(5) }
-                    .CreateConnectionAsync(cancellationToken);
-            }
-
-            await using var channel = await _connection.CreateChannelAsync(cancellationToken: cancellationToken);
+            await using var channel = await (await broker.GetAsync(cancellationToken)).CreateChannelAsync(cancellationToken: cancellationToken);
             try
             {
                 return (await channel.QueueDeclarePassiveAsync(queue, cancellationToken)).ConsumerCount > 0;

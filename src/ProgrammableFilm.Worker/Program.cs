@@ -47,8 +47,12 @@ public static class WorkerProgram
         // Registered before the bus, whose hosted service starts after it: no message is taken before the model is in.
         builder.Services.AddHostedService<DiffusionWarmup>();
         builder.Services.AddHostedService<EncoderWarmup>();
-        builder.Services.AddSingleton(busOptions);
-        builder.Services.AddHostedService<DeafBusWatchdog>();
+        if (busOptions.RabbitMqUri is not null)
+        {
+            // Looks through the readiness check's connection (AddFarmReadinessChecks registers it with a broker).
+            builder.Services.AddHostedService<DeafBusWatchdog>();
+        }
+
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddRenderWorkerConsumer(workerOptions, busOptions);

@@ -2,7 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using ProgrammableFilm.Contracts;
-using ProgrammableFilm.Messaging;
+using ProgrammableFilm.ServiceDefaults;
 using ProgrammableFilm.Worker;
 
 namespace ProgrammableFilm.IntegrationTests;
@@ -44,7 +44,8 @@ public sealed class DeafBusWatchdogTests
             WorkerId = "deaf", Pool = "cpu", DeviceSku = "cpu", DeviceCount = 1, Slots = 1, Hostname = "test", Attempts = [],
         }));
         var lifetime = new RecordingLifetime();
-        using var watchdog = Watchdog(bus, TestEnvironment.RabbitMq, lifetime);
+        await using var broker = new BrokerConnection(TestEnvironment.RabbitMq);
+        using var watchdog = Watchdog(bus, broker, lifetime);
         try
         {
             await watchdog.StartAsync(CancellationToken.None);
@@ -69,16 +70,17 @@ public sealed class DeafBusWatchdogTests
         var bus = Bus.Factory.CreateUsingRabbitMq(rabbit => rabbit.Host(new Uri(TestEnvironment.RabbitMq)));
         var lifetime = new RecordingLifetime();
         var unreachable = new UriBuilder(TestEnvironment.RabbitMq) { Port = TestEnvironment.FreePort() }.Uri.ToString();
-        using var watchdog = Watchdog(bus, unreachable, lifetime);
+        await using var broker = new BrokerConnection(unreachable);
+        using var watchdog = Watchdog(bus, broker, lifetime);
         await watchdog.StartAsync(CancellationToken.None);
         await Task.Delay(Limit * 3);
         await watchdog.StopAsync(CancellationToken.None);
         Assert.False(lifetime.Stopped.IsCompleted, "the watchdog stopped a worker whose broker is away");
     }
 
-    private static DeafBusWatchdog Watchdog(IBus bus, string broker, IHostApplicationLifetime lifetime) => new(
+    private static DeafBusWatchdog Watchdog(IBus bus, BrokerConnection broker, IHostApplicationLifetime lifetime) => new(
         bus,
-        new BusOptions { RabbitMqUri = broker },
+        broker,
         new WorkerOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(200), DeafBusLimit = Limit },
         lifetime,
         TimeProvider.System,
