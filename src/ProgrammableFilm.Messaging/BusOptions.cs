@@ -42,6 +42,9 @@ public static class BusExtensions
     public static void UseFarmTransport(this IBusRegistrationConfigurator bus, BusOptions options, Action<IBusRegistrationContext, IBusFactoryConfigurator>? configure = null)
     {
         bus.SetEndpointNameFormatter(options.EndpointNames);
+        // MassTransit 8.4+ reports the bus's queues and host to its makers over HTTPS unless told not to: a studio's farm
+        // sends nothing anywhere it was not asked to (and behind a closed network each report was a logged stack trace).
+        bus.ConfigureUsageTelemetryOptions(telemetry => telemetry.Enabled = false);
         if (options.RabbitMqUri is null)
         {
             bus.UsingInMemory((context, transport) =>
