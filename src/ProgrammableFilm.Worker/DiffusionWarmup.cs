@@ -6,9 +6,10 @@ using ProgrammableFilm.Engine.Diffusion;
 namespace ProgrammableFilm.Worker;
 
 /// <summary>
-/// Loads the diffusion model while the worker process starts, before its bus consumes anything: the first diffusion
-/// task of a fresh worker then renders at full speed, and the load is not billed to a shot. Registered only in the
-/// worker process (embedded mode still loads on first use) and only when the worker offers the diffusion engine.
+/// Loads the diffusion model while the worker process starts, before its bus consumes anything: the load is not billed
+/// to a shot, and <see cref="WorkerRehearsal"/> (after it) compiles the kernels with the rest of a task's path.
+/// Registered only in the worker process (embedded mode still loads on first use) and only when the worker offers the
+/// diffusion engine.
 /// </summary>
 public sealed class DiffusionWarmup(IEnumerable<IRenderEngine> engines, WorkerOptions options, ILogger<DiffusionWarmup> logger) : IHostedService
 {
@@ -22,10 +23,8 @@ public sealed class DiffusionWarmup(IEnumerable<IRenderEngine> engines, WorkerOp
         var started = TimeProvider.System.GetTimestamp();
         try
         {
-            var model = await Task.Run(diffusion.LoadModel, cancellationToken);
-            var loaded = TimeProvider.System.GetElapsedTime(started);
-            await CompileKernelsAsync(diffusion, model.Config.ImageSize, cancellationToken);
-            logger.LogInformation("Diffusion model loaded in {Seconds:F1} s, its kernels warmed in {Warm:F1} s", loaded.TotalSeconds, (TimeProvider.System.GetElapsedTime(started) - loaded).TotalSeconds);
+            await Task.Run(diffusion.LoadModel, cancellationToken);
+            logger.LogInformation("Diffusion model loaded in {Seconds:F1} s", TimeProvider.System.GetElapsedTime(started).TotalSeconds);
         }
         catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or DllNotFoundException or NotSupportedException)
         {
@@ -35,25 +34,4 @@ public sealed class DiffusionWarmup(IEnumerable<IRenderEngine> engines, WorkerOp
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    /// <summary>
-    /// The worker process compiles every method fully optimised on its first call (no tiered compilation, see the
-    /// project file), so one small keyframe and one in-between render compile every kernel the first task would have
-    /// waited for (a fresh worker's first one-frame keyframe took 0.3 s of device time without any warm-up; the same
-    /// request takes 0.05 s on a warm thread).
-    /// </summary>
-    private static async Task CompileKernelsAsync(DiffusionEngine diffusion, int size, CancellationToken cancellationToken)
-    {
-        var keyframe = await diffusion.RenderAsync(WarmupRequest(size, [0]), null, cancellationToken);
-        var image = keyframe.Frames[0].Image;
-        await diffusion.RenderAsync(
-            WarmupRequest(size, [1, 2]) with { StartKeyframe = new ConditioningFrame(0, image), EndKeyframe = new ConditioningFrame(3, image) },
-            null,
-            cancellationToken);
-    }
-
-    private static RenderRequest WarmupRequest(int size, int[] frames) => new()
-    {
-        Prompt = "a red ball in the desert", Width = size, Height = size, Steps = 4, Guidance = 3, Seed = 1, TotalFrames = 4, FrameIndices = frames,
-    };
 }

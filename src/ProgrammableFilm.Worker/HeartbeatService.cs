@@ -17,6 +17,7 @@ public sealed class HeartbeatService(
     WorkerDevice device,
     Energy.EnergyAccount energy,
     TimeProvider time,
+    IHostApplicationLifetime lifetime,
     ILogger<HeartbeatService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -24,6 +25,14 @@ public sealed class HeartbeatService(
         // Finding the device may load LibTorch (the TorchSharp engine): off the host's start-up path.
         await Task.Run(() => device.Name, stoppingToken).ConfigureAwait(false);
         logger.LogInformation("Worker {WorkerId}: diffusion engine {Engine} on {Device} ({MemoryGiB:F1} GiB); energy {Energy}", options.WorkerId, device.DiffusionEngine, device.Name, device.MemoryBytes / (1024.0 * 1024 * 1024), energy.Source ?? "estimated from rated watts (no readable counter)");
+
+        // The worker announces itself once the host has started: after its warm-up and rehearsal (nothing is dispatched
+        // to it before they end) and its bus (a beat sent before would wait for it and time out).
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        {
+            await started.Task.WaitAsync(stoppingToken).ConfigureAwait(false);
+        }
 
         using var timer = new PeriodicTimer(options.HeartbeatInterval, time);
         do

@@ -44,9 +44,11 @@ public static class WorkerProgram
         builder.Services.AddHealthChecks().AddFarmReadinessChecks(new FarmDependencies { RabbitMqUri = busOptions.RabbitMqUri, StorageRoot = storageRoot });
         builder.Services.AddRenderWorker(workerOptions, new ShotStorage(storageRoot));
 
-        // Registered before the bus, whose hosted service starts after it: no message is taken before the model is in.
+        // Registered before the bus, whose hosted service starts after them: no message is taken before the model is in
+        // and a task's path is compiled.
         builder.Services.AddHostedService<DiffusionWarmup>();
         builder.Services.AddHostedService<EncoderWarmup>();
+        builder.Services.AddHostedService<WorkerRehearsal>();
         if (busOptions.RabbitMqUri is not null)
         {
             // Looks through the readiness check's connection (AddFarmReadinessChecks registers it with a broker).

@@ -12,7 +12,7 @@ namespace ProgrammableFilm.Worker;
 /// more. An idle worker's report leaves at once; a busy worker's short attempts share a message, as the coordinator
 /// applies them (a batch per transaction, whose cost is mostly per transaction).
 /// </summary>
-public sealed class SuccessReports
+public sealed class SuccessReports : IDisposable
 {
     /// <summary>Reports per message at most: a message stays well under the broker's frame size whatever the logs hold.</summary>
     private const int MaxReports = 100;
@@ -48,6 +48,9 @@ public sealed class SuccessReports
         _pending.Writer.TryWrite(new Pending(report, attemptTrace, published));
         return published.Task;
     }
+
+    /// <summary>Ends the publishing loop once what is pending has gone (a rehearsal's reports drop their loop with their bus).</summary>
+    public void Dispose() => _pending.Writer.TryComplete();
 
     private sealed record Pending(TaskSucceeded Report, string? AttemptTrace, TaskCompletionSource Published);
 

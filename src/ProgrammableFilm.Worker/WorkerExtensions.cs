@@ -13,8 +13,6 @@ public static class WorkerExtensions
     /// <summary>The render worker: engines, the task runner and ffmpeg assembly. The same component runs in its own process or in-process.</summary>
     public static IServiceCollection AddRenderWorker(this IServiceCollection services, WorkerOptions options, ShotStorage storage)
     {
-        services.AddSingleton(options);
-        services.AddSingleton(storage);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<IRenderEngine>(_ => new ProceduralEngine());
 
@@ -22,15 +20,27 @@ public static class WorkerExtensions
         var device = WorkerDevice.Choose(options);
         services.AddSingleton(device);
         services.AddSingleton<IRenderEngine>(_ => device.CreateDiffusionEngine(options));
+        services.AddAttemptRunning(options, storage);
+        services.AddSingleton(_ => new Energy.EnergyAccount(Energy.EnergyMeterChoice.Open(options)));
+        services.AddHostedService<HeartbeatService>();
+        services.AddMetrics();
+        services.AddHostedService<WorkerTelemetry>();
+        return services;
+    }
+
+    /// <summary>
+    /// What <see cref="RenderTaskConsumer"/> runs attempts with, engines, clock and energy meter aside: the worker's own
+    /// and <see cref="WorkerRehearsal"/>'s (on its throwaway folder) are built alike.
+    /// </summary>
+    internal static IServiceCollection AddAttemptRunning(this IServiceCollection services, WorkerOptions options, ShotStorage storage)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(storage);
         services.AddSingleton<FfmpegAssembler>();
         services.AddSingleton<TaskRunner>();
         services.AddSingleton<RunningAttempts>();
         services.AddSingleton<SuccessReports>();
-        services.AddSingleton(_ => new Energy.EnergyAccount(Energy.EnergyMeterChoice.Open(options)));
         services.AddSingleton(_ => new RenderSlots(options.Slots));
-        services.AddHostedService<HeartbeatService>();
-        services.AddMetrics();
-        services.AddHostedService<WorkerTelemetry>();
         return services;
     }
 
