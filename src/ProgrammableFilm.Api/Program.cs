@@ -15,22 +15,33 @@ builder.Services.AddDashboard();
 builder.RemoveBackgroundWorkWhenDescribing();
 
 var app = builder.Build();
-if (args.Contains("migrate", StringComparer.Ordinal))
+try
 {
-    await app.MigrateDatabaseAsync();
-    return;
-}
+    if (args.Contains("migrate", StringComparer.Ordinal))
+    {
+        await app.MigrateDatabaseAsync();
+        return;
+    }
 
-if (args.FirstOrDefault() == "create-key")
-{
-    Environment.ExitCode = await app.CreateKeyAsync(args[1..]);
-    return;
-}
+    if (args.FirstOrDefault() == "create-key")
+    {
+        Environment.ExitCode = await app.CreateKeyAsync(args[1..]);
+        return;
+    }
 
-if (!OpenApiExtensions.GeneratingDocument)
+    if (!OpenApiExtensions.GeneratingDocument)
+    {
+        await app.RequireMigratedDatabaseAsync();
+        await app.ExplainFirstKeyAsync();
+    }
+}
+catch (Exception e) when (e is DatabaseNotReadyException or System.Data.Common.DbException)
 {
-    await app.RequireMigratedDatabaseAsync();
-    await app.ExplainFirstKeyAsync();
+    // A missing migration step or a database not up yet: one line and a failing exit code (a supervisor starts the
+    // process again), not a stack trace.
+    Console.Error.WriteLine($"pfilm-api: {e.Message}");
+    Environment.ExitCode = 1;
+    return;
 }
 
 app.UseExceptionHandler(new ExceptionHandlerOptions

@@ -60,7 +60,10 @@ public static class Extensions
         var pending = await app.Services.GetRequiredService<DatabaseMigrator>().PendingAsync(CancellationToken.None);
         if (pending.Count > 0)
         {
-            throw new InvalidOperationException($"The database lacks migration(s) {string.Join(", ", pending)}; run the migration step first: dotnet run --project src/ProgrammableFilm.Api -- migrate");
+            throw new DatabaseNotReadyException($"The database lacks migration(s) {string.Join(", ", pending)}; run the migration step first: dotnet run --project src/ProgrammableFilm.Api -- migrate");
         }
     }
 }
+
+/// <summary>The database this process was pointed at cannot serve it yet (an operator's step is missing).</summary>
+public sealed class DatabaseNotReadyException(string message) : Exception(message);
