@@ -541,6 +541,8 @@ namespace ProgrammableFilm.Bench.Farm
                     if (dispatched is not null)
                     {
                         previewSeconds.Add((dispatched.CreatedAt - dispatched.ReadyAt!.Value).TotalSeconds);
+                        // Each one with its moment, to be matched with the database's log (its checkpoints, its vacuums).
+                        Console.WriteLine($"  preview {i + 1} of {PreviewJobs}: ready {dispatched.ReadyAt:HH:mm:ss.fff} UTC → dispatched in {Stats.Format(previewSeconds[^1])} (submission {Stats.Format(previewSubmitSeconds[^1])})");
                         break;
                     }
 
