@@ -164,6 +164,7 @@ Console.WriteLine($"| success transactions (tasks per commit) | {throughput.Succ
 Console.WriteLine($"| planning and writing the job (submission) | {Stats.Format(throughput.SubmitSeconds)} | |");
 Console.WriteLine($"| planning and writing a 100,010-task job (10 shots × 10,000 frames) | {Stats.Format(throughput.PlanBigSeconds)} | {throughput.PlanBigSeconds / 2:F2} of the 2 s target |");
 Console.WriteLine($"| preview job's first task: ready → dispatched, behind a backlog of 1,000,100 tasks (that job and a 900,090-task one), {throughput.PreviewFirstDispatch.Seconds.Count} jobs one after another: p50 / max (of which the submission itself, p50 / max) | {Stats.Format(throughput.PreviewFirstDispatch.Median)} / {Stats.Format(throughput.PreviewFirstDispatch.Seconds.Max())} ({Stats.Format(throughput.PreviewSubmit.Median)} / {Stats.Format(throughput.PreviewSubmit.Seconds.Max())}) | target < 1 s |");
+Console.WriteLine($"| a one-row commit on a connection of its own, every 20 ms while the background planner writes the 900,090-task backlog ({throughput.BacklogCommits.Seconds.Count} commits): p50 / p99 / max | {Stats.Format(throughput.BacklogCommits.Median)} / {Stats.Format(throughput.BacklogCommits.P99)} / {Stats.Format(throughput.BacklogCommits.Seconds.Max())} | each small transition of the farm pays it meanwhile |");
 Console.WriteLine($"farm_tasks_per_second={throughput.TasksPerSecond.ToString("F1", CultureInfo.InvariantCulture)}");
 
 static void PrintDiffusion(DiffusionBatch diffusion)
@@ -451,7 +452,7 @@ namespace ProgrammableFilm.Bench.Farm
 
     /// <summary>End-to-end task throughput: many one-frame tasks through the whole farm (PostgreSQL, RabbitMQ, worker processes).</summary>
     public sealed record Throughput(int Tasks, double TasksPerSecond, Stats ReadyToClaimed, double SubmitSeconds, Stats DispatchedToClaimed, Stats ClaimedToReported, Stats ReportedToApplied, int SuccessCommits, double PlanBigSeconds, CpuMeter.Sample Cpu,
-        double WorkerBusyFraction, double IdleGapSeconds, Stats Handover, IdleLatency Idle, Stats PreviewFirstDispatch, Stats PreviewSubmit, double ColdTasksPerSecond)
+        double WorkerBusyFraction, double IdleGapSeconds, Stats Handover, IdleLatency Idle, Stats PreviewFirstDispatch, Stats PreviewSubmit, Stats BacklogCommits, double ColdTasksPerSecond)
     {
         /// <summary>Preview jobs submitted one after another behind the backlog.</summary>
         private const int PreviewJobs = 5;
@@ -507,6 +508,8 @@ namespace ProgrammableFilm.Bench.Farm
             // job after it.
             var bigShot = spec.Shots[0] with { DurationSeconds = 10_000 / 24.0 };
             var backlog = spec with { Name = "backlog", Shots = [.. Enumerable.Range(0, 90).Select(i => bigShot with { Name = $"backlog-{i}" })] };
+            using var probeStop = new CancellationTokenSource();
+            var probe = CommitProbeAsync(database, probeStop.Token);
             var backlogJob = await coordinator.Services.GetRequiredService<JobSubmission>().SubmitAsync(backlog, CancellationToken.None);
             while (true)
             {
@@ -518,6 +521,9 @@ namespace ProgrammableFilm.Bench.Farm
 
                 await Task.Delay(500);
             }
+
+            await probeStop.CancelAsync();
+            var backlogCommits = await probe;
 
             // Several preview jobs, one after another: a single one measured a moment (3.40 s once, 0.25–0.53 s in
             // nine other runs), not the scheduler.
@@ -588,7 +594,34 @@ namespace ProgrammableFilm.Bench.Farm
                 idle,
                 new Stats(previewSeconds),
                 new Stats(previewSubmitSeconds),
+                new Stats(backlogCommits),
                 coldTasksPerSecond);
+        }
+
+        /// <summary>
+        /// One-row commits every 20 ms on a connection of their own until stopped: what any small transition of the
+        /// farm (a claim, a dispatch, a submission) pays for its commit meanwhile.
+        /// </summary>
+        private static async Task<List<double>> CommitProbeAsync(string database, CancellationToken stop)
+        {
+            await using var connection = new NpgsqlConnection(database);
+            await connection.OpenAsync(CancellationToken.None);
+            await using (var create = new NpgsqlCommand("CREATE TABLE bench_commit_probe (id int PRIMARY KEY, n bigint NOT NULL); INSERT INTO bench_commit_probe VALUES (1, 0)", connection))
+            {
+                await create.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+
+            await using var update = new NpgsqlCommand("UPDATE bench_commit_probe SET n = n + 1 WHERE id = 1", connection);
+            var seconds = new List<double>();
+            while (!stop.IsCancellationRequested)
+            {
+                var started = Stopwatch.GetTimestamp();
+                await update.ExecuteNonQueryAsync(CancellationToken.None);
+                seconds.Add(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                await Task.Delay(20, CancellationToken.None);
+            }
+
+            return seconds;
         }
 
         /// <summary>
