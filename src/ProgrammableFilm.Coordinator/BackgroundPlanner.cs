@@ -18,6 +18,7 @@ public sealed class BackgroundPlanner(
     IDbContextFactory<FarmDbContext> contextFactory,
     ShotFinisher finisher,
     DispatchSignal dispatchSignal,
+    TaskStatistics statistics,
     CoordinatorOptions options,
     TimeProvider time,
     ILogger<BackgroundPlanner> logger) : BackgroundService
@@ -102,6 +103,7 @@ public sealed class BackgroundPlanner(
         if (planned)
         {
             dispatchSignal.Wake();
+            statistics.Written(job.TaskCount);
         }
 
         return true;

@@ -50,6 +50,8 @@ public static class CoordinatorExtensions
         services.AddSingleton<Access.AuditLog>();
         services.AddSingleton<Access.ResourceOwners>();
         services.AddHostedService(provider => provider.GetRequiredService<Dispatcher>());
+        services.AddSingleton<TaskStatistics>();
+        services.AddHostedService(provider => provider.GetRequiredService<TaskStatistics>());
         services.AddSingleton<BackgroundPlanner>();
         services.AddHostedService(provider => provider.GetRequiredService<BackgroundPlanner>());
         services.AddHostedService<PlanningWarmUp>();

@@ -31,6 +31,7 @@ public sealed class JobControl(
     IDbContextFactory<FarmDbContext> contextFactory,
     ShotFinisher finisher,
     DispatchSignal dispatchSignal,
+    TaskStatistics statistics,
     TimeProvider time,
     ILogger<JobControl> logger)
 {
@@ -112,8 +113,10 @@ public sealed class JobControl(
     /// Runs a failed or cancelled job again: only its unfinished tasks, with fresh retry allowances; frames that
     /// succeeded are kept. The job waits again if a job it depends on has not succeeded.
     /// </summary>
-    public Task<ControlResult> RetryAsync(Guid jobId, CancellationToken cancellationToken) =>
-        InTransactionAsync(jobId, async (db, job, now) =>
+    public async Task<ControlResult> RetryAsync(Guid jobId, CancellationToken cancellationToken)
+    {
+        var runAgain = 0;
+        var result = await InTransactionAsync(jobId, async (db, job, now) =>
         {
             if (job.State is not (JobState.Failed or JobState.Cancelled))
             {
@@ -192,8 +195,16 @@ public sealed class JobControl(
             }
 
             logger.LogInformation("Job {JobId} retried: {Tasks} task(s) run again, {Resumed} go on with the attempt still running", jobId, count, resumed);
+            runAgain = count;
             return ControlResult.Done;
         }, cancellationToken);
+        if (result.Outcome == ControlOutcome.Done)
+        {
+            statistics.Written(runAgain);
+        }
+
+        return result;
+    }
 
     /// <summary>
     /// Cancels the tasks that have not ended: those not started at once, the running ones in the database only (their

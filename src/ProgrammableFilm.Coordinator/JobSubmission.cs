@@ -33,6 +33,7 @@ public sealed class JobSubmission(
     BackgroundPlanner planner,
     ShotStorage storage,
     Quotes.QuoteBook quotes,
+    TaskStatistics statistics,
     CoordinatorOptions options)
 {
     /// <summary>Plans and writes the job; throws <see cref="SpecRejectedException"/>, having written nothing, when <c>after</c> names a job that does not exist.</summary>
@@ -190,6 +191,7 @@ public sealed class JobSubmission(
         }
 
         dispatchSignal.Wake();
+        statistics.Written(taskCount);
         return job;
     }
 

@@ -466,7 +466,9 @@ public sealed class TaskEvents(
         var keptAfterCancel = finished.Except(wonAttempts).ToList();
         if (keptAfterCancel.Count > 0)
         {
-            await db.Tasks.Where(t => keptAfterCancel.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Cancelled && t.Kind != "assemble" && t.Kind != "interpolate")
+            // By the tasks' ids: the index on the current attempt holds only the live (Dispatched, Running) tasks.
+            var keptTasks = live.Where(c => keptAfterCancel.Contains(c.Attempt.Id)).Select(c => c.Task.Id).ToList();
+            await db.Tasks.Where(t => keptTasks.Contains(t.Id) && keptAfterCancel.Contains(t.CurrentAttemptId!.Value) && t.State == RenderTaskState.Cancelled && t.Kind != "assemble" && t.Kind != "interpolate")
                 .ExecuteUpdateAsync(set => set.SetProperty(t => t.State, RenderTaskState.Succeeded).SetProperty(t => t.Progress, 1.0).SetProperty(t => t.Error, (string?)null).SetProperty(t => t.UpdatedAt, now), cancellationToken);
         }
 

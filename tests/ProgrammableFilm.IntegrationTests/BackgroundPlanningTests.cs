@@ -59,6 +59,46 @@ public class BackgroundPlanningTests(BackgroundPlanningFixture farm) : IClassFix
     }
 
     [Fact]
+    public async Task Once_a_big_job_is_planned_the_tasks_are_analyzed_and_a_task_is_found_by_its_attempt_through_an_index()
+    {
+        using var content = new StringContent($"project: it-statistics\n{ThreeLongShots}", Encoding.UTF8, "application/yaml");
+        using var response = await farm.Http.PostAsync("/api/projects/it-statistics/jobs", content);
+        var accepted = await response.Content.ReadFromJsonAsync<JobStatus>(SpecJson.Options);
+        await _worker.WaitForAsync(db => db.Jobs.AsNoTracking().SingleAsync(j => j.Id == accepted!.Id), j => j.State != JobState.Planning);
+        await using var db = farm.CreateDbContext();
+        var lastPlanned = (await db.Shots.Where(s => s.JobId == accepted!.Id).MaxAsync(s => s.PlannedAt))!.Value;
+
+        // Autovacuum records its own analyses as last_autoanalyze: last_analyze is the coordinator's.
+        var analyzed = await _worker.WaitForAsync(
+            context => context.Database.SqlQuery<DateTime?>($"SELECT last_analyze AS \"Value\" FROM pg_stat_user_tables WHERE relname = 'tasks'").SingleAsync(),
+            at => at >= lastPlanned);
+
+        // How a worker's success finds its task (as TaskEvents sends it): by its attempt, among 30,003 Ready tasks.
+        var connection = db.Database.GetDbConnection();
+        await connection.OpenAsync();
+        await using var explain = connection.CreateCommand();
+        explain.CommandText = $"EXPLAIN UPDATE tasks AS t SET state = 'Succeeded' WHERE t.current_attempt_id = ANY(ARRAY['{Guid.CreateVersion7()}'::uuid]) AND t.state = 'Running'";
+        var lines = new List<string>();
+        await using (var reader = await explain.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                lines.Add(reader.GetString(0));
+            }
+        }
+
+        var plan = string.Join('\n', lines);
+
+        // With no worker to run it, its attempts would fill the queue the other tests' jobs are dispatched to.
+        using var cancelled = await farm.Http.PostAsync($"/api/jobs/{accepted!.Id}/cancel", null);
+
+        Assert.True(analyzed >= lastPlanned);
+        Assert.Equal(HttpStatusCode.OK, cancelled.StatusCode);
+        Assert.Contains("ix_tasks_live_attempt", plan);
+        Assert.DoesNotContain("Seq Scan", plan);
+    }
+
+    [Fact]
     public async Task A_job_left_planning_by_a_coordinator_that_died_is_planned_by_the_next_pass()
     {
         var now = DateTime.UtcNow;
