@@ -29,7 +29,7 @@ public sealed class Dispatcher(
     TimeProvider time,
     FarmMetrics metrics,
     RenderQueueDepths queueDepths,
-    ILogger<Dispatcher> logger) : BackgroundService
+    ILogger<Dispatcher> logger) : BackgroundService, IHostedLifecycleService
 {
     private const int QueuedPerSlot = 2;
 
@@ -50,9 +50,13 @@ public sealed class Dispatcher(
 
     private long _shareCreditUpdatedAt = System.Diagnostics.Stopwatch.GetTimestamp();
 
+    /// <summary>Ends the loop after the pass under way, which still sends what it committed.</summary>
+    private readonly CancellationTokenSource _lastPass = new();
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, _lastPass.Token);
+        while (!stopping.IsCancellationRequested)
         {
             try
             {
@@ -66,13 +70,40 @@ public sealed class Dispatcher(
 
             try
             {
-                await signal.WaitAsync(options.PollInterval, stoppingToken);
+                await signal.WaitAsync(options.PollInterval, stopping.Token);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// Lets the pass under way finish before any hosted service stops, the bus among them: stopped first (it is
+    /// registered after the coordinator), the bus cancelled the pass's sends of attempts it had just committed, which
+    /// then waited for the republish sweep (<see cref="CoordinatorOptions.RepublishAfter"/> or more), and each stop
+    /// logged the cancelled send as a fault.
+    /// </summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        await _lastPass.CancelAsync();
+        if (ExecuteTask is { } loop)
+        {
+            await loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override void Dispose()
+    {
+        _lastPass.Dispose();
+        base.Dispose();
     }
 
     /// <summary>Dispatches until every pool's queue is full or nothing Ready fits; returns the number dispatched.</summary>
