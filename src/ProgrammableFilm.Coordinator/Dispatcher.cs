@@ -50,6 +50,8 @@ public sealed class Dispatcher(
 
     private long _shareCreditUpdatedAt = System.Diagnostics.Stopwatch.GetTimestamp();
 
+    private static readonly TimeSpan LastPassPatience = TimeSpan.FromSeconds(5);
+
     /// <summary>Ends the loop after the pass under way, which still sends what it committed.</summary>
     private readonly CancellationTokenSource _lastPass = new();
 
@@ -83,14 +85,15 @@ public sealed class Dispatcher(
     /// Lets the pass under way finish before any hosted service stops, the bus among them: stopped first (it is
     /// registered after the coordinator), the bus cancelled the pass's sends of attempts it had just committed, which
     /// then waited for the republish sweep (<see cref="CoordinatorOptions.RepublishAfter"/> or more), and each stop
-    /// logged the cancelled send as a fault.
+    /// logged the cancelled send as a fault. A pass that cannot finish (its database gone) is waited for a few
+    /// seconds only, then cancelled as before.
     /// </summary>
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
         await _lastPass.CancelAsync();
         if (ExecuteTask is { } loop)
         {
-            await loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await loop.WaitAsync(LastPassPatience, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 
