@@ -1,5 +1,6 @@
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using ProgrammableFilm.Engine;
 using ProgrammableFilm.Engine.Diffusion;
 using ProgrammableFilm.Engine.Procedural;
@@ -13,7 +14,6 @@ public static class WorkerExtensions
     /// <summary>The render worker: engines, the task runner and ffmpeg assembly. The same component runs in its own process or in-process.</summary>
     public static IServiceCollection AddRenderWorker(this IServiceCollection services, WorkerOptions options, ShotStorage storage)
     {
-        services.AddSingleton(TimeProvider.System);
         services.AddSingleton<IRenderEngine>(_ => new ProceduralEngine());
 
         // The model loads on the first diffusion task, so a worker that only renders previz never pays for it.
@@ -29,11 +29,12 @@ public static class WorkerExtensions
     }
 
     /// <summary>
-    /// What <see cref="RenderTaskConsumer"/> runs attempts with, engines, clock and energy meter aside: the worker's own
+    /// What <see cref="RenderTaskConsumer"/> runs attempts with, engines and energy meter aside: the worker's own
     /// and <see cref="WorkerRehearsal"/>'s (on its throwaway folder) are built alike.
     /// </summary>
     internal static IServiceCollection AddAttemptRunning(this IServiceCollection services, WorkerOptions options, ShotStorage storage)
     {
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(options);
         services.AddSingleton(storage);
         services.AddSingleton<FfmpegAssembler>();

@@ -77,7 +77,6 @@ public sealed class WorkerRehearsal(IEnumerable<IRenderEngine> engines, WorkerOp
         var services = new ServiceCollection();
         services.AddLogging();
         services.AddSingleton(lifetime);
-        services.AddSingleton(TimeProvider.System);
         services.AddSingleton(outcomes);
         services.AddSingleton(new Energy.EnergyAccount(null));
         foreach (var engine in offered)
