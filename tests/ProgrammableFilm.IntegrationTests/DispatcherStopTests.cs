@@ -47,8 +47,7 @@ public sealed class DispatcherStopTests
                 await sending.First.Task.WaitAsync(TimeSpan.FromSeconds(30));
             }
 
-            await using var services = new ServiceCollection().AddFarmData(new DatabaseOptions(DatabaseProvider.Postgres, connectionString)).BuildServiceProvider();
-            await using var db = await services.GetRequiredService<IDbContextFactory<FarmDbContext>>().CreateDbContextAsync();
+            await using var db = TestEnvironment.CreateDbContext(connectionString);
             var committed = await db.Attempts.Where(a => a.State == AttemptState.Queued).Select(a => a.BundleSize).ToListAsync();
             var messages = (int)Math.Round(committed.Sum(size => 1.0 / size));
             var queued = (await BrokerQueues.ListAsync()).GetValueOrDefault($"{prefix}render-cpu");
@@ -94,7 +93,7 @@ public sealed class DispatcherStopTests
             builder.UseSetting("RabbitMq:Prefix", prefix);
             builder.UseSetting("Storage:Root", storage);
 
-            // Room for every task of each job, so that each pass sends a job's all.
+            // Room for all of the job's tasks: the pass the submission wakes sends every one of them.
             builder.UseSetting("Coordinator:MaxQueuedPerPool", "1000");
         });
         _ = factory.Server;
